@@ -1,0 +1,132 @@
+"""Statistics from the recorded tables: the model records events, this computes.
+
+``summarize`` gives one run's summary: counts by status and sender class, delivery and
+bounce rates, latency percentiles, attempts per message, time-averaged queue lengths
+after warm-up and the mean wait for an SMTP session. Pure pandas/numpy, no simulation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+QUANTILES = (0.5, 0.9, 0.99)
+
+
+def _percentiles(values: np.ndarray) -> dict:
+    values = values[np.isfinite(values)]
+    out = {"count": int(values.size), "mean": float(values.mean()) if values.size else None}
+    for q in QUANTILES:
+        out[f"p{int(q * 100)}"] = float(np.quantile(values, q)) if values.size else None
+    return out
+
+
+def _counts(frame: pd.DataFrame) -> dict:
+    counts = frame["status"].value_counts()
+    return {status: int(counts.get(status, 0)) for status in frame["status"].cat.categories}
+
+
+def time_average(times: np.ndarray, values: np.ndarray, start: float, end: float) -> float:
+    """Time-weighted mean over ``[start, end)`` of a step function that takes ``values[i]``
+    from ``times[i]`` on (value 0 before the first change; several changes at one instant
+    keep the last)."""
+    if end <= start:
+        return math.nan
+    if times.size == 0:
+        return 0.0
+    order = np.argsort(times, kind="stable")
+    t = times[order]
+    v = values[order].astype(float)
+    # the level in force at `start`: the last change at or before it (0 if none)
+    i0 = np.searchsorted(t, start, side="right")
+    level0 = v[i0 - 1] if i0 > 0 else 0.0
+    inside = (t > start) & (t < end)
+    tt = np.concatenate(([start], t[inside], [end]))
+    vv = np.concatenate(([level0], v[inside]))
+    return float(np.sum(vv * np.diff(tt)) / (end - start))
+
+
+def queue_averages(queues: pd.DataFrame, start: float, end: float) -> dict:
+    """``{"mta:isp:deferred": mean, ...}``: time-averaged level of every series."""
+    out = {}
+    if queues.empty:
+        return out
+    for (kind, entity, metric), group in queues.groupby(["kind", "entity", "metric"],
+                                                         observed=True, sort=True):
+        out[f"{kind}:{entity}:{metric}"] = time_average(
+            group["time"].to_numpy(), group["value"].to_numpy(), start, end)
+    return out
+
+
+def session_waits(attempts: pd.DataFrame, connect_time: dict[str, float]) -> pd.Series:
+    """Seconds each attempt that got a session waited in the server's backlog."""
+    got = attempts[attempts["session_at"].notna()]
+    setup = got["mx_host"].astype(str).map(connect_time).astype(float)
+    # one session serves every recipient of the delivery: count each session once
+    first = ~got.duplicated(["message_id", "hop", "mx_host", "started_at"])
+    waits = (got["session_at"] - got["started_at"] - setup)[first]
+    return waits.clip(lower=0.0)
+
+
+def summarize(messages: pd.DataFrame, attempts: pd.DataFrame, queues: pd.DataFrame,
+              scenario, world=None) -> dict:
+    """The run summary (JSON-ready). Rates are fractions of non-DSN recipient rows."""
+    sim = scenario.simulation
+    mail = messages[~messages["is_dsn"]]
+    dsn = messages[messages["is_dsn"]]
+    total = len(mail)
+    counts = _counts(mail)
+    by_class = {cls: _counts(group) for cls, group in mail.groupby("sender_class", observed=True)}
+    delivered = mail[mail["status"] == "delivered"]
+    latency = (delivered["delivered_at"] - delivered["created_at"]).to_numpy()
+    retrieved = mail[mail["retrieved_at"].notna()]
+    end_to_end = (retrieved["retrieved_at"] - retrieved["created_at"]).to_numpy()
+    deferred_rows = attempts.loc[attempts["outcome"] == "deferred", ["message_id", "recipient"]]
+    deferred_keys = set(zip(deferred_rows["message_id"], deferred_rows["recipient"], strict=True))
+    remote = mail[mail["attempts"] > 0]
+    ever_deferred = sum((m, r) in deferred_keys
+                        for m, r in zip(remote["message_id"], remote["recipient"], strict=True))
+    connect = {}
+    if world is not None:
+        connect = {name: s.connect_time for name, s in world.servers.items()}
+    waits = session_waits(attempts, connect) if connect else pd.Series(dtype=float)
+    sessions = int(waits.size)
+    final = counts["delivered"] + counts["bounced"] + counts["expired"]
+    return {
+        "messages": int(mail["message_id"].nunique()),
+        "recipients": total,
+        "status": counts,
+        "by_class": by_class,
+        "dsn": {"messages": int(dsn["message_id"].nunique()), **_counts(dsn)},
+        "delivery_rate": counts["delivered"] / total if total else None,
+        "bounce_rate": (counts["bounced"] + counts["expired"]) / total if total else None,
+        "final_rate": final / total if total else None,
+        "deferral_rate": ever_deferred / len(remote) if len(remote) else None,
+        "latency_s": _percentiles(latency),
+        "end_to_end_latency_s": _percentiles(end_to_end),
+        "attempts_per_message": float(mail["attempts"].mean()) if total else None,
+        "attempts_per_remote_recipient": float(remote["attempts"].mean()) if len(remote) else None,
+        "attempts": int(len(attempts)),
+        "session_wait_s": {
+            "sessions": sessions,
+            "mean": float(waits.mean()) if sessions else None,
+            "p_wait": float((waits > 1e-9).mean()) if sessions else None,
+        },
+        "queue_time_average": queue_averages(queues, sim.warmup, sim.duration),
+        "warmup_s": sim.warmup,
+        "duration_s": sim.duration,
+    }
+
+
+def flatten(summary: dict, prefix: str = "") -> dict:
+    """``{"latency_s": {"p50": 1}}`` -> ``{"latency_s.p50": 1}`` for tables of runs."""
+    out = {}
+    for key, value in summary.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out

@@ -1,0 +1,1 @@
+"""The simulated world, one module per role along the mail path."""

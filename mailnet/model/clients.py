@@ -1,0 +1,119 @@
+"""Mail clients (MUAs): populations of senders that compose and submit messages.
+
+A ``SenderPopulation`` of ``count`` clients sends as one Poisson stream of rate
+``count * rate`` (each message from a uniformly chosen client), or replays explicit
+messages or a CSV trace. Inter-arrival times are drawn in blocks. Each message has
+1 + Poisson(recipients - 1) recipients, each in a domain drawn by weight, and a fraction
+``invalid_recipients`` of them names a mailbox that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from mailnet.errors import ScenarioError
+from mailnet.randomness import BlockDraws
+from mailnet.scenario import SenderGroup
+from mailnet.units import parse_duration
+
+Submit = Callable[[str, list[str]], None]
+"""``submit(sender_address, recipients)``: hand a message to the provider's MSA."""
+
+
+class SenderPopulation:
+    """The clients of one ``[senders.NAME]`` group."""
+
+    def __init__(self, env: simpy.Environment, name: str, group: SenderGroup, domain: str,
+                 submit: Submit, rng: np.random.Generator, domain_users: dict[str, int],
+                 base_dir: Path | None = None, source: str = "<scenario>"):
+        self.env = env
+        self.name = name
+        self.group = group
+        self.domain = domain
+        self._submit = submit
+        self._rng = rng
+        self._users = domain_users
+        if group.rate is not None:
+            total = group.count * group.rate
+            if total > 0:
+                env.process(self._poisson(total))
+        elif group.messages is not None:
+            plan = [(m.at, self.address(m.sender), list(m.to)) for m in group.messages]
+            env.process(self._replay(plan))
+        else:
+            env.process(self._replay(self._read_trace(group.trace, base_dir, source)))
+
+    def address(self, index: int) -> str:
+        """The envelope address of client ``index`` of this group."""
+        return f"{self.name}{index}@{self.domain}"
+
+    def _poisson(self, total_rate: float):
+        env = self.env
+        rng = self._rng
+        group = self.group
+        gaps = BlockDraws(lambda n: rng.exponential(1.0 / total_rate, n))
+        senders = BlockDraws(lambda n: rng.integers(0, group.count, n))
+        names = list(group.domains)
+        weights = np.array([group.domains[d] for d in names], dtype=float)
+        weights /= weights.sum()
+        cumulative = np.cumsum(weights)
+        uniforms = BlockDraws(lambda n: rng.random(n))
+        extra = group.recipients - 1.0
+        counts = BlockDraws(lambda n: rng.poisson(extra, n)) if extra > 0 else None
+        invalid = group.invalid_recipients
+        users = [self._users.get(d, 1000) for d in names]
+        while True:
+            yield env.timeout(gaps.next())
+            n = 1 + (int(counts.next()) if counts is not None else 0)
+            recipients = []
+            for _ in range(n):
+                k = min(int(np.searchsorted(cumulative, uniforms.next(), side="right")),
+                        len(names) - 1)
+                user = int(uniforms.next() * users[k])
+                if invalid and uniforms.next() < invalid:
+                    recipients.append(f"nosuchuser{user}@{names[k]}")
+                else:
+                    recipients.append(f"u{user}@{names[k]}")
+            self._submit(self.address(int(senders.next())), list(dict.fromkeys(recipients)))
+
+    def _replay(self, plan: list[tuple[float, str, list[str]]]):
+        env = self.env
+        for at, sender, recipients in sorted(plan, key=lambda p: p[0]):
+            if at > env.now:
+                yield env.timeout(at - env.now)
+            self._submit(sender, list(dict.fromkeys(recipients)))
+
+    def _read_trace(self, trace: str, base_dir: Path | None, source: str):
+        path = Path(trace)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        key = f"senders.{self.name}.trace"
+        try:
+            frame = pd.read_csv(path, dtype=str)
+        except Exception as exc:  # pandas raises many kinds; all mean an unreadable trace
+            raise ScenarioError(source, key, f"cannot read {path}: {exc}") from None
+        missing = {"at", "sender", "recipients"} - set(frame.columns)
+        if missing:
+            raise ScenarioError(source, key, f"{path} lacks columns {sorted(missing)}")
+        plan = []
+        for i, row in frame.iterrows():
+            try:
+                at = parse_duration(row["at"].strip())
+            except (ValueError, AttributeError) as exc:
+                raise ScenarioError(source, key, f"{path} row {i + 2}: {exc}") from None
+            sender = str(row["sender"]).strip()
+            if "@" not in sender:
+                if not sender.isdigit() or int(sender) >= self.group.count:
+                    raise ScenarioError(source, key,
+                                        f"{path} row {i + 2}: bad sender {sender!r}")
+                sender = self.address(int(sender))
+            recipients = [r for r in str(row["recipients"]).replace(";", " ").split() if r]
+            if not recipients:
+                raise ScenarioError(source, key, f"{path} row {i + 2}: no recipients")
+            plan.append((at, sender, recipients))
+        return plan

@@ -1,0 +1,90 @@
+"""Inbound SMTP servers (MX hosts): sessions, backlog, outages and replies.
+
+An ``MxServer`` runs ``sessions`` SMTP sessions in parallel; further connections wait
+FIFO in a backlog of ``backlog`` places and beyond it are refused (421 4.3.2). During an
+outage a connection times out (after the client's smtp_connect_timeout) or is refused.
+A session lasts one service time and answers each recipient: 250 for an existing
+mailbox, 550 5.1.1 for an unknown one. What it accepts goes to ``accept``: the mailbox
+store for a primary, the relay queue for a backup.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import simpy
+
+from mailnet import smtp
+from mailnet.model.message import Message, address_exists
+from mailnet.policies.outages import OutageSchedule
+from mailnet.records import LevelLog
+
+
+@dataclass(slots=True)
+class SessionResult:
+    """What one connection achieved: a site-level failure, or a reply per recipient."""
+
+    site_reply: smtp.Reply | None
+    session_at: float
+    replies: list[smtp.Reply]
+
+
+class MxServer:
+    """One MX host. ``accept(message, recipients, now)`` receives what it takes."""
+
+    def __init__(self, env: simpy.Environment, name: str, ip: str, sessions: int,
+                 backlog: int | None, connect_time: float, service_time: Callable[[], float],
+                 outages: OutageSchedule, role: str, levels: LevelLog):
+        self.env = env
+        self.name = name
+        self.ip = ip
+        self.role = role
+        self.connect_time = connect_time
+        self.backlog = backlog
+        self.outages = outages
+        self._service_time = service_time
+        self._sessions = simpy.Resource(env, capacity=sessions)
+        self._levels = levels
+        self._busy_series = levels.series_id("server", name, "sessions")
+        self._backlog_series = levels.series_id("server", name, "backlog")
+        self.accept: Callable[[Message, list[str], float, str], None] | None = None
+
+    def session(self, message: Message, recipients: list[str], connect_timeout: float):
+        """Generator for the client's process: connect, wait for a session, transact.
+
+        Returns a ``SessionResult``; times are seconds of simulated time.
+        """
+        env = self.env
+        yield env.timeout(self.connect_time)
+        mode = self.outages.mode_at(env.now)
+        if mode == "timeout":
+            yield env.timeout(max(0.0, connect_timeout - self.connect_time))
+            return SessionResult(smtp.CONNECT_TIMEOUT, math.nan, [])
+        if mode == "refuse":
+            return SessionResult(smtp.CONNECT_REFUSED, math.nan, [])
+        sessions = self._sessions
+        if (self.backlog is not None and sessions.count >= sessions.capacity
+                and len(sessions.queue) >= self.backlog):
+            return SessionResult(smtp.BACKLOG_FULL, math.nan, [])
+        request = sessions.request()
+        self._record()
+        try:
+            yield request
+            session_at = env.now
+            self._record()
+            yield env.timeout(self._service_time())
+            replies = [smtp.OK if address_exists(r) else smtp.NO_SUCH_USER for r in recipients]
+            accepted = [r for r, reply in zip(recipients, replies, strict=True) if reply.ok]
+            if accepted and self.accept is not None:
+                self.accept(message, accepted, env.now, self.name)
+            return SessionResult(None, session_at, replies)
+        finally:
+            sessions.release(request)
+            self._record()
+
+    def _record(self) -> None:
+        now = self.env.now
+        self._levels.record(now, self._busy_series, self._sessions.count)
+        self._levels.record(now, self._backlog_series, len(self._sessions.queue))

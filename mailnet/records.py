@@ -1,0 +1,202 @@
+"""The event log: columnar records written by the model, turned into tables at the end.
+
+Components only append here; statistics are computed afterwards (``mailnet.metrics``).
+Columns are plain lists or ``array`` buffers, never lists of dicts, so a large run keeps
+its log compact: about 100 bytes per attempt row and 20 bytes per queue-level change.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+
+import numpy as np
+import pandas as pd
+
+NAN = math.nan
+
+STATUSES = ("delivered", "bounced", "expired", "dropped", "in_queue")
+OUTCOMES = ("sent", "deferred", "bounced")
+
+
+class MessageTable:
+    """One row per message and recipient; final fields are filled in as the run goes.
+
+    A row starts ``in_queue`` and is settled at most once by ``settle``; ``attempts``
+    counts delivery attempts for the recipient over every hop.
+    """
+
+    def __init__(self):
+        self.message_id: list[int] = []
+        self.recipient: list[str] = []
+        self.sender: list[str] = []
+        self.sender_class: list[str] = []
+        self.provider: list[str] = []
+        self.recipient_domain: list[str] = []
+        self.is_dsn: list[bool] = []
+        self.created_at = array("d")
+        self.delivered_at = array("d")
+        self.retrieved_at = array("d")
+        self.status: list[str] = []
+        self.attempts = array("l")
+        self.final_code = array("l")
+        self.final_enhanced_code: list[str] = []
+
+    def add(self, message_id, recipient, sender, sender_class, provider, domain, is_dsn,
+            created_at) -> int:
+        """Append an in-queue row and return its index."""
+        self.message_id.append(message_id)
+        self.recipient.append(recipient)
+        self.sender.append(sender)
+        self.sender_class.append(sender_class)
+        self.provider.append(provider)
+        self.recipient_domain.append(domain)
+        self.is_dsn.append(is_dsn)
+        self.created_at.append(created_at)
+        self.delivered_at.append(NAN)
+        self.retrieved_at.append(NAN)
+        self.status.append("in_queue")
+        self.attempts.append(0)
+        self.final_code.append(0)
+        self.final_enhanced_code.append("")
+        return len(self.status) - 1
+
+    def settle(self, row: int, status: str, code: int, enhanced: str) -> None:
+        """Give a row its final status (once; a settled row is never changed again)."""
+        if self.status[row] != "in_queue":
+            raise RuntimeError(f"row {row} settled twice ({self.status[row]} -> {status})")
+        self.status[row] = status
+        self.final_code[row] = code
+        self.final_enhanced_code[row] = enhanced
+
+    def frame(self) -> pd.DataFrame:
+        cat = _categorical
+        codes = np.asarray(self.final_code, dtype=np.int64)
+        return pd.DataFrame({
+            "message_id": np.asarray(self.message_id, dtype=np.int64),
+            "recipient": cat(self.recipient),
+            "sender": cat(self.sender),
+            "sender_class": cat(self.sender_class),
+            "provider": cat(self.provider),
+            "recipient_domain": cat(self.recipient_domain),
+            "is_dsn": np.asarray(self.is_dsn, dtype=bool),
+            "created_at": np.asarray(self.created_at, dtype=float),
+            "delivered_at": np.asarray(self.delivered_at, dtype=float),
+            "retrieved_at": np.asarray(self.retrieved_at, dtype=float),
+            "status": pd.Categorical(self.status, categories=STATUSES),
+            "attempts": np.asarray(self.attempts, dtype=np.int64),
+            # 0 marks "no reply yet" (a row still in the queue with no attempt): null
+            "final_code": pd.array(np.where(codes == 0, None, codes), dtype="Int64"),
+            "final_enhanced_code": cat([c or None for c in self.final_enhanced_code]),
+        })
+
+
+class AttemptLog:
+    """One row per delivery attempt and recipient, at every hop."""
+
+    def __init__(self):
+        self.message_id = array("q")
+        self.recipient: list[str] = []
+        self.hop: list[str] = []
+        self.source_ip: list[str] = []
+        self.mx_host: list[str | None] = []
+        self.started_at = array("d")
+        self.session_at = array("d")
+        self.ended_at = array("d")
+        self.code = array("l")
+        self.enhanced_code: list[str] = []
+        self.outcome: list[str] = []
+
+    def add(self, message_id, recipient, hop, source_ip, mx_host, started_at, session_at,
+            ended_at, code, enhanced, outcome) -> None:
+        self.message_id.append(message_id)
+        self.recipient.append(recipient)
+        self.hop.append(hop)
+        self.source_ip.append(source_ip)
+        self.mx_host.append(mx_host)
+        self.started_at.append(started_at)
+        self.session_at.append(session_at)
+        self.ended_at.append(ended_at)
+        self.code.append(code)
+        self.enhanced_code.append(enhanced)
+        self.outcome.append(outcome)
+
+    def __len__(self) -> int:
+        return len(self.outcome)
+
+    def frame(self) -> pd.DataFrame:
+        cat = _categorical
+        return pd.DataFrame({
+            "message_id": np.asarray(self.message_id, dtype=np.int64),
+            "recipient": cat(self.recipient),
+            "hop": cat(self.hop),
+            "source_ip": cat(self.source_ip),
+            "mx_host": cat(self.mx_host),
+            "started_at": np.asarray(self.started_at, dtype=float),
+            "session_at": np.asarray(self.session_at, dtype=float),
+            "ended_at": np.asarray(self.ended_at, dtype=float),
+            "code": np.asarray(self.code, dtype=np.int64),
+            "enhanced_code": cat(self.enhanced_code),
+            "outcome": pd.Categorical(self.outcome, categories=OUTCOMES),
+        })
+
+
+class LevelLog:
+    """Step-function time series: ``(time, entity, metric, value)`` on every change."""
+
+    def __init__(self):
+        self.time = array("d")
+        self.series = array("l")
+        self.value = array("l")
+        self._keys: list[tuple[str, str, str]] = []
+        self._index: dict[tuple[str, str, str], int] = {}
+
+    def series_id(self, kind: str, entity: str, metric: str) -> int:
+        """Register a series (e.g. ``("mta", "isp", "deferred")``) and return its id."""
+        key = (kind, entity, metric)
+        if key not in self._index:
+            self._index[key] = len(self._keys)
+            self._keys.append(key)
+        return self._index[key]
+
+    def record(self, t: float, series: int, value: int) -> None:
+        self.time.append(t)
+        self.series.append(series)
+        self.value.append(value)
+
+    def frame(self) -> pd.DataFrame:
+        ids = np.asarray(self.series, dtype=np.int64)
+        keys = self._keys
+        kinds = [k[0] for k in keys]
+        entities = [k[1] for k in keys]
+        metrics = [k[2] for k in keys]
+        return pd.DataFrame({
+            "time": np.asarray(self.time, dtype=float),
+            "kind": _pick(kinds, ids),
+            "entity": _pick(entities, ids),
+            "metric": _pick(metrics, ids),
+            "value": np.asarray(self.value, dtype=np.int64),
+        })
+
+
+class EventLog:
+    """Everything a run records: messages, attempts and queue levels."""
+
+    def __init__(self):
+        self.messages = MessageTable()
+        self.attempts = AttemptLog()
+        self.levels = LevelLog()
+        self.events: dict[str, int] = {}
+
+
+def _categorical(values: list) -> pd.Categorical:
+    return pd.Categorical(values)
+
+
+def _pick(labels: list[str], ids: np.ndarray) -> pd.Categorical:
+    if not labels:
+        return pd.Categorical([])
+    categories = sorted(set(labels))
+    position = {c: i for i, c in enumerate(categories)}
+    codes = np.array([position[label] for label in labels], dtype=np.int64)[ids]
+    return pd.Categorical.from_codes(codes, categories=categories)

@@ -1,0 +1,100 @@
+"""Validation against queueing theory: Erlang C (waiting) and Erlang B (blocking).
+
+One MX with c sessions and exponential service, fed by a Poisson stream of single-recipient
+messages through an MTA whose limits never bind. Each seed is one replication; the
+tolerance is the Student-t 99.9% half-width of the mean over replications (plus the
+half-width for the theory value's sensitivity to nothing: theory is exact), so it follows
+from the sample size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from mailnet import simulate
+from mailnet.metrics import session_waits
+from mailnet.scenario import Scenario
+
+SEEDS = [11, 12, 13, 14, 15, 16]
+
+
+def erlang_b(c: int, a: float) -> float:
+    b = 1.0
+    for k in range(1, c + 1):
+        b = a * b / (k + a * b)
+    return b
+
+
+def erlang_c(c: int, a: float) -> float:
+    b = erlang_b(c, a)
+    return c * b / (c - a * (1 - b))
+
+
+def mmc_world(c: int, lam: float, mu: float, backlog, duration: float, lifetime="5d") -> dict:
+    return {
+        "simulation": {"duration": duration, "warmup": "1000s", "seed": 1},
+        "providers": {"isp": {
+            "ips": ["198.51.100.1"], "local_domains": ["isp.example"],
+            "max_connections": 100000, "destination_concurrency_limit": 100000,
+            "initial_destination_concurrency": 100000,
+            # no scheduler feedback: every refusal would otherwise throttle the destination
+            "destination_concurrency_negative_feedback": 0,
+            "destination_concurrency_failed_cohort_limit": 1e12,
+            "retry_params": {"maximal_queue_lifetime": lifetime}}},
+        "senders": {"users": {"provider": "isp", "count": 1, "rate": lam,
+                              "domains": {"dest.example": 1.0}}},
+        "domains": {"dest.example": {"mx": [{"host": "mx.dest.example"}]}},
+        "servers": {"mx.dest.example": {
+            "sessions": c, "backlog": backlog,
+            "service_time": {"dist": "exponential", "mean": 1.0 / mu}}},
+    }
+
+
+def t_halfwidth(values: np.ndarray, confidence: float = 0.999) -> float:
+    n = len(values)
+    return stats.t.ppf(0.5 + confidence / 2, n - 1) * values.std(ddof=1) / math.sqrt(n)
+
+
+@pytest.mark.slow
+def test_erlang_c_wait_probability_and_mean_wait():
+    c, lam, mu = 4, 2.8, 1.0
+    a = lam / mu
+    p_wait_theory = erlang_c(c, a)
+    wq_theory = p_wait_theory / (c * mu - lam)
+    scenario = Scenario.from_dict(mmc_world(c, lam, mu, "unlimited", 9000))
+    p_waits, mean_waits = [], []
+    for seed in SEEDS:
+        result = simulate(scenario, seed=seed)
+        attempts = result.attempts[result.attempts["started_at"] >= 1000]
+        waits = session_waits(attempts, {"mx.dest.example": 0.05})
+        assert len(waits) > 20000
+        p_waits.append(float((waits > 1e-9).mean()))
+        mean_waits.append(float(waits.mean()))
+    p_waits, mean_waits = np.array(p_waits), np.array(mean_waits)
+    assert abs(p_waits.mean() - p_wait_theory) < t_halfwidth(p_waits), (p_waits, p_wait_theory)
+    assert abs(mean_waits.mean() - wq_theory) < t_halfwidth(mean_waits), (mean_waits, wq_theory)
+    # and the tolerance is meaningful: a 15% error would have been caught
+    assert t_halfwidth(mean_waits) < 0.15 * wq_theory
+
+
+@pytest.mark.slow
+def test_erlang_b_refused_fraction():
+    c, lam, mu = 4, 3.0, 1.0
+    blocking_theory = erlang_b(c, lam / mu)
+    scenario = Scenario.from_dict(mmc_world(c, lam, mu, 0, 9000, lifetime="0s"))
+    fractions = []
+    for seed in SEEDS:
+        result = simulate(scenario, seed=seed)
+        a = result.attempts[(result.attempts["started_at"] >= 1000) & (result.attempts["hop"] == "isp")]
+        assert len(a) > 20000
+        fractions.append(float((a["enhanced_code"] == "4.3.2").mean()))
+        # lifetime 0: every refused message bounced after its one attempt
+        m = result.messages[~result.messages["is_dsn"]]
+        assert (m["attempts"] <= 1).all()
+    fractions = np.array(fractions)
+    assert abs(fractions.mean() - blocking_theory) < t_halfwidth(fractions), (fractions, blocking_theory)
+    assert t_halfwidth(fractions) < 0.1 * blocking_theory
