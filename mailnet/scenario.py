@@ -313,6 +313,18 @@ def _with_implicit_parts(raw: dict) -> dict:
             host = f"mx.{domain}"
             domains[domain] = {"mx": [{"host": host, "preference": 10}]}
             servers.setdefault(host, {"sessions": 100, "backlog": "unlimited"})
+    # Every server gets an address (from 198.18.0.0/15, set aside for benchmarks) so that
+    # logs and reputation can name it; the resolved scenario shows it.
+    taken = {s.get("ip") for s in servers.values() if isinstance(s, dict)}
+    number = 0
+    for server in servers.values():
+        if isinstance(server, dict) and server.get("ip") is None:
+            while True:
+                number += 1
+                candidate = str(ipaddress.IPv4Address("198.18.0.0") + number)
+                if candidate not in taken:
+                    break
+            server["ip"] = candidate
     return raw
 
 

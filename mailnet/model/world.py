@@ -8,7 +8,6 @@ bounces back to their senders as DSNs.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from pathlib import Path
 
@@ -27,8 +26,6 @@ from mailnet.policies.retry import make_retry_policy
 from mailnet.randomness import BlockDraws, RandomStreams
 from mailnet.records import EventLog
 from mailnet.scenario import CustomRetry, Distribution, Scenario
-
-_SERVER_NET = ipaddress.IPv4Address("198.18.0.0")
 
 
 def service_sampler(dist: Distribution, rng: np.random.Generator):
@@ -71,7 +68,7 @@ class World:
         deliver = local_delivery(self.mailboxes, log.messages)
 
         self.servers: dict[str, MxServer] = {}
-        for i, (name, cfg) in enumerate(scenario.servers.items()):
+        for name, cfg in scenario.servers.items():
             if cfg.outages is None:
                 outages = OutageSchedule.never()
             elif isinstance(cfg.outages, list):
@@ -81,7 +78,7 @@ class World:
                                                 cfg.outages.mode, horizon,
                                                 streams.get(f"servers.{name}.outages"))
             server = MxServer(
-                env, name, cfg.ip or str(_SERVER_NET + i + 1), cfg.sessions,
+                env, name, cfg.ip, cfg.sessions,
                 None if cfg.backlog == "unlimited" else cfg.backlog, cfg.connect_time,
                 service_sampler(cfg.service_time, streams.get(f"servers.{name}.service")),
                 outages, cfg.role, log.levels)
