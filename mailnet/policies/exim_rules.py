@@ -144,7 +144,8 @@ def _parse_rule(chunk: str) -> RetryRule:
     return RetryRule(kind, float(cutoff), float(p1), factor)
 
 
-def select_rule(rules: tuple[RetryRule, ...], failing_interval: float) -> tuple[RetryRule | None, bool]:
+def select_rule(rules: tuple[RetryRule, ...],
+                failing_interval: float) -> tuple[RetryRule | None, bool]:
     """Return ``(rule, timed_out)`` for a destination failing for ``failing_interval`` s.
 
     The rule is the first whose cutoff is at least the failing interval (Exim compares

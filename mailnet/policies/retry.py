@@ -61,8 +61,9 @@ class RetryPolicy(Protocol):
         ``now``: when the failure is handled; ``arrival``: when the message entered the
         queue (its first attempt); ``first_failure``: its first failed attempt;
         ``attempts``: attempts so far including this one; ``destination``: the key retry
-        data are kept under; ``is_bounce``: the message is a null-sender DSN. A returned
-        time at or before ``now`` means "as soon as possible".
+        data are kept under; ``is_bounce``: the message is a null-sender DSN (only Postfix
+        treats those differently, with bounce_queue_lifetime). A returned time at or
+        before ``now`` means "as soon as possible".
         """
         ...
 
@@ -324,9 +325,13 @@ class QmailRetry(_Base):
     Whole seconds as qmail's ``recent``. queuelifetime 604800 s (``qmail-control.9``):
     a message older than that gets one more try whose temporary failure is permanent
     (``flagdying``, ``recent > birth + lifetime``), so the default gives 39 attempts up to
-    6.7 d and a final one at 7.04 d. qmail sets flagdying when the try starts; the policy
-    only sees the failure time, which matters only for a try straddling the lifetime.
-    qmail sends no delay warnings.
+    6.7 d and a final one at 7.04 d. qmail sends no delay warnings.
+
+    qmail evaluates both rules when a try *starts*; the policy only sees the failure,
+    which may come a connect timeout later. It therefore takes as the start the latest
+    ``b + (chanskip*j)**2`` at or before the failure. This is exact for tries that start
+    on schedule (qmail tries at the due second), however long the failure takes; a try
+    started late is treated as if it had started at the previous due time.
     """
 
     PARAMS: ClassVar[dict[str, tuple[_Convert, Any]]] = {
@@ -345,10 +350,11 @@ class QmailRetry(_Base):
                       attempts: int, destination: str, is_bounce: bool = False) -> float | None:
         """See :class:`RetryPolicy`; qmail's ``nextretry`` as in the class docstring."""
         recent, birth = math.floor(now), math.floor(arrival)
-        if recent > birth + self.lifetime:
+        skip = self.params["chanskip"]
+        n = math.isqrt(recent - birth) // skip * skip if recent >= birth else 0
+        if n * n > self.lifetime:  # the try started after birth + queuelifetime
             return None
-        n = math.isqrt(recent - birth) if recent >= birth else 0
-        n += self.params["chanskip"]
+        n += skip
         return float(birth + n * n)
 
 
@@ -704,8 +710,8 @@ def _next_attempt(policy: RetryPolicy, failed: float, eligible: float) -> float:
         return max(eligible, failed)
     # The scan that started the failed attempt is over; later scans take the message
     # once it is due within the slack.
-    k = max(math.ceil((eligible - policy.scan_slack) / interval), math.floor(failed / interval) + 1)
-    return k * interval
+    due = math.ceil((eligible - policy.scan_slack) / interval)
+    return max(due, math.floor(failed / interval) + 1) * interval
 
 
 def attempt_offsets(policy: RetryPolicy, n: int = 10, failure_delay: float = 0.0,
