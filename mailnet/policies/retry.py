@@ -74,9 +74,9 @@ class RetryPolicy(Protocol):
 
 # --------------------------------------------------------------------------- parameters
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_DURATION_PART = re.compile(f"({_NUMBER.pattern})(ms|s|m|h|d|w)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": MINUTE, "h": HOUR, "d": DAY, "w": 7 * DAY}
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 def _seconds(value: Any, name: str) -> float:
@@ -593,7 +593,8 @@ class Preset:
     build: Callable[[Mapping[str, Any], Generator | None], RetryPolicy]
 
 
-def _preset(name: str, cls: type, summary: str, defaults: Mapping[str, Any] | None = None) -> Preset:
+def _preset(name: str, cls: type, summary: str,
+            defaults: Mapping[str, Any] | None = None) -> Preset:
     def build(params: Mapping[str, Any], rng: Generator | None) -> RetryPolicy:
         return cls({**(defaults or {}), **params}, rng, name=name)
     return Preset(name, summary, build)
