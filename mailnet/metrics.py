@@ -70,6 +70,17 @@ def session_waits(attempts: pd.DataFrame, connect_time: dict[str, float]) -> pd.
     return waits.clip(lower=0.0)
 
 
+def _ever_deferred(rows: pd.DataFrame, attempts: pd.DataFrame) -> int:
+    """How many of ``rows`` (message, recipient) had at least one deferred attempt."""
+    deferred = attempts.loc[attempts["outcome"] == "deferred", "message_id"].to_numpy()
+    if deferred.size == 0 or rows.empty:
+        return 0
+    hit = attempts.loc[attempts["outcome"] == "deferred", ["message_id", "recipient"]]
+    keys = pd.MultiIndex.from_arrays([hit["message_id"], hit["recipient"].astype(str)]).unique()
+    mine = pd.MultiIndex.from_arrays([rows["message_id"], rows["recipient"].astype(str)])
+    return int(mine.isin(keys).sum())
+
+
 def summarize(messages: pd.DataFrame, attempts: pd.DataFrame, queues: pd.DataFrame,
               scenario, world=None) -> dict:
     """The run summary (JSON-ready). Rates are fractions of non-DSN recipient rows."""
@@ -83,11 +94,8 @@ def summarize(messages: pd.DataFrame, attempts: pd.DataFrame, queues: pd.DataFra
     latency = (delivered["delivered_at"] - delivered["created_at"]).to_numpy()
     retrieved = mail[mail["retrieved_at"].notna()]
     end_to_end = (retrieved["retrieved_at"] - retrieved["created_at"]).to_numpy()
-    deferred_rows = attempts.loc[attempts["outcome"] == "deferred", ["message_id", "recipient"]]
-    deferred_keys = set(zip(deferred_rows["message_id"], deferred_rows["recipient"], strict=True))
     remote = mail[mail["attempts"] > 0]
-    ever_deferred = sum((m, r) in deferred_keys
-                        for m, r in zip(remote["message_id"], remote["recipient"], strict=True))
+    ever_deferred = _ever_deferred(remote, attempts)
     connect = {}
     if world is not None:
         connect = {name: s.connect_time for name, s in world.servers.items()}

@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -57,13 +58,21 @@ class Simulation(_Model):
     warmup: Duration = 0.0
     seed: int = 1
 
-    @model_validator(mode="after")
-    def _warmup_inside(self) -> Simulation:
-        if self.duration <= 0:
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
             raise ValueError("duration must be positive")
-        if self.warmup >= self.duration:
-            raise ValueError("warmup must be shorter than duration")
-        return self
+        return value
+
+    @field_validator("warmup")
+    @classmethod
+    def _warmup_inside(cls, value: float, info: ValidationInfo) -> float:
+        duration = info.data.get("duration")
+        if duration is not None and value >= duration:
+            raise ValueError(f"warmup ({format_duration(value)}) must be shorter than "
+                             f"duration ({format_duration(duration)})")
+        return value
 
 
 class CustomRetry(_Model):

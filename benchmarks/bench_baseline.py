@@ -1,0 +1,62 @@
+"""Time the baseline scenario: wall time, messages per second and peak memory.
+
+Each round runs in a fresh process (so peak RSS is that run's own), rounds are repeated
+and the median reported. Usage::
+
+    .venv/bin/python benchmarks/bench_baseline.py [--rounds 5] [--scenario PATH] [--set K=V ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+
+CHILD = r"""
+import json, resource, sys, time
+import mailnet
+t0 = time.perf_counter()
+scenario = mailnet.load_scenario(sys.argv[1], overrides=sys.argv[2:])
+result = mailnet.simulate(scenario)
+wall = time.perf_counter() - t0
+print(json.dumps({
+    "wall_s": wall,
+    "messages": result.summary["messages"] + result.summary["dsn"]["messages"],
+    "recipient_rows": len(result.messages),
+    "attempts": len(result.attempts),
+    "events": result.manifest["simulated_events"],
+    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--scenario", default="experiments/scenarios/baseline.toml")
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
+    args = parser.parse_args()
+    rows = []
+    for _ in range(args.rounds):
+        out = subprocess.run([sys.executable, "-c", CHILD, args.scenario, *args.overrides],
+                             check=True, capture_output=True, text=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+    walls = [r["wall_s"] for r in rows]
+    median = statistics.median(walls)
+    first = rows[0]
+    print(f"scenario         {args.scenario} {' '.join(args.overrides)}")
+    print(f"rounds           {args.rounds}")
+    print(f"wall s           median {median:.2f} (min {min(walls):.2f}, max {max(walls):.2f})")
+    print(f"messages         {first['messages']:,} ({first['recipient_rows']:,} recipient rows)")
+    print(f"messages/s       {first['messages'] / median:,.0f}")
+    print(f"attempts         {first['attempts']:,}")
+    print(f"SimPy events     {first['events']:,} ({first['events'] / median:,.0f}/s, "
+          f"{median / first['events'] * 1e6:.2f} us each)")
+    rss = [r["peak_rss_mb"] for r in rows]
+    print(f"peak RSS MB      median {statistics.median(rss):.0f}")
+
+
+if __name__ == "__main__":
+    main()
