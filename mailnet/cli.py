@@ -96,17 +96,20 @@ def presets() -> None:
     table.add_column("preset")
     table.add_column("parameters")
     table.add_column("first ten attempts after submission")
+    table.add_column("gives up at")
     for preset in describe_presets():
         params = ", ".join(f"{k}={_show(v)}" for k, v in preset["params"].items())
-        offsets = " ".join(format_duration(round(t)) for t in preset["offsets"])
-        table.add_row(preset["name"], params, offsets)
+        offsets = " ".join(format_duration(round(t)) for t in preset["first_attempts"])
+        expires = preset["expires_at"]
+        table.add_row(preset["name"], params, offsets,
+                      "never" if expires is None else format_duration(round(expires)))
     console.print(table)
 
 
 def _show(value) -> str:
     from mailnet.units import format_duration
 
-    if isinstance(value, float) and value >= 1 and value == int(value):
+    if isinstance(value, float) and value == int(value):
         return format_duration(value)
     return str(value)
 

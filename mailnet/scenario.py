@@ -104,6 +104,7 @@ class Provider(_Model):
     smtp_mx_address_limit: int = Field(5, ge=1)
     local_domains: list[str] = Field(min_length=1)
     hostname: str | None = None
+    relay_host: str | None = None
     retry: str | CustomRetry = "postfix"
     retry_params: dict[str, Any] = Field(default_factory=dict)
 
@@ -175,17 +176,28 @@ class MxRecord(_Model):
 
 
 class Domain(_Model):
-    """A recipient domain: its MX records (RFC 5321 §5.1) and how its users fetch mail."""
+    """A recipient domain: its MX records (RFC 5321 §5.1) and how its users fetch mail.
+
+    ``retrieval`` is POP polling every ``poll_interval`` or IMAP push (fetched as soon as
+    stored). ``dns_tempfail`` and ``dns_nxdomain`` are the probabilities that a sender's MX
+    lookup fails temporarily (defer, 4.4.3) or finds no such domain (bounce, 5.1.2).
+    ``users`` is how many mailboxes generated recipients are drawn from.
+    """
 
     mx: list[MxRecord] | None = None
     null_mx: bool = False
     poll_interval: Duration = 600.0
+    retrieval: Literal["pop", "imap"] = "pop"
     users: int = Field(1000, ge=1)
+    dns_tempfail: float = Field(0.0, ge=0, le=1)
+    dns_nxdomain: float = Field(0.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _null(self) -> Domain:
         if self.null_mx and self.mx:
             raise ValueError("a null MX domain has no other MX records")
+        if self.dns_tempfail + self.dns_nxdomain > 1:
+            raise ValueError("dns_tempfail + dns_nxdomain exceed 1")
         if self.poll_interval <= 0:
             raise ValueError("poll_interval must be positive")
         return self
@@ -246,19 +258,36 @@ class Server(_Model):
     and beyond that a connection is refused with 421 4.3.2. ``connect_time`` is the
     constant connection set-up (TCP handshake and greeting) before a session can start.
     A ``backup`` server accepts mail for its domain and relays it to the more preferred
-    MX hosts from its own queue, with its own retry policy.
+    MX hosts from its own queue, with its own retry policy. A ``relay`` accepts mail and
+    passes it on from its own queue: to ``relay_to`` (an inbound gateway in front of a
+    domain's final server) or, without it, by MX lookup (a provider's smarthost).
+
+    Per-recipient replies beyond unknown users: with probability ``mailbox_full`` a
+    recipient's mailbox is full at an attempt (452 4.2.2, transient); with
+    ``recipient_rate_limit`` each recipient accepts at most that rate (token bucket of
+    ``recipient_burst`` messages) and is answered 450 4.2.1 beyond it, as Gmail does.
     """
 
     sessions: int = Field(50, ge=1)
     backlog: int | Literal["unlimited"] = 100
     service_time: Distribution = Distribution(dist="lognormal", mean=2.0, sd=1.0)
     outages: RandomOutages | list[OutageWindow] | None = None
-    role: Literal["primary", "backup"] = "primary"
+    role: Literal["primary", "backup", "relay"] = "primary"
+    relay_to: str | None = None
     ip: str | None = None
     connect_time: Duration = 0.05
     retry: str | CustomRetry = "postfix"
     retry_params: dict[str, Any] = Field(default_factory=dict)
     max_connections: int = Field(20, ge=1)
+    mailbox_full: float = Field(0.0, ge=0, le=1)
+    recipient_rate_limit: Rate | None = None
+    recipient_burst: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _relay(self) -> Server:
+        if self.relay_to is not None and self.role != "relay":
+            raise ValueError("relay_to is only for role = \"relay\"")
+        return self
 
     @field_validator("backlog")
     @classmethod
@@ -373,9 +402,18 @@ def _check_references(scenario: Scenario, source: str, base_dir: Path | None) ->
             seen_ips[ip] = name
         _check_retry(source, ["providers", name], provider.retry, provider.retry_params,
                      make_retry_policy)
+        if provider.relay_host is not None and provider.relay_host not in scenario.servers:
+            raise ScenarioError(source, key_path(["providers", name, "relay_host"]),
+                                f"relay host {provider.relay_host!r} has no [servers] entry")
     for name, server in scenario.servers.items():
         _check_retry(source, ["servers", name], server.retry, server.retry_params,
                      make_retry_policy)
+        if server.relay_to is not None and server.relay_to not in scenario.servers:
+            raise ScenarioError(source, key_path(["servers", name, "relay_to"]),
+                                f"relay target {server.relay_to!r} has no [servers] entry")
+        if server.relay_to == name:
+            raise ScenarioError(source, key_path(["servers", name, "relay_to"]),
+                                "a relay cannot relay to itself")
         if server.ip is not None:
             try:
                 ipaddress.IPv4Address(server.ip)

@@ -85,7 +85,7 @@ def format_duration(seconds: float) -> str:
             return f"{int(round(count))}{unit}"
     if seconds < 1 and abs(seconds * 1000 - round(seconds * 1000)) < 1e-9:
         return f"{int(round(seconds * 1000))}ms"
-    return f"{seconds:g}s"
+    return f"{seconds:.12g}s"
 
 
 def format_rate(per_second: float) -> str:

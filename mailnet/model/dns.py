@@ -3,29 +3,49 @@
 Lower preference first; hosts of equal preference are shuffled (as Postfix's
 smtp_randomize_addresses does); a domain without MX records is reached through its
 implicit MX, the domain's own host; a null MX (RFC 7505) means the domain takes no mail.
+A lookup may fail: temporarily (the sender defers, 4.4.3) or with "no such domain" (the
+sender bounces, 5.1.2), with each domain's probabilities.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from mailnet import smtp
 from mailnet.scenario import Domain
 
 
 class Resolver:
     """MX lookups for every domain of the scenario, shuffled with the ``dns`` stream."""
 
-    def __init__(self, domains: dict[str, Domain], rng: np.random.Generator):
+    def __init__(self, domains: dict[str, Domain], rng: np.random.Generator,
+                 fault_rng: np.random.Generator | None = None):
         self._rng = rng
+        self._fault_rng = fault_rng
         self._records: dict[str, list[tuple[int, str]]] = {}
+        self._faults: dict[str, tuple[float, float]] = {}
         self.null_mx: set[str] = set()
         for name, domain in domains.items():
+            if domain.dns_tempfail or domain.dns_nxdomain:
+                self._faults[name] = (domain.dns_nxdomain, domain.dns_tempfail)
             if domain.null_mx:
                 self.null_mx.add(name)
             elif domain.mx:
                 self._records[name] = sorted((r.preference, r.host) for r in domain.mx)
             else:
                 self._records[name] = [(0, name)]
+
+    def lookup_fault(self, domain: str) -> smtp.Reply | None:
+        """The failure of this MX lookup, if it fails: NXDOMAIN (5.1.2) or tempfail (4.4.3)."""
+        fault = self._faults.get(domain)
+        if fault is None or self._fault_rng is None:
+            return None
+        u = float(self._fault_rng.random())
+        if u < fault[0]:
+            return smtp.DNS_NXDOMAIN
+        if u < fault[0] + fault[1]:
+            return smtp.DNS_TEMPFAIL
+        return None
 
     def knows(self, domain: str) -> bool:
         return domain in self._records or domain in self.null_mx

@@ -4,8 +4,9 @@ An ``MxServer`` runs ``sessions`` SMTP sessions in parallel; further connections
 FIFO in a backlog of ``backlog`` places and beyond it are refused (421 4.3.2). During an
 outage a connection times out (after the client's smtp_connect_timeout) or is refused.
 A session lasts one service time and answers each recipient: 250 for an existing
-mailbox, 550 5.1.1 for an unknown one. What it accepts goes to ``accept``: the mailbox
-store for a primary, the relay queue for a backup.
+mailbox, 550 5.1.1 for an unknown one, 452 4.2.2 for a full one, 450 4.2.1 for one that
+receives beyond its rate limit. What it accepts goes to ``accept``: the mailbox store for
+a primary, the relay queue for a backup or relay.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import simpy
 
 from mailnet import smtp
@@ -36,7 +38,9 @@ class MxServer:
 
     def __init__(self, env: simpy.Environment, name: str, ip: str, sessions: int,
                  backlog: int | None, connect_time: float, service_time: Callable[[], float],
-                 outages: OutageSchedule, role: str, levels: LevelLog):
+                 outages: OutageSchedule, role: str, levels: LevelLog,
+                 rng: np.random.Generator | None = None, mailbox_full: float = 0.0,
+                 recipient_rate: float | None = None, recipient_burst: int = 10):
         self.env = env
         self.name = name
         self.ip = ip
@@ -50,6 +54,12 @@ class MxServer:
         self._busy_series = levels.series_id("server", name, "sessions")
         self._backlog_series = levels.series_id("server", name, "backlog")
         self.accept: Callable[[Message, list[str], float, str], None] | None = None
+        self._rng = rng
+        self._mailbox_full = mailbox_full
+        self._rate = recipient_rate
+        self._burst = float(recipient_burst)
+        # per-recipient token buckets: recipient -> (tokens, time of last update)
+        self._buckets: dict[str, tuple[float, float]] = {}
 
     def session(self, message: Message, recipients: list[str], connect_timeout: float):
         """Generator for the client's process: connect, wait for a session, transact.
@@ -75,7 +85,7 @@ class MxServer:
             session_at = env.now
             self._record()
             yield env.timeout(self._service_time())
-            replies = [smtp.OK if address_exists(r) else smtp.NO_SUCH_USER for r in recipients]
+            replies = [self._reply(r, env.now) for r in recipients]
             accepted = [r for r, reply in zip(recipients, replies, strict=True) if reply.ok]
             if accepted and self.accept is not None:
                 self.accept(message, accepted, env.now, self.name)
@@ -83,6 +93,21 @@ class MxServer:
         finally:
             sessions.release(request)
             self._record()
+
+    def _reply(self, recipient: str, now: float) -> smtp.Reply:
+        """The RCPT reply for one recipient (after the whole transaction's service time)."""
+        if not address_exists(recipient):
+            return smtp.NO_SUCH_USER
+        if self._mailbox_full and float(self._rng.random()) < self._mailbox_full:
+            return smtp.MAILBOX_FULL
+        if self._rate is not None:
+            tokens, last = self._buckets.get(recipient, (self._burst, now))
+            tokens = min(self._burst, tokens + (now - last) * self._rate)
+            if tokens < 1.0:
+                self._buckets[recipient] = (tokens, now)
+                return smtp.RECIPIENT_RATE
+            self._buckets[recipient] = (tokens - 1.0, now)
+        return smtp.OK
 
     def _record(self) -> None:
         now = self.env.now

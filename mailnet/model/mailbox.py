@@ -1,8 +1,9 @@
 """Mailbox stores and their retrieval by the recipients' clients (POP polling).
 
-Each recipient's client polls at its domain's ``poll_interval`` from a random phase; a
-message stored at time t is retrieved at the client's first poll at or after t. The poll
-times are arithmetic, so no simulation process is needed per mailbox.
+Each recipient's client polls (POP) at its domain's ``poll_interval`` from a random phase;
+a message stored at time t is retrieved at the client's first poll at or after t. The poll
+times are arithmetic, so no simulation process is needed per mailbox. A domain whose
+clients use IMAP push (IDLE) has each message retrieved as soon as it is stored.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ class Mailboxes:
     """The final stores of every domain; records delivery and retrieval times."""
 
     def __init__(self, poll_intervals: dict[str, float], horizon: float, table: MessageTable,
-                 rng: np.random.Generator):
+                 rng: np.random.Generator, push_domains: set[str] | None = None):
         self._poll = poll_intervals
+        self._push = push_domains or set()
         self._horizon = horizon
         self._table = table
         self._rng = rng
@@ -37,6 +39,8 @@ class Mailboxes:
         self.stored += 1
 
     def retrieval_time(self, recipient: str, domain: str, now: float) -> float:
+        if domain in self._push:
+            return now
         interval = self._poll.get(domain, 600.0)
         phase = self._phase.get(recipient)
         if phase is None:

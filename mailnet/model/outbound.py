@@ -73,7 +73,9 @@ class OutboundMta:
 
     ``servers`` maps MX host names to servers; ``local_domains`` are delivered straight to
     ``deliver_local``; ``relay_below`` gives, per domain, the preference of this host's
-    own MX record, so a backup MX only relays to more preferred hosts (RFC 5321 §5.1).
+    own MX record, so a backup MX only relays to more preferred hosts (RFC 5321 §5.1);
+    ``nexthop`` sends every message to that one host instead of looking up MX records
+    (a provider's smarthost, or an inbound relay's final server).
     """
 
     def __init__(self, env: simpy.Environment, name: str, ips: list[str], ip_selection: str,
@@ -81,7 +83,8 @@ class OutboundMta:
                  servers: dict[str, MxServer], log: EventLog, rng: np.random.Generator,
                  local_domains: set[str] | None = None,
                  deliver_local: Callable[[Message, str, float], smtp.Reply] | None = None,
-                 relay_below: dict[str, int] | None = None, on_bounce: BounceHook | None = None):
+                 relay_below: dict[str, int] | None = None, on_bounce: BounceHook | None = None,
+                 nexthop: str | None = None):
         self.env = env
         self.name = name
         self.ips = list(ips)
@@ -96,6 +99,7 @@ class OutboundMta:
         self.deliver_local = deliver_local
         self.relay_below = relay_below or {}
         self.on_bounce = on_bounce
+        self.nexthop = nexthop
         self._queues: dict[str, DestinationQueue] = {}
         self._waiting: deque[DestinationQueue] = deque()
         self._deferred: list[tuple[float, int, Delivery]] = []
@@ -247,23 +251,27 @@ class OutboundMta:
         result = None
         host = None
         started = env.now
-        if domain in self.resolver.null_mx:
-            site_reply = smtp.NULL_MX
-        elif not self.resolver.knows(domain):
-            site_reply = smtp.DNS_NXDOMAIN
+        resolver = self.resolver
+        if self.nexthop is not None:
+            site_reply, hosts = None, [self.nexthop]
+        elif domain in resolver.null_mx:
+            site_reply, hosts = smtp.NULL_MX, []
+        elif not resolver.knows(domain):
+            site_reply, hosts = smtp.DNS_NXDOMAIN, []
         else:
-            site_reply = None
-            hosts = self.resolver.mx_hosts(domain, below=self.relay_below.get(domain))
-            for host in hosts[: self.config.mx_address_limit]:
-                started = env.now
-                result = yield from self.servers[host].session(
-                    message, recipients, self.config.connect_timeout)
-                site_reply = result.site_reply
-                if site_reply is None:
-                    break
-            if host is None:
+            site_reply = resolver.lookup_fault(domain)
+            hosts = [] if site_reply is not None else \
+                resolver.mx_hosts(domain, below=self.relay_below.get(domain))
+            if site_reply is None and not hosts:
                 # A relay with no more preferred host left: RFC 5321 §5.1, bounce.
                 site_reply = smtp.Reply(554, "5.4.6", "mail for domain loops back to myself")
+        for host in hosts[: self.config.mx_address_limit]:
+            started = env.now
+            result = yield from self.servers[host].session(
+                message, recipients, self.config.connect_timeout)
+            site_reply = result.site_reply
+            if site_reply is None:
+                break
         self.active -= 1
         self._record_active()
         if site_reply is not None:
@@ -275,6 +283,7 @@ class OutboundMta:
             replies = result.replies
             session_at = result.session_at
             self._unthrottle(dest)
+            self.policy.after_success(now=env.now, destination=host)
         self._settle_attempt(delivery, ip, host, started, session_at, replies)
         self._release(dest)
 
@@ -310,7 +319,7 @@ class OutboundMta:
             self._bounce(message, bounced, last_permanent)
         if deferred:
             delivery.recipients = deferred
-            self._defer(delivery, last_transient)
+            self._defer(delivery, last_transient, host or delivery.domain)
 
     def _suspend(self, delivery: Delivery) -> None:
         """Defer without a connection: the destination is dead."""
@@ -328,16 +337,20 @@ class OutboundMta:
             table.final_enhanced_code[row] = reply.enhanced
             self.log.attempts.add(message.id, rcpt, self.name, "", None, now, math.nan, now,
                                   reply.code, reply.enhanced, "deferred")
-        self._defer(delivery, reply)
+        self._defer(delivery, reply, delivery.domain)
 
-    def _defer(self, delivery: Delivery, reply: smtp.Reply) -> None:
+    def _defer(self, delivery: Delivery, reply: smtp.Reply, destination: str) -> None:
+        """Hand a failed delivery to the retry policy: hold it, or expire it.
+
+        ``destination`` keys the policy's retry data (Exim keeps them per host).
+        """
         now = self.env.now
         message = delivery.message
         if delivery.first_failure is None:
             delivery.first_failure = now
         eligible = self.policy.after_failure(
             now=now, arrival=delivery.arrival, first_failure=delivery.first_failure,
-            attempts=delivery.attempts, destination=delivery.domain, is_bounce=message.is_dsn)
+            attempts=delivery.attempts, destination=destination, is_bounce=message.is_dsn)
         if eligible is None:
             self._expire(delivery, reply)
             return

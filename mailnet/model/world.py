@@ -61,10 +61,11 @@ class World:
         self.log = log
         self._next_id = 0
         horizon = scenario.simulation.duration
-        self.resolver = Resolver(scenario.domains, streams.get("dns"))
+        self.resolver = Resolver(scenario.domains, streams.get("dns"), streams.get("dns.faults"))
         self.mailboxes = Mailboxes(
             {name: d.poll_interval for name, d in scenario.domains.items()}, horizon,
-            log.messages, streams.get("mailboxes"))
+            log.messages, streams.get("mailboxes"),
+            push_domains={n for n, d in scenario.domains.items() if d.retrieval == "imap"})
         deliver = local_delivery(self.mailboxes, log.messages)
 
         self.servers: dict[str, MxServer] = {}
@@ -81,7 +82,9 @@ class World:
                 env, name, cfg.ip, cfg.sessions,
                 None if cfg.backlog == "unlimited" else cfg.backlog, cfg.connect_time,
                 service_sampler(cfg.service_time, streams.get(f"servers.{name}.service")),
-                outages, cfg.role, log.levels)
+                outages, cfg.role, log.levels, rng=streams.get(f"servers.{name}.replies"),
+                mailbox_full=cfg.mailbox_full, recipient_rate=cfg.recipient_rate_limit,
+                recipient_burst=cfg.recipient_burst)
             self.servers[name] = server
 
         self.mtas: dict[str, OutboundMta] = {}
@@ -101,25 +104,27 @@ class World:
                 env, name, cfg.ips, cfg.ip_selection, config, policy, self.resolver,
                 self.servers, log, streams.get(f"providers.{name}.ips"),
                 local_domains=set(cfg.local_domains), deliver_local=deliver,
-                on_bounce=self._send_dsn)
+                on_bounce=self._send_dsn, nexthop=cfg.relay_host)
 
+        # Backup MX hosts and relays are MTAs too: each has its own queue and retry policy.
         self.relays: dict[str, OutboundMta] = {}
         for name, cfg in scenario.servers.items():
             server = self.servers[name]
-            if cfg.role != "backup":
+            if cfg.role == "primary":
                 server.accept = self._store
                 continue
             below = {}
-            for domain in scenario.domains:
-                pref = self.resolver.preference(domain, name)
-                if pref is not None:
-                    below[domain] = pref
+            if cfg.role == "backup":
+                for domain in scenario.domains:
+                    pref = self.resolver.preference(domain, name)
+                    if pref is not None:
+                        below[domain] = pref
             policy = _retry_policy(cfg.retry, cfg.retry_params, streams.get(f"retry.{name}"))
             relay = OutboundMta(
                 env, name, [server.ip], "round-robin",
                 SchedulerConfig(max_connections=cfg.max_connections, dead_time=_dead_time(policy)),
                 policy, self.resolver, self.servers, log, streams.get(f"relays.{name}"),
-                relay_below=below, on_bounce=self._send_dsn)
+                relay_below=below, on_bounce=self._send_dsn, nexthop=cfg.relay_to)
             self.relays[name] = relay
             server.accept = lambda message, rcpts, now, host, relay=relay: relay.submit(
                 message, rcpts)
