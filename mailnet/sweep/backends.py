@@ -1,0 +1,145 @@
+"""Where runs execute: in this process, in a local process pool, or on a Dask cluster.
+
+All three are used through the ``concurrent.futures.Executor`` interface, so the sweep
+code is the same for each; a Dask ``Client`` provides one via ``get_executor()``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+class SweepError(Exception):
+    """A sweep cannot start: bad options, an unreachable cluster, a results clash.
+
+    ``str(error)`` is the one line shown to the user.
+    """
+
+
+@dataclass
+class Backend:
+    """An open executor and what it offers.
+
+    ``slots()`` is the number of runs it can execute at once (re-read, since a cluster
+    may gain workers); ``max_chunk`` caps runs per task; ``abandon()`` stops in-flight
+    work at once when the user insists.
+    """
+
+    executor: Executor
+    description: str
+    slots: Callable[[], int]
+    max_chunk: int
+    abandon: Callable[[], None]
+
+
+class InlineExecutor(Executor):
+    """Runs each submitted call at once, in this process (``--workers 1``)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+
+@contextmanager
+def open_backend(workers: int | None = None, client=None,
+                 scheduler: str | None = None) -> Iterator[Backend]:
+    """The executor for a sweep, closed (or released) on exit.
+
+    ``client``: a ``dask.distributed.Client`` to use (left open); ``scheduler``: the
+    address of a Dask scheduler to connect to; otherwise ``workers`` local processes
+    (default: one per core), or this process alone when ``workers == 1``.
+    """
+    if client is not None and scheduler is not None:
+        raise SweepError("give a Dask client or a scheduler address, not both")
+    if workers is not None and (client is not None or scheduler is not None):
+        raise SweepError("the number of workers is set by the Dask cluster; drop --workers")
+    if workers is not None and workers < 1:
+        raise SweepError(f"--workers must be at least 1, not {workers}")
+    if client is not None:
+        yield _dask_backend(client)
+    elif scheduler is not None:
+        client = _connect(scheduler)
+        try:
+            yield _dask_backend(client)
+        finally:
+            client.close()
+    elif workers == 1:
+        yield Backend(InlineExecutor(), "this process", lambda: 1, 1, lambda: None)
+    else:
+        with _process_pool(workers or os.cpu_count() or 1) as backend:
+            yield backend
+
+
+@contextmanager
+def _process_pool(workers: int) -> Iterator[Backend]:
+    # forkserver: fork is unsafe once threads run (progress bar, Dask), spawn re-imports
+    # everything per worker; the server imports the model once and forks workers from it
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload(["mailnet.sweep.worker"])
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_ignore_sigint)
+    abandoned = False
+
+    def abandon() -> None:
+        nonlocal abandoned
+        abandoned = True
+        # the standard library has no public way to stop running calls before 3.14
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+
+    try:
+        yield Backend(pool, f"{workers} local processes ({method})", lambda: workers, 64,
+                      abandon)
+    finally:
+        pool.shutdown(wait=not abandoned, cancel_futures=True)
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches the whole process group; the parent decides what stops, and workers
+    # must not die mid-run printing tracebacks
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _connect(address: str):
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SweepError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    try:
+        client.get_versions(check=True)
+    except ValueError as exc:
+        client.close()
+        raise SweepError(f"the Dask cluster at {address} has mismatched versions: "
+                         f"{' '.join(str(exc).split())}") from None
+    return client
+
+
+def _dask_backend(client) -> Backend:
+    # pure=False: runs are never deduplicated by argument hash, and hashing is skipped
+    executor = client.get_executor(pure=False)
+    cache = {"at": -1e9, "slots": 1}
+
+    def slots() -> int:
+        now = time.monotonic()
+        if now - cache["at"] > 5.0:
+            cache["slots"] = max(1, sum(client.nthreads().values()))
+            cache["at"] = now
+        return cache["slots"]
+
+    return Backend(executor, f"Dask cluster at {client.scheduler.address}", slots, 64,
+                   lambda: executor.shutdown(wait=False))

@@ -1,0 +1,52 @@
+"""The ``mailnet sweep`` command, added to the main command-line app by ``register``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mailnet.errors import ScenarioError
+
+EXIT_FAILED_RUNS = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``sweep`` command to ``app``."""
+    app.command(name="sweep")(sweep_command)
+
+
+def sweep_command(
+    experiment: Annotated[Path, typer.Argument(help="Experiment TOML file.")],
+    workers: Annotated[int | None, typer.Option(
+        help="Local worker processes (default: one per core; 1 runs in this process).")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Run on the Dask cluster whose scheduler is at this address (tcp://HOST:PORT).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Results directory (default: results/<experiment name>).")] = None,
+    resume: Annotated[bool, typer.Option(help="Run only the runs OUT does not hold yet.")] = False,
+    keep_tables: Annotated[bool, typer.Option(
+        help="Also keep each run's tables under OUT/runs/<point>-<replication>/.")] = False,
+) -> None:
+    """Run every grid point and replication of EXPERIMENT; write runs.parquet, points.parquet
+    and manifest.json to OUT. Exit status: 0 all runs ok, 1 some failed or missing,
+    2 bad input, 130 interrupted (rerun with --resume to complete)."""
+    from mailnet.sweep import SweepError, sweep
+
+    try:
+        result = sweep(experiment, workers=workers, scheduler=scheduler, out=out,
+                       resume=resume, keep_tables=keep_tables)
+    except (ScenarioError, SweepError) as error:
+        typer.echo(f"mailnet: error: {error}", err=True)
+        raise typer.Exit(code=EXIT_BAD_INPUT) from None
+    counts = result.manifest["runs"]
+    typer.echo(f"{result.status}: {counts['ok']} ok, {counts['failed']} failed, "
+               f"{counts['missing']} missing of {counts['total']} runs; wrote {result.out}")
+    if result.status == "interrupted":
+        raise typer.Exit(code=EXIT_INTERRUPTED)
+    if counts["failed"] or counts["missing"]:
+        raise typer.Exit(code=EXIT_FAILED_RUNS)
