@@ -185,7 +185,7 @@ def _factors(raw: dict, section: str, source: str) -> tuple[Factor, ...]:
         raise ScenarioError(source, section, "must be a table of key = [values]")
     factors = []
     for text, values in table.items():
-        where = key_path([section, text])
+        where = _entry_key(section, text)
         parts = _key_parts(text, source, where)
         if not isinstance(values, list):
             raise ScenarioError(source, where, "must be a list of values")
@@ -196,6 +196,13 @@ def _factors(raw: dict, section: str, source: str) -> tuple[Factor, ...]:
                                 "seed and replication; sweep replications instead")
         factors.append(Factor(key=key_path(list(parts)), parts=parts, values=tuple(values)))
     return tuple(factors)
+
+
+def _entry_key(section: str, text: str) -> str:
+    """The TOML key of an entry of ``[section]`` as a user would write it."""
+    if '"' in text and "'" not in text and "\n" not in text:
+        return f"{section}.'{text}'"  # a literal key reads better than escaped quotes
+    return key_path([section, text])
 
 
 def _key_parts(text: str, source: str, where: str) -> tuple[str, ...]:
