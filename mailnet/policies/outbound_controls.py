@@ -112,7 +112,8 @@ class SenderSuspension:
     0.1 % complaint rate (and may pause at 10 % / 0.5 %); the 7-day window and the
     200-recipient minimum are coss.com's published rule. Count hard bounces only, as SES
     does. Each suspension is appended to ``log`` (if given) as a dict with ``sender``,
-    ``at``, ``sent``, ``bounce_rate``, ``complaint_rate``.
+    ``at``, ``sent``, ``bounce_rate``, ``complaint_rate``. Pass ``stats`` to share counts
+    with a :class:`PoolAssigner`; its window then replaces ``window``.
     """
 
     def __init__(self, bounce_threshold: float = 0.05, complaint_threshold: float = 0.001,
