@@ -1,0 +1,276 @@
+"""The Postfix-format mail log: number formatting, exact lines, and pflogsumm's own counts."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from mailnet import simulate
+from mailnet.maillog import EPOCH, format_delay, maillog_lines, write_maillog
+from tests.conftest import build, one_mx_world
+
+# pflogsumm 1.1.5's line parsing (mail-facts.md §10)
+SYSLOG = re.compile(r"^(...) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) \S+ (.+)$")
+PROGRAM = re.compile(r"^postfix/([^\[:]*).*?: ([^:\s]+)")
+DELIVERY = re.compile(r"to=<([^>]*)>, relay=([^,]+), delay=([^,]+), delays=[^,]+, dsn=[^,]+, "
+                      r"status=(\S+)(.*)$")
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0, "0"), (-1.0, "0"), (0.004, "0"), (0.0049, "0"), (0.005, "0.01"), (0.05, "0.05"),
+    (0.0512, "0.05"), (0.123, "0.12"), (0.4, "0.4"), (0.999, "1"), (1.04, "1"), (1.25, "1.3"),
+    (5.37, "5.4"), (9.96, "10"), (12.3, "12"), (50.6, "51"), (99.5, "100"), (100.4, "100"),
+    (305.6, "306"), (4711.2, "4711"), (432000, "432000"),
+])
+def test_delay_formatting(seconds, text):
+    """Postfix format_tv: 2 significant digits, at most 2 decimals, whole seconds from 10 s."""
+    assert format_delay(seconds) == text
+
+
+def timeline_result():
+    """One message at 5 s to a refusing MX (until 7 min), an unknown and a local user."""
+    raw = one_mx_world(outages=[{"start": "0s", "end": "7m", "mode": "refuse"}])
+    raw["senders"]["users"]["messages"] = [
+        {"at": "5s", "to": ["alice@dest.example", "nosuchuser1@dest.example", "bob@isp.example"]}]
+    return simulate(build(raw))
+
+
+def without_pids(lines):
+    return [re.sub(r"\[\d+\]: ", ": ", line) for line in lines]
+
+
+def test_exact_lines_of_one_message():
+    lines = list(maillog_lines(timeline_result()))
+    # refused at 5 s (5.05 s after 0.05 s set-up); Postfix retries at the 600 s scan; the
+    # session starts at 600.05 s and ends after 1 s; the unknown user bounces, so the
+    # sender gets a DSN, delivered locally at once
+    expected = [
+        "Mar  1 00:00:05 mta.isp.example postfix/pickup: 000001E240: uid=15744 "
+        "from=<users0@isp.example>",
+        "Mar  1 00:00:05 mta.isp.example postfix/cleanup: 000001E240: "
+        "message-id=<20260301000005.000001E240@mta.isp.example>",
+        "Mar  1 00:00:05 mta.isp.example postfix/qmgr: 000001E240: from=<users0@isp.example>, "
+        "size=4096, nrcpt=3 (queue active)",
+        "Mar  1 00:00:05 mta.isp.example postfix/local: 000001E240: to=<bob@isp.example>, "
+        "relay=local, delay=0, delays=0/0/0/0, dsn=2.0.0, status=sent (delivered to mailbox)",
+        "Mar  1 00:00:05 mta.isp.example postfix/smtp: 000001E240: to=<alice@dest.example>, "
+        "relay=none, delay=0.05, delays=0/0/0.05/0, dsn=4.4.1, status=deferred "
+        "(connect to mx.dest.example[198.18.0.1]:25: Connection refused)",
+        "Mar  1 00:00:05 mta.isp.example postfix/smtp: 000001E240: "
+        "to=<nosuchuser1@dest.example>, relay=none, delay=0.05, delays=0/0/0.05/0, dsn=4.4.1, "
+        "status=deferred (connect to mx.dest.example[198.18.0.1]:25: Connection refused)",
+        "Mar  1 00:10:00 mx.dest.example postfix/smtpd: 0C3501E241: "
+        "client=mta.isp.example[198.51.100.1]",
+        "Mar  1 00:10:00 mx.dest.example postfix/smtpd: 0C3501E241: reject: RCPT from "
+        "mta.isp.example[198.51.100.1]: 550 5.1.1 <nosuchuser1@dest.example>: Recipient "
+        "address rejected: User unknown in local recipient table; from=<users0@isp.example> "
+        "to=<nosuchuser1@dest.example> proto=ESMTP helo=<mta.isp.example>",
+        "Mar  1 00:10:01 mx.dest.example postfix/cleanup: 0C3501E241: "
+        "message-id=<20260301000005.000001E240@mta.isp.example>",
+        "Mar  1 00:10:01 mx.dest.example postfix/qmgr: 0C3501E241: from=<users0@isp.example>, "
+        "size=4096, nrcpt=1 (queue active)",
+        "Mar  1 00:10:01 mta.isp.example postfix/smtp: 000001E240: to=<alice@dest.example>, "
+        "relay=mx.dest.example[198.18.0.1]:25, delay=596, delays=595/0/0.05/1, dsn=2.0.0, "
+        "status=sent (250 2.0.0 Ok: queued as 0C3501E241)",
+        "Mar  1 00:10:01 mta.isp.example postfix/smtp: 000001E240: "
+        "to=<nosuchuser1@dest.example>, relay=mx.dest.example[198.18.0.1]:25, delay=596, "
+        "delays=595/0/0.05/1, dsn=5.1.1, status=bounced (host mx.dest.example[198.18.0.1] "
+        "said: 550 5.1.1 <nosuchuser1@dest.example>: Recipient address rejected: User unknown "
+        "in local recipient table (in reply to RCPT TO command))",
+        "Mar  1 00:10:01 mx.dest.example postfix/local: 0C3501E241: to=<alice@dest.example>, "
+        "relay=local, delay=0, delays=0/0/0/0, dsn=2.0.0, status=sent (delivered to mailbox)",
+        "Mar  1 00:10:01 mta.isp.example postfix/bounce: 000001E240: sender non-delivery "
+        "notification: 0C3501E242",
+        "Mar  1 00:10:01 mta.isp.example postfix/cleanup: 0C3501E242: "
+        "message-id=<20260301001001.0C3501E242@mta.isp.example>",
+        "Mar  1 00:10:01 mta.isp.example postfix/qmgr: 0C3501E242: from=<>, size=6144, "
+        "nrcpt=1 (queue active)",
+        "Mar  1 00:10:01 mta.isp.example postfix/local: 0C3501E242: to=<users0@isp.example>, "
+        "relay=local, delay=0, delays=0/0/0/0, dsn=2.0.0, status=sent (delivered to mailbox)",
+        "Mar  1 00:10:01 mta.isp.example postfix/qmgr: 000001E240: removed",
+        "Mar  1 00:10:01 mx.dest.example postfix/qmgr: 0C3501E241: removed",
+        "Mar  1 00:10:01 mta.isp.example postfix/qmgr: 0C3501E242: removed",
+    ]
+    assert without_pids(lines) == expected
+
+
+def test_pids_are_stable_per_host_and_program(tmp_path):
+    result = timeline_result()
+    first = write_maillog(result, tmp_path / "a" / "maillog")
+    second = write_maillog(result, tmp_path / "b" / "maillog")
+    assert first.read_text() == second.read_text()
+    pids: dict[tuple[str, str], set[str]] = {}
+    for line in first.read_text().splitlines():
+        host, program, pid = re.search(r"\d (\S+) postfix/(\w+)\[(\d+)\]", line).groups()
+        pids.setdefault((host, program), set()).add(pid)
+    assert all(len(p) == 1 for p in pids.values())
+    assert len({p for ps in pids.values() for p in ps}) == len(pids)
+
+
+def test_timeout_suspension_and_expiry_lines():
+    """A destination timing out for a day: timeouts, then a dead site, then expiry."""
+    raw = one_mx_world(outages=[{"start": "0s", "end": "1d", "mode": "timeout"}])
+    raw["providers"]["isp"]["retry_params"] = {"maximal_queue_lifetime": "1h"}
+    raw["senders"]["users"]["messages"] = [{"at": f"{i}s", "to": [f"u{i}@dest.example"]}
+                                           for i in range(6)]
+    lines = without_pids(maillog_lines(simulate(build(raw))))
+    timeouts = [x for x in lines if "Connection timed out)" in x and "suspended" not in x]
+    assert timeouts and all("relay=none" in x and "dsn=4.4.1" in x for x in timeouts)
+    assert "status=deferred (connect to mx.dest.example[198.18.0.1]:25: Connection timed out)" \
+        in timeouts[0]
+    suspended = [x for x in lines if "status=deferred (delivery temporarily suspended: connect "
+                 "to mx.dest.example[198.18.0.1]:25: Connection timed out)" in x]
+    assert suspended and all("relay=none" in x for x in suspended)
+    expired = [x for x in lines if "status=expired, returned to sender" in x]
+    assert len(expired) == 6
+    assert all(re.search(r"postfix/qmgr: \w+: from=<users0@isp\.example>, status=expired", x)
+               for x in expired)
+    assert sum("sender non-delivery notification" in x for x in lines) == 6
+
+
+def rich_scenario() -> dict:
+    """Deferrals (outages), bounces (unknown users, null MX), expiry at the sender and at a
+    backup MX, delay warnings, DSNs relayed by SMTP, local delivery."""
+    return {
+        "simulation": {"duration": "12h", "warmup": "1h", "seed": 7},
+        "providers": {
+            "isp": {"ips": ["198.51.100.1", "198.51.100.2"], "local_domains": ["isp.example"],
+                    "retry_params": {"maximal_queue_lifetime": "2h"}},
+            "webmail": {"ips": ["192.0.2.10"], "local_domains": ["webmail.example"],
+                        "hostname": "smtp.webmail.example",
+                        "retry_params": {"delay_warning_time": "30m"}},
+        },
+        "senders": {
+            "users": {"provider": "isp", "count": 40, "rate": "30/d", "recipients": 1.4,
+                      "invalid_recipients": 0.05,
+                      "domains": {"dest.example": 0.4, "down.example": 0.15,
+                                  "void.example": 0.05, "isp.example": 0.2,
+                                  "webmail.example": 0.2}},
+            "webusers": {"provider": "webmail", "count": 20, "rate": "30/d",
+                         "invalid_recipients": 0.05,
+                         "domains": {"dest.example": 0.5, "isp.example": 0.3,
+                                     "down.example": 0.2}},
+        },
+        "domains": {
+            "dest.example": {"mx": [{"host": "mx.dest.example", "preference": 10},
+                                    {"host": "backup.dest.example", "preference": 20}]},
+            "down.example": {"mx": [{"host": "mx.down.example", "preference": 10}]},
+            "void.example": {"null_mx": True},
+        },
+        "servers": {
+            "mx.dest.example": {"service_time": {"dist": "exponential", "mean": "1s"},
+                                "outages": [{"start": "2h", "end": "4h", "mode": "refuse"}]},
+            "backup.dest.example": {"role": "backup",
+                                    "service_time": {"dist": "constant", "mean": "0.5s"},
+                                    "retry_params": {"maximal_queue_lifetime": "1h"}},
+            "mx.down.example": {"service_time": {"dist": "constant", "mean": "2s"},
+                                "outages": [{"start": "1h", "end": "10h", "mode": "timeout"}]},
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def rich(tmp_path_factory):
+    result = simulate(build(rich_scenario()))
+    path = write_maillog(result, tmp_path_factory.mktemp("run") / "maillog")
+    return result, path
+
+
+def expected_counts(result) -> dict:
+    """What pflogsumm should count, from mailnet's own tables.
+
+    received: one pickup line per submitted message plus one smtpd ``client=`` line per
+    session in which a server accepted at least one recipient (DSNs come from the bounce
+    daemon: not received); delivered: ``status=sent`` lines, one per accepted attempt row
+    plus one ``local`` line per mailbox delivery; deferred: distinct queue files (message
+    and hop) with a deferral, and the deferral lines, one per deferred attempt row;
+    bounced: one line per bounced attempt row plus one per local unknown user; rejected:
+    the receivers' reject lines, one per refused recipient in a session.
+    """
+    m, a = result.messages, result.attempts
+    sent = a[a["outcome"] == "sent"]
+    sessions = sent.drop_duplicates(["message_id", "hop", "mx_host", "started_at"])
+    deferred = a[a["outcome"] == "deferred"]
+    local_bounces = m[(m["attempts"] == 0) & m["status"].isin(["bounced", "dropped"])]
+    return {
+        "received": int(m.loc[~m["is_dsn"], "message_id"].nunique()) + len(sessions),
+        "delivered": len(sent) + int((m["status"] == "delivered").sum()),
+        "deferred": len(deferred[["message_id", "hop"]].drop_duplicates()),
+        "deferrals": len(deferred),
+        "bounced": int((a["outcome"] == "bounced").sum()) + len(local_bounces),
+        "rejected": int(((a["outcome"] != "sent") & a["session_at"].notna()).sum()),
+    }
+
+
+def test_rich_scenario_has_every_kind_of_event(rich):
+    result, path = rich
+    m, a = result.messages, result.attempts
+    counts = result.summary["status"]
+    assert counts["delivered"] and counts["bounced"] and counts["expired"]
+    assert (a["outcome"] == "deferred").sum() and (a["source_ip"] == "").any()  # dead site
+    assert (a["hop"] == "backup.dest.example").any()
+    assert (m["is_dsn"] & (m["provider"] == "backup.dest.example")).any()
+    text = path.read_text()
+    for piece in ("postfix/local", "relay=none", "(nullMX)", "Connection refused)",
+                  "Connection timed out)", "delivery temporarily suspended", "status=expired",
+                  "sender non-delivery notification", "sender delay notification",
+                  "NOQUEUE: reject: RCPT from", "client=mta.isp.example[198.51.100.",
+                  "client=smtp.webmail.example[192.0.2.10]",
+                  "client=backup.dest.example[198.18.0.2]",
+                  "backup.dest.example postfix/smtp[", "postfix/qmgr", "removed"):
+        assert piece in text, piece
+
+
+def test_rich_log_is_well_formed(rich):
+    result, path = rich
+    lines = path.read_text().splitlines()
+    seconds = []
+    new_files = []
+    for line in lines:
+        stamp = SYSLOG.match(line)
+        assert stamp, line
+        assert stamp.group(1) == "Mar"
+        seconds.append(tuple(int(g) for g in stamp.group(2, 3, 4, 5)))
+        program = PROGRAM.match(stamp.group(6))
+        assert program, line
+        if program.group(1) == "qmgr" and "(queue active)" in line:
+            new_files.append(program.group(2))
+        if "status=" in line and "to=<" in line:
+            assert DELIVERY.search(line), line
+            assert "tls=" not in line and "conn_use=" not in line
+    assert seconds == sorted(seconds)
+    assert len(new_files) == len(set(new_files))  # queue IDs are unique over all hosts
+    assert all(re.fullmatch(r"[0-9A-F]{10,}", q) for q in new_files)
+    # one notification per DSN, and one bounce line per bounced recipient
+    dsns = result.messages["is_dsn"].sum()
+    assert sum("notification: " in line for line in lines) == dsns
+    assert EPOCH.month == 3 and EPOCH.day == 1
+
+
+def pflogsumm_totals(path) -> dict:
+    binary = shutil.which("pflogsumm")
+    if binary is None:
+        pytest.skip("pflogsumm is not installed (Debian package pflogsumm; .ci/run installs it)")
+    out = subprocess.run([binary, "--problems-first", str(path)], capture_output=True,
+                         text=True, check=True, timeout=60).stdout
+    totals = {}
+    for name in ("received", "delivered", "bounced", "rejected"):
+        totals[name] = int(re.search(rf"^\s*(\d+)\s+{name}\b", out, re.M).group(1))
+    deferred = re.search(r"^\s*(\d+)\s+deferred(?:\s+\((\d+)\s+deferrals\))?", out, re.M)
+    totals["deferred"] = int(deferred.group(1))
+    totals["deferrals"] = int(deferred.group(2) or 0)
+    return totals
+
+
+def test_pflogsumm_counts_match_the_tables(rich):
+    result, path = rich
+    expected = expected_counts(result)
+    assert min(expected.values()) > 0
+    assert pflogsumm_totals(path) == expected
+    # the bounce lines are the bounced recipients of the summary (no DSN bounced here)
+    summary = result.summary
+    assert summary["dsn"]["dropped"] == 0
+    assert expected["bounced"] == summary["status"]["bounced"]
