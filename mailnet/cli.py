@@ -114,6 +114,8 @@ def _show(value) -> str:
     return str(value)
 
 
+from mailnet.sweep.cli import register as _register_sweep  # noqa: E402, I001
+_register_sweep(app)
 def main() -> None:
     """Entry point of the console script."""
     try:

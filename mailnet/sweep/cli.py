@@ -13,10 +13,17 @@ EXIT_FAILED_RUNS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
+HELP = (
+    "Run every grid point and replication of EXPERIMENT; write the tables to OUT.\n\n"
+    "OUT gets runs.parquet (one row per run), points.parquet (means and 95 % confidence "
+    "intervals per grid point) and manifest.json. Exit status: 0 all runs ok, 1 some runs "
+    "failed or are missing, 2 bad input, 130 interrupted (complete it with --resume)."
+)
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``sweep`` command to ``app``."""
-    app.command(name="sweep")(sweep_command)
+    app.command(name="sweep", help=HELP)(sweep_command)
 
 
 def sweep_command(
@@ -32,9 +39,7 @@ def sweep_command(
     keep_tables: Annotated[bool, typer.Option(
         help="Also keep each run's tables under OUT/runs/<point>-<replication>/.")] = False,
 ) -> None:
-    """Run every grid point and replication of EXPERIMENT; write runs.parquet, points.parquet
-    and manifest.json to OUT. Exit status: 0 all runs ok, 1 some failed or missing,
-    2 bad input, 130 interrupted (rerun with --resume to complete)."""
+    """Run every grid point and replication of EXPERIMENT; write the tables to OUT."""
     from mailnet.sweep import SweepError, sweep
 
     try:

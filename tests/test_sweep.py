@@ -1,0 +1,285 @@
+"""Running sweeps: identical results on every backend, resuming, interruption, failed runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from scipy import stats
+from typer.testing import CliRunner
+
+from mailnet.sweep import SweepError, SweepResult, load_experiment, replication_seed, sweep
+from mailnet.sweep.cli import register
+
+# about 30 ms per run: a few simulated hours of one provider sending to one MX that fails
+BASE = textwrap.dedent("""
+    [simulation]
+    duration = "2h"
+    [providers.isp]
+    ips = ["198.51.100.1"]
+    local_domains = ["isp.example"]
+    [senders.users]
+    provider = "isp"
+    count = 10
+    rate = "30/h"
+    domains = { "dest.example" = 1.0 }
+    [domains."dest.example"]
+    mx = [ { host = "mx.dest.example", preference = 10 } ]
+    [servers."mx.dest.example"]
+    sessions = 2
+    backlog = 10
+    service_time = { dist = "exponential", mean = "5s" }
+    outages = { mtbf = "1h", mttr = "10m" }
+""")
+
+EXPERIMENT = textwrap.dedent("""
+    base = "base.toml"
+    replications = 6
+    seed = 7
+    [grid]
+    'servers."mx.dest.example".sessions' = [1, 3]
+    [linked]
+    'servers."mx.dest.example".outages.mttr' = ["5m", "20m"]
+    "senders.users.rate" = ["20/h", 0.01]
+""")
+N_RUNS = 2 * 2 * 6
+WALL = ["wall_time_s"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sweep")
+    (folder / "base.toml").write_text(BASE)
+    (folder / "exp.toml").write_text(EXPERIMENT.replace("0.01", '"40/h"'))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference(folder):
+    """The sweep run serially in this process, never interrupted."""
+    return sweep(folder / "exp.toml", workers=1, out=folder / "serial", progress=False)
+
+
+def _sweep_app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def _group() -> None:
+        """Keep ``sweep`` a subcommand."""
+
+    return app
+
+
+def _same_runs(out_a, out_b) -> None:
+    a = pd.read_parquet(out_a / "runs.parquet").drop(columns=WALL)
+    b = pd.read_parquet(out_b / "runs.parquet").drop(columns=WALL)
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(pd.read_parquet(out_a / "points.parquet"),
+                                  pd.read_parquet(out_b / "points.parquet"))
+
+
+def test_runs_table_layout(folder, reference):
+    runs = pd.read_parquet(folder / "serial" / "runs.parquet")
+    assert len(runs) == N_RUNS
+    assert list(runs.columns[:8]) == ["point", 'servers."mx.dest.example".sessions',
+                                      'servers."mx.dest.example".outages.mttr',
+                                      "senders.users.rate", "replication", "seed", "status",
+                                      "error"]
+    assert list(zip(runs["point"], runs["replication"], strict=True)) == [
+        (p, r) for p in range(4) for r in range(6)]
+    assert (runs["status"] == "ok").all()
+    # common random numbers: replication r has the same seed at every point
+    assert (runs["seed"] == runs["replication"].map(lambda r: replication_seed(7, r))).all()
+    assert runs['servers."mx.dest.example".sessions'].tolist()[::6] == [1, 1, 3, 3]
+    assert runs["messages"].dtype.kind == "i" and runs["delivery_rate"].dtype.kind == "f"
+    # the longer outages at points 1 and 3 must show in the results
+    points = reference.points
+    assert (points["latency_s.mean.mean"][[1, 3]].to_numpy()
+            > points["latency_s.mean.mean"][[0, 2]].to_numpy()).all()
+    manifest = json.loads((folder / "serial" / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["runs"] == {"total": N_RUNS, "ok": N_RUNS, "failed": 0, "missing": 0,
+                                "reused": 0}
+    assert manifest["experiment"]["seeds"] == [replication_seed(7, r) for r in range(6)]
+    assert manifest["base_scenario"]["servers"]["mx.dest.example"]["sessions"] == 2
+    assert sorted(os.listdir(folder / "serial" / "parts"))[:2] == ["0-0.json", "0-1.json"]
+
+
+def test_mixed_type_values_are_stored_as_text(tmp_path):
+    (tmp_path / "base.toml").write_text(BASE)
+    (tmp_path / "exp.toml").write_text(EXPERIMENT.replace("replications = 6",
+                                                          "replications = 1"))
+    result = sweep(tmp_path / "exp.toml", workers=1, out=tmp_path / "out", progress=False)
+    assert result.runs["senders.users.rate"].tolist() == ["20/h", "0.01"] * 2
+    stored = pd.read_parquet(tmp_path / "out" / "runs.parquet")["senders.users.rate"]
+    assert pd.api.types.is_string_dtype(stored)
+
+
+def test_confidence_intervals_match_scipy(reference):
+    runs, points = reference.runs, reference.points
+    assert (points["ok"] == 6).all() and (points["failed"] == 0).all()
+    checked = 0
+    for metric in ("delivery_rate", "latency_s.p90", "attempts", "session_wait_s.mean"):
+        for point, group in runs.groupby("point"):
+            x = group[metric].to_numpy(dtype=float)
+            assert x.std() > 0
+            low, high = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
+            row = points.loc[points["point"] == point].iloc[0]
+            assert row[f"{metric}.mean"] == pytest.approx(x.mean(), rel=1e-12)
+            assert row[f"{metric}.ci_low"] == pytest.approx(low, rel=1e-12)
+            assert row[f"{metric}.ci_high"] == pytest.approx(high, rel=1e-12)
+            checked += 1
+    assert checked == 16
+
+
+def test_two_local_processes_give_identical_results(folder, reference):
+    result = CliRunner().invoke(_sweep_app(), ["sweep", str(folder / "exp.toml"), "--workers",
+                                               "2", "--out", str(folder / "two")])
+    assert result.exit_code == 0, result.output
+    assert "complete: 24 ok, 0 failed, 0 missing of 24 runs" in result.stdout
+    _same_runs(folder / "serial", folder / "two")
+    assert "2 local processes" in json.loads((folder / "two" / "manifest.json").read_text())[
+        "executor"]
+
+
+def test_dask_cluster_gives_identical_results(folder, reference, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, local_directory=str(tmp_path),
+                                  silence_logs=40) as cluster:
+        result = CliRunner().invoke(_sweep_app(), [
+            "sweep", str(folder / "exp.toml"), "--scheduler", cluster.scheduler_address,
+            "--out", str(folder / "dask")])
+    assert result.exit_code == 0, result.output
+    _same_runs(folder / "serial", folder / "dask")
+    manifest = json.loads((folder / "dask" / "manifest.json").read_text())
+    assert manifest["executor"].startswith("Dask cluster at tcp://")
+
+
+def _start_cli(folder, out):
+    return subprocess.Popen(
+        [sys.executable, "-m", "mailnet.cli", "sweep", str(folder / "exp.toml"), "--workers",
+         "1", "--out", str(out)], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+
+
+def _wait_for_parts(process, out, at_least: int) -> int:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if (out / "parts").is_dir():
+            n = len([p for p in os.listdir(out / "parts") if not p.startswith(".")])
+            if n >= at_least:
+                return n
+        time.sleep(0.002)
+    raise AssertionError(f"the sweep ended before {at_least} runs were written")
+
+
+def test_killed_sweep_resumes_to_the_same_results(folder, reference):
+    out = folder / "killed"
+    process = _start_cli(folder, out)
+    _wait_for_parts(process, out, at_least=3)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not (out / "runs.parquet").exists()
+    kept = len([p for p in os.listdir(out / "parts") if not p.startswith(".")])
+    assert 3 <= kept < N_RUNS
+
+    with pytest.raises(SweepError, match="--resume"):
+        sweep(folder / "exp.toml", workers=1, out=out, progress=False)
+    resumed = CliRunner().invoke(_sweep_app(), ["sweep", str(folder / "exp.toml"), "--workers",
+                                                "2", "--out", str(out), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    _same_runs(folder / "serial", out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["runs"]["reused"] == kept
+
+
+def test_ctrl_c_keeps_finished_runs(folder, reference):
+    out = folder / "interrupted"
+    process = _start_cli(folder, out)
+    _wait_for_parts(process, out, at_least=2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert stdout.startswith("interrupted: ")
+    runs = pd.read_parquet(out / "runs.parquet")
+    parts = len([p for p in os.listdir(out / "parts") if not p.startswith(".")])
+    assert 2 <= len(runs) == parts < N_RUNS
+    assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
+    pd.testing.assert_frame_equal(
+        runs.drop(columns=WALL),
+        reference.runs.drop(columns=WALL).iloc[: len(runs)].reset_index(drop=True),
+        check_dtype=False)
+    finished = sweep(folder / "exp.toml", workers=1, out=out, resume=True, progress=False)
+    assert finished.status == "complete"
+    _same_runs(folder / "serial", out)
+
+
+def test_resume_refuses_results_of_another_experiment(folder, reference, tmp_path):
+    changed = tmp_path / "exp.toml"
+    changed.write_text(EXPERIMENT.replace("0.01", '"45/h"').replace(
+        'base = "base.toml"', f'base = "{folder / "base.toml"}"'))
+    with pytest.raises(SweepError, match="different experiment"):
+        sweep(changed, workers=1, out=folder / "serial", resume=True, progress=False)
+
+
+def test_failed_run_is_recorded_and_the_sweep_continues(tmp_path):
+    # traces are read when a run starts: an unreadable one fails that run only
+    (tmp_path / "good.csv").write_text("at,sender,recipients\n1m,0,a@dest.example\n"
+                                       "5m,0,b@dest.example\n")
+    (tmp_path / "bad.csv").write_text("when,who\n1m,0\n")
+    base = BASE.replace('rate = "30/h"\ndomains = { "dest.example" = 1.0 }',
+                        'trace = "good.csv"')
+    assert base != BASE
+    (tmp_path / "base.toml").write_text(base)
+    (tmp_path / "exp.toml").write_text(textwrap.dedent("""
+        base = "base.toml"
+        replications = 2
+        [grid]
+        "senders.users.trace" = ["bad.csv", "good.csv"]
+    """))
+    result = sweep(tmp_path / "exp.toml", workers=2, out=tmp_path / "out", progress=False)
+    runs = result.runs
+    assert runs["status"].tolist() == ["failed", "failed", "ok", "ok"]
+    assert runs["error"][0].startswith("ScenarioError: ")
+    assert "lacks columns" in runs["error"][0]
+    assert runs["error"][2:].isna().all()
+    assert runs["messages"].tolist()[2:] == [2, 2]
+    assert result.points["ok"].tolist() == [0, 2]
+    assert result.points["failed"].tolist() == [2, 0]
+    assert np.isnan(result.points["messages.mean"][0])
+    assert result.points["messages.mean"][1] == 2
+    assert result.status == "complete" and result.failed == 2
+    part = json.loads((tmp_path / "out" / "parts" / "0-0.json").read_text())
+    assert "Traceback" in part["traceback"]
+
+
+def test_keep_tables_and_load(tmp_path):
+    (tmp_path / "base.toml").write_text(BASE)
+    (tmp_path / "exp.toml").write_text('base = "base.toml"\nreplications = 2\n')
+    out = tmp_path / "out"
+    result = sweep(load_experiment(tmp_path / "exp.toml"), workers=1, out=out,
+                   keep_tables=True, progress=False)
+    for r in range(2):
+        messages = pd.read_parquet(out / "runs" / f"0-{r}" / "messages.parquet")
+        assert len(messages) == result.runs["recipients"][r]
+    loaded = SweepResult.load(out)
+    pd.testing.assert_frame_equal(loaded.runs, result.runs)
+    assert loaded.status == "complete"
+    # resuming with tables asks again for runs whose tables are missing
+    (out / "runs" / "0-1" / "manifest.json").unlink()
+    again = sweep(tmp_path / "exp.toml", workers=1, out=out, keep_tables=True, resume=True,
+                  progress=False)
+    assert again.manifest["runs"]["reused"] == 1
+    assert (out / "runs" / "0-1" / "manifest.json").exists()
