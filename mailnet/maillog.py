@@ -49,6 +49,9 @@ from itertools import count
 from pathlib import Path
 
 from mailnet import smtp
+from mailnet.policies.blocklists import PRESETS
+from mailnet.policies.greylisting import Greylist
+from mailnet.policies.reputation import reject_reply, throttle_reply
 
 EPOCH = datetime(2026, 3, 1, 0, 0, 0)
 """Wall-clock time of simulation time 0 in the log."""
@@ -69,6 +72,12 @@ _DAEMONS = frozenset({"qmgr", "pickup"})
 # the lines of a DSN after those of the mail that caused it, "removed" last.
 _RECEIPT, _CLEANUP, _QMGR, _DELIVERY, _LOCAL, _EXPIRED, _NOTIFY = 0, 1, 2, 3, 3.5, 4, 5
 _REMOVED = 100
+
+# Receiver policy replies whose text names the client: blocklist actions and the
+# reputation styles that throttle (mailnet.policies.blocklists and .reputation)
+_BLOCKLIST_ACTIONS = {(554, "5.7.1"): "reject", (451, "4.7.1"): "defer"}
+_THROTTLE_STYLES = {(421, "4.7.28"): "gmail", (451, "4.7.650"): "microsoft",
+                    (421, "4.7.0"): "yahoo"}
 
 
 def format_delay(seconds: float) -> str:
@@ -114,11 +123,14 @@ class _Clock:
 
     def __init__(self, epoch: datetime):
         self.epoch = epoch
+        self._offset = epoch.hour * 3600 + epoch.minute * 60 + epoch.second
         self._days: dict[int, str] = {}
+        self._last = (None, "")
 
     def stamp(self, t: float) -> str:
-        whole = int(math.floor(t + self.epoch.hour * 3600 + self.epoch.minute * 60
-                                + self.epoch.second))
+        whole = math.floor(t) + self._offset
+        if whole == self._last[0]:
+            return self._last[1]
         day, rest = divmod(whole, 86400)
         prefix = self._days.get(day)
         if prefix is None:
@@ -127,7 +139,9 @@ class _Clock:
             self._days[day] = prefix
         hour, rest = divmod(rest, 3600)
         minute, second = divmod(rest, 60)
-        return f"{prefix} {hour:02d}:{minute:02d}:{second:02d}"
+        text = f"{prefix} {hour:02d}:{minute:02d}:{second:02d}"
+        self._last = (whole, text)
+        return text
 
     def compact(self, t: float) -> str:
         """``YYYYMMDDhhmmss``, as in Postfix's own Message-Id."""
@@ -181,16 +195,6 @@ def _known_replies() -> dict[tuple[int, str], str]:
     return texts
 
 
-def _blocklist_zone(scenario) -> str:
-    """The DNS zone named in blocklist rejections: the scenario's first, if it has any."""
-    lists = getattr(scenario, "blocklists", None)
-    if isinstance(lists, dict):
-        for name, cfg in lists.items():
-            zone = getattr(cfg, "zone", None)
-            return zone or name
-    return "dnsbl.example"
-
-
 class _Writer:
     """Builds the events of one run and renders them in time order."""
 
@@ -201,7 +205,6 @@ class _Writer:
         self.events: list[tuple] = []
         self.seq = count()
         self.replies = _known_replies()
-        self.zone = _blocklist_zone(self.scenario)
         providers = self.scenario.providers
         servers = self.scenario.servers
         self.hostnames: dict[str, str] = {}
@@ -225,34 +228,48 @@ class _Writer:
     def hostip(self, server: str) -> str:
         return f"{server}[{self.server_ip.get(server, '0.0.0.0')}]"
 
-    def reply_text(self, code: int, enhanced: str, rcpt: str, client_ip: str) -> str:
-        """The text after ``CODE X.Y.Z`` of a server's reply."""
+    def zone(self, server: str, action: str) -> str | None:
+        """The DNSBL zone ``server``'s receiver names when it will ``action`` a client."""
+        cfg = self.scenario.servers.get(server)
+        receivers = getattr(self.scenario, "receivers", None) or {}
+        receiver = receivers.get(getattr(cfg, "receiver", None))
+        lists = dict(getattr(receiver, "blocklists", None) or {})
+        names = [name for name, act in lists.items() if act == action] or list(lists)
+        if not names:
+            return None
+        blocklist = (getattr(self.scenario, "blocklists", None) or {}).get(names[0])
+        preset = getattr(blocklist, "preset", None) or names[0]
+        return (getattr(blocklist, "zone", None) or PRESETS.get(preset, {}).get("zone")
+                or names[0])
+
+    def style(self, server: str) -> str:
+        """The reply style of ``server``'s receiver reputation (gmail unless it says)."""
+        cfg = self.scenario.servers.get(server)
+        receivers = getattr(self.scenario, "receivers", None) or {}
+        receiver = receivers.get(getattr(cfg, "receiver", None))
+        return getattr(getattr(receiver, "reputation", None), "style", None) or "gmail"
+
+    def reply_text(self, code: int, enhanced: str, rcpt: str, client_ip: str,
+                   server: str) -> str:
+        """The text after ``CODE X.Y.Z`` of ``server``'s reply (rebuilt from the codes)."""
         key = (code, enhanced)
-        domain = rcpt.rpartition("@")[2]
         if key == (550, "5.1.1"):
             return f"<{rcpt}>: Recipient address rejected: User unknown in local recipient table"
-        if key == (450, "4.2.0"):
-            return (f"<{rcpt}>: Recipient address rejected: Greylisted, see "
-                    f"http://postgrey.schweikert.ch/help/{domain}.html")
-        if key in ((554, "5.7.1"), (451, "4.7.1")):
-            return f"Service unavailable; Client host [{client_ip}] blocked using {self.zone}"
-        if key == (421, "4.7.28"):
-            return (f"[{client_ip}] Our system has detected an unusual rate of unsolicited "
-                    "mail originating from your IP address. To protect our users from spam, "
-                    "mail sent from your IP address has been temporarily rate limited.")
-        if key == (451, "4.7.650"):
-            return (f"The mail server [{client_ip}] has been temporarily rate limited due to "
-                    "IP reputation. (S775)")
-        if key == (421, "4.7.0"):
-            return (f"[TSS04] Messages from {client_ip} temporarily deferred due to "
-                    "unexpected volume or user complaints")
+        if key == (450, "4.2.0") and rcpt:
+            return Greylist.reply(rcpt).text
+        if key in _BLOCKLIST_ACTIONS:
+            zone = self.zone(server, _BLOCKLIST_ACTIONS[key])
+            if zone is not None:
+                return f"Service unavailable; Client host [{client_ip}] blocked using {zone}"
+        if key in _THROTTLE_STYLES:
+            return throttle_reply(_THROTTLE_STYLES[key], client_ip).text
         if key == (550, "5.7.1"):
-            return f"[{client_ip}] Messages from this IP are not accepted due to poor reputation"
+            return reject_reply(self.style(server), client_ip).text
         text = self.replies.get(key)
         if text is None:
             text = "Requested action not taken" if code >= 500 else \
                 "Requested action aborted: try again later"
-        if text.startswith("Recipient address rejected"):
+        if text.startswith("Recipient address rejected") and rcpt:
             return f"<{rcpt}>: {text}"
         return text
 
@@ -407,7 +424,7 @@ class _Writer:
                     continue
                 rcpt = a_rcpt[i]
                 queue = qf.qid if accepted else "NOQUEUE"
-                reply = self.reply_text(a_code[i], a_enh[i], rcpt, a_ip[i])
+                reply = self.reply_text(a_code[i], a_enh[i], rcpt, a_ip[i], mx)
                 self.emit(at, g + _RECEIPT, mx, "smtpd",
                           f"{queue}: reject: RCPT from {client}[{a_ip[i]}]: {a_code[i]} "
                           f"{a_enh[i]} {reply}; from=<{sender_of.get(mid, '')}> to=<{rcpt}> "
@@ -446,7 +463,7 @@ class _Writer:
                     queued = f" as {receiver.qid}" if receiver is not None else ""
                     text = f"{a_code[i]} {a_enh[i]} Ok: queued{queued}"
                 else:
-                    reply = self.reply_text(a_code[i], a_enh[i], rcpt, a_ip[i])
+                    reply = self.reply_text(a_code[i], a_enh[i], rcpt, a_ip[i], mx)
                     text = (f"host {self.hostip(mx)} said: {a_code[i]} {a_enh[i]} {reply} "
                             "(in reply to RCPT TO command)")
             first = rcpt not in qf.tried
@@ -537,7 +554,7 @@ class _Writer:
             why = "Connection timed out" if ends[i] - starts[i] > connect + 1e-6 else \
                 "Connection refused"
             return "none", f"connect to {hostip}:25: {why}"
-        reply = self.reply_text(code, enh, "", ips[i])
+        reply = self.reply_text(code, enh, "", ips[i], mx)
         return f"{hostip}:25", f"host {hostip} refused to talk to me: {code} {enh} {reply}"
 
     def no_connection(self, i, hop, domain, codes, enhanced, ips, end, failures) -> str:
@@ -593,7 +610,5 @@ def write_maillog(result, path, epoch: datetime = EPOCH) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as out:
-        for line in maillog_lines(result, epoch):
-            out.write(line)
-            out.write("\n")
+        out.writelines(f"{line}\n" for line in maillog_lines(result, epoch))
     return path
