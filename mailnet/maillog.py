@@ -23,7 +23,16 @@ Every host of the scenario logs as a Postfix instance would (mail-facts.md §10)
 
 Delivery lines keep Postfix's field order, ``to=<…>, relay=…, delay=…, delays=a/b/c/d,
 dsn=…, status=… (…)`` with no ``tls=`` or ``conn_use=`` field, which is what pflogsumm
-1.1.5 parses. ``delay`` runs from the queue file's arrival at that host; ``delays`` are:
+1.1.5 parses. ``dsn`` is the attempt row's enhanced code. The text in parentheses is
+rebuilt from the row: ``250 2.0.0 Ok: queued as ID`` (the receiver's queue ID); ``host
+H[IP] said: CODE X.Y.Z … (in reply to RCPT TO command)`` for a refused recipient;
+``connect to H[IP]:25: Connection timed out`` or ``… refused`` (``relay=none``; a
+timeout is an attempt that lasted longer than the server's connect time); ``host H[IP]
+refused to talk to me: …`` for other replies without a session; ``delivery temporarily
+suspended: `` and the hop's last connection failure for that domain (dead destination);
+Postfix's texts for a null MX and DNS failures. Receiver policy replies (greylisting,
+DNSBL, reputation) get the texts of ``mailnet.policies``, for the receiver the server
+names in the scenario. ``delay`` runs from the queue file's arrival at that host; ``delays`` are:
 a, time before the last entry into the active queue (0 on the first attempt, else up to
 the start of the attempt); b, on the first attempt the wait before the connection; c,
 connection set-up (up to the server's session, or the whole failed connection); d, the
