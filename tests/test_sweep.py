@@ -283,3 +283,7 @@ def test_keep_tables_and_load(tmp_path):
                   progress=False)
     assert again.manifest["runs"]["reused"] == 1
     assert (out / "runs" / "0-1" / "manifest.json").exists()
+    pd.testing.assert_frame_equal(again.runs.drop(columns=WALL),
+                                  result.runs.drop(columns=WALL))
+    finished = sweep(tmp_path / "exp.toml", workers=1, out=out, resume=True, progress=False)
+    assert finished.manifest["runs"]["reused"] == 2 and finished.status == "complete"

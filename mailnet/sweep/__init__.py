@@ -1,9 +1,22 @@
-"""Parameter sweeps: an experiment file (base scenario, grid, linked factors, replications)
-run on local processes or a Dask cluster, with results as Parquet tables.
+"""Parameter sweeps: a base scenario, swept factors and replications, run on local
+processes or a Dask cluster, with results as Parquet tables.
 
->>> from mailnet.sweep import sweep
->>> result = sweep("experiments/sweeps/example.toml", workers=2)  # doctest: +SKIP
->>> result.points  # one row per grid point: means and 95 % confidence intervals
+An experiment file (paths relative to it; keys in TOML dotted-key syntax)::
+
+    base = "../scenarios/baseline.toml"
+    replications = 20                  # runs per grid point (default 1)
+    seed = 1                           # replication r runs with replication_seed(seed, r)
+    [grid]                             # every combination of these lists
+    "providers.isp.ip_selection" = ["round-robin", "sender-hash"]
+    [linked]                           # these lists change together, value by value
+    'servers."mx1.bigmail.example".outages.mttr' = ["1h", "4h"]
+    'servers."mx2.bigmail.example".outages.mttr' = ["1h", "4h"]
+
+From Python (or ``mailnet sweep EXPERIMENT`` on the command line)::
+
+    from mailnet.sweep import sweep
+    result = sweep("experiments/sweeps/example.toml", workers=2)
+    result.points   # one row per grid point: means and 95 % confidence intervals
 """
 
 from mailnet.sweep.backends import SweepError

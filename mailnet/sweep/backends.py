@@ -60,12 +60,7 @@ def open_backend(workers: int | None = None, client=None,
     address of a Dask scheduler to connect to; otherwise ``workers`` local processes
     (default: one per core), or this process alone when ``workers == 1``.
     """
-    if client is not None and scheduler is not None:
-        raise SweepError("give a Dask client or a scheduler address, not both")
-    if workers is not None and (client is not None or scheduler is not None):
-        raise SweepError("the number of workers is set by the Dask cluster; drop --workers")
-    if workers is not None and workers < 1:
-        raise SweepError(f"--workers must be at least 1, not {workers}")
+    check_options(workers, client, scheduler)
     if client is not None:
         yield _dask_backend(client)
     elif scheduler is not None:
@@ -79,6 +74,16 @@ def open_backend(workers: int | None = None, client=None,
     else:
         with _process_pool(workers or os.cpu_count() or 1) as backend:
             yield backend
+
+
+def check_options(workers: int | None = None, client=None, scheduler: str | None = None) -> None:
+    """Raise ``SweepError`` unless the options name exactly one way to execute runs."""
+    if client is not None and scheduler is not None:
+        raise SweepError("give a Dask client or a scheduler address, not both")
+    if workers is not None and (client is not None or scheduler is not None):
+        raise SweepError("the number of workers is set by the Dask cluster; drop --workers")
+    if workers is not None and workers < 1:
+        raise SweepError(f"--workers must be at least 1, not {workers}")
 
 
 @contextmanager

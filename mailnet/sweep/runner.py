@@ -21,7 +21,7 @@ import pandas as pd
 
 from mailnet.output import atomic_write_parquet, write_run
 from mailnet.sweep import store
-from mailnet.sweep.backends import Backend, SweepError, open_backend
+from mailnet.sweep.backends import Backend, SweepError, check_options, open_backend
 from mailnet.sweep.experiment import Experiment, load_experiment
 from mailnet.sweep.progress import SweepProgress
 from mailnet.sweep.stats import point_table
@@ -82,14 +82,18 @@ def sweep(experiment: Experiment | str | Path, *, workers: int | None = None, cl
     Results go to ``out`` (default ``results/<experiment name>``): ``runs.parquet``,
     ``points.parquet``, ``manifest.json``, one part file per run under ``parts/`` and,
     with ``keep_tables``, each run's tables under ``runs/<point>-<replication>/``.
-    ``resume`` runs only what ``out`` lacks; without it, ``out`` must not hold runs yet.
+    ``resume`` runs only what ``out`` lacks (a failed run stays failed; runs lost with a
+    worker run again); without it, ``out`` must not hold runs yet.
     ``chunk_size`` fixes the runs per task (default: adaptive, about a second of work).
     Ctrl-C stops submitting, lets runs in flight finish (a second Ctrl-C abandons them)
     and writes the tables from what finished.
 
     Raises ``ScenarioError`` for a bad experiment and ``SweepError`` for bad options.
+    Local worker processes import the main module, so a script that calls ``sweep``
+    must do so under ``if __name__ == "__main__":`` (notebooks need nothing).
     """
     started = time.time()
+    check_options(workers, client, scheduler)
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
     out = Path(out) if out is not None else Path("results") / experiment.name
@@ -100,6 +104,9 @@ def sweep(experiment: Experiment | str | Path, *, workers: int | None = None, cl
     todo = [spec for spec in plan if (spec.point, spec.replication) not in done]
     out.mkdir(parents=True, exist_ok=True)
 
+    if not todo:
+        return _finish(out, experiment, "none (every run was done)", "complete", started,
+                       len(done))
     failed_before = sum(r["status"] == "failed" for r in done.values())
     label = f"{experiment.name}: {len(experiment.points)} points × {experiment.replications}"
     with open_backend(workers, client, scheduler) as backend, \
@@ -108,7 +115,8 @@ def sweep(experiment: Experiment | str | Path, *, workers: int | None = None, cl
         drive = _Drive(backend, out, keep_tables, bar, chunk_size)
         drive.run(todo)
     if drive.lost:
-        bar.note(f"[yellow]{len(drive.lost)} runs lost: {drive.lost_reason}")
+        bar.note(f"[yellow]{len(drive.lost)} runs lost ({drive.lost_reason}); "
+                 "--resume runs them again")
     status = "interrupted" if drive.interrupted else "complete"
     return _finish(out, experiment, backend.description, status, started, len(done))
 
