@@ -41,6 +41,8 @@ class MessageTable:
         self.attempts = array("l")
         self.final_code = array("l")
         self.final_enhanced_code: list[str] = []
+        self.folder: list[str | None] = []
+        self.collateral_cause: list[str | None] = []
 
     def add(self, message_id, recipient, sender, sender_class, provider, domain, is_dsn,
             created_at) -> int:
@@ -59,7 +61,14 @@ class MessageTable:
         self.attempts.append(0)
         self.final_code.append(0)
         self.final_enhanced_code.append("")
+        self.folder.append(None)
+        self.collateral_cause.append(None)
         return len(self.status) - 1
+
+    def mark_collateral(self, row: int, cause: str) -> None:
+        """Legitimate mail hurt by a reputation others earned; the first cause is kept."""
+        if self.collateral_cause[row] is None:
+            self.collateral_cause[row] = cause
 
     def settle(self, row: int, status: str, code: int, enhanced: str) -> None:
         """Give a row its final status (once; a settled row is never changed again)."""
@@ -88,6 +97,9 @@ class MessageTable:
             # 0 marks "no reply yet" (a row still in the queue with no attempt): null
             "final_code": pd.array(np.where(codes == 0, None, codes), dtype="Int64"),
             "final_enhanced_code": cat([c or None for c in self.final_enhanced_code]),
+            "folder": pd.Categorical(self.folder, categories=("inbox", "spam")),
+            "collateral": np.asarray([c is not None for c in self.collateral_cause], dtype=bool),
+            "collateral_cause": cat(self.collateral_cause),
         })
 
 

@@ -82,6 +82,40 @@ class CustomRetry(_Model):
     lifetime: Duration
 
 
+class SenderRateLimitConfig(_Model):
+    """Per-sender submission limit: a token bucket; mail beyond it waits at the MSA."""
+
+    rate: Rate
+    burst: int = Field(10, ge=1)
+
+
+class OutboundFilterConfig(_Model):
+    """The provider's outbound spam filter: stops ``catch_rate`` of spam at submission."""
+
+    catch_rate: float = Field(ge=0, le=1)
+    fp_rate: float = Field(0.0, ge=0, le=1)
+
+
+class SuspensionConfig(_Model):
+    """Suspend senders whose hard-bounce or complaint rate passes these (Amazon SES: 5 %
+    bounces, 0.1 % complaints; a 7-day window and 200 messages as coss.com; mail-facts.md §7)."""
+
+    bounce_rate: float = Field(0.05, gt=0, le=1)
+    complaint_rate: float = Field(0.001, gt=0, le=1)
+    window: Duration = 7 * 86400.0
+    min_volume: int = Field(200, ge=1)
+    duration: Duration | None = None
+
+
+class WarmupConfig(_Model):
+    """New addresses that may send only ``daily_limits[k]`` messages on day k of warm-up."""
+
+    ips: list[str] = Field(min_length=1)
+    daily_limits: list[int] = Field(
+        default_factory=lambda: [50, 100, 500, 1000, 5000, 10000, 20000, 40000])
+    start: Duration = 0.0
+
+
 class Provider(_Model):
     """An outbound mail provider: submission server plus outbound MTA with a shared IP pool.
 
@@ -107,6 +141,14 @@ class Provider(_Model):
     relay_host: str | None = None
     retry: str | CustomRetry = "postfix"
     retry_params: dict[str, Any] = Field(default_factory=dict)
+    asn: int = Field(64496, ge=0)
+    asn_size: int = Field(65536, ge=1)
+    pool_strategy: Literal["shared", "by-class", "by-reputation", "dedicated"] = "shared"
+    pools: dict[str, list[str]] = Field(default_factory=dict)
+    rate_limit: SenderRateLimitConfig | None = None
+    outbound_filter: OutboundFilterConfig | None = None
+    suspension: SuspensionConfig | None = None
+    warmup: WarmupConfig | None = None
 
     @field_validator("ips")
     @classmethod
@@ -126,6 +168,18 @@ class Provider(_Model):
             raise ValueError(
                 "initial_destination_concurrency exceeds destination_concurrency_limit"
             )
+        for name, ips in self.pools.items():
+            if not ips:
+                raise ValueError(f"pool {name!r} has no addresses")
+            stray = [ip for ip in ips if ip not in self.ips]
+            if stray:
+                raise ValueError(f"pool {name!r} uses {stray[0]}, which is not in ips")
+        needs = {"by-reputation": ("good", "bad")}.get(self.pool_strategy, ())
+        missing = [n for n in needs if n not in self.pools]
+        if missing:
+            raise ValueError(f"pool_strategy {self.pool_strategy!r} needs pools {missing}")
+        if self.pool_strategy == "by-class" and not self.pools:
+            raise ValueError("pool_strategy 'by-class' needs pools named by sender class")
         return self
 
 
@@ -135,6 +189,24 @@ class ExplicitMessage(_Model):
     at: Duration
     to: list[str] = Field(min_length=1)
     sender: int = Field(0, ge=0)
+
+
+class Campaigns(_Model):
+    """Bursts: every ``every`` (first at ``start``), ``size`` messages spread at random
+    over ``over`` seconds, besides any steady rate."""
+
+    every: Duration
+    size: int = Field(ge=1)
+    over: Duration = 0.0
+    start: Duration = 0.0
+
+    @model_validator(mode="after")
+    def _fits(self) -> Campaigns:
+        if self.every <= 0:
+            raise ValueError("every must be positive")
+        if self.over > self.every:
+            raise ValueError("a campaign must end (over) before the next one starts (every)")
+        return self
 
 
 class SenderGroup(_Model):
@@ -149,6 +221,10 @@ class SenderGroup(_Model):
     domains: dict[str, float] = Field(default_factory=dict)
     messages: list[ExplicitMessage] | None = None
     trace: str | None = None
+    campaigns: Campaigns | None = None
+    traps: float = Field(0.0, ge=0, le=1)
+    complaints: float = Field(0.0, ge=0, le=1)
+    retries: bool = True
 
     @field_validator("domains")
     @classmethod
@@ -163,10 +239,15 @@ class SenderGroup(_Model):
     @model_validator(mode="after")
     def _one_source(self) -> SenderGroup:
         given = [k for k in ("rate", "messages", "trace") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of rate, messages or trace")
-        if self.rate is not None and not self.domains:
-            raise ValueError("a sender with a rate needs domains to send to")
+        if len(given) > 1 or (not given and self.campaigns is None):
+            raise ValueError("give exactly one of rate, messages or trace (campaigns may "
+                             "come with a rate)")
+        if self.campaigns is not None and given and given != ["rate"]:
+            raise ValueError("campaigns go with a rate or alone, not with messages or trace")
+        if (self.rate is not None or self.campaigns is not None) and not self.domains:
+            raise ValueError("a sender with a rate or campaigns needs domains to send to")
+        if self.traps + self.invalid_recipients > 1:
+            raise ValueError("traps + invalid_recipients exceed 1")
         return self
 
 
@@ -282,6 +363,7 @@ class Server(_Model):
     mailbox_full: float = Field(0.0, ge=0, le=1)
     recipient_rate_limit: Rate | None = None
     recipient_burst: int = Field(10, ge=1)
+    receiver: str | None = None
 
     @model_validator(mode="after")
     def _relay(self) -> Server:
@@ -297,6 +379,76 @@ class Server(_Model):
         return value
 
 
+class GreylistConfig(_Model):
+    """postgrey's greylisting; defaults are postgrey 1.37's (mail-facts.md §6)."""
+
+    delay: Duration = 300.0
+    retry_window: Duration = 2 * 86400.0
+    max_age: Duration = 35 * 86400.0
+    auto_whitelist_clients: int = Field(5, ge=0)
+    ipv4_prefix: int = Field(24, ge=0, le=32)
+
+
+class ReputationConfig(_Model):
+    """A receiver's local IP reputation (see mailnet.policies.reputation for the score)."""
+
+    half_life: Duration = 7 * 86400.0
+    prior: float = Field(1.0, ge=0, le=1)
+    prior_weight: float = Field(10.0, gt=0)
+    throttle_below: float = Field(0.8, ge=0, le=1)
+    reject_below: float = Field(0.5, ge=0, le=1)
+    throttle_rate: Rate = 1 / 60
+    throttle_burst: int = Field(10, ge=1)
+    style: Literal["gmail", "microsoft", "yahoo"] = "gmail"
+
+    @model_validator(mode="after")
+    def _order(self) -> ReputationConfig:
+        if self.reject_below > self.throttle_below:
+            raise ValueError("reject_below must not exceed throttle_below")
+        return self
+
+
+class FilterConfig(_Model):
+    """Content filtering: spam-folder error rates at a perfect and at the worst IP score."""
+
+    fp_base: float = Field(0.001, ge=0, le=1)
+    fn_base: float = Field(0.05, ge=0, le=1)
+    fp_worst: float = Field(0.2, ge=0, le=1)
+    fn_worst: float = Field(0.005, ge=0, le=1)
+
+
+class Receiver(_Model):
+    """A receiving organisation's policies, shared by the servers that name it.
+
+    ``blocklists`` maps list names to the action on a listed client: ``reject`` (554
+    5.7.1, permanent) or ``defer`` (451 4.7.1, transient); ``blocklist_scopes`` limits
+    which listing levels count (default: ip, prefix and asn).
+    """
+
+    blocklists: dict[str, Literal["reject", "defer"]] = Field(default_factory=dict)
+    blocklist_scopes: list[Literal["ip", "prefix", "asn"]] = Field(
+        default_factory=lambda: ["ip", "prefix", "asn"])
+    greylisting: GreylistConfig | None = None
+    reputation: ReputationConfig | None = None
+    filter: FilterConfig | None = None
+
+
+class BlocklistConfig(_Model):
+    """A DNSBL: a preset (spamcop, uceprotect, spamhaus-css) and overrides of its rules."""
+
+    preset: str | None = None
+    zone: str | None = None
+    trap_hits: int | None = Field(None, ge=1)
+    complaints: int | None = Field(None, ge=1)
+    spam_volume: int | None = Field(None, ge=1)
+    window: Duration | None = None
+    duration: Duration | None = None
+    prefix_len: int | None = Field(None, ge=8, le=32)
+    prefix_threshold: int | None = Field(None, ge=1)
+    asn_share: float | None = Field(None, gt=0, le=1)
+    asn_min_listed: int | None = Field(None, ge=1)
+
+
 class Scenario(_Model):
     """A whole mail world. Build one with ``load_scenario`` or ``Scenario.from_dict``."""
 
@@ -305,6 +457,8 @@ class Scenario(_Model):
     senders: dict[str, SenderGroup] = Field(min_length=1)
     domains: dict[str, Domain] = Field(default_factory=dict)
     servers: dict[str, Server] = Field(default_factory=dict)
+    receivers: dict[str, Receiver] = Field(default_factory=dict)
+    blocklists: dict[str, BlocklistConfig] = Field(default_factory=dict)
 
     # ----------------------------------------------------------------- build
     @classmethod
@@ -420,6 +574,32 @@ def _check_references(scenario: Scenario, source: str, base_dir: Path | None) ->
             except ValueError:
                 raise ScenarioError(source, key_path(["servers", name, "ip"]),
                                     f"not an IPv4 address: {server.ip!r}") from None
+    for name, server in scenario.servers.items():
+        if server.receiver is not None and server.receiver not in scenario.receivers:
+            raise ScenarioError(source, key_path(["servers", name, "receiver"]),
+                                f"no receiver named {server.receiver!r} in [receivers]")
+    for name, receiver in scenario.receivers.items():
+        for listname in receiver.blocklists:
+            if listname not in scenario.blocklists:
+                raise ScenarioError(source, key_path(["receivers", name, "blocklists", listname]),
+                                    f"no blocklist named {listname!r} in [blocklists]")
+    for name, config in scenario.blocklists.items():
+        try:
+            build_blocklist(name, config, scenario)
+        except ValueError as exc:
+            raise ScenarioError(source, key_path(["blocklists", name]), str(exc)) from None
+    for name, provider in scenario.providers.items():
+        if provider.warmup is not None:
+            for ip in provider.warmup.ips:
+                if ip not in provider.ips:
+                    raise ScenarioError(source, key_path(["providers", name, "warmup", "ips"]),
+                                        f"{ip} is not one of the provider's ips")
+        if provider.pool_strategy == "dedicated":
+            for pool in provider.pools:
+                if pool not in scenario.senders:
+                    raise ScenarioError(source, key_path(["providers", name, "pools", pool]),
+                                        "dedicated pools are named after sender groups; "
+                                        f"no sender group {pool!r}")
     for name, domain in scenario.domains.items():
         if domain.null_mx:
             continue
@@ -456,6 +636,21 @@ def _check_references(scenario: Scenario, source: str, base_dir: Path | None) ->
             if not path.exists():
                 raise ScenarioError(source, key_path(["senders", name, "trace"]),
                                     f"trace file {str(path)!r} does not exist")
+
+
+def build_blocklist(name: str, config: BlocklistConfig, scenario: Scenario):
+    """The ``Blocklist`` for ``[blocklists.NAME]``; AS sizes come from the providers."""
+    from mailnet.policies.blocklists import Blocklist
+
+    overrides = config.model_dump(exclude_none=True, exclude={"preset"})
+    sizes: dict[int, int] = {}
+    for provider in scenario.providers.values():
+        sizes[provider.asn] = max(sizes.get(provider.asn, 0), provider.asn_size)
+    if config.preset is not None:
+        return Blocklist.preset(config.preset, name=name, asn_sizes=sizes, **overrides)
+    if "asn_share" in overrides:
+        overrides["asn_sizes"] = sizes
+    return Blocklist(name, **overrides)
 
 
 def _check_address(source, key, address, scenario, local) -> None:

@@ -20,7 +20,9 @@ import simpy
 
 from mailnet import smtp
 from mailnet.model.message import Message, address_exists
+from mailnet.model.receiver import Receiver
 from mailnet.policies.outages import OutageSchedule
+from mailnet.policies.reputation import TokenBucket
 from mailnet.records import LevelLog
 
 
@@ -31,10 +33,12 @@ class SessionResult:
     site_reply: smtp.Reply | None
     session_at: float
     replies: list[smtp.Reply]
+    causes: list[str | None] | None = None
 
 
 class MxServer:
-    """One MX host. ``accept(message, recipients, now)`` receives what it takes."""
+    """One MX host. ``accept(message, recipients, now, host, client_ip)`` receives what it
+    takes; ``receiver`` (optional) is the organisation whose policies it applies."""
 
     def __init__(self, env: simpy.Environment, name: str, ip: str, sessions: int,
                  backlog: int | None, connect_time: float, service_time: Callable[[], float],
@@ -53,18 +57,20 @@ class MxServer:
         self._levels = levels
         self._busy_series = levels.series_id("server", name, "sessions")
         self._backlog_series = levels.series_id("server", name, "backlog")
-        self.accept: Callable[[Message, list[str], float, str], None] | None = None
+        self.accept: Callable[[Message, list[str], float, str, str], None] | None = None
+        self.receiver: Receiver | None = None
         self._rng = rng
         self._mailbox_full = mailbox_full
         self._rate = recipient_rate
         self._burst = float(recipient_burst)
-        # per-recipient token buckets: recipient -> (tokens, time of last update)
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: dict[str, TokenBucket] = {}
 
-    def session(self, message: Message, recipients: list[str], connect_timeout: float):
+    def session(self, message: Message, recipients: list[str], connect_timeout: float,
+                client_ip: str = "", asn: int = 0):
         """Generator for the client's process: connect, wait for a session, transact.
 
-        Returns a ``SessionResult``; times are seconds of simulated time.
+        Returns a ``SessionResult``; times are seconds of simulated time. A session whose
+        every recipient is refused before DATA ends without the service time.
         """
         env = self.env
         yield env.timeout(self.connect_time)
@@ -84,30 +90,54 @@ class MxServer:
             yield request
             session_at = env.now
             self._record()
-            yield env.timeout(self._service_time())
-            replies = [self._reply(r, env.now) for r in recipients]
+            replies, causes = self._rcpt_replies(message, recipients, client_ip, asn)
+            if any(reply.ok for reply in replies):
+                yield env.timeout(self._service_time())
+                # Per-recipient state (full mailboxes, rate limits) is judged at DATA time.
+                replies = [self._final_reply(r, reply) if reply.ok else reply
+                           for r, reply in zip(recipients, replies, strict=True)]
             accepted = [r for r, reply in zip(recipients, replies, strict=True) if reply.ok]
             if accepted and self.accept is not None:
-                self.accept(message, accepted, env.now, self.name)
-            return SessionResult(None, session_at, replies)
+                self.accept(message, accepted, env.now, self.name, client_ip)
+            return SessionResult(None, session_at, replies, causes)
         finally:
             sessions.release(request)
             self._record()
 
-    def _reply(self, recipient: str, now: float) -> smtp.Reply:
-        """The RCPT reply for one recipient (after the whole transaction's service time)."""
-        if not address_exists(recipient):
-            return smtp.NO_SUCH_USER
+    def _rcpt_replies(self, message: Message, recipients: list[str], client_ip: str,
+                      asn: int) -> tuple[list[smtp.Reply], list[str | None]]:
+        """RCPT-stage replies: unknown users, then the receiver's client and triplet checks."""
+        now = self.env.now
+        receiver = self.receiver
+        verdict = receiver.session_verdict(client_ip, asn, now) if receiver else None
+        replies: list[smtp.Reply] = []
+        causes: list[str | None] = []
+        for rcpt in recipients:
+            if not address_exists(rcpt):
+                replies.append(smtp.NO_SUCH_USER)
+                causes.append(None)
+            elif verdict is not None:
+                replies.append(verdict.reply)
+                causes.append(verdict.cause)
+            else:
+                grey = receiver.recipient_verdict(client_ip, message.sender, rcpt, now) \
+                    if receiver else None
+                replies.append(smtp.OK if grey is None else grey.reply)
+                causes.append(None if grey is None else grey.cause)
+        return replies, causes
+
+    def _final_reply(self, recipient: str, reply: smtp.Reply) -> smtp.Reply:
+        """The reply after DATA for a recipient accepted at RCPT: full or rate-limited."""
+        now = self.env.now
         if self._mailbox_full and float(self._rng.random()) < self._mailbox_full:
             return smtp.MAILBOX_FULL
         if self._rate is not None:
-            tokens, last = self._buckets.get(recipient, (self._burst, now))
-            tokens = min(self._burst, tokens + (now - last) * self._rate)
-            if tokens < 1.0:
-                self._buckets[recipient] = (tokens, now)
+            bucket = self._buckets.get(recipient)
+            if bucket is None:
+                bucket = self._buckets[recipient] = TokenBucket(self._rate, self._burst, now)
+            if not bucket.take(now):
                 return smtp.RECIPIENT_RATE
-            self._buckets[recipient] = (tokens - 1.0, now)
-        return smtp.OK
+        return reply
 
     def _record(self) -> None:
         now = self.env.now

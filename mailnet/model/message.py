@@ -11,10 +11,10 @@ class Message:
     """
 
     __slots__ = ("id", "sender", "sender_class", "provider", "is_dsn", "created_at", "rows",
-                 "size", "original")
+                 "size", "original", "group", "retries")
 
     def __init__(self, id, sender, sender_class, provider, is_dsn, created_at, size=4096,
-                 original=None):
+                 original=None, group="", retries=True):
         self.id = id
         self.sender = sender
         self.sender_class = sender_class
@@ -24,6 +24,13 @@ class Message:
         self.rows: dict[str, int] = {}
         self.size = size
         self.original = original
+        self.group = group
+        self.retries = retries
+
+    @property
+    def legitimate(self) -> bool:
+        """Mail whose sender is not a spammer (ham, bulk, and DSNs of either)."""
+        return self.sender_class != "spam"
 
 
 class Delivery:
@@ -55,3 +62,9 @@ def domain_of(address: str) -> str:
 def address_exists(address: str) -> bool:
     """Whether a mailbox exists: local parts starting with ``nosuch`` do not (550 5.1.1)."""
     return not address.startswith("nosuch")
+
+
+def is_trap(address: str) -> bool:
+    """Spam traps: addresses whose local part starts with ``trap``; they accept mail, report
+    the sending address to the blocklists and are never read."""
+    return address.startswith("trap")

@@ -84,7 +84,8 @@ class OutboundMta:
                  local_domains: set[str] | None = None,
                  deliver_local: Callable[[Message, str, float], smtp.Reply] | None = None,
                  relay_below: dict[str, int] | None = None, on_bounce: BounceHook | None = None,
-                 nexthop: str | None = None):
+                 nexthop: str | None = None, asn: int | dict[str, int] = 0,
+                 assigner=None, warmup=None):
         self.env = env
         self.name = name
         self.ips = list(ips)
@@ -100,6 +101,9 @@ class OutboundMta:
         self.relay_below = relay_below or {}
         self.on_bounce = on_bounce
         self.nexthop = nexthop
+        self._asn = asn
+        self.assigner = assigner
+        self.warmup = warmup
         self._queues: dict[str, DestinationQueue] = {}
         self._waiting: deque[DestinationQueue] = deque()
         self._deferred: list[tuple[float, int, Delivery]] = []
@@ -224,21 +228,38 @@ class OutboundMta:
                               dest.window + cfg.positive_feedback)
 
     # ------------------------------------------------------------ one delivery attempt
-    def _pick_ip(self, delivery: Delivery) -> str:
-        if delivery.source_ip is not None and not self._changes_ip:
-            return delivery.source_ip
-        ips = self.ips
-        if len(ips) == 1:
-            ip = ips[0]
-        elif self.ip_selection == "sender-hash":
-            ip = ips[zlib.crc32(delivery.message.sender.encode()) % len(ips)]
-        elif self.ip_selection == "random":
-            ip = ips[int(self.rng.integers(len(ips)))]
+    def asn_of(self, ip: str) -> int:
+        asn = self._asn
+        return asn.get(ip, 0) if isinstance(asn, dict) else asn
+
+    def _pick_ip(self, delivery: Delivery) -> str | None:
+        """The source address of this attempt, or ``None`` when warm-up caps forbid all."""
+        if delivery.source_ip is not None and not self._changes_ip and self.assigner is None:
+            ip = delivery.source_ip
         else:
-            ip = ips[self._rr % len(ips)]
-            self._rr += 1
+            ip = self._choose_ip(delivery)
+        if self.warmup is not None and not self.warmup.admit(ip, self.env.now):
+            # a capped address: take the next one of the pool that may still send today
+            others = [o for o in self.ips if o != ip]
+            ip = next((o for o in others if self.warmup.admit(o, self.env.now)), None)
         delivery.source_ip = ip
         return ip
+
+    def _choose_ip(self, delivery: Delivery) -> str:
+        message = delivery.message
+        if self.assigner is not None:
+            key = message.group if self.assigner.strategy == "dedicated" else message.sender
+            return self.assigner.pick(key, message.sender_class, self.env.now,
+                                      attempt_index=delivery.attempts - 1)
+        ips = self.ips
+        if len(ips) == 1:
+            return ips[0]
+        if self.ip_selection == "sender-hash":
+            return ips[zlib.crc32(message.sender.encode()) % len(ips)]
+        if self.ip_selection == "random":
+            return ips[int(self.rng.integers(len(ips)))]
+        self._rr += 1
+        return ips[(self._rr - 1) % len(ips)]
 
     def _deliver(self, delivery: Delivery, dest: DestinationQueue):
         """One delivery attempt: try MX hosts in order until one gives a session."""
@@ -252,7 +273,9 @@ class OutboundMta:
         host = None
         started = env.now
         resolver = self.resolver
-        if self.nexthop is not None:
+        if ip is None:
+            site_reply, hosts = smtp.WARMUP_CAP, []
+        elif self.nexthop is not None:
             site_reply, hosts = None, [self.nexthop]
         elif domain in resolver.null_mx:
             site_reply, hosts = smtp.NULL_MX, []
@@ -268,26 +291,29 @@ class OutboundMta:
         for host in hosts[: self.config.mx_address_limit]:
             started = env.now
             result = yield from self.servers[host].session(
-                message, recipients, self.config.connect_timeout)
+                message, recipients, self.config.connect_timeout, ip, self.asn_of(ip))
             site_reply = result.site_reply
             if site_reply is None:
                 break
         self.active -= 1
         self._record_active()
+        causes = None
         if site_reply is not None:
             replies = [site_reply] * len(recipients)
             session_at = math.nan
-            if site_reply.transient:
+            if site_reply.transient and site_reply is not smtp.WARMUP_CAP:
                 self._throttle(dest)
         else:
             replies = result.replies
+            causes = result.causes
             session_at = result.session_at
             self._unthrottle(dest)
             self.policy.after_success(now=env.now, destination=host)
-        self._settle_attempt(delivery, ip, host, started, session_at, replies)
+        self._settle_attempt(delivery, ip or "", host, started, session_at, replies, causes)
         self._release(dest)
 
-    def _settle_attempt(self, delivery, ip, host, started, session_at, replies) -> None:
+    def _settle_attempt(self, delivery, ip, host, started, session_at, replies,
+                        causes=None) -> None:
         env = self.env
         message = delivery.message
         table = self.log.messages
@@ -297,7 +323,7 @@ class OutboundMta:
         bounced: list[str] = []
         last_transient = None
         last_permanent = None
-        for rcpt, reply in zip(delivery.recipients, replies, strict=True):
+        for i, (rcpt, reply) in enumerate(zip(delivery.recipients, replies, strict=True)):
             row = message.rows[rcpt]
             table.attempts[row] += 1
             if reply.ok:
@@ -315,6 +341,9 @@ class OutboundMta:
             if not reply.ok:
                 table.final_code[row] = reply.code
                 table.final_enhanced_code[row] = reply.enhanced
+                cause = causes[i] if causes else None
+                if cause is not None and cause != "greylisting" and message.legitimate:
+                    table.mark_collateral(row, cause)
         if bounced:
             self._bounce(message, bounced, last_permanent)
         if deferred:
@@ -346,6 +375,12 @@ class OutboundMta:
         """
         now = self.env.now
         message = delivery.message
+        if not message.retries:
+            # spamware: fire and forget, never a second attempt and never a bounce
+            table = self.log.messages
+            for rcpt in delivery.recipients:
+                table.settle(message.rows[rcpt], "expired", reply.code, reply.enhanced)
+            return
         if delivery.first_failure is None:
             delivery.first_failure = now
         eligible = self.policy.after_failure(
@@ -375,7 +410,7 @@ class OutboundMta:
         status = "dropped" if message.is_dsn else "bounced"
         for rcpt in recipients:
             table.settle(message.rows[rcpt], status, reply.code, reply.enhanced)
-        if not message.is_dsn and self.on_bounce is not None:
+        if not message.is_dsn and message.retries and self.on_bounce is not None:
             self.on_bounce(self, message, recipients, reply, "failed")
 
     # ------------------------------------------------------------ levels

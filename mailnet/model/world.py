@@ -19,13 +19,22 @@ from mailnet.model.clients import SenderPopulation
 from mailnet.model.dns import Resolver
 from mailnet.model.inbound import MxServer
 from mailnet.model.mailbox import Mailboxes
-from mailnet.model.message import Message, domain_of
+from mailnet.model.message import Message, domain_of, is_trap
 from mailnet.model.outbound import OutboundMta, SchedulerConfig, local_delivery
+from mailnet.model.receiver import BlocklistNetwork, Receiver
+from mailnet.model.submission import SenderShaper, SubmissionServer
 from mailnet.policies.outages import OutageSchedule
+from mailnet.policies.outbound_controls import (
+    OutboundSpamFilter,
+    PoolAssigner,
+    SenderStats,
+    SenderSuspension,
+    WarmupSchedule,
+)
 from mailnet.policies.retry import make_retry_policy
 from mailnet.randomness import BlockDraws, RandomStreams
 from mailnet.records import EventLog
-from mailnet.scenario import CustomRetry, Distribution, Scenario
+from mailnet.scenario import CustomRetry, Distribution, Scenario, build_blocklist
 
 
 def service_sampler(dist: Distribution, rng: np.random.Generator):
@@ -67,6 +76,13 @@ class World:
             log.messages, streams.get("mailboxes"),
             push_domains={n for n, d in scenario.domains.items() if d.retrieval == "imap"})
         deliver = local_delivery(self.mailboxes, log.messages)
+        self.blocklists = BlocklistNetwork(
+            {name: build_blocklist(name, cfg, scenario) for name, cfg in scenario.blocklists.items()})
+        self.receivers = {name: Receiver(name, cfg, self.blocklists,
+                                         streams.get(f"receivers.{name}"))
+                          for name, cfg in scenario.receivers.items()}
+        self._complaint_rng = streams.get("complaints")
+        self._groups = scenario.senders
 
         self.servers: dict[str, MxServer] = {}
         for name, cfg in scenario.servers.items():
@@ -85,9 +101,12 @@ class World:
                 outages, cfg.role, log.levels, rng=streams.get(f"servers.{name}.replies"),
                 mailbox_full=cfg.mailbox_full, recipient_rate=cfg.recipient_rate_limit,
                 recipient_burst=cfg.recipient_burst)
+            server.receiver = self.receivers.get(cfg.receiver) if cfg.receiver else None
             self.servers[name] = server
 
         self.mtas: dict[str, OutboundMta] = {}
+        self.submission: dict[str, SubmissionServer] = {}
+        self.suspensions: list[dict] = []
         for name, cfg in scenario.providers.items():
             policy = _retry_policy(cfg.retry, cfg.retry_params, streams.get(f"retry.{name}"))
             config = SchedulerConfig(
@@ -100,11 +119,27 @@ class World:
                 connect_timeout=cfg.smtp_connect_timeout,
                 mx_address_limit=cfg.smtp_mx_address_limit,
                 dead_time=_dead_time(policy))
-            self.mtas[name] = OutboundMta(
+            stats = SenderStats(cfg.suspension.window if cfg.suspension else 7 * 86400.0)
+            mta = OutboundMta(
                 env, name, cfg.ips, cfg.ip_selection, config, policy, self.resolver,
                 self.servers, log, streams.get(f"providers.{name}.ips"),
                 local_domains=set(cfg.local_domains), deliver_local=deliver,
-                on_bounce=self._send_dsn, nexthop=cfg.relay_host)
+                on_bounce=self._send_dsn, nexthop=cfg.relay_host, asn=cfg.asn,
+                assigner=_pool_assigner(cfg, stats),
+                warmup=None if cfg.warmup is None else WarmupSchedule(
+                    cfg.warmup.daily_limits, starts={ip: cfg.warmup.start for ip in cfg.warmup.ips}))
+            self.mtas[name] = mta
+            sus = cfg.suspension
+            self.submission[name] = SubmissionServer(
+                env, mta, log.messages, self.new_message, stats,
+                suspension=None if sus is None else SenderSuspension(
+                    sus.bounce_rate, sus.complaint_rate, sus.window, sus.min_volume,
+                    duration=sus.duration, stats=stats, log=self.suspensions),
+                spam_filter=None if cfg.outbound_filter is None else OutboundSpamFilter(
+                    cfg.outbound_filter.catch_rate, streams.get(f"providers.{name}.filter"),
+                    fp_rate=cfg.outbound_filter.fp_rate),
+                shaper=None if cfg.rate_limit is None else SenderShaper(
+                    cfg.rate_limit.rate, cfg.rate_limit.burst))
 
         # Backup MX hosts and relays are MTAs too: each has its own queue and retry policy.
         self.relays: dict[str, OutboundMta] = {}
@@ -126,26 +161,26 @@ class World:
                 policy, self.resolver, self.servers, log, streams.get(f"relays.{name}"),
                 relay_below=below, on_bounce=self._send_dsn, nexthop=cfg.relay_to)
             self.relays[name] = relay
-            server.accept = lambda message, rcpts, now, host, relay=relay: relay.submit(
-                message, rcpts)
+            server.accept = lambda message, rcpts, now, host, client_ip, relay=relay: \
+                relay.submit(message, rcpts)
 
         users = {name: d.users for name, d in scenario.domains.items()}
         self.senders: dict[str, SenderPopulation] = {}
         for name, group in scenario.senders.items():
             provider = scenario.providers[group.provider]
-            mta = self.mtas[group.provider]
-            submit = self._submitter(mta, group.provider, group.sender_class)
+            submit = self._submitter(self.submission[group.provider], name, group)
             self.senders[name] = SenderPopulation(
                 env, name, group, provider.local_domains[0], submit,
                 streams.get(f"senders.{name}"), users, base_dir=base_dir, source=source)
 
     # ------------------------------------------------------------ message creation
     def new_message(self, sender: str, sender_class: str, provider: str, is_dsn: bool,
-                    recipients: list[str], original: Message | None = None) -> Message:
+                    recipients: list[str], original: Message | None = None, group: str = "",
+                    retries: bool = True) -> Message:
         """A message with one table row per recipient, created now."""
         now = self.env.now
         message = Message(self._next_id, sender, sender_class, provider, is_dsn, now,
-                          original=original)
+                          original=original, group=group, retries=retries)
         self._next_id += 1
         table = self.log.messages
         for rcpt in recipients:
@@ -153,24 +188,85 @@ class World:
                                            domain_of(rcpt), is_dsn, now)
         return message
 
-    def _submitter(self, mta: OutboundMta, provider: str, sender_class: str):
+    def _submitter(self, msa: SubmissionServer, group_name: str, group):
+        cls, retries = group.sender_class, group.retries
+
         def submit(sender: str, recipients: list[str]) -> None:
-            message = self.new_message(sender, sender_class, provider, False, recipients)
-            mta.submit(message, recipients)
+            msa.submit(sender, recipients, group_name, cls, retries)
         return submit
 
-    def _store(self, message: Message, recipients: list[str], now: float, host: str) -> None:
+    def _store(self, message: Message, recipients: list[str], now: float, host: str,
+               client_ip: str) -> None:
+        """A primary MX accepted ``recipients``: file, observe, store."""
+        receiver = self.servers[host].receiver
+        table = self.log.messages
+        is_spam = message.sender_class == "spam"
+        asn = self._asn_of(client_ip)
+        group = self._groups.get(message.group)
         for rcpt in recipients:
-            self.mailboxes.store(message.rows[rcpt], rcpt, domain_of(rcpt), now)
+            row = message.rows[rcpt]
+            if is_trap(rcpt):
+                self.blocklists.observe("trap", client_ip, asn, now)
+                if receiver is not None:
+                    receiver.observe("trap", client_ip, now)
+            elif is_spam:
+                self.blocklists.observe("spam", client_ip, asn, now)
+            if receiver is not None:
+                folder, by_reputation = receiver.place(is_spam, client_ip, now)
+                receiver.observe("spam" if folder == "spam" else "ham", client_ip, now)
+                if by_reputation and message.legitimate:
+                    table.mark_collateral(row, "filter")
+            else:
+                folder = "inbox"
+            table.folder[row] = folder
+            if (folder == "inbox" and group is not None and group.complaints
+                    and not is_trap(rcpt)
+                    and float(self._complaint_rng.random()) < group.complaints):
+                self._complaint(message, client_ip, asn, receiver, now)
+            self.mailboxes.store(row, rcpt, domain_of(rcpt), now)
+
+    def _complaint(self, message: Message, client_ip: str, asn: int, receiver, now: float):
+        """A recipient marks the message as spam: the receiver, the lists and the
+        sender's provider (through its feedback loop) all hear of it."""
+        self.blocklists.observe("complaint", client_ip, asn, now)
+        if receiver is not None:
+            receiver.observe("complaint", client_ip, now)
+        msa = self.submission.get(message.provider)
+        if msa is not None:
+            msa.record(message.sender, "complaint")
+
+    def _asn_of(self, ip: str) -> int:
+        for mta in self.mtas.values():
+            if ip in mta.ips:
+                return mta.asn_of(ip)
+        return 0
 
     def _send_dsn(self, mta: OutboundMta, message: Message, recipients: list[str],
                   reply: smtp.Reply, kind: str) -> None:
-        """A DSN (RFC 3464) from the null sender to the original sender, sent by ``mta``."""
-        if not message.sender:
+        """A DSN (RFC 3464) from the null sender to the original sender, sent by ``mta``;
+        a hard bounce is also counted against the sender at its provider."""
+        if kind == "failed" and reply.permanent and message.provider in self.submission:
+            self.submission[message.provider].record(message.sender, "bounce", len(recipients))
+        if not message.sender or not message.retries:
             return
         dsn = self.new_message("", message.sender_class, mta.name, True, [message.sender],
                                original=message)
         mta.submit(dsn, [message.sender])
+
+
+def _pool_assigner(cfg, stats: SenderStats) -> PoolAssigner | None:
+    """The provider's IP pool strategy; ``None`` for one shared pool (``ip_selection``)."""
+    if cfg.pool_strategy == "shared":
+        return None
+    pools = {name: list(ips) for name, ips in cfg.pools.items()}
+    if cfg.pool_strategy == "dedicated":
+        dedicated = pools
+        own = {ip for ips in dedicated.values() for ip in ips}
+        shared = [ip for ip in cfg.ips if ip not in own] or list(cfg.ips)
+        return PoolAssigner("dedicated", {"shared": shared}, dedicated=dedicated)
+    if cfg.pool_strategy == "by-reputation":
+        return PoolAssigner("by-reputation", pools, stats=stats)
+    return PoolAssigner("by-class", pools)
 
 
 def _dead_time(policy) -> float:

@@ -1,0 +1,126 @@
+"""Receiving organisations and the blocklists they consult.
+
+A ``Receiver`` holds one organisation's policies, shared by all of its MX hosts: the
+DNSBLs it subscribes to and what it does with a listed client, its local IP reputation
+(with rate limiting and rejection), greylisting, and content filtering into inbox or spam
+folder. ``BlocklistNetwork`` is every DNSBL of the world with the sensors that feed them:
+spam-trap hits, user complaints and spam seen in transit, reported by every receiver.
+
+The checks happen in a session in the order a Postfix receiver configures them: unknown
+recipients first, then DNSBLs and reputation (once per session, for the client address),
+then greylisting (per recipient). Decisions are the pure policies of ``mailnet.policies``;
+this module only connects them to the mail flow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mailnet import smtp
+from mailnet.policies.blocklists import Blocklist
+from mailnet.policies.filtering import ContentFilter
+from mailnet.policies.greylisting import Greylist
+from mailnet.policies.reputation import ReputationTable
+from mailnet.scenario import Receiver as ReceiverConfig
+
+
+class BlocklistNetwork:
+    """Every blocklist of the scenario; observations reach all of them."""
+
+    def __init__(self, lists: dict[str, Blocklist]):
+        self.lists = lists
+
+    def observe(self, kind: str, ip: str, asn: int, now: float) -> None:
+        """A trap hit, complaint or sighting of spam from ``ip`` at ``now``."""
+        for blocklist in self.lists.values():
+            blocklist.observe(kind, ip, asn, now)
+
+    def frame(self, now: float) -> pd.DataFrame:
+        """``listings.parquet``: every listing period of every list."""
+        frames = [b.records_frame(now) for b in self.lists.values()]
+        frames = [f for f in frames if not f.empty]
+        if not frames:
+            return pd.DataFrame({"list": pd.Series(dtype=str), "scope": pd.Series(dtype=str),
+                                 "key": pd.Series(dtype=str),
+                                 "listed_at": pd.Series(dtype=float),
+                                 "delisted_at": pd.Series(dtype=float),
+                                 "trigger": pd.Series(dtype=str)})
+        return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(slots=True)
+class Verdict:
+    """A policy reply with the reason behind it (``blocklist:NAME:SCOPE``, ``reputation``,
+    ``greylisting``), so that damage done by other senders' reputation can be counted."""
+
+    reply: smtp.Reply
+    cause: str
+
+
+class Receiver:
+    """One receiving organisation's policies (``[receivers.NAME]``)."""
+
+    def __init__(self, name: str, config: ReceiverConfig, network: BlocklistNetwork,
+                 rng: np.random.Generator):
+        self.name = name
+        self.network = network
+        self.subscriptions = [(network.lists[n], action) for n, action in config.blocklists.items()]
+        self.scopes = tuple(config.blocklist_scopes)
+        g = config.greylisting
+        self.greylist = None if g is None else Greylist(
+            g.delay, g.retry_window, g.max_age, g.auto_whitelist_clients, g.ipv4_prefix)
+        r = config.reputation
+        self.reputation = None if r is None else ReputationTable(
+            r.half_life, prior=r.prior, prior_weight=r.prior_weight,
+            throttle_below=r.throttle_below, reject_below=r.reject_below,
+            throttle_rate=r.throttle_rate, throttle_burst=r.throttle_burst, style=r.style)
+        f = config.filter
+        self.filter = None if f is None else ContentFilter(
+            f.fp_base, f.fn_base, fp_worst=f.fp_worst, fn_worst=f.fn_worst, rng=rng)
+        self._rng = rng
+
+    def session_verdict(self, ip: str, asn: int, now: float) -> Verdict | None:
+        """What the receiver says to client ``ip`` for this whole session, if not OK."""
+        for blocklist, action in self.subscriptions:
+            listing = blocklist.listed(ip, asn, now, scopes=self.scopes)
+            if listing is not None:
+                return Verdict(blocklist.reply(action, ip),
+                               f"blocklist:{blocklist.name}:{listing.scope}")
+        if self.reputation is not None:
+            reply = self.reputation.decide(ip, now)
+            if reply is not None:
+                return Verdict(reply, "reputation")
+        return None
+
+    def recipient_verdict(self, ip: str, sender: str, recipient: str,
+                          now: float) -> Verdict | None:
+        """Greylisting of one (client, sender, recipient) triplet."""
+        if self.greylist is None:
+            return None
+        reply = self.greylist.check(ip, sender, recipient, now)
+        return None if reply is None else Verdict(reply, "greylisting")
+
+    def score(self, ip: str, now: float) -> float:
+        """The client's reputation score in [0, 1] (1 when the receiver keeps none)."""
+        return 1.0 if self.reputation is None else self.reputation.score(ip, now)
+
+    def place(self, is_spam: bool, ip: str, now: float) -> tuple[str, bool]:
+        """Inbox or spam folder for one accepted message, and whether the placement is
+        due to the client's reputation (a misfiled ham message that a perfect score would
+        have put in the inbox)."""
+        if self.filter is None:
+            return "inbox", False
+        score = self.score(ip, now)
+        u = float(self._rng.random())
+        if is_spam:
+            return ("inbox" if u < self.filter.fn_rate(score) else "spam"), False
+        if u < self.filter.fp_rate(score):
+            return "spam", u >= self.filter.fp_rate(1.0)
+        return "inbox", False
+
+    def observe(self, kind: str, ip: str, now: float) -> None:
+        if self.reputation is not None:
+            self.reputation.observe(kind, ip, now)

@@ -1,0 +1,85 @@
+"""The provider's submission server (MSA): what a provider does before mail leaves.
+
+Mail from the provider's own clients passes the outbound controls here, in this order:
+suspension of senders with too many hard bounces or complaints (rejected, 554 5.7.1), the
+outbound spam filter (rejected, 554 5.7.1), and the per-sender rate limit, which holds
+mail at the MSA until the sender's token bucket allows it. What passes is handed to the
+provider's outbound MTA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import simpy
+
+from mailnet import smtp
+from mailnet.model.message import Message
+from mailnet.model.outbound import OutboundMta
+from mailnet.policies.outbound_controls import OutboundSpamFilter, SenderStats, SenderSuspension
+from mailnet.records import MessageTable
+
+
+class SenderShaper:
+    """A token bucket per sender used as a shaper (GCRA): each message is released at the
+    earliest time the bucket (``rate`` per second, ``burst`` deep) allows, in FIFO order."""
+
+    def __init__(self, rate: float, burst: int):
+        self._interval = 1.0 / rate
+        self._tolerance = (burst - 1) * self._interval
+        self._tat: dict[str, float] = {}
+
+    def release_time(self, sender: str, now: float) -> float:
+        tat = self._tat.get(sender, now)
+        release = max(now, tat - self._tolerance)
+        self._tat[sender] = max(release, tat) + self._interval
+        return release
+
+
+class SubmissionServer:
+    """One provider's MSA with its outbound controls (each optional)."""
+
+    def __init__(self, env: simpy.Environment, mta: OutboundMta, table: MessageTable,
+                 new_message: Callable[..., Message], stats: SenderStats,
+                 suspension: SenderSuspension | None = None,
+                 spam_filter: OutboundSpamFilter | None = None,
+                 shaper: SenderShaper | None = None):
+        self.env = env
+        self.mta = mta
+        self._table = table
+        self._new_message = new_message
+        self.stats = stats
+        self.suspension = suspension
+        self.spam_filter = spam_filter
+        self.shaper = shaper
+
+    def submit(self, sender: str, recipients: list[str], group: str, sender_class: str,
+               retries: bool) -> Message:
+        """A client submits a message now; returns it (its rows record what happened)."""
+        now = self.env.now
+        message = self._new_message(sender, sender_class, self.mta.name, False, recipients,
+                                    group=group, retries=retries)
+        if self.suspension is not None and self.suspension.suspended(sender, now):
+            self._reject(message, smtp.SUSPENDED_SENDER)
+            return message
+        if self.spam_filter is not None and self.spam_filter.blocks(sender_class == "spam"):
+            self._reject(message, smtp.OUTBOUND_SPAM)
+            return message
+        self.stats.record(sender, "sent", now, len(recipients))
+        release = self.shaper.release_time(sender, now) if self.shaper is not None else now
+        if release <= now:
+            self.mta.submit(message, recipients)
+        else:
+            hold = self.env.timeout(release - now)
+            hold.callbacks.append(lambda _e: self.mta.submit(message, recipients))
+        return message
+
+    def record(self, sender: str, kind: str, count: int = 1) -> None:
+        """Feedback about mail already sent: a hard ``bounce`` or a ``complaint``."""
+        target = self.suspension if self.suspension is not None else self.stats
+        target.record(sender, kind, self.env.now, count)
+
+    def _reject(self, message: Message, reply: smtp.Reply) -> None:
+        # refused at submission: the client is told at once, so there is no DSN
+        for row in message.rows.values():
+            self._table.settle(row, "bounced", reply.code, reply.enhanced)
