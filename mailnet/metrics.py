@@ -81,8 +81,51 @@ def _ever_deferred(rows: pd.DataFrame, attempts: pd.DataFrame) -> int:
     return int(mine.isin(keys).sum())
 
 
+def class_outcomes(rows: pd.DataFrame, attempts: pd.DataFrame) -> dict:
+    """Outcomes of one group of recipient rows (e.g. one sender class).
+
+    ``inbox``/``spam_folder``: delivered rows by folder; ``deferred_then_delivered``:
+    delivered after at least one deferral; ``bounced_by_reason``: bounced or expired rows
+    by final enhanced status code; rates are fractions of the rows.
+    """
+    n = len(rows)
+    delivered = rows[rows["status"] == "delivered"]
+    failed = rows[rows["status"].isin(["bounced", "expired"])]
+    latency = (delivered["delivered_at"] - delivered["created_at"]).to_numpy()
+    remote = rows[rows["attempts"] > 0]
+    deferred_delivered = _ever_deferred(delivered[delivered["attempts"] > 0], attempts)
+    spam = int((delivered["folder"] == "spam").sum())
+    reasons = failed["final_enhanced_code"].astype(str).value_counts()
+    return {
+        "recipients": n,
+        "delivered": len(delivered),
+        "inbox": len(delivered) - spam,
+        "spam_folder": spam,
+        "deferred_then_delivered": deferred_delivered,
+        "bounced": len(failed),
+        "bounced_by_reason": {code: int(k) for code, k in reasons.items()},
+        "bounce_rate": len(failed) / n if n else None,
+        "deferral_rate": _ever_deferred(remote, attempts) / len(remote) if len(remote) else None,
+        "spam_folder_rate": spam / len(delivered) if len(delivered) else None,
+        "latency_s": _percentiles(latency),
+    }
+
+
+def collateral(rows: pd.DataFrame) -> dict:
+    """Legitimate rows hurt by a reputation other senders earned: counts by cause."""
+    hit = rows[rows["collateral"]]
+    causes = hit["collateral_cause"].astype(str).value_counts()
+    return {
+        "recipients": len(hit),
+        "rate": len(hit) / len(rows) if len(rows) else None,
+        "by_cause": {cause: int(k) for cause, k in causes.items()},
+        "bounced": int(hit["status"].isin(["bounced", "expired"]).sum()),
+        "spam_folder": int((hit["folder"] == "spam").sum()),
+    }
+
+
 def summarize(messages: pd.DataFrame, attempts: pd.DataFrame, queues: pd.DataFrame,
-              scenario, world=None) -> dict:
+              scenario, world=None, listings: pd.DataFrame | None = None) -> dict:
     """The run summary (JSON-ready). Rates are fractions of non-DSN recipient rows."""
     sim = scenario.simulation
     mail = messages[~messages["is_dsn"]]
@@ -123,9 +166,22 @@ def summarize(messages: pd.DataFrame, attempts: pd.DataFrame, queues: pd.DataFra
             "p_wait": float((waits > 1e-9).mean()) if sessions else None,
         },
         "queue_time_average": queue_averages(queues, sim.warmup, sim.duration),
+        "classes": {cls: class_outcomes(group, attempts)
+                    for cls, group in mail.groupby("sender_class", observed=True)},
+        "legitimate": class_outcomes(mail[mail["sender_class"] != "spam"], attempts),
+        "collateral": collateral(mail[mail["sender_class"] != "spam"]),
+        "listings": _listing_counts(listings),
         "warmup_s": sim.warmup,
         "duration_s": sim.duration,
     }
+
+
+def _listing_counts(listings: pd.DataFrame | None) -> dict:
+    if listings is None or listings.empty:
+        return {"total": 0}
+    counts = listings.groupby(["list", "scope"], observed=True).size()
+    return {"total": len(listings),
+            **{f"{name}:{scope}": int(k) for (name, scope), k in counts.items()}}
 
 
 def flatten(summary: dict, prefix: str = "") -> dict:

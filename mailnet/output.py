@@ -38,6 +38,8 @@ def write_run(result: RunResult, out: str | Path) -> Path:
     atomic_write_parquet(result.messages, out / "messages.parquet")
     atomic_write_parquet(result.attempts, out / "attempts.parquet")
     atomic_write_parquet(result.queues, out / "queues.parquet")
+    atomic_write_parquet(result.listings, out / "listings.parquet")
+    atomic_write_parquet(result.reputation, out / "reputation.parquet")
     atomic_write_text(out / "summary.json", json.dumps(result.summary, indent=2) + "\n")
     atomic_write_text(out / "scenario.toml", result.scenario.to_toml())
     atomic_write_text(out / "manifest.json", json.dumps(result.manifest, indent=2) + "\n")

@@ -191,14 +191,38 @@ class LevelLog:
         })
 
 
+class ScoreLog:
+    """Samples of each receiver's reputation score for each sending address."""
+
+    def __init__(self):
+        self.time = array("d")
+        self.receiver: list[str] = []
+        self.ip: list[str] = []
+        self.score = array("d")
+
+    def record(self, t: float, receiver: str, ip: str, score: float) -> None:
+        self.time.append(t)
+        self.receiver.append(receiver)
+        self.ip.append(ip)
+        self.score.append(score)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({
+            "time": np.asarray(self.time, dtype=float),
+            "receiver": _categorical(self.receiver),
+            "ip": _categorical(self.ip),
+            "score": np.asarray(self.score, dtype=float),
+        })
+
+
 class EventLog:
-    """Everything a run records: messages, attempts and queue levels."""
+    """Everything a run records: messages, attempts, queue levels, reputation scores."""
 
     def __init__(self):
         self.messages = MessageTable()
         self.attempts = AttemptLog()
         self.levels = LevelLog()
-        self.events: dict[str, int] = {}
+        self.scores = ScoreLog()
 
 
 def _categorical(values: list) -> pd.Categorical:

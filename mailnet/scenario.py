@@ -52,11 +52,13 @@ class _Model(BaseModel):
 
 
 class Simulation(_Model):
-    """Run length and seed. ``warmup`` is excluded from time-averaged statistics."""
+    """Run length and seed. ``warmup`` is excluded from time-averaged statistics;
+    ``sample_interval`` is how often receivers' reputation scores are sampled."""
 
     duration: Duration = 2 * 86400.0
     warmup: Duration = 0.0
     seed: int = 1
+    sample_interval: Duration = 900.0
 
     @field_validator("duration")
     @classmethod

@@ -32,6 +32,9 @@ class RunResult:
     queues: pd.DataFrame
     summary: dict
     manifest: dict = field(default_factory=dict)
+    listings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    reputation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    suspensions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def simulate(scenario: Scenario, seed: int | None = None, base_dir: Path | str | None = None,
@@ -53,7 +56,11 @@ def simulate(scenario: Scenario, seed: int | None = None, base_dir: Path | str |
     messages = log.messages.frame()
     attempts = log.attempts.frame()
     queues = log.levels.frame()
-    summary = metrics.summarize(messages, attempts, queues, scenario, world)
+    listings = world.blocklists.frame(scenario.simulation.duration)
+    reputation = log.scores.frame()
+    suspensions = pd.DataFrame(world.suspensions,
+                               columns=["sender", "at", "sent", "bounce_rate", "complaint_rate"])
+    summary = metrics.summarize(messages, attempts, queues, scenario, world, listings)
     wall = time.perf_counter() - started
     manifest = {
         "mailnet_version": __version__,
@@ -62,7 +69,8 @@ def simulate(scenario: Scenario, seed: int | None = None, base_dir: Path | str |
         "simulated_events": _events_scheduled(env),
         "simulated_seconds": scenario.simulation.duration,
     }
-    return RunResult(scenario, seed, messages, attempts, queues, summary, manifest)
+    return RunResult(scenario, seed, messages, attempts, queues, summary, manifest, listings,
+                     reputation, suspensions)
 
 
 def _events_scheduled(env: simpy.Environment) -> int:

@@ -3,8 +3,10 @@
 A ``SenderPopulation`` of ``count`` clients sends as one Poisson stream of rate
 ``count * rate`` (each message from a uniformly chosen client), or replays explicit
 messages or a CSV trace. Inter-arrival times are drawn in blocks. Each message has
-1 + Poisson(recipients - 1) recipients, each in a domain drawn by weight, and a fraction
-``invalid_recipients`` of them names a mailbox that does not exist.
+1 + Poisson(recipients - 1) recipients, each in a domain drawn by weight; a fraction
+``invalid_recipients`` of them names a mailbox that does not exist and a fraction ``traps``
+a spam trap. Campaigns add bursts: ``size`` messages at uniform random times within
+``over`` seconds, every ``every`` seconds.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ class SenderPopulation:
 
     def __init__(self, env: simpy.Environment, name: str, group: SenderGroup, domain: str,
                  submit: Submit, rng: np.random.Generator, domain_users: dict[str, int],
-                 base_dir: Path | None = None, source: str = "<scenario>"):
+                 base_dir: Path | None = None, source: str = "<scenario>",
+                 campaign_rng: np.random.Generator | None = None):
         self.env = env
         self.name = name
         self.group = group
@@ -38,6 +41,10 @@ class SenderPopulation:
         self._submit = submit
         self._rng = rng
         self._users = domain_users
+        self._campaign_rng = campaign_rng
+        self._recipients = self._recipient_drawer()
+        if group.campaigns is not None:
+            env.process(self._campaigns())
         if group.rate is not None:
             total = group.count * group.rate
             if total > 0:
@@ -52,34 +59,67 @@ class SenderPopulation:
         """The envelope address of client ``index`` of this group."""
         return f"{self.name}{index}@{self.domain}"
 
-    def _poisson(self, total_rate: float):
-        env = self.env
+    def _recipient_drawer(self):
+        """A function giving the recipients of one generated message."""
         rng = self._rng
         group = self.group
-        gaps = BlockDraws(lambda n: rng.exponential(1.0 / total_rate, n))
-        senders = BlockDraws(lambda n: rng.integers(0, group.count, n))
+        if not group.domains:
+            return None
         names = list(group.domains)
         weights = np.array([group.domains[d] for d in names], dtype=float)
-        weights /= weights.sum()
-        cumulative = np.cumsum(weights)
+        cumulative = np.cumsum(weights / weights.sum())
         uniforms = BlockDraws(lambda n: rng.random(n))
         extra = group.recipients - 1.0
         counts = BlockDraws(lambda n: rng.poisson(extra, n)) if extra > 0 else None
-        invalid = group.invalid_recipients
+        invalid, traps = group.invalid_recipients, group.traps
         users = [self._users.get(d, 1000) for d in names]
-        while True:
-            yield env.timeout(gaps.next())
+        last = len(names) - 1
+
+        def draw() -> list[str]:
             n = 1 + (int(counts.next()) if counts is not None else 0)
             recipients = []
             for _ in range(n):
-                k = min(int(np.searchsorted(cumulative, uniforms.next(), side="right")),
-                        len(names) - 1)
+                k = min(int(np.searchsorted(cumulative, uniforms.next(), side="right")), last)
                 user = int(uniforms.next() * users[k])
-                if invalid and uniforms.next() < invalid:
+                kind = uniforms.next() if invalid or traps else 1.0
+                if kind < invalid:
                     recipients.append(f"nosuchuser{user}@{names[k]}")
+                elif kind < invalid + traps:
+                    recipients.append(f"trap{user}@{names[k]}")
                 else:
                     recipients.append(f"u{user}@{names[k]}")
-            self._submit(self.address(int(senders.next())), list(dict.fromkeys(recipients)))
+            return list(dict.fromkeys(recipients))
+
+        return draw
+
+    def _poisson(self, total_rate: float):
+        env = self.env
+        rng = self._rng
+        gaps = BlockDraws(lambda n: rng.exponential(1.0 / total_rate, n))
+        senders = BlockDraws(lambda n: rng.integers(0, self.group.count, n))
+        draw = self._recipients
+        while True:
+            yield env.timeout(gaps.next())
+            self._submit(self.address(int(senders.next())), draw())
+
+    def _campaigns(self):
+        """Bursts of ``size`` messages at uniform random times in ``[t, t + over)``."""
+        env = self.env
+        campaign = self.group.campaigns
+        rng = self._campaign_rng
+        draw = self._recipients
+        start = campaign.start
+        while True:
+            if start > env.now:
+                yield env.timeout(start - env.now)
+            times = np.sort(start + rng.uniform(0.0, campaign.over, campaign.size)) \
+                if campaign.over > 0 else np.full(campaign.size, start)
+            senders = rng.integers(0, self.group.count, campaign.size)
+            for t, k in zip(times, senders, strict=True):
+                if t > env.now:
+                    yield env.timeout(t - env.now)
+                self._submit(self.address(int(k)), draw())
+            start += campaign.every
 
     def _replay(self, plan: list[tuple[float, str, list[str]]]):
         env = self.env

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from mailnet.model.message import is_trap
 from mailnet.records import MessageTable
 
 
@@ -33,6 +34,9 @@ class Mailboxes:
         table = self._table
         table.delivered_at[row] = now
         table.settle(row, "delivered", 250, "2.0.0")
+        if is_trap(recipient):
+            self.stored += 1
+            return  # nobody reads a spam trap
         retrieved = self.retrieval_time(recipient, domain, now)
         if retrieved <= self._horizon:
             table.retrieved_at[row] = retrieved

@@ -164,6 +164,9 @@ class World:
             server.accept = lambda message, rcpts, now, host, client_ip, relay=relay: \
                 relay.submit(message, rcpts)
 
+        if any(r.reputation is not None for r in self.receivers.values()):
+            env.process(self._sample_scores(scenario.simulation.sample_interval))
+
         users = {name: d.users for name, d in scenario.domains.items()}
         self.senders: dict[str, SenderPopulation] = {}
         for name, group in scenario.senders.items():
@@ -171,7 +174,8 @@ class World:
             submit = self._submitter(self.submission[group.provider], name, group)
             self.senders[name] = SenderPopulation(
                 env, name, group, provider.local_domains[0], submit,
-                streams.get(f"senders.{name}"), users, base_dir=base_dir, source=source)
+                streams.get(f"senders.{name}"), users, base_dir=base_dir, source=source,
+                campaign_rng=streams.get(f"senders.{name}.campaigns"))
 
     # ------------------------------------------------------------ message creation
     def new_message(self, sender: str, sender_class: str, provider: str, is_dsn: bool,
@@ -234,6 +238,18 @@ class World:
         msa = self.submission.get(message.provider)
         if msa is not None:
             msa.record(message.sender, "complaint")
+
+    def _sample_scores(self, interval: float):
+        """Record every receiver's score for every provider address, every ``interval``."""
+        ips = [ip for mta in self.mtas.values() for ip in mta.ips]
+        receivers = [r for r in self.receivers.values() if r.reputation is not None]
+        scores = self.log.scores
+        while True:
+            now = self.env.now
+            for receiver in receivers:
+                for ip in ips:
+                    scores.record(now, receiver.name, ip, receiver.score(ip, now))
+            yield self.env.timeout(interval)
 
     def _asn_of(self, ip: str) -> int:
         for mta in self.mtas.values():
