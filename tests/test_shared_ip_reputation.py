@@ -227,3 +227,23 @@ def test_warmup_caps_a_new_address():
     # held back until day 1 of the warm-up, then delivered
     delivered = result.messages["delivered_at"].sort_values().to_numpy()
     assert (delivered[3:] >= 86400).all()
+
+
+def test_campaign_bursts_besides_a_steady_rate():
+    raw = shared_world()
+    raw["simulation"]["duration"] = "1d"
+    raw["senders"]["spam"] = {"provider": "isp", "class": "spam", "rate": "24/d",
+                              "domains": {"dest.example": 1.0},
+                              "campaigns": {"every": "6h", "size": 500, "over": "30m",
+                                            "start": "1h"}}
+    m = simulate(Scenario.from_dict(raw), seed=4).messages
+    spam = m[(m["sender_class"] == "spam") & ~m["is_dsn"]].drop_duplicates("message_id")
+    t = spam["created_at"].to_numpy()
+    for k in range(4):
+        start = HOUR + k * 6 * HOUR
+        inside = ((t >= start) & (t < start + 1800)).sum()
+        # 500 campaign messages plus the steady stream's ~0.5 expected in 30 minutes
+        assert 500 <= inside <= 505, (k, inside)
+    steady = len(t) - 4 * 500
+    # Poisson(24): within 4 sd
+    assert abs(steady - 24) < 4 * 24 ** 0.5
