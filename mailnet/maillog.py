@@ -82,6 +82,9 @@ _DAEMONS = frozenset({"qmgr", "pickup"})
 _RECEIPT, _CLEANUP, _QMGR, _DELIVERY, _LOCAL, _EXPIRED, _NOTIFY = 0, 1, 2, 3, 3.5, 4, 5
 _REMOVED = 100
 
+_OUTBOUND_REJECT = "Message rejected by the provider's outbound policy"
+"""Text of a refusal at submission (outbound spam filter or suspended sender)."""
+
 # Receiver policy replies whose text names the client: blocklist actions and the
 # reputation styles that throttle (mailnet.policies.blocklists and .reputation)
 _BLOCKLIST_ACTIONS = {(554, "5.7.1"): "reject", (451, "4.7.1"): "defer"}
@@ -204,6 +207,38 @@ def _known_replies() -> dict[tuple[int, str], str]:
     return texts
 
 
+class _Causes:
+    """Events of one sender at one hop that may have sent a DSN, matched to DSNs in time."""
+
+    __slots__ = ("times", "files", "used")
+
+    def __init__(self):
+        self.times: list[float] = []
+        self.files: list[_QueueFile] = []
+        self.used: list[bool] = []
+
+    def add(self, t: float, qf: _QueueFile) -> None:
+        self.times.append(t)
+        self.files.append(qf)
+        self.used.append(False)
+
+    def freeze(self) -> None:
+        order = sorted(range(len(self.times)), key=lambda k: self.times[k])
+        self.times = [self.times[k] for k in order]
+        self.files = [self.files[k] for k in order]
+
+    def latest(self, t: float) -> int | None:
+        """Index of the latest unused event at or before ``t``."""
+        k = bisect.bisect_right(self.times, t) - 1
+        while k >= 0 and self.used[k]:
+            k -= 1
+        return k if k >= 0 else None
+
+    def take(self, k: int) -> _QueueFile:
+        self.used[k] = True
+        return self.files[k]
+
+
 class _Writer:
     """Builds the events of one run and renders them in time order."""
 
@@ -223,9 +258,9 @@ class _Writer:
             self.hostnames[name] = name
         self.server_ip = {name: cfg.ip for name, cfg in servers.items()}
         self.local_domains = {name: set(cfg.local_domains) for name, cfg in providers.items()}
-        # possible causes of DSNs, by (hop, time, original sender): failures, then delays
-        self.causes: dict[tuple, list[_QueueFile]] = {}
-        self.delayed: dict[tuple, list[_QueueFile]] = {}
+        # possible causes of DSNs by (hop, original sender): failures and delay warnings
+        self.causes: dict[tuple[str, str], _Causes] = {}
+        self.delayed: dict[tuple[str, str], _Causes] = {}
 
     # ------------------------------------------------------------------ helpers
     def host(self, hop: str) -> str:
@@ -299,6 +334,7 @@ class _Writer:
         m_status = _column(m, "status")
         m_attempts = m["attempts"].astype(int).tolist()
         m_enh = _column(m, "final_enhanced_code")
+        m_delivered = _floats(m, "delivered_at")
         rows_of: dict[int, list[int]] = {}
         for i, mid in enumerate(m_mid):
             rows_of.setdefault(mid, []).append(i)
@@ -319,15 +355,40 @@ class _Writer:
         a_out = _column(a, "outcome")
 
         # ---------------------------------------------------------- queue files
+        shaped = {name for name, cfg in self.scenario.providers.items()
+                  if getattr(cfg, "rate_limit", None) is not None}
+        first_try: dict[tuple[str, int], float] = {}
+        if shaped:
+            for i, hop in enumerate(a_hop):
+                if hop in shaped:
+                    key = (hop, a_mid[i])
+                    first_try[key] = min(first_try.get(key, math.inf), a_start[i])
         files: list[_QueueFile] = []
         order = count()
         for mid, rows in rows_of.items():
             first = rows[0]
             hop = m_provider[first]
             dsn = m_dsn[first]
+            local = self.local_domains.get(hop, set())
+            origin = "bounce" if dsn else "pickup"
+            arrival = m_created[first]
+            if not dsn and any(
+                    m_status[i] == "bounced" and m_attempts[i] == 0 and (
+                        m_domain[i] not in local or (m_enh[i] or "").startswith("5.7"))
+                    for i in rows):
+                # refused at submission by the provider's outbound controls
+                origin = "rejected"
+            elif hop in shaped and not dsn:
+                # held at the submission server: the queue file starts on release, which
+                # is when the first local delivery or the first attempt happened
+                held = [m_delivered[i] for i in rows
+                        if m_domain[i] in local and m_status[i] == "delivered"
+                        and m_attempts[i] == 0]
+                held.append(first_try.get((hop, mid), math.inf))
+                arrival = max(arrival, min(held)) if min(held) < math.inf else arrival
             files.append(_QueueFile(
-                hop, self.host(hop), mid, m_sender[first], m_created[first],
-                [m_rcpt[i] for i in rows], 1 if dsn else 0, "bounce" if dsn else "pickup",
+                hop, self.host(hop), mid, m_sender[first], arrival,
+                [m_rcpt[i] for i in rows], 1 if dsn else 0, origin,
                 False, DSN_SIZE if dsn else MESSAGE_SIZE, next(order)))
 
         sessions: dict[tuple, list[int]] = {}
@@ -387,13 +448,20 @@ class _Writer:
             if qf.origin == "unknown":
                 continue
             g = qf.gen * 10
-            if qf.origin == "pickup":
+            if qf.origin in ("pickup", "rejected"):
                 local, _, _ = qf.sender.partition("@")
                 uid = 1000 + zlib.crc32(local.encode()) % 30000
                 self.emit(qf.arrival, g + _RECEIPT, qf.host, "pickup",
                           f"{qf.qid}: uid={uid} from=<{qf.sender}>")
             self.emit(qf.arrival, g + _CLEANUP, qf.host, "cleanup",
                       f"{qf.qid}: message-id={message_ids[qf.mid]}")
+            if qf.origin == "rejected":
+                row = rows_of[qf.mid][0]
+                self.emit(qf.arrival, g + _CLEANUP, qf.host, "cleanup",
+                          f"{qf.qid}: milter-reject: END-OF-MESSAGE from localhost[127.0.0.1]: "
+                          f"{m_enh[row] or '5.7.1'} {_OUTBOUND_REJECT}; from=<{qf.sender}> "
+                          f"to=<{qf.rcpts[0]}> proto=ESMTP helo=<localhost>")
+                continue
             self.emit(qf.arrival, g + _QMGR, qf.host, "qmgr",
                       f"{qf.qid}: from=<{qf.sender}>, size={qf.size}, nrcpt={len(qf.rcpts)} "
                       "(queue active)")
@@ -517,18 +585,26 @@ class _Writer:
             self.add_cause(qf, end)
 
         # ---------------------------------------------------------- DSNs
+        # A DSN starts when its cause happens: a failure at that instant, else a delay
+        # warning at that instant, else (mail held before its queue) the latest earlier
+        # failure of the same sender at the same hop.
+        for causes in (*self.causes.values(), *self.delayed.values()):
+            causes.freeze()
         for qf in files:
             if qf.origin != "bounce" or not qf.rcpts:
                 continue
-            key = (qf.hop, qf.arrival, qf.rcpts[0])
-            kind = "non-delivery"
-            parents = self.causes.get(key)
-            if not parents:
-                kind = "delay"
-                parents = self.delayed.get(key)
-            if not parents:
+            key = (qf.hop, qf.rcpts[0])
+            failure, delay = self.causes.get(key), self.delayed.get(key)
+            failed = failure.latest(qf.arrival) if failure is not None else None
+            delayed = delay.latest(qf.arrival) if delay is not None else None
+            if failed is not None and failure.times[failed] == qf.arrival:
+                kind, parent = "non-delivery", failure.take(failed)
+            elif delayed is not None and delay.times[delayed] == qf.arrival:
+                kind, parent = "delay", delay.take(delayed)
+            elif failed is not None:
+                kind, parent = "non-delivery", failure.take(failed)
+            else:
                 continue
-            parent = parents.pop(0)
             self.emit(qf.arrival, parent.gen * 10 + _NOTIFY, parent.host, "bounce",
                       f"{parent.qid}: sender {kind} notification: {qf.qid}")
 
@@ -545,7 +621,10 @@ class _Writer:
         if qf.origin == "bounce" or not qf.sender:
             return
         table = self.delayed if delayed else self.causes
-        table.setdefault((qf.hop, t, qf.sender), []).append(qf)
+        causes = table.get((qf.hop, qf.sender))
+        if causes is None:
+            causes = table[(qf.hop, qf.sender)] = _Causes()
+        causes.add(t, qf)
 
     def local_line(self, qf: _QueueFile, rcpt: str, dsn: str, status: str, text: str) -> None:
         self.emit(qf.arrival, qf.gen * 10 + _LOCAL, qf.host, "local",

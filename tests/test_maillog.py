@@ -133,15 +133,19 @@ def test_timeout_suspension_and_expiry_lines():
 
 def rich_scenario() -> dict:
     """Deferrals (outages), bounces (unknown users, null MX), expiry at the sender and at a
-    backup MX, delay warnings, DSNs relayed by SMTP, local delivery."""
+    backup MX, delay warnings, DSNs relayed by SMTP, local delivery, mail held by a
+    submission rate limit, spam refused by an outbound filter, a receiver that greylists
+    and rejects clients listed by a DNSBL (fed by the spammer's trap hits)."""
     return {
         "simulation": {"duration": "12h", "warmup": "1h", "seed": 7},
         "providers": {
             "isp": {"ips": ["198.51.100.1", "198.51.100.2"], "local_domains": ["isp.example"],
-                    "retry_params": {"maximal_queue_lifetime": "2h"}},
+                    "retry_params": {"maximal_queue_lifetime": "2h"},
+                    "rate_limit": {"rate": "2/h", "burst": 1}},
             "webmail": {"ips": ["192.0.2.10"], "local_domains": ["webmail.example"],
                         "hostname": "smtp.webmail.example",
-                        "retry_params": {"delay_warning_time": "30m"}},
+                        "retry_params": {"delay_warning_time": "30m"},
+                        "outbound_filter": {"catch_rate": 0.5}},
         },
         "senders": {
             "users": {"provider": "isp", "count": 40, "rate": "30/d", "recipients": 1.4,
@@ -153,6 +157,8 @@ def rich_scenario() -> dict:
                          "invalid_recipients": 0.05,
                          "domains": {"dest.example": 0.5, "isp.example": 0.3,
                                      "down.example": 0.2}},
+            "spam": {"provider": "webmail", "count": 2, "rate": "50/d", "class": "spam",
+                     "traps": 0.1, "domains": {"dest.example": 0.5, "isp.example": 0.5}},
         },
         "domains": {
             "dest.example": {"mx": [{"host": "mx.dest.example", "preference": 10},
@@ -160,8 +166,11 @@ def rich_scenario() -> dict:
             "down.example": {"mx": [{"host": "mx.down.example", "preference": 10}]},
             "void.example": {"null_mx": True},
         },
+        "receivers": {"dest": {"greylisting": {}, "blocklists": {"spamcop": "reject"}}},
+        "blocklists": {"spamcop": {"preset": "spamcop"}},
         "servers": {
             "mx.dest.example": {"service_time": {"dist": "exponential", "mean": "1s"},
+                                "receiver": "dest",
                                 "outages": [{"start": "2h", "end": "4h", "mode": "refuse"}]},
             "backup.dest.example": {"role": "backup",
                                     "service_time": {"dist": "constant", "mean": "0.5s"},
@@ -188,20 +197,24 @@ def expected_counts(result) -> dict:
     plus one ``local`` line per mailbox delivery; deferred: distinct queue files (message
     and hop) with a deferral, and the deferral lines, one per deferred attempt row;
     bounced: one line per bounced attempt row plus one per local unknown user; rejected:
-    the receivers' reject lines, one per refused recipient in a session.
+    the receivers' reject lines, one per refused recipient in a session, plus one
+    ``cleanup`` ``milter-reject`` line per message refused at submission (5.7.x, no
+    attempt).
     """
     m, a = result.messages, result.attempts
     sent = a[a["outcome"] == "sent"]
     sessions = sent.drop_duplicates(["message_id", "hop", "mx_host", "started_at"])
     deferred = a[a["outcome"] == "deferred"]
-    local_bounces = m[(m["attempts"] == 0) & m["status"].isin(["bounced", "dropped"])]
+    unsent = (m["attempts"] == 0) & m["status"].isin(["bounced", "dropped"])
+    refused = unsent & m["final_enhanced_code"].astype(str).str.startswith("5.7")
     return {
         "received": int(m.loc[~m["is_dsn"], "message_id"].nunique()) + len(sessions),
         "delivered": len(sent) + int((m["status"] == "delivered").sum()),
         "deferred": len(deferred[["message_id", "hop"]].drop_duplicates()),
         "deferrals": len(deferred),
-        "bounced": int((a["outcome"] == "bounced").sum()) + len(local_bounces),
-        "rejected": int(((a["outcome"] != "sent") & a["session_at"].notna()).sum()),
+        "bounced": int((a["outcome"] == "bounced").sum()) + int((unsent & ~refused).sum()),
+        "rejected": int(((a["outcome"] != "sent") & a["session_at"].notna()).sum())
+        + int(m.loc[refused, "message_id"].nunique()),
     }
 
 
@@ -213,6 +226,8 @@ def test_rich_scenario_has_every_kind_of_event(rich):
     assert (a["outcome"] == "deferred").sum() and (a["source_ip"] == "").any()  # dead site
     assert (a["hop"] == "backup.dest.example").any()
     assert (m["is_dsn"] & (m["provider"] == "backup.dest.example")).any()
+    local = (m["attempts"] == 0) & (m["status"] == "delivered") & ~m["is_dsn"]
+    assert (m.loc[local, "delivered_at"] > m.loc[local, "created_at"]).any()  # held
     text = path.read_text()
     for piece in ("postfix/local", "relay=none", "(nullMX)", "Connection refused)",
                   "Connection timed out)", "delivery temporarily suspended", "status=expired",
@@ -220,7 +235,9 @@ def test_rich_scenario_has_every_kind_of_event(rich):
                   "NOQUEUE: reject: RCPT from", "client=mta.isp.example[198.51.100.",
                   "client=smtp.webmail.example[192.0.2.10]",
                   "client=backup.dest.example[198.18.0.2]",
-                  "backup.dest.example postfix/smtp[", "postfix/qmgr", "removed"):
+                  "backup.dest.example postfix/smtp[", "postfix/qmgr", "removed",
+                  "milter-reject: END-OF-MESSAGE", "Recipient address rejected: Greylisted",
+                  "blocked using bl.spamcop.net"):
         assert piece in text, piece
 
 
@@ -270,7 +287,10 @@ def test_pflogsumm_counts_match_the_tables(rich):
     expected = expected_counts(result)
     assert min(expected.values()) > 0
     assert pflogsumm_totals(path) == expected
-    # the bounce lines are the bounced recipients of the summary (no DSN bounced here)
+    # the bounce lines are the bounced recipients of the summary (no DSN bounced here),
+    # less those refused at submission
     summary = result.summary
     assert summary["dsn"]["dropped"] == 0
-    assert expected["bounced"] == summary["status"]["bounced"]
+    m = result.messages
+    refused = (m["attempts"] == 0) & m["final_enhanced_code"].astype(str).str.startswith("5.7")
+    assert expected["bounced"] == summary["status"]["bounced"] - int(refused.sum())
