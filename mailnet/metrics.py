@@ -67,7 +67,8 @@ def session_waits(attempts: pd.DataFrame, connect_time: dict[str, float]) -> pd.
     # one session serves every recipient of the delivery: count each session once
     first = ~got.duplicated(["message_id", "hop", "mx_host", "started_at"])
     waits = (got["session_at"] - got["started_at"] - setup)[first]
-    return waits.clip(lower=0.0)
+    # float round-off of (t + set-up) - t - set-up is not a wait
+    return waits.where(waits > 1e-9, 0.0)
 
 
 def _ever_deferred(rows: pd.DataFrame, attempts: pd.DataFrame) -> int:
@@ -166,6 +167,7 @@ def summarize(messages: pd.DataFrame, attempts: pd.DataFrame, queues: pd.DataFra
             "p_wait": float((waits > 1e-9).mean()) if sessions else None,
         },
         "queue_time_average": queue_averages(queues, sim.warmup, sim.duration),
+        "servers": server_stats(attempts, connect, sim.warmup),
         "classes": {cls: class_outcomes(group, attempts)
                     for cls, group in mail.groupby("sender_class", observed=True)},
         "legitimate": class_outcomes(mail[mail["sender_class"] != "spam"], attempts),
@@ -174,6 +176,26 @@ def summarize(messages: pd.DataFrame, attempts: pd.DataFrame, queues: pd.DataFra
         "warmup_s": sim.warmup,
         "duration_s": sim.duration,
     }
+
+
+def server_stats(attempts: pd.DataFrame, connect_time: dict[str, float],
+                 warmup: float) -> dict:
+    """Per MX host, over connections opened after ``warmup``: how many, the share refused
+    for a full backlog (421 4.3.2, Erlang B's blocking), and the mean wait for a session
+    and the share that waited (Erlang C)."""
+    a = attempts[(attempts["started_at"] >= warmup) & attempts["mx_host"].notna()]
+    # one connection serves every recipient of a delivery: count each once
+    a = a.drop_duplicates(["message_id", "hop", "mx_host", "started_at"])
+    out = {}
+    for host, group in a.groupby(a["mx_host"].astype(str), sort=True):
+        waits = session_waits(group, connect_time) if connect_time else pd.Series(dtype=float)
+        out[host] = {
+            "connections": len(group),
+            "refused_rate": float((group["enhanced_code"] == "4.3.2").mean()),
+            "mean_wait_s": float(waits.mean()) if len(waits) else None,
+            "p_wait": float((waits > 1e-9).mean()) if len(waits) else None,
+        }
+    return out
 
 
 def _listing_counts(listings: pd.DataFrame | None) -> dict:
