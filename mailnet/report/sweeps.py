@@ -1,0 +1,308 @@
+"""Figures of a sweep: each metric's mean over replications against a swept parameter, with
+its 95 % confidence band, one line per value of the other swept parameters.
+
+The input is ``points.parquet`` of a sweep directory: one row per grid point, a column per
+swept key (named by its TOML key path), and ``<metric>.mean``, ``<metric>.ci_low`` and
+``<metric>.ci_high`` for every metric.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from mailnet.report.style import duration_unit, new_figure, series_style
+from mailnet.units import HOUR, parse_duration, parse_rate
+
+STATS = (".mean", ".ci_low", ".ci_high")
+BOOKKEEPING = {"point", "n", "runs", "ok", "failed", "replication", "seed", "status", "error",
+               "wall_time_s"}
+
+HEADLINE = (
+    "delivery_rate", "bounce_rate", "deferral_rate",
+    "latency_s.p50", "latency_s.p90", "latency_s.p99", "end_to_end_latency_s.p90",
+    "attempts_per_remote_recipient",
+    "legitimate.bounce_rate", "legitimate.deferral_rate", "legitimate.spam_folder_rate",
+    "legitimate.latency_s.p50", "legitimate.latency_s.p90", "legitimate.latency_s.p99",
+    "collateral.rate", "session_wait_s.mean",
+)
+"""Metrics drawn by default, in this order, when present; every ``queue_time_average.*``
+metric follows them."""
+
+_NAMES = {
+    "delivery_rate": "delivery rate", "bounce_rate": "bounce rate",
+    "deferral_rate": "deferral rate", "spam_folder_rate": "spam-folder rate",
+    "latency_s": "delivery latency", "end_to_end_latency_s": "end-to-end latency",
+    "attempts_per_remote_recipient": "attempts per remote recipient",
+    "attempts_per_message": "attempts per recipient", "session_wait_s": "wait for a session",
+    "legitimate": "legitimate mail:", "collateral": "collateral damage:",
+    "queue_time_average": "time-average", "p50": "median", "p90": "90th percentile",
+    "p99": "99th percentile", "mean": "mean", "rate": "rate", "p_wait": "probability of waiting",
+}
+_QUEUE_UNITS = {"active": "messages in the active queue",
+                "deferred": "messages in the deferred queue",
+                "sessions": "sessions in use", "backlog": "connections waiting"}
+
+
+def point_metrics(points: pd.DataFrame) -> list[str]:
+    """Every metric with a mean and a confidence interval in ``points``, in column order."""
+    return [c[: -len(".mean")] for c in points.columns
+            if c.endswith(".mean") and f"{c[:-5]}.ci_low" in points and f"{c[:-5]}.ci_high"
+            in points]
+
+
+def headline_metrics(points: pd.DataFrame) -> list[str]:
+    """The default metrics to draw: ``HEADLINE`` then ``queue_time_average.*``, those present."""
+    present = point_metrics(points)
+    chosen = [m for m in HEADLINE if m in present]
+    return chosen + [m for m in present if m.startswith("queue_time_average.")]
+
+
+def parameter_columns(points: pd.DataFrame, keys=None) -> list[str]:
+    """The swept-parameter columns: ``keys`` (from the manifest's grid and linked tables)
+    where present, else every column that is neither bookkeeping nor a metric statistic."""
+    if keys:
+        return [k for k in keys if k in points.columns]
+    return [c for c in points.columns if c not in BOOKKEEPING and not c.endswith(STATS)]
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A swept parameter as plot coordinates: ``values`` (floats), ``label`` with its unit,
+    and ``ticks``: text per distinct value for a categorical parameter, else ``None``."""
+
+    values: np.ndarray
+    label: str
+    ticks: dict | None = None
+
+
+def parameter_axis(column: pd.Series) -> Axis:
+    """Numbers stay numbers; durations (``"4h"``) become hours, rates (``"20/h"``) events per
+    hour; anything else is categorical, in order of first appearance."""
+    name = str(column.name)
+    values = list(column)
+    if pd.api.types.is_bool_dtype(column):
+        return _categorical(name, values)
+    if pd.api.types.is_numeric_dtype(column):
+        return Axis(column.to_numpy(dtype=float), name)
+    texts = [str(v) for v in values]
+    if any(re.search(r"[0-9](ms|s|m|min|h|d|w)\s*$", t) for t in texts):
+        try:
+            return Axis(np.array([parse_duration(t) for t in texts]) / HOUR, f"{name} (hours)")
+        except ValueError:
+            pass
+    if any("/" in t for t in texts):
+        try:
+            return Axis(np.array([parse_rate(t) for t in texts]) * HOUR, f"{name} (per hour)")
+        except ValueError:
+            pass
+    try:
+        return Axis(np.array([float(t) for t in texts]), name)
+    except ValueError:
+        return _categorical(name, texts)
+
+
+def _categorical(name: str, values: list) -> Axis:
+    order = list(dict.fromkeys(str(v) for v in values))
+    return Axis(np.array([order.index(str(v)) for v in values], dtype=float), name,
+                {i: text for i, text in enumerate(order)})
+
+
+def swept_groups(points: pd.DataFrame, columns: list[str]) -> list[list[str]]:
+    """The parameters that vary, grouped: columns whose values change together (linked keys)
+    form one group, named by its first column. Columns with a single value are dropped."""
+    groups: list[list[str]] = []
+    codes: list[np.ndarray] = []
+    for column in columns:
+        code = pd.factorize(points[column].astype(str))[0]
+        if code.max(initial=0) == 0:
+            continue
+        for i, other in enumerate(codes):
+            if np.array_equal(code, other):
+                groups[i].append(column)
+                break
+        else:
+            groups.append([column])
+            codes.append(code)
+    return groups
+
+
+def metric_title(metric: str) -> str:
+    """A readable name: ``"legitimate.latency_s.p90"`` -> ``"legitimate mail: delivery latency,
+    90th percentile"``."""
+    parts = metric.split(".")
+    if parts[0] == "queue_time_average" and len(parts) > 1:
+        kind, _, rest = ".".join(parts[1:]).partition(":")
+        entity, _, what = rest.rpartition(":")
+        return f"time-average {_QUEUE_UNITS.get(what, what)} at {kind} {entity}"
+    words = [_NAMES.get(p, p.replace("_", " ")) for p in parts]
+    if len(words) > 1 and parts[-1] in ("p50", "p90", "p99", "mean", "p_wait"):
+        return " ".join(words[:-1]) + ", " + words[-1]
+    return " ".join(words)
+
+
+def panel_title(metric: str) -> str:
+    """A short title for a small panel; the y-axis label carries the quantity."""
+    parts = metric.split(".", 1)
+    if parts[0] == "queue_time_average" and len(parts) > 1:
+        kind, _, rest = parts[1].partition(":")
+        entity = rest.rpartition(":")[0]
+        return f"{'MTA' if kind == 'mta' else kind} {entity}"
+    return metric_title(metric)
+
+
+def always_zero(points: pd.DataFrame, metric: str) -> bool:
+    """True if ``metric`` is 0 (or undefined) at every grid point: nothing to draw."""
+    values = points[f"{metric}.mean"].to_numpy(dtype=float)
+    return bool(np.all(np.nan_to_num(values) == 0))
+
+
+def metric_scale(metric: str, values: np.ndarray) -> tuple[float, str]:
+    """``(divide by, axis label)`` for a metric: rates in %, seconds in a readable unit."""
+    leaf = metric.split(".")[-1]
+    if metric.endswith("rate") or leaf == "p_wait":
+        return 0.01, f"{metric_title(metric)} (%)"
+    if re.search(r"(^|\.)[a-z_]*_s(\.|$)", metric) and leaf != "count":
+        finite = values[np.isfinite(values)]
+        size, unit = duration_unit(float(np.abs(finite).max()) if finite.size else 0.0)
+        return size, f"{metric_title(metric)} ({unit})"
+    if metric.startswith("queue_time_average."):
+        return 1.0, _QUEUE_UNITS.get(leaf.rpartition(":")[2], "time-average level")
+    if metric.startswith("attempts_per"):
+        return 1.0, "attempts per recipient"
+    return 1.0, metric_title(metric)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each grid point goes: x coordinates, the line it belongs to, and the labels."""
+
+    axis: Axis
+    xlabel: str
+    lines: np.ndarray
+    series: list[str]
+    legend_title: str
+
+
+def _layout(points: pd.DataFrame, parameters, x: str | None) -> _Layout:
+    groups = swept_groups(points, parameter_columns(points, parameters))
+    if x is not None:
+        groups.sort(key=lambda g: x not in g)
+    else:
+        groups.sort(key=lambda g: -points[g[0]].astype(str).nunique())
+    if not groups:
+        axis = Axis(np.zeros(len(points)), "single grid point", {0: "all runs"})
+        return _Layout(axis, axis.label, np.full(len(points), ""), [""], "")
+    axis = parameter_axis(points[groups[0][0]])
+    xlabel = axis.label + "".join(f"\n(linked: {k})" for k in groups[0][1:])
+    others = groups[1:]
+    if not others:
+        return _Layout(axis, xlabel, np.full(len(points), ""), [""], "")
+    # lines in the order of their parameter values (numeric where possible)
+    keys = np.column_stack([parameter_axis(points[g[0]]).values for g in others])
+    order = np.lexsort(keys.T[::-1])
+    text = points[[g[0] for g in others]].astype(str).agg(", ".join, axis=1).to_numpy()
+    series = list(dict.fromkeys(text[order]))
+    title = ", ".join(g[0] + "".join(f" (linked: {k})" for k in g[1:]) for g in others)
+    return _Layout(axis, xlabel, text, series, title)
+
+
+def _draw(ax, points: pd.DataFrame, metric: str, layout: _Layout) -> None:
+    """Mean line and confidence band (or error bars) of ``metric``, one line per series."""
+    mean = points[f"{metric}.mean"].to_numpy(dtype=float)
+    low = points[f"{metric}.ci_low"].to_numpy(dtype=float)
+    high = points[f"{metric}.ci_high"].to_numpy(dtype=float)
+    scale, ylabel = metric_scale(metric, np.concatenate([mean, low, high]))
+    # every mailnet metric is non-negative and rates are at most 1: show the interval
+    # within that range rather than below zero
+    low = np.maximum(low, 0.0)
+    if scale == 0.01:
+        high = np.minimum(high, 1.0)
+    axis = layout.axis
+    series = layout.series
+    dodge = 0.06 * (len(series) - 1) if axis.ticks else 0.0
+    for i, label in enumerate(series):
+        rows = np.flatnonzero(layout.lines == label)
+        rows = rows[np.argsort(axis.values[rows], kind="stable")]
+        xs = axis.values[rows] + (i * 0.12 - dodge if axis.ticks else 0.0)
+        style = series_style(i)
+        ys, lo, hi = mean[rows] / scale, low[rows] / scale, high[rows] / scale
+        ax.plot(xs, ys, linewidth=1.5, markersize=6, label=label or "mean", **style.line())
+        if axis.ticks:
+            ax.errorbar(xs, ys, yerr=[ys - lo, hi - ys], fmt="none", ecolor=style.color,
+                        capsize=4, linewidth=1.1)
+        else:
+            ax.fill_between(xs, lo, hi, facecolor=style.color, alpha=0.18, linewidth=0,
+                            hatch=style.hatch, edgecolor=style.color)
+    if axis.ticks:
+        ax.set_xticks(list(axis.ticks), list(axis.ticks.values()))
+        ax.set_xlim(-0.5, len(axis.ticks) - 0.5)
+    else:
+        distinct = np.unique(axis.values[np.isfinite(axis.values)])
+        if distinct.size and distinct.min() > 0 and distinct.max() >= 30 * distinct.min():
+            ax.set_xscale("log")
+        if 0 < distinct.size <= 8:
+            ax.set_xticks(distinct, [f"{v:g}" for v in distinct])
+            ax.minorticks_off()
+    ax.set_ylabel(ylabel)
+
+
+def sweep_figure(points: pd.DataFrame, metric: str, *, parameters=None,
+                 x: str | None = None) -> Figure:
+    """``metric`` against a swept parameter: the mean over replications as a line with
+    markers and its 95 % confidence interval as a band (error bars on a categorical axis),
+    clipped to the metric's range (non-negative; rates at most 100 %).
+
+    ``parameters`` lists the swept keys (default: every non-metric column); the x-axis is
+    ``x`` or the varying parameter with the most values, and there is one line per
+    combination of the other varying parameters. Linked keys that change together are
+    named together. With nothing varying, the single point is drawn.
+    """
+    layout = _layout(points, parameters, x)
+    figure, ax = new_figure(height=4.6, width=8.0)
+    _draw(ax, points, metric, layout)
+    ax.set_xlabel(layout.xlabel)
+    title = metric_title(metric)
+    ax.set_title(title[:1].upper() + title[1:] + "\nmean and 95 % confidence interval",
+                 fontsize="medium")
+    _legend(ax, layout)
+    return figure
+
+
+def _legend(ax, layout: _Layout) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if len(layout.series) > 1:
+        ax.legend(handles, labels, fontsize="small", title=layout.legend_title,
+                  title_fontsize="small")
+    else:
+        what = "bars" if layout.axis.ticks else "band"
+        ax.legend(handles[:1], [f"mean ({what}: 95 % CI)"], fontsize="small")
+
+
+def sweep_panels_figure(points: pd.DataFrame, metrics: list[str], *, parameters=None,
+                        x: str | None = None, title: str = "", ncols: int = 3) -> Figure:
+    """Several metrics against the same swept parameter, one small panel each (as
+    ``sweep_figure``), with one legend for the figure."""
+    layout = _layout(points, parameters, x)
+    nrows = -(-len(metrics) // ncols)
+    figure, axes = new_figure(height=1.2 + 2.7 * nrows, width=4.0 * ncols, nrows=nrows,
+                              ncols=ncols, squeeze=False)
+    for ax, metric in zip(axes.ravel(), metrics, strict=False):
+        _draw(ax, points, metric, layout)
+        ax.set_title(panel_title(metric), fontsize="small")
+        ax.yaxis.label.set_size("small")
+    for ax in axes.ravel()[len(metrics):]:
+        ax.set_visible(False)
+    for i in range(min(ncols, len(metrics))):  # label the lowest panel of each column
+        axes[(len(metrics) - 1 - i) // ncols, (len(metrics) - 1 - i) % ncols].set_xlabel(
+            layout.xlabel, fontsize="small")
+    figure.suptitle((title + "\n" if title else "") + "mean and 95 % confidence interval")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if len(layout.series) > 1:
+        figure.legend(handles, labels, title=layout.legend_title, loc="outside lower center",
+                      ncols=min(len(labels), 4), fontsize="small")
+    return figure
