@@ -121,6 +121,8 @@ def _report(times: dict[str, list[float]], n_runs: int, workers: int, pool_cold:
     median = {name: statistics.median(ts) for name, ts in times.items()}
     serial, pool = median[names[0]], median[names[1]]
     print()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average at the end (1, 5, 15 min): {load} on {os.cpu_count()} cores")
     print(f"{n_runs} runs, median run {1000 * statistics.median(run_times):.0f} ms "
           f"(serial, in-process); {len(times[names[0]])} rounds")
     print(f"not included below: first process-pool sweep of the process {pool_cold:.2f} s "
