@@ -135,12 +135,14 @@ def format_seconds(seconds: float) -> str:
     """A duration in its largest whole-ish unit: 600 -> ``"10 min"``, 5400 -> ``"1.5 h"``."""
     if seconds is None or not np.isfinite(seconds):
         return "–"
-    if seconds == 0:
+    if abs(seconds) < 1e-6:  # float noise around zero
         return "0 s"
+    if abs(seconds) < 0.001:
+        return "< 1 ms"
     for size, unit in _DURATION_UNITS:
         if abs(seconds) >= size:
             return f"{seconds / size:.3g} {unit}"
-    return f"{seconds * 1000:.3g} ms"
+    return f"{seconds:.3g} s"
 
 
 def duration_unit(max_s: float) -> tuple[float, str]:

@@ -276,8 +276,9 @@ def sweep_figure(points: pd.DataFrame, metric: str, *, parameters=None,
 def _legend(ax, layout: _Layout) -> None:
     handles, labels = ax.get_legend_handles_labels()
     if len(layout.series) > 1:
-        ax.legend(handles, labels, fontsize="small", title=layout.legend_title,
-                  title_fontsize="small")
+        ax.figure.legend(handles, labels, fontsize="small", title=layout.legend_title,
+                         title_fontsize="small", loc="outside lower center",
+                         ncols=min(len(labels), 4))
     else:
         what = "bars" if layout.axis.ticks else "band"
         ax.legend(handles[:1], [f"mean ({what}: 95 % CI)"], fontsize="small")

@@ -1,0 +1,43 @@
+"""The ``mailnet report`` command, added to the main command-line app by ``register``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mailnet.errors import ScenarioError
+
+EXIT_BAD_INPUT = 2
+
+HELP = (
+    "Draw the figures of a run or sweep directory DIR and write them, with one "
+    "self-contained report.html, to OUT (default DIR/report).\n\n"
+    "A run directory is written by `mailnet run`, a sweep directory (recognised by its "
+    "points.parquet) by `mailnet sweep`. Exit status: 0 done, 2 bad input."
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``report`` command to ``app``."""
+    app.command(name="report", help=HELP)(report_command)
+
+
+def report_command(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="Run or sweep directory.")],
+    out: Annotated[Path | None, typer.Option(
+        help="Directory for the figures and report.html (default: DIR/report).")] = None,
+    metric: Annotated[list[str] | None, typer.Option(
+        help="Sweep metric to draw, e.g. latency_s.p90 (repeatable; default: the "
+             "headline metrics).")] = None,
+) -> None:
+    """Draw the figures of a run or sweep directory and write report.html."""
+    from mailnet.report import make_report
+
+    try:
+        page = make_report(directory, out, metrics=metric or None)
+    except ScenarioError as error:
+        typer.echo(f"mailnet: error: {error}", err=True)
+        raise typer.Exit(code=EXIT_BAD_INPUT) from None
+    typer.echo(f"wrote {page}")
