@@ -213,8 +213,7 @@ def _sweep_page(data: SweepData, out: Path, metrics: list[str] | None) -> Page:
                 ["grid points", len(points)],
                 ["replications per point", experiment.get("replications", "?")],
                 ["runs: ok / failed / missing",
-                 " / ".join(str(counts.get(k, "?")) for k in ("ok", "failed", "missing"))]],
-               header=["", ""])
+                 " / ".join(str(counts.get(k, "?")) for k in ("ok", "failed", "missing"))]])
     parameters = data.parameters or sweeps.parameter_columns(points)
     page.heading("Swept parameters")
     page.table([[key, "linked" if key in experiment.get("linked", {}) else "grid",

@@ -90,20 +90,31 @@ def parameter_axis(column: pd.Series) -> Axis:
     if pd.api.types.is_numeric_dtype(column):
         return Axis(column.to_numpy(dtype=float), name)
     texts = [str(v) for v in values]
+    # a column mixing "20/h" and 0.01 is stored as text; bare numbers are seconds (or per
+    # second), as in a scenario file
     if any(re.search(r"[0-9](ms|s|m|min|h|d|w)\s*$", t) for t in texts):
         try:
-            return Axis(np.array([parse_duration(t) for t in texts]) / HOUR, f"{name} (hours)")
+            return Axis(np.array([parse_duration(_number_or_text(t)) for t in texts]) / HOUR,
+                        f"{name} (hours)")
         except ValueError:
             pass
     if any("/" in t for t in texts):
         try:
-            return Axis(np.array([parse_rate(t) for t in texts]) * HOUR, f"{name} (per hour)")
+            return Axis(np.array([parse_rate(_number_or_text(t)) for t in texts]) * HOUR,
+                        f"{name} (per hour)")
         except ValueError:
             pass
     try:
         return Axis(np.array([float(t) for t in texts]), name)
     except ValueError:
         return _categorical(name, texts)
+
+
+def _number_or_text(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _categorical(name: str, values: list) -> Axis:
