@@ -3,6 +3,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+EXPERIMENTS := spam_shared_ip mitigations mx_outages retry_policies greylisting capacity
+
 .PHONY: demo test bench lint clean experiments
 
 $(STAMP): pyproject.toml
@@ -20,6 +22,13 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_baseline.py
+	$(BIN)/python benchmarks/bench_sweep.py
+
+experiments: $(STAMP)
+	for e in $(EXPERIMENTS); do \
+	  $(BIN)/mailnet sweep experiments/sweeps/$$e.toml --out results/$$e && \
+	  $(BIN)/mailnet report results/$$e || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
