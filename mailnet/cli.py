@@ -116,6 +116,8 @@ def _show(value) -> str:
 
 from mailnet.sweep.cli import register as _register_sweep  # noqa: E402, I001
 _register_sweep(app)
+from mailnet.report.cli import register as _register_report  # noqa: E402, I001
+_register_report(app)
 def main() -> None:
     """Entry point of the console script."""
     try:

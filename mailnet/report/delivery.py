@@ -216,7 +216,7 @@ def reasons_figure(attempts: pd.DataFrame, messages: pd.DataFrame) -> Figure:
     for ax, (title, unit, frame) in zip(axes, panels, strict=True):
         ax.set_title(title, fontsize="medium")
         ax.set_xlabel(f"number of {unit}")
-        ax.set_ylabel("reply: code, enhanced code, meaning", fontsize="small")
+        ax.set_ylabel("SMTP reply")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if frame.empty:
             ax.text(0.5, 0.5, f"no {unit}", transform=ax.transAxes, ha="center", va="center")

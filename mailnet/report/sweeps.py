@@ -227,7 +227,7 @@ def _draw(ax, points: pd.DataFrame, metric: str, layout: _Layout) -> None:
     mean = points[f"{metric}.mean"].to_numpy(dtype=float)
     low = points[f"{metric}.ci_low"].to_numpy(dtype=float)
     high = points[f"{metric}.ci_high"].to_numpy(dtype=float)
-    scale, ylabel = metric_scale(metric, np.concatenate([mean, low, high]))
+    scale, ylabel = metric_scale(metric, mean)
     # every mailnet metric is non-negative and rates are at most 1: show the interval
     # within that range rather than below zero
     low = np.maximum(low, 0.0)
@@ -236,6 +236,7 @@ def _draw(ax, points: pd.DataFrame, metric: str, layout: _Layout) -> None:
     axis = layout.axis
     series = layout.series
     dodge = 0.06 * (len(series) - 1) if axis.ticks else 0.0
+    alpha = 0.18 if len(series) <= 2 else 0.1
     for i, label in enumerate(series):
         rows = np.flatnonzero(layout.lines == label)
         rows = rows[np.argsort(axis.values[rows], kind="stable")]
@@ -247,7 +248,7 @@ def _draw(ax, points: pd.DataFrame, metric: str, layout: _Layout) -> None:
             ax.errorbar(xs, ys, yerr=[ys - lo, hi - ys], fmt="none", ecolor=style.color,
                         capsize=4, linewidth=1.1)
         else:
-            ax.fill_between(xs, lo, hi, facecolor=style.color, alpha=0.18, linewidth=0,
+            ax.fill_between(xs, lo, hi, facecolor=style.color, alpha=alpha, linewidth=0,
                             hatch=style.hatch, edgecolor=style.color)
     if axis.ticks:
         ax.set_xticks(list(axis.ticks), list(axis.ticks.values()))
