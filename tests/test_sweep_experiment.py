@@ -184,3 +184,32 @@ def test_entry_point_reports_bad_experiment_without_traceback(files):
     assert done.stderr.strip() == (f"mailnet: error: {path}: replications: "
                                    "must be at least 1, not 0")
     assert "Traceback" not in done.stderr
+
+
+def test_labels_name_the_linked_rows(tmp_path):
+    from mailnet.sweep.store import params_frame
+
+    base = tmp_path / "base.toml"
+    base.write_text(textwrap.dedent("""
+        [providers.isp]
+        ips = ["198.51.100.1"]
+        local_domains = ["isp.example"]
+        [senders.users]
+        provider = "isp"
+        rate = "1/h"
+        domains = { "isp.example" = 1.0 }
+    """))
+    raw = {"base": "base.toml", "grid": {"simulation.duration": ["1h", "2h"]},
+           "linked": {"senders.users.count": [1, 2], "senders.users.rate": ["1/h", "2/h"]},
+           "labels": ["small", "large"]}
+    experiment = Experiment.from_dict(raw, base_dir=tmp_path)
+    assert [p.label for p in experiment.points] == ["small", "large", "small", "large"]
+    frame = params_frame(experiment)
+    assert list(frame["label"]) == ["small", "large", "small", "large"]
+    assert experiment.to_dict()["labels"] == ["small", "large"]
+    for labels, words in ((["a"], "1 names for 2 rows"), (["a", "a"], "must differ"),
+                          ("a", "list of strings")):
+        with pytest.raises(ScenarioError, match=words):
+            Experiment.from_dict({**raw, "labels": labels}, base_dir=tmp_path)
+    with pytest.raises(ScenarioError, match="linked"):
+        Experiment.from_dict({k: v for k, v in raw.items() if k != "linked"}, base_dir=tmp_path)

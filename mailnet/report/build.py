@@ -14,7 +14,7 @@ import tomli_w
 from matplotlib.figure import Figure
 
 from mailnet.output import atomic_write_bytes, atomic_write_text
-from mailnet.report import delivery, sweeps, timelines
+from mailnet.report import delivery, sweeps, theory, timelines
 from mailnet.report.inputs import RunData, SweepData, kind_of, load_run, load_sweep
 from mailnet.report.page import Page
 from mailnet.report.style import format_seconds
@@ -246,6 +246,14 @@ def _sweep_page(data: SweepData, out: Path, metrics: list[str] | None) -> Page:
     if len(drawn) < len(queues):
         page.note("Zero at every grid point, not drawn: "
                   + ", ".join(m for m in queues if m not in drawn))
+    base = manifest.get("base_scenario") or {}
+    if theory.capacity_figure(points, base) is not None:
+        page.heading("Queueing theory")
+        _add(page, out, "theory_erlang",
+             lambda: theory.capacity_figure(points, base),
+             "Share of connections that waited for a session (unlimited backlog) and share "
+             "refused (no backlog), mean and 95 % confidence interval per grid point, "
+             "against Erlang C and Erlang B for the offered load of the base scenario.")
     failed = data.runs[data.runs["status"] != "ok"] if "status" in data.runs else pd.DataFrame()
     if len(failed):
         page.heading("Failed runs")

@@ -58,9 +58,11 @@ class SweepData:
 
     @property
     def parameters(self) -> list[str]:
-        """The swept keys from the manifest (grid, then linked), or ``[]`` if unknown."""
+        """The swept keys from the manifest (grid, then linked), or ``[]`` if unknown.
+        Linked rows with names (the experiment's ``labels``) are one parameter, ``label``."""
         experiment = self.manifest.get("experiment", {})
-        keys = [*experiment.get("grid", {}), *experiment.get("linked", {})]
+        linked = ["label"] if experiment.get("labels") else list(experiment.get("linked", {}))
+        keys = [*experiment.get("grid", {}), *linked]
         return [k for k in keys if k in self.points.columns]
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from mailnet.errors import ScenarioError, key_path
 from mailnet.scenario import Scenario, merge, read_toml
 
-TOP_LEVEL_KEYS = ("base", "replications", "seed", "grid", "linked", "description")
+TOP_LEVEL_KEYS = ("base", "replications", "seed", "grid", "linked", "labels", "description")
 
 
 def replication_seed(seed: int, replication: int) -> int:
@@ -52,6 +52,7 @@ class Point:
     params: dict[str, Any]
     scenario: dict
     fingerprint: str = field(repr=False)
+    label: str | None = None
 
     def describe(self) -> str:
         """``key = value, ...`` in TOML-like notation, for messages."""
@@ -78,6 +79,7 @@ class Experiment:
     linked: tuple[Factor, ...]
     points: tuple[Point, ...]
     description: str = ""
+    labels: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "<experiment>", base_dir: Path | None = None,
@@ -118,6 +120,7 @@ class Experiment:
             "seeds": self.seeds,
             "grid": {f.key: list(f.values) for f in self.grid},
             "linked": {f.key: list(f.values) for f in self.linked},
+            "labels": list(self.labels),
             "points": len(self.points),
         }
 
@@ -151,10 +154,30 @@ def _build(raw: dict, source: str, base_dir: Path, name: str) -> Experiment:
     linked = _factors(raw, "linked", source)
     _check_linked(linked, source)
     _check_disjoint(grid + linked, source)
-    points = tuple(_points(base, base_path, grid, linked, source))
+    labels = _labels(raw, linked, source)
+    points = tuple(_points(base, base_path, grid, linked, source, labels))
     return Experiment(source=source, name=name, base_path=base_path, base=base,
                       base_scenario=base_scenario, replications=replications, seed=seed,
-                      grid=grid, linked=linked, points=points, description=description)
+                      grid=grid, linked=linked, points=points, description=description,
+                      labels=labels)
+
+
+def _labels(raw: dict, linked: tuple[Factor, ...], source: str) -> tuple[str, ...]:
+    """Names for the ``[linked]`` rows (one per row), shown in tables and reports."""
+    labels = raw.get("labels")
+    if labels is None:
+        return ()
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise ScenarioError(source, "labels", "must be a list of strings")
+    if not linked:
+        raise ScenarioError(source, "labels", "names the rows of [linked], which is empty")
+    rows = len(linked[0].values)
+    if len(labels) != rows:
+        raise ScenarioError(source, "labels",
+                            f"has {len(labels)} names for {rows} rows of [linked]")
+    if len(set(labels)) != len(labels):
+        raise ScenarioError(source, "labels", "names must differ")
+    return tuple(labels)
 
 
 def _base_path(raw: dict, source: str, base_dir: Path) -> Path:
@@ -238,18 +261,19 @@ def _check_disjoint(factors: tuple[Factor, ...], source: str) -> None:
 
 
 def _points(base: dict, base_path: Path, grid: tuple[Factor, ...], linked: tuple[Factor, ...],
-            source: str) -> Iterator[Point]:
+            source: str, labels: tuple[str, ...] = ()) -> Iterator[Point]:
     grid_values = [f.values for f in grid]
     linked_rows = list(zip(*(f.values for f in linked), strict=True)) if linked else [()]
-    combos = itertools.product(itertools.product(*grid_values), linked_rows)
-    for index, (grid_combo, linked_combo) in enumerate(combos):
+    combos = itertools.product(itertools.product(*grid_values), enumerate(linked_rows))
+    for index, (grid_combo, (row, linked_combo)) in enumerate(combos):
         params = {}
         scenario = base
         for factor, value in zip(grid + linked, grid_combo + linked_combo, strict=True):
             params[factor.key] = value
             scenario = merge(scenario, _nested(factor.parts, value))
         point = Point(index=index, params=params, scenario=scenario,
-                      fingerprint=_fingerprint(scenario))
+                      fingerprint=_fingerprint(scenario),
+                      label=labels[row] if labels else None)
         try:
             Scenario.from_dict(scenario, source=source, base_dir=base_path.parent)
         except ScenarioError as error:

@@ -70,23 +70,29 @@ def runs_frame(experiment: Experiment, records: list[dict]) -> pd.DataFrame:
     metric_names = list(dict.fromkeys(name for r in records for name in r.get("metrics", {})))
     rows = []
     for record in records:
-        params = experiment.points[record["point"]].params
+        point = experiment.points[record["point"]]
+        params = point.params
         row = {"point": record["point"]}
+        if experiment.labels:
+            row["label"] = point.label
         row.update({key: converters[key](value) for key, value in params.items()})
         row.update({name: record.get(name) for name in FIXED_COLUMNS[1:]})
         metrics = record.get("metrics", {})
         row.update({name: metrics.get(name) for name in metric_names})
         rows.append(row)
-    columns = ["point", *converters, *FIXED_COLUMNS[1:], *metric_names]
+    label = ["label"] if experiment.labels else []
+    columns = ["point", *label, *converters, *FIXED_COLUMNS[1:], *metric_names]
     return pd.DataFrame(rows, columns=columns)
 
 
 def params_frame(experiment: Experiment) -> pd.DataFrame:
     """One row per grid point: ``point`` and the swept values, typed as in ``runs_frame``."""
     converters = {f.key: _column_converter(f) for f in experiment.factors}
-    rows = [{"point": p.index, **{k: converters[k](v) for k, v in p.params.items()}}
+    label = ["label"] if experiment.labels else []
+    rows = [{"point": p.index, **({"label": p.label} if label else {}),
+             **{k: converters[k](v) for k, v in p.params.items()}}
             for p in experiment.points]
-    return pd.DataFrame(rows, columns=["point", *converters])
+    return pd.DataFrame(rows, columns=["point", *label, *converters])
 
 
 def _column_converter(factor: Factor):
