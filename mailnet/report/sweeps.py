@@ -8,6 +8,7 @@ swept key (named by its TOML key path), and ``<metric>.mean``, ``<metric>.ci_low
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -78,6 +79,7 @@ class Axis:
     values: np.ndarray
     label: str
     ticks: dict | None = None
+    names: dict | None = None
 
 
 def parameter_axis(column: pd.Series) -> Axis:
@@ -94,20 +96,33 @@ def parameter_axis(column: pd.Series) -> Axis:
     # second), as in a scenario file
     if any(re.search(r"[0-9](ms|s|m|min|h|d|w)\s*$", t) for t in texts):
         try:
-            return Axis(np.array([parse_duration(_number_or_text(t)) for t in texts]) / HOUR,
-                        f"{name} (hours)")
+            hours = np.array([parse_duration(_number_or_text(t)) for t in texts]) / HOUR
+            return Axis(hours, f"{name} (hours)", names=dict(zip(hours, texts, strict=True)))
         except ValueError:
             pass
     if any("/" in t for t in texts):
         try:
-            return Axis(np.array([parse_rate(_number_or_text(t)) for t in texts]) * HOUR,
-                        f"{name} (per hour)")
+            rates = np.array([parse_rate(_number_or_text(t)) for t in texts]) * HOUR
+            return Axis(rates, f"{name} (per hour)", names=dict(zip(rates, texts, strict=True)))
         except ValueError:
             pass
     try:
         return Axis(np.array([float(t) for t in texts]), name)
     except ValueError:
         return _categorical(name, texts)
+
+
+def short_value(value) -> str:
+    """A parameter value short enough for a legend: a JSON list of tables (``mx = [...]``)
+    becomes the first value of each table joined by "+" (``mx1.example+backup.example``)."""
+    text = str(value)
+    if text.startswith("[{"):
+        try:
+            items = json.loads(text)
+            return "+".join(str(next(iter(item.values()), "")) for item in items)
+        except (ValueError, AttributeError, TypeError):
+            pass
+    return text
 
 
 def _number_or_text(text: str) -> float | str:
@@ -216,7 +231,7 @@ def _layout(points: pd.DataFrame, parameters, x: str | None) -> _Layout:
     # lines in the order of their parameter values (numeric where possible)
     keys = np.column_stack([parameter_axis(points[g[0]]).values for g in others])
     order = np.lexsort(keys.T[::-1])
-    text = points[[g[0] for g in others]].astype(str).agg(", ".join, axis=1).to_numpy()
+    text = points[[g[0] for g in others]].map(short_value).agg(", ".join, axis=1).to_numpy()
     series = list(dict.fromkeys(text[order]))
     title = ", ".join(g[0] + "".join(f" (linked: {k})" for k in g[1:]) for g in others)
     return _Layout(axis, xlabel, text, series, title)
@@ -258,7 +273,9 @@ def _draw(ax, points: pd.DataFrame, metric: str, layout: _Layout) -> None:
         if distinct.size and distinct.min() > 0 and distinct.max() >= 30 * distinct.min():
             ax.set_xscale("log")
         if 0 < distinct.size <= 8:
-            ax.set_xticks(distinct, [f"{v:g}" for v in distinct])
+            # the values as the experiment file wrote them ("15m", "2000/d") where known
+            names = axis.names or {}
+            ax.set_xticks(distinct, [names.get(v, f"{v:g}") for v in distinct])
             ax.minorticks_off()
     ax.set_ylabel(ylabel)
 
@@ -290,7 +307,7 @@ def _legend(ax, layout: _Layout) -> None:
     if len(layout.series) > 1:
         ax.figure.legend(handles, labels, fontsize="small", title=layout.legend_title,
                          title_fontsize="small", loc="outside lower center",
-                         ncols=min(len(labels), 4))
+                         ncols=min(len(labels), 4 if max(map(len, labels)) < 24 else 2))
     else:
         what = "bars" if layout.axis.ticks else "band"
         ax.legend(handles[:1], [f"mean ({what}: 95 % CI)"], fontsize="small")
