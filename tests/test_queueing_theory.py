@@ -17,21 +17,10 @@ from scipy import stats
 
 from mailnet import simulate
 from mailnet.metrics import session_waits
+from mailnet.report.theory import erlang_b, erlang_c
 from mailnet.scenario import Scenario
 
 SEEDS = [11, 12, 13, 14, 15, 16, 17, 18]
-
-
-def erlang_b(c: int, a: float) -> float:
-    b = 1.0
-    for k in range(1, c + 1):
-        b = a * b / (k + a * b)
-    return b
-
-
-def erlang_c(c: int, a: float) -> float:
-    b = erlang_b(c, a)
-    return c * b / (c - a * (1 - b))
 
 
 def mmc_world(c: int, lam: float, mu: float, backlog, duration: float, lifetime="5d") -> dict:
