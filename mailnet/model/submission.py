@@ -37,10 +37,11 @@ class SenderShaper:
 
 
 class SubmissionServer:
-    """One provider's MSA with its outbound controls (each optional)."""
+    """One provider's MSA with its outbound controls (each optional). ``stats`` (per-sender
+    sent, bounce and complaint counts) is kept only where a control reads it."""
 
     def __init__(self, env: simpy.Environment, mta: OutboundMta, table: MessageTable,
-                 new_message: Callable[..., Message], stats: SenderStats,
+                 new_message: Callable[..., Message], stats: SenderStats | None,
                  suspension: SenderSuspension | None = None,
                  spam_filter: OutboundSpamFilter | None = None,
                  shaper: SenderShaper | None = None):
@@ -65,7 +66,8 @@ class SubmissionServer:
         if self.spam_filter is not None and self.spam_filter.blocks(sender_class == "spam"):
             self._reject(message, smtp.OUTBOUND_SPAM)
             return message
-        self.stats.record(sender, "sent", now, len(recipients))
+        if self.stats is not None:
+            self.stats.record(sender, "sent", now, len(recipients))
         release = self.shaper.release_time(sender, now) if self.shaper is not None else now
         if release <= now:
             self.mta.submit(message, recipients)
@@ -77,7 +79,8 @@ class SubmissionServer:
     def record(self, sender: str, kind: str, count: int = 1) -> None:
         """Feedback about mail already sent: a hard ``bounce`` or a ``complaint``."""
         target = self.suspension if self.suspension is not None else self.stats
-        target.record(sender, kind, self.env.now, count)
+        if target is not None:
+            target.record(sender, kind, self.env.now, count)
 
     def _reject(self, message: Message, reply: smtp.Reply) -> None:
         # refused at submission: the client is told at once, so there is no DSN

@@ -119,7 +119,9 @@ class World:
                 connect_timeout=cfg.smtp_connect_timeout,
                 mx_address_limit=cfg.smtp_mx_address_limit,
                 dead_time=_dead_time(policy))
-            stats = SenderStats(cfg.suspension.window if cfg.suspension else 7 * 86400.0)
+            measured = cfg.suspension is not None or cfg.pool_strategy == "by-reputation"
+            stats = SenderStats(cfg.suspension.window if cfg.suspension else 7 * 86400.0) \
+                if measured else None
             mta = OutboundMta(
                 env, name, cfg.ips, cfg.ip_selection, config, policy, self.resolver,
                 self.servers, log, streams.get(f"providers.{name}.ips"),
