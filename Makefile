@@ -26,6 +26,7 @@ bench: $(STAMP)
 
 experiments: $(STAMP)
 	for e in $(EXPERIMENTS); do \
+	  rm -rf results/$$e && \
 	  $(BIN)/mailnet sweep experiments/sweeps/$$e.toml --out results/$$e && \
 	  $(BIN)/mailnet report results/$$e || exit 1; \
 	done
