@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import textwrap
 
 import pytest
 
@@ -38,3 +39,25 @@ def build(raw: dict, **changes) -> Scenario:
 @pytest.fixture
 def world_raw():
     return one_mx_world()
+
+
+# about 30 ms per run: a few simulated hours of one provider sending to one MX that fails
+ONE_MX_TOML = textwrap.dedent("""
+    [simulation]
+    duration = "2h"
+    [providers.isp]
+    ips = ["198.51.100.1"]
+    local_domains = ["isp.example"]
+    [senders.users]
+    provider = "isp"
+    count = 10
+    rate = "30/h"
+    domains = { "dest.example" = 1.0 }
+    [domains."dest.example"]
+    mx = [ { host = "mx.dest.example", preference = 10 } ]
+    [servers."mx.dest.example"]
+    sessions = 2
+    backlog = 10
+    service_time = { dist = "exponential", mean = "5s" }
+    outages = { mtbf = "1h", mttr = "10m" }
+""")

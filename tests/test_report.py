@@ -34,7 +34,7 @@ from mailnet.report.sweeps import headline_metrics, parameter_axis, swept_groups
 from mailnet.report.timelines import step_means
 from mailnet.scenario import Scenario, load_scenario
 from mailnet.simulate import simulate
-from tests.conftest import one_mx_world
+from tests.conftest import ONE_MX_TOML, one_mx_world
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_IP = ROOT / "experiments" / "scenarios" / "shared_ip_spam.toml"
@@ -42,26 +42,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 RUN_FIGURES = ("outcomes", "latency", "attempts", "reasons", "queues_mta", "queues_servers",
                "listings", "reputation")
 
-SWEEP_BASE = textwrap.dedent("""
-    [simulation]
-    duration = "2h"
-    warmup = "10m"
-    [providers.isp]
-    ips = ["198.51.100.1"]
-    local_domains = ["isp.example"]
-    [senders.users]
-    provider = "isp"
-    count = 10
-    rate = "30/h"
-    domains = { "dest.example" = 1.0 }
-    [domains."dest.example"]
-    mx = [ { host = "mx.dest.example", preference = 10 } ]
-    [servers."mx.dest.example"]
-    sessions = 2
-    backlog = 10
-    service_time = { dist = "exponential", mean = "5s" }
-    outages = { mtbf = "1h", mttr = "10m" }
-""")
+SWEEP_BASE = ONE_MX_TOML.replace('duration = "2h"\n', 'duration = "2h"\nwarmup = "10m"\n')
 SWEEP_EXPERIMENT = textwrap.dedent("""
     description = "sessions x outage repair time"
     base = "base.toml"

@@ -19,27 +19,9 @@ from typer.testing import CliRunner
 
 from mailnet.sweep import SweepError, SweepResult, load_experiment, replication_seed, sweep
 from mailnet.sweep.cli import register
+from tests.conftest import ONE_MX_TOML
 
-# about 30 ms per run: a few simulated hours of one provider sending to one MX that fails
-BASE = textwrap.dedent("""
-    [simulation]
-    duration = "2h"
-    [providers.isp]
-    ips = ["198.51.100.1"]
-    local_domains = ["isp.example"]
-    [senders.users]
-    provider = "isp"
-    count = 10
-    rate = "30/h"
-    domains = { "dest.example" = 1.0 }
-    [domains."dest.example"]
-    mx = [ { host = "mx.dest.example", preference = 10 } ]
-    [servers."mx.dest.example"]
-    sessions = 2
-    backlog = 10
-    service_time = { dist = "exponential", mean = "5s" }
-    outages = { mtbf = "1h", mttr = "10m" }
-""")
+BASE = ONE_MX_TOML
 
 EXPERIMENT = textwrap.dedent("""
     base = "base.toml"
