@@ -61,3 +61,19 @@ ONE_MX_TOML = textwrap.dedent("""
     service_time = { dist = "exponential", mean = "5s" }
     outages = { mtbf = "1h", mttr = "10m" }
 """)
+
+
+def sweep_app():
+    """A typer app whose only command is ``sweep``, for CliRunner tests."""
+    import typer
+
+    from mailnet.sweep.cli import register
+
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def _group() -> None:
+        """Keep ``sweep`` a subcommand."""
+
+    return app

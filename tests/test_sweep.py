@@ -13,13 +13,11 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-import typer
 from scipy import stats
 from typer.testing import CliRunner
 
 from mailnet.sweep import SweepError, SweepResult, load_experiment, replication_seed, sweep
-from mailnet.sweep.cli import register
-from tests.conftest import ONE_MX_TOML
+from tests.conftest import ONE_MX_TOML, sweep_app
 
 BASE = ONE_MX_TOML
 
@@ -49,17 +47,6 @@ def folder(tmp_path_factory):
 def reference(folder):
     """The sweep run serially in this process, never interrupted."""
     return sweep(folder / "exp.toml", workers=1, out=folder / "serial", progress=False)
-
-
-def _sweep_app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-
-    @app.callback()
-    def _group() -> None:
-        """Keep ``sweep`` a subcommand."""
-
-    return app
 
 
 def _same_runs(out_a, out_b) -> None:
@@ -125,7 +112,7 @@ def test_confidence_intervals_match_scipy(reference):
 
 
 def test_two_local_processes_give_identical_results(folder, reference):
-    result = CliRunner().invoke(_sweep_app(), ["sweep", str(folder / "exp.toml"), "--workers",
+    result = CliRunner().invoke(sweep_app(), ["sweep", str(folder / "exp.toml"), "--workers",
                                                "2", "--out", str(folder / "two")])
     assert result.exit_code == 0, result.output
     assert "complete: 24 ok, 0 failed, 0 missing of 24 runs" in result.stdout
@@ -139,7 +126,7 @@ def test_dask_cluster_gives_identical_results(folder, reference, tmp_path):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None, local_directory=str(tmp_path),
                                   silence_logs=40) as cluster:
-        result = CliRunner().invoke(_sweep_app(), [
+        result = CliRunner().invoke(sweep_app(), [
             "sweep", str(folder / "exp.toml"), "--scheduler", cluster.scheduler_address,
             "--out", str(folder / "dask")])
     assert result.exit_code == 0, result.output
@@ -178,7 +165,7 @@ def test_killed_sweep_resumes_to_the_same_results(folder, reference):
 
     with pytest.raises(SweepError, match="--resume"):
         sweep(folder / "exp.toml", workers=1, out=out, progress=False)
-    resumed = CliRunner().invoke(_sweep_app(), ["sweep", str(folder / "exp.toml"), "--workers",
+    resumed = CliRunner().invoke(sweep_app(), ["sweep", str(folder / "exp.toml"), "--workers",
                                                 "2", "--out", str(out), "--resume"])
     assert resumed.exit_code == 0, resumed.output
     _same_runs(folder / "serial", out)

@@ -8,13 +8,12 @@ import textwrap
 
 import numpy as np
 import pytest
-import typer
 from scipy import stats
 from typer.testing import CliRunner
 
 from mailnet.errors import ScenarioError
 from mailnet.sweep import Experiment, confidence_interval, load_experiment, replication_seed
-from mailnet.sweep.cli import register
+from tests.conftest import sweep_app
 
 BASE = textwrap.dedent("""
     [simulation]
@@ -133,23 +132,12 @@ BAD = [
 ]
 
 
-def _sweep_app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-
-    @app.callback()
-    def _group() -> None:
-        """Keep ``sweep`` a subcommand."""
-
-    return app
-
-
 @pytest.mark.parametrize("old, new, key, words", BAD)
 def test_bad_experiment_is_one_line_and_exit_2(files, old, new, key, words):
     assert old in EXPERIMENT
     path = files / "exp.toml"
     path.write_text(EXPERIMENT.replace(old, new, 1))
-    result = CliRunner().invoke(_sweep_app(), ["sweep", str(path), "--out",
+    result = CliRunner().invoke(sweep_app(), ["sweep", str(path), "--out",
                                                str(files / "out"), "--workers", "1"])
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
