@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 
 EXPERIMENTS := spam_shared_ip mitigations mx_outages retry_policies greylisting capacity
 
-.PHONY: demo test bench lint clean experiments
+.PHONY: demo test bench lint clean experiments golden
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,9 @@ experiments: $(STAMP)
 	  $(BIN)/mailnet sweep experiments/sweeps/$$e.toml --out results/$$e && \
 	  $(BIN)/mailnet report results/$$e || exit 1; \
 	done
+
+golden: $(STAMP)
+	$(BIN)/python tests/test_golden.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
