@@ -40,8 +40,12 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for _ in range(args.rounds):
-        out = subprocess.run([sys.executable, "-c", CHILD, args.scenario, *args.overrides],
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, args.scenario, *args.overrides],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     walls = [r["wall_s"] for r in rows]
     median = statistics.median(walls)
@@ -52,8 +56,10 @@ def main() -> None:
     print(f"messages         {first['messages']:,} ({first['recipient_rows']:,} recipient rows)")
     print(f"messages/s       {first['messages'] / median:,.0f}")
     print(f"attempts         {first['attempts']:,}")
-    print(f"SimPy events     {first['events']:,} ({first['events'] / median:,.0f}/s, "
-          f"{median / first['events'] * 1e6:.2f} us each)")
+    print(
+        f"SimPy events     {first['events']:,} ({first['events'] / median:,.0f}/s, "
+        f"{median / first['events'] * 1e6:.2f} us each)"
+    )
     rss = [r["peak_rss_mb"] for r in rows]
     print(f"peak RSS MB      median {statistics.median(rss):.0f}")
 

@@ -80,9 +80,14 @@ def main() -> None:
         pool_cold = time.perf_counter() - started
 
         started = time.perf_counter()
-        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, local_directory=str(folder / "dask"),
-                               silence_logs=40)
+        cluster = LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            local_directory=str(folder / "dask"),
+            silence_logs=40,
+        )
         client = Client(cluster)
         client.wait_for_workers(args.workers)
         dask_startup = time.perf_counter() - started
@@ -91,8 +96,7 @@ def main() -> None:
             "serial (this process)": dict(workers=1),
             f"process pool, {args.workers} workers": dict(workers=args.workers),
             f"Dask LocalCluster, {args.workers}x1 thread": dict(client=client),
-            f"Dask LocalCluster, {args.workers}x1, 1 run/task": dict(client=client,
-                                                                    chunk_size=1),
+            f"Dask LocalCluster, {args.workers}x1, 1 run/task": dict(client=client, chunk_size=1),
         }
         times: dict[str, list[float]] = {name: [] for name in backends}
         run_times: list[float] = []
@@ -115,21 +119,33 @@ def main() -> None:
     _report(times, n_runs, args.workers, pool_cold, dask_startup, run_times)
 
 
-def _report(times: dict[str, list[float]], n_runs: int, workers: int, pool_cold: float,
-            dask_startup: float, run_times: list[float]) -> None:
+def _report(
+    times: dict[str, list[float]],
+    n_runs: int,
+    workers: int,
+    pool_cold: float,
+    dask_startup: float,
+    run_times: list[float],
+) -> None:
     names = list(times)
     median = {name: statistics.median(ts) for name, ts in times.items()}
     serial, pool = median[names[0]], median[names[1]]
     print()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"load average at the end (1, 5, 15 min): {load} on {os.cpu_count()} cores")
-    print(f"{n_runs} runs, median run {1000 * statistics.median(run_times):.0f} ms "
-          f"(serial, in-process); {len(times[names[0]])} rounds")
-    print(f"not included below: first process-pool sweep of the process {pool_cold:.2f} s "
-          f"(forkserver start, imports, {n_runs} runs); Dask LocalCluster start-up "
-          f"{dask_startup:.2f} s")
-    header = (f"{'backend':<40} {'median s':>9} {'min-max s':>12} {'speedup':>8} "
-              f"{'efficiency':>10} {'overhead/run vs pool':>21}")
+    print(
+        f"{n_runs} runs, median run {1000 * statistics.median(run_times):.0f} ms "
+        f"(serial, in-process); {len(times[names[0]])} rounds"
+    )
+    print(
+        f"not included below: first process-pool sweep of the process {pool_cold:.2f} s "
+        f"(forkserver start, imports, {n_runs} runs); Dask LocalCluster start-up "
+        f"{dask_startup:.2f} s"
+    )
+    header = (
+        f"{'backend':<40} {'median s':>9} {'min-max s':>12} {'speedup':>8} "
+        f"{'efficiency':>10} {'overhead/run vs pool':>21}"
+    )
     print(header)
     print("-" * len(header))
     for name in names:
@@ -137,12 +153,17 @@ def _report(times: dict[str, list[float]], n_runs: int, workers: int, pool_cold:
         speedup = serial / median[name]
         is_parallel = name != names[0]
         efficiency = f"{speedup / workers:.2f}" if is_parallel else "-"
-        overhead = (f"{1000 * (median[name] - pool) / n_runs:+.2f} ms"
-                    if name not in names[:2] else "-")
-        print(f"{name:<40} {median[name]:>9.2f} {min(ts):>5.2f}-{max(ts):<6.2f} "
-              f"{speedup:>8.2f} {efficiency:>10} {overhead:>21}")
-    print(f"\nDask / process pool: {median[names[2]] / pool:.2f}x (adaptive chunks), "
-          f"{median[names[3]] / pool:.2f}x (one run per task)")
+        overhead = (
+            f"{1000 * (median[name] - pool) / n_runs:+.2f} ms" if name not in names[:2] else "-"
+        )
+        print(
+            f"{name:<40} {median[name]:>9.2f} {min(ts):>5.2f}-{max(ts):<6.2f} "
+            f"{speedup:>8.2f} {efficiency:>10} {overhead:>21}"
+        )
+    print(
+        f"\nDask / process pool: {median[names[2]] / pool:.2f}x (adaptive chunks), "
+        f"{median[names[3]] / pool:.2f}x (one run per task)"
+    )
 
 
 if __name__ == "__main__":

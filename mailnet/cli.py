@@ -12,8 +12,11 @@ from rich.table import Table
 
 from mailnet.errors import ScenarioError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Simulate internet mail delivery: scenarios, sweeps and reports.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Simulate internet mail delivery: scenarios, sweeps and reports.",
+)
 console = Console()
 
 
@@ -27,8 +30,10 @@ def run(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
     seed: Annotated[int | None, typer.Option(help="Seed (default: the scenario's).")] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory to write.")] = None,
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="Override a key: KEY=VALUE (TOML dotted key and value).")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a key: KEY=VALUE (TOML dotted key and value)."),
+    ] = None,
     maillog: Annotated[bool, typer.Option(help="Also write a Postfix-format maillog.")] = False,
 ) -> None:
     """Simulate one scenario; print its summary and write its tables to OUT."""
@@ -70,11 +75,14 @@ def print_summary(summary: dict, manifest: dict) -> None:
     table.add_row("delivery rate", fmt(summary["delivery_rate"]))
     table.add_row("bounce rate", fmt(summary["bounce_rate"]))
     table.add_row("deferral rate", fmt(summary["deferral_rate"]))
-    for name, key in (("delivery latency", "latency_s"),
-                      ("end-to-end latency", "end_to_end_latency_s")):
+    for name, key in (
+        ("delivery latency", "latency_s"),
+        ("end-to-end latency", "end_to_end_latency_s"),
+    ):
         lat = summary[key]
-        table.add_row(f"{name} p50 / p90 / p99",
-                      " / ".join(fmt(lat[p], " s") for p in ("p50", "p90", "p99")))
+        table.add_row(
+            f"{name} p50 / p90 / p99", " / ".join(fmt(lat[p], " s") for p in ("p50", "p90", "p99"))
+        )
     table.add_row("attempts per remote recipient", fmt(summary["attempts_per_remote_recipient"]))
     table.add_row("DSNs sent", fmt(summary["dsn"]["messages"]))
     table.add_row("mean session wait", fmt(summary["session_wait_s"]["mean"], " s"))
@@ -101,8 +109,12 @@ def presets() -> None:
         params = ", ".join(f"{k}={_show(v)}" for k, v in preset["params"].items())
         offsets = " ".join(format_duration(round(t)) for t in preset["first_attempts"])
         expires = preset["expires_at"]
-        table.add_row(preset["name"], params, offsets,
-                      "never" if expires is None else format_duration(round(expires)))
+        table.add_row(
+            preset["name"],
+            params,
+            offsets,
+            "never" if expires is None else format_duration(round(expires)),
+        )
     console.print(table)
 
 
@@ -115,9 +127,13 @@ def _show(value) -> str:
 
 
 from mailnet.sweep.cli import register as _register_sweep  # noqa: E402, I001
+
 _register_sweep(app)
 from mailnet.report.cli import register as _register_report  # noqa: E402, I001
+
 _register_report(app)
+
+
 def main() -> None:
     """Entry point of the console script."""
     try:

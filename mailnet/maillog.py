@@ -88,8 +88,11 @@ _OUTBOUND_REJECT = "Message rejected by the provider's outbound policy"
 # Receiver policy replies whose text names the client: blocklist actions and the
 # reputation styles that throttle (mailnet.policies.blocklists and .reputation)
 _BLOCKLIST_ACTIONS = {(554, "5.7.1"): "reject", (451, "4.7.1"): "defer"}
-_THROTTLE_STYLES = {(421, "4.7.28"): "gmail", (451, "4.7.650"): "microsoft",
-                    (421, "4.7.0"): "yahoo"}
+_THROTTLE_STYLES = {
+    (421, "4.7.28"): "gmail",
+    (451, "4.7.650"): "microsoft",
+    (421, "4.7.0"): "yahoo",
+}
 
 
 def format_delay(seconds: float) -> str:
@@ -102,8 +105,8 @@ def format_delay(seconds: float) -> str:
     micros = round(seconds * _MILLION) if seconds > 0 else 0
     sec, usec = divmod(micros, _MILLION)
     sig_dig, max_dig = 2, 2
-    wid = 10 ** sig_dig
-    ures = _MILLION // 10 ** max_dig
+    wid = 10**sig_dig
+    ures = _MILLION // 10**max_dig
     if ures < _MILLION:
         if sec > 0:
             n = 1
@@ -163,11 +166,28 @@ class _Clock:
 class _QueueFile:
     """One queue file on one host: a message as it sits in that host's queue."""
 
-    __slots__ = ("hop", "host", "mid", "sender", "arrival", "created", "rcpts", "rcpt_set",
-                 "gen", "origin", "local", "size", "qid", "done", "order", "tried")
+    __slots__ = (
+        "hop",
+        "host",
+        "mid",
+        "sender",
+        "arrival",
+        "created",
+        "rcpts",
+        "rcpt_set",
+        "gen",
+        "origin",
+        "local",
+        "size",
+        "qid",
+        "done",
+        "order",
+        "tried",
+    )
 
-    def __init__(self, hop, host, mid, sender, arrival, rcpts, gen, origin, local, size,
-                 order, created=None):
+    def __init__(
+        self, hop, host, mid, sender, arrival, rcpts, gen, origin, local, size, order, created=None
+    ):
         self.created = arrival if created is None else created
         self.hop = hop
         self.host = host
@@ -190,8 +210,7 @@ def _column(frame, name) -> list:
     """A column as a list of Python values, missing values as ``None``."""
     series = frame[name]
     values = series.astype(object).tolist()
-    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else v
-            for v in values]
+    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values]
 
 
 def _floats(frame, name) -> list[float]:
@@ -283,8 +302,7 @@ class _Writer:
             return None
         blocklist = (getattr(self.scenario, "blocklists", None) or {}).get(names[0])
         preset = getattr(blocklist, "preset", None) or names[0]
-        return (getattr(blocklist, "zone", None) or PRESETS.get(preset, {}).get("zone")
-                or names[0])
+        return getattr(blocklist, "zone", None) or PRESETS.get(preset, {}).get("zone") or names[0]
 
     def style(self, server: str) -> str:
         """The reply style of ``server``'s receiver reputation (gmail unless it says)."""
@@ -293,8 +311,7 @@ class _Writer:
         receiver = receivers.get(getattr(cfg, "receiver", None))
         return getattr(getattr(receiver, "reputation", None), "style", None) or "gmail"
 
-    def reply_text(self, code: int, enhanced: str, rcpt: str, client_ip: str,
-                   server: str) -> str:
+    def reply_text(self, code: int, enhanced: str, rcpt: str, client_ip: str, server: str) -> str:
         """The text after ``CODE X.Y.Z`` of ``server``'s reply (rebuilt from the codes)."""
         key = (code, enhanced)
         if key == (550, "5.1.1"):
@@ -311,8 +328,11 @@ class _Writer:
             return reject_reply(self.style(server), client_ip).text
         text = self.replies.get(key)
         if text is None:
-            text = "Requested action not taken" if code >= 500 else \
-                "Requested action aborted: try again later"
+            text = (
+                "Requested action not taken"
+                if code >= 500
+                else "Requested action aborted: try again later"
+            )
         if text.startswith("Recipient address rejected") and rcpt:
             return f"<{rcpt}>: {text}"
         return text
@@ -355,8 +375,11 @@ class _Writer:
         a_out = _column(a, "outcome")
 
         # ---------------------------------------------------------- queue files
-        shaped = {name for name, cfg in self.scenario.providers.items()
-                  if getattr(cfg, "rate_limit", None) is not None}
+        shaped = {
+            name
+            for name, cfg in self.scenario.providers.items()
+            if getattr(cfg, "rate_limit", None) is not None
+        }
         first_try: dict[tuple[str, int], float] = {}
         if shaped:
             for i, hop in enumerate(a_hop):
@@ -373,23 +396,38 @@ class _Writer:
             origin = "bounce" if dsn else "pickup"
             arrival = m_created[first]
             if not dsn and any(
-                    m_status[i] == "bounced" and m_attempts[i] == 0 and (
-                        m_domain[i] not in local or (m_enh[i] or "").startswith("5.7"))
-                    for i in rows):
+                m_status[i] == "bounced"
+                and m_attempts[i] == 0
+                and (m_domain[i] not in local or (m_enh[i] or "").startswith("5.7"))
+                for i in rows
+            ):
                 # refused at submission by the provider's outbound controls
                 origin = "rejected"
             elif hop in shaped and not dsn:
                 # held at the submission server: the queue file starts on release, which
                 # is when the first local delivery or the first attempt happened
-                held = [m_delivered[i] for i in rows
-                        if m_domain[i] in local and m_status[i] == "delivered"
-                        and m_attempts[i] == 0]
+                held = [
+                    m_delivered[i]
+                    for i in rows
+                    if m_domain[i] in local and m_status[i] == "delivered" and m_attempts[i] == 0
+                ]
                 held.append(first_try.get((hop, mid), math.inf))
                 arrival = max(arrival, min(held)) if min(held) < math.inf else arrival
-            files.append(_QueueFile(
-                hop, self.host(hop), mid, m_sender[first], arrival,
-                [m_rcpt[i] for i in rows], 1 if dsn else 0, origin,
-                False, DSN_SIZE if dsn else MESSAGE_SIZE, next(order)))
+            files.append(
+                _QueueFile(
+                    hop,
+                    self.host(hop),
+                    mid,
+                    m_sender[first],
+                    arrival,
+                    [m_rcpt[i] for i in rows],
+                    1 if dsn else 0,
+                    origin,
+                    False,
+                    DSN_SIZE if dsn else MESSAGE_SIZE,
+                    next(order),
+                )
+            )
 
         sessions: dict[tuple, list[int]] = {}
         for i, mx in enumerate(a_mx):
@@ -403,11 +441,20 @@ class _Writer:
                 continue
             mid, _hop, mx, _start = key
             dsn = dsn_of.get(mid, False)
-            qf = _QueueFile(mx, self.host(mx), mid, sender_of.get(mid, ""), a_end[sent[0]],
-                            [a_rcpt[i] for i in sent], 1 if dsn else 0, "smtpd",
-                            roles.get(mx, "primary") == "primary",
-                            DSN_SIZE if dsn else MESSAGE_SIZE, next(order),
-                            created=a_session[sent[0]])
+            qf = _QueueFile(
+                mx,
+                self.host(mx),
+                mid,
+                sender_of.get(mid, ""),
+                a_end[sent[0]],
+                [a_rcpt[i] for i in sent],
+                1 if dsn else 0,
+                "smtpd",
+                roles.get(mx, "primary") == "primary",
+                DSN_SIZE if dsn else MESSAGE_SIZE,
+                next(order),
+                created=a_session[sent[0]],
+            )
             files.append(qf)
             session_file[key] = qf
 
@@ -426,9 +473,19 @@ class _Writer:
         def find(hop: str, mid: int, t: float, rcpt: str) -> _QueueFile:
             candidates = by_hop.get((hop, mid))
             if not candidates:
-                qf = _QueueFile(hop, self.host(hop), mid, sender_of.get(mid, ""), t, [rcpt],
-                                1 if dsn_of.get(mid) else 0, "unknown", False, MESSAGE_SIZE,
-                                next(order))
+                qf = _QueueFile(
+                    hop,
+                    self.host(hop),
+                    mid,
+                    sender_of.get(mid, ""),
+                    t,
+                    [rcpt],
+                    1 if dsn_of.get(mid) else 0,
+                    "unknown",
+                    False,
+                    MESSAGE_SIZE,
+                    next(order),
+                )
                 usec = int(math.floor(t * _MILLION)) % _MILLION
                 qf.qid = f"{usec:05X}{_INODE_BASE + len(files):05X}"
                 files.append(qf)
@@ -451,20 +508,40 @@ class _Writer:
             if qf.origin in ("pickup", "rejected"):
                 local, _, _ = qf.sender.partition("@")
                 uid = 1000 + zlib.crc32(local.encode()) % 30000
-                self.emit(qf.arrival, g + _RECEIPT, qf.host, "pickup",
-                          f"{qf.qid}: uid={uid} from=<{qf.sender}>")
-            self.emit(qf.arrival, g + _CLEANUP, qf.host, "cleanup",
-                      f"{qf.qid}: message-id={message_ids[qf.mid]}")
+                self.emit(
+                    qf.arrival,
+                    g + _RECEIPT,
+                    qf.host,
+                    "pickup",
+                    f"{qf.qid}: uid={uid} from=<{qf.sender}>",
+                )
+            self.emit(
+                qf.arrival,
+                g + _CLEANUP,
+                qf.host,
+                "cleanup",
+                f"{qf.qid}: message-id={message_ids[qf.mid]}",
+            )
             if qf.origin == "rejected":
                 row = rows_of[qf.mid][0]
-                self.emit(qf.arrival, g + _CLEANUP, qf.host, "cleanup",
-                          f"{qf.qid}: milter-reject: END-OF-MESSAGE from localhost[127.0.0.1]: "
-                          f"{m_enh[row] or '5.7.1'} {_OUTBOUND_REJECT}; from=<{qf.sender}> "
-                          f"to=<{qf.rcpts[0]}> proto=ESMTP helo=<localhost>")
+                self.emit(
+                    qf.arrival,
+                    g + _CLEANUP,
+                    qf.host,
+                    "cleanup",
+                    f"{qf.qid}: milter-reject: END-OF-MESSAGE from localhost[127.0.0.1]: "
+                    f"{m_enh[row] or '5.7.1'} {_OUTBOUND_REJECT}; from=<{qf.sender}> "
+                    f"to=<{qf.rcpts[0]}> proto=ESMTP helo=<localhost>",
+                )
                 continue
-            self.emit(qf.arrival, g + _QMGR, qf.host, "qmgr",
-                      f"{qf.qid}: from=<{qf.sender}>, size={qf.size}, nrcpt={len(qf.rcpts)} "
-                      "(queue active)")
+            self.emit(
+                qf.arrival,
+                g + _QMGR,
+                qf.host,
+                "qmgr",
+                f"{qf.qid}: from=<{qf.sender}>, size={qf.size}, nrcpt={len(qf.rcpts)} "
+                "(queue active)",
+            )
             if qf.local:
                 for rcpt in qf.rcpts:
                     self.local_line(qf, rcpt, "2.0.0", "sent", "delivered to mailbox")
@@ -478,8 +555,9 @@ class _Writer:
                         self.local_line(qf, m_rcpt[i], "2.0.0", "sent", "delivered to mailbox")
                     elif status == "bounced" or (status == "dropped" and m_dsn[i]):
                         user = m_rcpt[i].partition("@")[0]
-                        self.local_line(qf, m_rcpt[i], m_enh[i] or "5.1.1", "bounced",
-                                        f'unknown user: "{user}"')
+                        self.local_line(
+                            qf, m_rcpt[i], m_enh[i] or "5.1.1", "bounced", f'unknown user: "{user}"'
+                        )
                         self.add_cause(qf, qf.arrival)
 
         # ---------------------------------------------------------- receivers' smtpd
@@ -496,16 +574,22 @@ class _Writer:
                 if a_out[i] == "sent":
                     if not accepted and qf is not None:
                         accepted = True
-                        self.emit(at, g + _RECEIPT, mx, "smtpd",
-                                  f"{qf.qid}: client={client}[{a_ip[i]}]")
+                        self.emit(
+                            at, g + _RECEIPT, mx, "smtpd", f"{qf.qid}: client={client}[{a_ip[i]}]"
+                        )
                     continue
                 rcpt = a_rcpt[i]
                 queue = qf.qid if accepted else "NOQUEUE"
                 reply = self.reply_text(a_code[i], a_enh[i], rcpt, a_ip[i], mx)
-                self.emit(at, g + _RECEIPT, mx, "smtpd",
-                          f"{queue}: reject: RCPT from {client}[{a_ip[i]}]: {a_code[i]} "
-                          f"{a_enh[i]} {reply}; from=<{sender_of.get(mid, '')}> to=<{rcpt}> "
-                          f"proto=ESMTP helo=<{client}>")
+                self.emit(
+                    at,
+                    g + _RECEIPT,
+                    mx,
+                    "smtpd",
+                    f"{queue}: reject: RCPT from {client}[{a_ip[i]}]: {a_code[i]} "
+                    f"{a_enh[i]} {reply}; from=<{sender_of.get(mid, '')}> to=<{rcpt}> "
+                    f"proto=ESMTP helo=<{client}>",
+                )
 
         # ---------------------------------------------------------- senders' smtp
         failures: dict[tuple[str, str], list[tuple[float, str]]] = {}
@@ -541,8 +625,10 @@ class _Writer:
                     text = f"{a_code[i]} {a_enh[i]} Ok: queued{queued}"
                 else:
                     reply = self.reply_text(a_code[i], a_enh[i], rcpt, a_ip[i], mx)
-                    text = (f"host {self.hostip(mx)} said: {a_code[i]} {a_enh[i]} {reply} "
-                            "(in reply to RCPT TO command)")
+                    text = (
+                        f"host {self.hostip(mx)} said: {a_code[i]} {a_enh[i]} {reply} "
+                        "(in reply to RCPT TO command)"
+                    )
             first = rcpt not in qf.tried
             qf.tried.add(rcpt)
             session = a_session[i]
@@ -553,10 +639,15 @@ class _Writer:
             else:
                 setup, transfer = session - start, end - session
             delays = "/".join(format_delay(x) for x in (wait, before, setup, transfer))
-            self.emit(end, qf.gen * 10 + _DELIVERY, qf.host, "smtp",
-                      f"{qf.qid}: to=<{rcpt}>, relay={relay}, "
-                      f"delay={format_delay(end - qf.arrival)}, delays={delays}, "
-                      f"dsn={a_enh[i]}, status={outcome} ({text})")
+            self.emit(
+                end,
+                qf.gen * 10 + _DELIVERY,
+                qf.host,
+                "smtp",
+                f"{qf.qid}: to=<{rcpt}>, relay={relay}, "
+                f"delay={format_delay(end - qf.arrival)}, delays={delays}, "
+                f"dsn={a_enh[i]}, status={outcome} ({text})",
+            )
             if outcome in ("sent", "bounced"):
                 qf.done[rcpt] = end
             if outcome == "bounced" and (id(qf), end) not in bounced_at:
@@ -580,8 +671,13 @@ class _Writer:
             if (id(qf), end) in expired_at:
                 continue
             expired_at.add((id(qf), end))
-            self.emit(end, qf.gen * 10 + _EXPIRED, qf.host, "qmgr",
-                      f"{qf.qid}: from=<{qf.sender}>, status=expired, returned to sender")
+            self.emit(
+                end,
+                qf.gen * 10 + _EXPIRED,
+                qf.host,
+                "qmgr",
+                f"{qf.qid}: from=<{qf.sender}>, status=expired, returned to sender",
+            )
             self.add_cause(qf, end)
 
         # ---------------------------------------------------------- DSNs
@@ -605,15 +701,20 @@ class _Writer:
                 kind, parent = "non-delivery", failure.take(failed)
             else:
                 continue
-            self.emit(qf.arrival, parent.gen * 10 + _NOTIFY, parent.host, "bounce",
-                      f"{parent.qid}: sender {kind} notification: {qf.qid}")
+            self.emit(
+                qf.arrival,
+                parent.gen * 10 + _NOTIFY,
+                parent.host,
+                "bounce",
+                f"{parent.qid}: sender {kind} notification: {qf.qid}",
+            )
 
         # ---------------------------------------------------------- removal
         for qf in files:
-            if qf.rcpts and len(qf.done) >= len(qf.rcpt_set) and \
-                    qf.rcpt_set.issubset(qf.done):
-                self.emit(max(qf.done.values()), _REMOVED + qf.gen, qf.host, "qmgr",
-                          f"{qf.qid}: removed")
+            if qf.rcpts and len(qf.done) >= len(qf.rcpt_set) and qf.rcpt_set.issubset(qf.done):
+                self.emit(
+                    max(qf.done.values()), _REMOVED + qf.gen, qf.host, "qmgr", f"{qf.qid}: removed"
+                )
 
     # ------------------------------------------------------------------ pieces
     def add_cause(self, qf: _QueueFile, t: float, delayed: bool = False) -> None:
@@ -627,9 +728,14 @@ class _Writer:
         causes.add(t, qf)
 
     def local_line(self, qf: _QueueFile, rcpt: str, dsn: str, status: str, text: str) -> None:
-        self.emit(qf.arrival, qf.gen * 10 + _LOCAL, qf.host, "local",
-                  f"{qf.qid}: to=<{rcpt}>, relay=local, delay=0, delays=0/0/0/0, dsn={dsn}, "
-                  f"status={status} ({text})")
+        self.emit(
+            qf.arrival,
+            qf.gen * 10 + _LOCAL,
+            qf.host,
+            "local",
+            f"{qf.qid}: to=<{rcpt}>, relay=local, delay=0, delays=0/0/0/0, dsn={dsn}, "
+            f"status={status} ({text})",
+        )
         qf.done[rcpt] = qf.arrival
 
     def site_failure(self, i, mx, codes, enhanced, starts, ends, ips) -> tuple[str, str]:
@@ -639,8 +745,11 @@ class _Writer:
         if (code, enh) == (421, "4.4.1"):
             server = self.scenario.servers.get(mx)
             connect = float(getattr(server, "connect_time", 0.0)) if server else 0.0
-            why = "Connection timed out" if ends[i] - starts[i] > connect + 1e-6 else \
-                "Connection refused"
+            why = (
+                "Connection timed out"
+                if ends[i] - starts[i] > connect + 1e-6
+                else "Connection refused"
+            )
             return "none", f"connect to {hostip}:25: {why}"
         reply = self.reply_text(code, enh, "", ips[i], mx)
         return f"{hostip}:25", f"host {hostip} refused to talk to me: {code} {enh} {reply}"
@@ -657,11 +766,15 @@ class _Writer:
         if key == (smtp.NULL_MX.code, smtp.NULL_MX.enhanced):
             return f"Domain {domain} does not accept mail (nullMX)"
         if key == (smtp.DNS_NXDOMAIN.code, smtp.DNS_NXDOMAIN.enhanced):
-            return (f"Host or domain name not found. Name service error for name={domain} "
-                    "type=MX: Host not found")
+            return (
+                f"Host or domain name not found. Name service error for name={domain} "
+                "type=MX: Host not found"
+            )
         if key == (smtp.DNS_TEMPFAIL.code, smtp.DNS_TEMPFAIL.enhanced):
-            return (f"Host or domain name not found. Name service error for name={domain} "
-                    "type=MX: Host not found, try again")
+            return (
+                f"Host or domain name not found. Name service error for name={domain} "
+                "type=MX: Host not found, try again"
+            )
         if key == (554, "5.4.6"):
             return f"mail for {domain} loops back to myself"
         return self.replies.get(key, "delivery failed")

@@ -53,10 +53,12 @@ def queue_averages(queues: pd.DataFrame, start: float, end: float) -> dict:
     out = {}
     if queues.empty:
         return out
-    for (kind, entity, metric), group in queues.groupby(["kind", "entity", "metric"],
-                                                         observed=True, sort=True):
+    for (kind, entity, metric), group in queues.groupby(
+        ["kind", "entity", "metric"], observed=True, sort=True
+    ):
         out[f"{kind}:{entity}:{metric}"] = time_average(
-            group["time"].to_numpy(), group["value"].to_numpy(), start, end)
+            group["time"].to_numpy(), group["value"].to_numpy(), start, end
+        )
     return out
 
 
@@ -125,8 +127,14 @@ def collateral(rows: pd.DataFrame) -> dict:
     }
 
 
-def summarize(messages: pd.DataFrame, attempts: pd.DataFrame, queues: pd.DataFrame,
-              scenario, world=None, listings: pd.DataFrame | None = None) -> dict:
+def summarize(
+    messages: pd.DataFrame,
+    attempts: pd.DataFrame,
+    queues: pd.DataFrame,
+    scenario,
+    world=None,
+    listings: pd.DataFrame | None = None,
+) -> dict:
     """The run summary (JSON-ready). Rates are fractions of non-DSN recipient rows."""
     sim = scenario.simulation
     mail = messages[~messages["is_dsn"]]
@@ -168,8 +176,10 @@ def summarize(messages: pd.DataFrame, attempts: pd.DataFrame, queues: pd.DataFra
         },
         "queue_time_average": queue_averages(queues, sim.warmup, sim.duration),
         "servers": server_stats(attempts, connect, sim.warmup),
-        "classes": {cls: class_outcomes(group, attempts)
-                    for cls, group in mail.groupby("sender_class", observed=True)},
+        "classes": {
+            cls: class_outcomes(group, attempts)
+            for cls, group in mail.groupby("sender_class", observed=True)
+        },
         "legitimate": class_outcomes(mail[mail["sender_class"] != "spam"], attempts),
         "collateral": collateral(mail[mail["sender_class"] != "spam"]),
         "listings": _listing_counts(listings),
@@ -178,8 +188,7 @@ def summarize(messages: pd.DataFrame, attempts: pd.DataFrame, queues: pd.DataFra
     }
 
 
-def server_stats(attempts: pd.DataFrame, connect_time: dict[str, float],
-                 warmup: float) -> dict:
+def server_stats(attempts: pd.DataFrame, connect_time: dict[str, float], warmup: float) -> dict:
     """Per MX host, over connections opened after ``warmup``: how many, the share refused
     for a full backlog (421 4.3.2, Erlang B's blocking), and the mean wait for a session
     and the share that waited (Erlang C)."""
@@ -202,8 +211,10 @@ def _listing_counts(listings: pd.DataFrame | None) -> dict:
     if listings is None or listings.empty:
         return {"total": 0}
     counts = listings.groupby(["list", "scope"], observed=True).size()
-    return {"total": len(listings),
-            **{f"{name}:{scope}": int(k) for (name, scope), k in counts.items()}}
+    return {
+        "total": len(listings),
+        **{f"{name}:{scope}": int(k) for (name, scope), k in counts.items()},
+    }
 
 
 def flatten(summary: dict, prefix: str = "") -> dict:

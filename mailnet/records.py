@@ -44,8 +44,9 @@ class MessageTable:
         self.folder: list[str | None] = []
         self.collateral_cause: list[str | None] = []
 
-    def add(self, message_id, recipient, sender, sender_class, provider, domain, is_dsn,
-            created_at) -> int:
+    def add(
+        self, message_id, recipient, sender, sender_class, provider, domain, is_dsn, created_at
+    ) -> int:
         """Append an in-queue row and return its index."""
         self.message_id.append(message_id)
         self.recipient.append(recipient)
@@ -81,26 +82,30 @@ class MessageTable:
     def frame(self) -> pd.DataFrame:
         cat = _categorical
         codes = np.asarray(self.final_code, dtype=np.int64)
-        return pd.DataFrame({
-            "message_id": np.asarray(self.message_id, dtype=np.int64),
-            "recipient": cat(self.recipient),
-            "sender": cat(self.sender),
-            "sender_class": cat(self.sender_class),
-            "provider": cat(self.provider),
-            "recipient_domain": cat(self.recipient_domain),
-            "is_dsn": np.asarray(self.is_dsn, dtype=bool),
-            "created_at": np.asarray(self.created_at, dtype=float),
-            "delivered_at": np.asarray(self.delivered_at, dtype=float),
-            "retrieved_at": np.asarray(self.retrieved_at, dtype=float),
-            "status": pd.Categorical(self.status, categories=STATUSES),
-            "attempts": np.asarray(self.attempts, dtype=np.int64),
-            # 0 marks "no reply yet" (a row still in the queue with no attempt): null
-            "final_code": pd.array(np.where(codes == 0, None, codes), dtype="Int64"),
-            "final_enhanced_code": cat([c or None for c in self.final_enhanced_code]),
-            "folder": pd.Categorical(self.folder, categories=("inbox", "spam")),
-            "collateral": np.asarray([c is not None for c in self.collateral_cause], dtype=bool),
-            "collateral_cause": cat(self.collateral_cause),
-        })
+        return pd.DataFrame(
+            {
+                "message_id": np.asarray(self.message_id, dtype=np.int64),
+                "recipient": cat(self.recipient),
+                "sender": cat(self.sender),
+                "sender_class": cat(self.sender_class),
+                "provider": cat(self.provider),
+                "recipient_domain": cat(self.recipient_domain),
+                "is_dsn": np.asarray(self.is_dsn, dtype=bool),
+                "created_at": np.asarray(self.created_at, dtype=float),
+                "delivered_at": np.asarray(self.delivered_at, dtype=float),
+                "retrieved_at": np.asarray(self.retrieved_at, dtype=float),
+                "status": pd.Categorical(self.status, categories=STATUSES),
+                "attempts": np.asarray(self.attempts, dtype=np.int64),
+                # 0 marks "no reply yet" (a row still in the queue with no attempt): null
+                "final_code": pd.array(np.where(codes == 0, None, codes), dtype="Int64"),
+                "final_enhanced_code": cat([c or None for c in self.final_enhanced_code]),
+                "folder": pd.Categorical(self.folder, categories=("inbox", "spam")),
+                "collateral": np.asarray(
+                    [c is not None for c in self.collateral_cause], dtype=bool
+                ),
+                "collateral_cause": cat(self.collateral_cause),
+            }
+        )
 
 
 class AttemptLog:
@@ -119,8 +124,20 @@ class AttemptLog:
         self.enhanced_code: list[str] = []
         self.outcome: list[str] = []
 
-    def add(self, message_id, recipient, hop, source_ip, mx_host, started_at, session_at,
-            ended_at, code, enhanced, outcome) -> None:
+    def add(
+        self,
+        message_id,
+        recipient,
+        hop,
+        source_ip,
+        mx_host,
+        started_at,
+        session_at,
+        ended_at,
+        code,
+        enhanced,
+        outcome,
+    ) -> None:
         self.message_id.append(message_id)
         self.recipient.append(recipient)
         self.hop.append(hop)
@@ -138,19 +155,21 @@ class AttemptLog:
 
     def frame(self) -> pd.DataFrame:
         cat = _categorical
-        return pd.DataFrame({
-            "message_id": np.asarray(self.message_id, dtype=np.int64),
-            "recipient": cat(self.recipient),
-            "hop": cat(self.hop),
-            "source_ip": cat(self.source_ip),
-            "mx_host": cat(self.mx_host),
-            "started_at": np.asarray(self.started_at, dtype=float),
-            "session_at": np.asarray(self.session_at, dtype=float),
-            "ended_at": np.asarray(self.ended_at, dtype=float),
-            "code": np.asarray(self.code, dtype=np.int64),
-            "enhanced_code": cat(self.enhanced_code),
-            "outcome": pd.Categorical(self.outcome, categories=OUTCOMES),
-        })
+        return pd.DataFrame(
+            {
+                "message_id": np.asarray(self.message_id, dtype=np.int64),
+                "recipient": cat(self.recipient),
+                "hop": cat(self.hop),
+                "source_ip": cat(self.source_ip),
+                "mx_host": cat(self.mx_host),
+                "started_at": np.asarray(self.started_at, dtype=float),
+                "session_at": np.asarray(self.session_at, dtype=float),
+                "ended_at": np.asarray(self.ended_at, dtype=float),
+                "code": np.asarray(self.code, dtype=np.int64),
+                "enhanced_code": cat(self.enhanced_code),
+                "outcome": pd.Categorical(self.outcome, categories=OUTCOMES),
+            }
+        )
 
 
 class LevelLog:
@@ -182,13 +201,15 @@ class LevelLog:
         kinds = [k[0] for k in keys]
         entities = [k[1] for k in keys]
         metrics = [k[2] for k in keys]
-        return pd.DataFrame({
-            "time": np.asarray(self.time, dtype=float),
-            "kind": _pick(kinds, ids),
-            "entity": _pick(entities, ids),
-            "metric": _pick(metrics, ids),
-            "value": np.asarray(self.value, dtype=np.int64),
-        })
+        return pd.DataFrame(
+            {
+                "time": np.asarray(self.time, dtype=float),
+                "kind": _pick(kinds, ids),
+                "entity": _pick(entities, ids),
+                "metric": _pick(metrics, ids),
+                "value": np.asarray(self.value, dtype=np.int64),
+            }
+        )
 
 
 class ScoreLog:
@@ -207,12 +228,14 @@ class ScoreLog:
         self.score.append(score)
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame({
-            "time": np.asarray(self.time, dtype=float),
-            "receiver": _categorical(self.receiver),
-            "ip": _categorical(self.ip),
-            "score": np.asarray(self.score, dtype=float),
-        })
+        return pd.DataFrame(
+            {
+                "time": np.asarray(self.time, dtype=float),
+                "receiver": _categorical(self.receiver),
+                "ip": _categorical(self.ip),
+                "score": np.asarray(self.score, dtype=float),
+            }
+        )
 
 
 class EventLog:

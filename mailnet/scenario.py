@@ -72,8 +72,10 @@ class Simulation(_Model):
     def _warmup_inside(cls, value: float, info: ValidationInfo) -> float:
         duration = info.data.get("duration")
         if duration is not None and value >= duration:
-            raise ValueError(f"warmup ({format_duration(value)}) must be shorter than "
-                             f"duration ({format_duration(duration)})")
+            raise ValueError(
+                f"warmup ({format_duration(value)}) must be shorter than "
+                f"duration ({format_duration(duration)})"
+            )
         return value
 
 
@@ -114,7 +116,8 @@ class WarmupConfig(_Model):
 
     ips: list[str] = Field(min_length=1)
     daily_limits: list[int] = Field(
-        default_factory=lambda: [50, 100, 500, 1000, 5000, 10000, 20000, 40000])
+        default_factory=lambda: [50, 100, 500, 1000, 5000, 10000, 20000, 40000]
+    )
     start: Duration = 0.0
 
 
@@ -242,8 +245,9 @@ class SenderGroup(_Model):
     def _one_source(self) -> SenderGroup:
         given = [k for k in ("rate", "messages", "trace") if getattr(self, k) is not None]
         if len(given) > 1 or (not given and self.campaigns is None):
-            raise ValueError("give exactly one of rate, messages or trace (campaigns may "
-                             "come with a rate)")
+            raise ValueError(
+                "give exactly one of rate, messages or trace (campaigns may come with a rate)"
+            )
         if self.campaigns is not None and given and given != ["rate"]:
             raise ValueError("campaigns go with a rate or alone, not with messages or trace")
         if (self.rate is not None or self.campaigns is not None) and not self.domains:
@@ -370,14 +374,14 @@ class Server(_Model):
     @model_validator(mode="after")
     def _relay(self) -> Server:
         if self.relay_to is not None and self.role != "relay":
-            raise ValueError("relay_to is only for role = \"relay\"")
+            raise ValueError('relay_to is only for role = "relay"')
         return self
 
     @field_validator("backlog")
     @classmethod
     def _backlog(cls, value: int | str) -> int | str:
         if isinstance(value, int) and value < 0:
-            raise ValueError("backlog must be >= 0 or \"unlimited\"")
+            raise ValueError('backlog must be >= 0 or "unlimited"')
         return value
 
 
@@ -429,7 +433,8 @@ class Receiver(_Model):
 
     blocklists: dict[str, Literal["reject", "defer"]] = Field(default_factory=dict)
     blocklist_scopes: list[Literal["ip", "prefix", "asn"]] = Field(
-        default_factory=lambda: ["ip", "prefix", "asn"])
+        default_factory=lambda: ["ip", "prefix", "asn"]
+    )
     greylisting: GreylistConfig | None = None
     reputation: ReputationConfig | None = None
     filter: FilterConfig | None = None
@@ -464,7 +469,9 @@ class Scenario(_Model):
 
     # ----------------------------------------------------------------- build
     @classmethod
-    def from_dict(cls, raw: dict, source: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
+    def from_dict(
+        cls, raw: dict, source: str = "<scenario>", base_dir: Path | None = None
+    ) -> Scenario:
         """Validate a raw mapping (as read from TOML). Raises ``ScenarioError``."""
         raw = _with_implicit_parts(copy.deepcopy(raw))
         try:
@@ -527,7 +534,7 @@ def _first_error(exc: ValidationError, source: str) -> ScenarioError:
     loc = [part for part in error["loc"] if not _is_union_tag(part)]
     message = error["msg"]
     if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
+        message = message[len("Value error, ") :]
     if error["type"] == "extra_forbidden":
         message = "unknown key"
     elif error["type"] == "missing":
@@ -539,8 +546,11 @@ def _is_union_tag(part: Any) -> bool:
     # pydantic names the union member it tried (e.g. "RandomOutages", "list[...]", "int"):
     # those are not keys of the file.
     return isinstance(part, str) and (
-        part[:1].isupper() or "[" in part or part in {"int", "str", "float", "bool"}
-        or part.startswith("literal[") or part.startswith("function-")
+        part[:1].isupper()
+        or "[" in part
+        or part in {"int", "str", "float", "bool"}
+        or part.startswith("literal[")
+        or part.startswith("function-")
     )
 
 
@@ -553,38 +563,57 @@ def _check_references(scenario: Scenario, source: str, base_dir: Path | None) ->
     for name, provider in scenario.providers.items():
         for ip in provider.ips:
             if ip in seen_ips:
-                raise ScenarioError(source, key_path(["providers", name, "ips"]),
-                                    f"{ip} is already used by provider {seen_ips[ip]!r}")
+                raise ScenarioError(
+                    source,
+                    key_path(["providers", name, "ips"]),
+                    f"{ip} is already used by provider {seen_ips[ip]!r}",
+                )
             seen_ips[ip] = name
-        _check_retry(source, ["providers", name], provider.retry, provider.retry_params,
-                     make_retry_policy)
+        _check_retry(
+            source, ["providers", name], provider.retry, provider.retry_params, make_retry_policy
+        )
         if provider.relay_host is not None and provider.relay_host not in scenario.servers:
-            raise ScenarioError(source, key_path(["providers", name, "relay_host"]),
-                                f"relay host {provider.relay_host!r} has no [servers] entry")
+            raise ScenarioError(
+                source,
+                key_path(["providers", name, "relay_host"]),
+                f"relay host {provider.relay_host!r} has no [servers] entry",
+            )
     for name, server in scenario.servers.items():
-        _check_retry(source, ["servers", name], server.retry, server.retry_params,
-                     make_retry_policy)
+        _check_retry(
+            source, ["servers", name], server.retry, server.retry_params, make_retry_policy
+        )
         if server.relay_to is not None and server.relay_to not in scenario.servers:
-            raise ScenarioError(source, key_path(["servers", name, "relay_to"]),
-                                f"relay target {server.relay_to!r} has no [servers] entry")
+            raise ScenarioError(
+                source,
+                key_path(["servers", name, "relay_to"]),
+                f"relay target {server.relay_to!r} has no [servers] entry",
+            )
         if server.relay_to == name:
-            raise ScenarioError(source, key_path(["servers", name, "relay_to"]),
-                                "a relay cannot relay to itself")
+            raise ScenarioError(
+                source, key_path(["servers", name, "relay_to"]), "a relay cannot relay to itself"
+            )
         if server.ip is not None:
             try:
                 ipaddress.IPv4Address(server.ip)
             except ValueError:
-                raise ScenarioError(source, key_path(["servers", name, "ip"]),
-                                    f"not an IPv4 address: {server.ip!r}") from None
+                raise ScenarioError(
+                    source, key_path(["servers", name, "ip"]), f"not an IPv4 address: {server.ip!r}"
+                ) from None
     for name, server in scenario.servers.items():
         if server.receiver is not None and server.receiver not in scenario.receivers:
-            raise ScenarioError(source, key_path(["servers", name, "receiver"]),
-                                f"no receiver named {server.receiver!r} in [receivers]")
+            raise ScenarioError(
+                source,
+                key_path(["servers", name, "receiver"]),
+                f"no receiver named {server.receiver!r} in [receivers]",
+            )
     for name, receiver in scenario.receivers.items():
         for listname in receiver.blocklists:
             if listname not in scenario.blocklists:
-                raise ScenarioError(source, key_path(["receivers", name, "blocklists", listname]),
-                                    f"no blocklist named {listname!r} in [blocklists]")
+                raise ScenarioError(
+                    source,
+                    key_path(["receivers", name, "blocklists", listname]),
+                    f"no blocklist named {listname!r} in [blocklists]",
+                )
     for name, config in scenario.blocklists.items():
         try:
             build_blocklist(name, config, scenario)
@@ -594,14 +623,19 @@ def _check_references(scenario: Scenario, source: str, base_dir: Path | None) ->
         if provider.warmup is not None:
             for ip in provider.warmup.ips:
                 if ip not in provider.ips:
-                    raise ScenarioError(source, key_path(["providers", name, "warmup", "ips"]),
-                                        f"{ip} is not one of the provider's ips")
+                    raise ScenarioError(
+                        source,
+                        key_path(["providers", name, "warmup", "ips"]),
+                        f"{ip} is not one of the provider's ips",
+                    )
         if provider.pool_strategy == "dedicated":
             for pool in provider.pools:
                 if pool not in scenario.senders:
-                    raise ScenarioError(source, key_path(["providers", name, "pools", pool]),
-                                        "dedicated pools are named after sender groups; "
-                                        f"no sender group {pool!r}")
+                    raise ScenarioError(
+                        source,
+                        key_path(["providers", name, "pools", pool]),
+                        f"dedicated pools are named after sender groups; no sender group {pool!r}",
+                    )
     for name, domain in scenario.domains.items():
         if domain.null_mx:
             continue
@@ -612,32 +646,47 @@ def _check_references(scenario: Scenario, source: str, base_dir: Path | None) ->
                 what = f"MX host {host!r}" if domain.mx else f"implicit MX host {host!r}"
                 raise ScenarioError(source, key_path(key), f"{what} has no [servers] entry")
         if domain.mx and all(scenario.servers[h].role == "backup" for h in hosts):
-            raise ScenarioError(source, key_path(["domains", name, "mx"]),
-                                "every MX host is a backup: a domain needs a primary")
+            raise ScenarioError(
+                source,
+                key_path(["domains", name, "mx"]),
+                "every MX host is a backup: a domain needs a primary",
+            )
     for name, group in scenario.senders.items():
         if group.provider not in scenario.providers:
-            raise ScenarioError(source, key_path(["senders", name, "provider"]),
-                                f"no provider named {group.provider!r}")
+            raise ScenarioError(
+                source,
+                key_path(["senders", name, "provider"]),
+                f"no provider named {group.provider!r}",
+            )
         for domain in group.domains:
             if domain not in scenario.domains and domain not in local:
-                raise ScenarioError(source, key_path(["senders", name, "domains", domain]),
-                                    f"no domain named {domain!r} in [domains]")
+                raise ScenarioError(
+                    source,
+                    key_path(["senders", name, "domains", domain]),
+                    f"no domain named {domain!r} in [domains]",
+                )
         if group.messages:
             for i, message in enumerate(group.messages):
                 if message.sender >= group.count:
                     raise ScenarioError(
-                        source, key_path(["senders", name, "messages", i, "sender"]),
-                        f"sender index {message.sender} is not below count {group.count}")
+                        source,
+                        key_path(["senders", name, "messages", i, "sender"]),
+                        f"sender index {message.sender} is not below count {group.count}",
+                    )
                 for address in message.to:
-                    _check_address(source, ["senders", name, "messages", i, "to"], address,
-                                   scenario, local)
+                    _check_address(
+                        source, ["senders", name, "messages", i, "to"], address, scenario, local
+                    )
         if group.trace is not None:
             path = Path(group.trace)
             if not path.is_absolute() and base_dir is not None:
                 path = base_dir / path
             if not path.exists():
-                raise ScenarioError(source, key_path(["senders", name, "trace"]),
-                                    f"trace file {str(path)!r} does not exist")
+                raise ScenarioError(
+                    source,
+                    key_path(["senders", name, "trace"]),
+                    f"trace file {str(path)!r} does not exist",
+                )
 
 
 def build_blocklist(name: str, config: BlocklistConfig, scenario: Scenario):
@@ -751,7 +800,7 @@ def _dotted_to_nested(key: str, value: Any) -> dict:
         raise ScenarioError("--set", key, "not a TOML dotted key") from None
     node = skeleton
     while True:
-        (name, child), = node.items()
+        ((name, child),) = node.items()
         if isinstance(child, dict):
             node = child
         else:

@@ -37,8 +37,12 @@ class RunResult:
     suspensions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def simulate(scenario: Scenario, seed: int | None = None, base_dir: Path | str | None = None,
-             source: str = "<scenario>") -> RunResult:
+def simulate(
+    scenario: Scenario,
+    seed: int | None = None,
+    base_dir: Path | str | None = None,
+    source: str = "<scenario>",
+) -> RunResult:
     """Run ``scenario`` for its duration with ``seed`` (default: the scenario's own).
 
     The same scenario and seed always give identical tables. ``base_dir`` resolves
@@ -50,16 +54,23 @@ def simulate(scenario: Scenario, seed: int | None = None, base_dir: Path | str |
     started = time.perf_counter()
     env = simpy.Environment()
     log = EventLog()
-    world = World(scenario, env, RandomStreams(seed), log,
-                  base_dir=Path(base_dir) if base_dir is not None else None, source=source)
+    world = World(
+        scenario,
+        env,
+        RandomStreams(seed),
+        log,
+        base_dir=Path(base_dir) if base_dir is not None else None,
+        source=source,
+    )
     env.run(until=scenario.simulation.duration)
     messages = log.messages.frame()
     attempts = log.attempts.frame()
     queues = log.levels.frame()
     listings = world.blocklists.frame(scenario.simulation.duration)
     reputation = log.scores.frame()
-    suspensions = pd.DataFrame(world.suspensions,
-                               columns=["sender", "at", "sent", "bounce_rate", "complaint_rate"])
+    suspensions = pd.DataFrame(
+        world.suspensions, columns=["sender", "at", "sent", "bounce_rate", "complaint_rate"]
+    )
     summary = metrics.summarize(messages, attempts, queues, scenario, world, listings)
     wall = time.perf_counter() - started
     manifest = {
@@ -69,8 +80,18 @@ def simulate(scenario: Scenario, seed: int | None = None, base_dir: Path | str |
         "simulated_events": _events_scheduled(env),
         "simulated_seconds": scenario.simulation.duration,
     }
-    return RunResult(scenario, seed, messages, attempts, queues, summary, manifest, listings,
-                     reputation, suspensions)
+    return RunResult(
+        scenario,
+        seed,
+        messages,
+        attempts,
+        queues,
+        summary,
+        manifest,
+        listings,
+        reputation,
+        suspensions,
+    )
 
 
 def _events_scheduled(env: simpy.Environment) -> int:

@@ -45,8 +45,12 @@ EXPIRED = Reply(554, "5.4.7", "delivery time expired")
 DNS_TEMPFAIL = Reply(451, "4.4.3", "Host or domain name lookup failed: temporary failure")
 DNS_NXDOMAIN = Reply(550, "5.1.2", "Host or domain name not found")
 MAILBOX_FULL = Reply(452, "4.2.2", "Mailbox full")
-RECIPIENT_RATE = Reply(450, "4.2.1", "The user you are trying to contact is receiving mail at a "
-                       "rate that prevents additional messages from being delivered")
+RECIPIENT_RATE = Reply(
+    450,
+    "4.2.1",
+    "The user you are trying to contact is receiving mail at a "
+    "rate that prevents additional messages from being delivered",
+)
 WARMUP_CAP = Reply(451, "4.7.0", "delivery deferred: every source address is at its warm-up cap")
 OUTBOUND_SPAM = Reply(554, "5.7.1", "Message rejected: outbound spam filter")
 SUSPENDED_SENDER = Reply(554, "5.7.1", "Sending suspended: bounce or complaint rate too high")

@@ -15,12 +15,22 @@ def one_mx_world(**server) -> dict:
     base = {
         "simulation": {"duration": "1d", "seed": 1},
         "providers": {"isp": {"ips": ["198.51.100.1"], "local_domains": ["isp.example"]}},
-        "senders": {"users": {"provider": "isp", "count": 1,
-                              "messages": [{"at": "0s", "to": ["alice@dest.example"]}]}},
+        "senders": {
+            "users": {
+                "provider": "isp",
+                "count": 1,
+                "messages": [{"at": "0s", "to": ["alice@dest.example"]}],
+            }
+        },
         "domains": {"dest.example": {"mx": [{"host": "mx.dest.example", "preference": 10}]}},
-        "servers": {"mx.dest.example": {"sessions": 10, "backlog": 10,
-                                         "service_time": {"dist": "constant", "mean": "1s"},
-                                         **server}},
+        "servers": {
+            "mx.dest.example": {
+                "sessions": 10,
+                "backlog": 10,
+                "service_time": {"dist": "constant", "mean": "1s"},
+                **server,
+            }
+        },
     }
     return base
 

@@ -27,36 +27,67 @@ GOOD = textwrap.dedent("""
 
 CASES = [
     # (replace this, with this, expected key in the message, expected words)
-    ('sessions = 5', 'sessions = 0', 'servers."mx1.dest.example".sessions', "greater than"),
-    ('sessions = 5', 'sesions = 5', 'servers."mx1.dest.example".sesions', "unknown key"),
-    ('sessions = 5', 'sessions = "many"', 'servers."mx1.dest.example".sessions', "integer"),
+    ("sessions = 5", "sessions = 0", 'servers."mx1.dest.example".sessions', "greater than"),
+    ("sessions = 5", "sesions = 5", 'servers."mx1.dest.example".sesions', "unknown key"),
+    ("sessions = 5", 'sessions = "many"', 'servers."mx1.dest.example".sessions', "integer"),
     ('provider = "isp"', 'provider = "nope"', "senders.users.provider", "no provider named"),
-    ('host = "mx1.dest.example"', 'host = "mx9.dest.example"', 'domains."dest.example".mx[0].host',
-     "no [servers] entry"),
+    (
+        'host = "mx1.dest.example"',
+        'host = "mx9.dest.example"',
+        'domains."dest.example".mx[0].host',
+        "no [servers] entry",
+    ),
     ('duration = "1h"', 'duration = "1 fortnight"', "simulation.duration", "not a duration"),
     ('rate = "20/d"', 'rate = "20 per day"', "senders.users.rate", "not a rate"),
     ('ips = ["198.51.100.1"]', 'ips = ["198.51.100.300"]', "providers.isp.ips", "IPv4"),
-    ('local_domains = ["isp.example"]', 'local_domains = ["isp.example"]\nretry = "smoke-signals"',
-     "providers.isp.retry", "smoke-signals"),
-    ('local_domains = ["isp.example"]',
-     'local_domains = ["isp.example"]\nretry_params = { maximal_queue_lifetime = "soon" }',
-     "providers.isp.retry_params", "maximal_queue_lifetime"),
-    ('local_domains = ["isp.example"]',
-     'local_domains = ["isp.example"]\nretry = "exim"\nretry_params = { retry_rule = "F,2h,15m; Q,4d,6h" }',
-     "providers.isp.retry_params", "Q,4d,6h"),
-    ('local_domains = ["isp.example"]', 'local_domains = ["isp.example"]\npool_strategy = "by-class"',
-     "providers.isp", "pools"),
-    ('sessions = 5', 'sessions = 5\nreceiver = "nobody"', 'servers."mx1.dest.example".receiver',
-     "no receiver named"),
-    ('"dest.example" = 1.0', '"elsewhere.example" = 1.0', 'senders.users.domains."elsewhere.example"',
-     "no domain named"),
-    ('[simulation]', '[simulation\n', "", "not valid TOML"),
+    (
+        'local_domains = ["isp.example"]',
+        'local_domains = ["isp.example"]\nretry = "smoke-signals"',
+        "providers.isp.retry",
+        "smoke-signals",
+    ),
+    (
+        'local_domains = ["isp.example"]',
+        'local_domains = ["isp.example"]\nretry_params = { maximal_queue_lifetime = "soon" }',
+        "providers.isp.retry_params",
+        "maximal_queue_lifetime",
+    ),
+    (
+        'local_domains = ["isp.example"]',
+        'local_domains = ["isp.example"]\nretry = "exim"\nretry_params = { retry_rule = "F,2h,15m; Q,4d,6h" }',
+        "providers.isp.retry_params",
+        "Q,4d,6h",
+    ),
+    (
+        'local_domains = ["isp.example"]',
+        'local_domains = ["isp.example"]\npool_strategy = "by-class"',
+        "providers.isp",
+        "pools",
+    ),
+    (
+        "sessions = 5",
+        'sessions = 5\nreceiver = "nobody"',
+        'servers."mx1.dest.example".receiver',
+        "no receiver named",
+    ),
+    (
+        '"dest.example" = 1.0',
+        '"elsewhere.example" = 1.0',
+        'senders.users.domains."elsewhere.example"',
+        "no domain named",
+    ),
+    ("[simulation]", "[simulation\n", "", "not valid TOML"),
 ]
 
 
 def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "mailnet.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mailnet.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("old, new, key, words", CASES)
@@ -82,11 +113,18 @@ def test_missing_file(tmp_path):
     assert "nope.toml" in proc.stderr and "not found" in proc.stderr
 
 
-@pytest.mark.parametrize("override, key, words", [
-    ('servers."mx1.dest.example".sessions=-1', 'servers."mx1.dest.example".sessions', "greater"),
-    ("providers.isp.max_conections=3", "providers.isp.max_conections", "unknown key"),
-    ("novalue", "novalue", "KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "override, key, words",
+    [
+        (
+            'servers."mx1.dest.example".sessions=-1',
+            'servers."mx1.dest.example".sessions',
+            "greater",
+        ),
+        ("providers.isp.max_conections=3", "providers.isp.max_conections", "unknown key"),
+        ("novalue", "novalue", "KEY=VALUE"),
+    ],
+)
 def test_bad_overrides(tmp_path, override, key, words):
     path = tmp_path / "good.toml"
     path.write_text(GOOD)
@@ -100,11 +138,25 @@ def test_good_file_runs_with_overrides(tmp_path):
     path = tmp_path / "good.toml"
     path.write_text(GOOD)
     out = tmp_path / "o"
-    proc = run_cli("run", str(path), "--set", 'servers."mx1.dest.example".sessions=80',
-                   "--set", "simulation.duration=30m", "--out", str(out))
+    proc = run_cli(
+        "run",
+        str(path),
+        "--set",
+        'servers."mx1.dest.example".sessions=80',
+        "--set",
+        "simulation.duration=30m",
+        "--out",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
-    for name in ("messages.parquet", "attempts.parquet", "queues.parquet", "summary.json",
-                 "scenario.toml", "manifest.json"):
+    for name in (
+        "messages.parquet",
+        "attempts.parquet",
+        "queues.parquet",
+        "summary.json",
+        "scenario.toml",
+        "manifest.json",
+    ):
         assert (out / name).exists(), name
     resolved = (out / "scenario.toml").read_text()
     assert "sessions = 80" in resolved and 'duration = "30m"' in resolved

@@ -46,8 +46,7 @@ def test_complaint_threshold_counts_in_sliding_window():
     bl.observe("complaint", IP, AS, DAY)  # the first has left the window
     assert bl.listed(IP, AS, DAY) is None
     bl.observe("complaint", IP, AS, DAY + 500.0)
-    assert bl.listed(IP, AS, DAY + 500.0) == Listing("testbl", "ip", IP, DAY + 500.0,
-                                                      "complaint")
+    assert bl.listed(IP, AS, DAY + 500.0) == Listing("testbl", "ip", IP, DAY + 500.0, "complaint")
 
 
 def test_kinds_without_threshold_are_ignored_and_spam_volume_counts():
@@ -65,8 +64,10 @@ def test_relisting_makes_a_new_record():
     bl.observe("trap", IP, AS, 0.0)
     bl.observe("trap", IP, AS, 2 * HOUR)
     frame = bl.records_frame(3 * HOUR)
-    assert frame[["listed_at", "delisted_at"]].values.tolist() == [[0.0, HOUR],
-                                                                   [2 * HOUR, 3 * HOUR]]
+    assert frame[["listed_at", "delisted_at"]].values.tolist() == [
+        [0.0, HOUR],
+        [2 * HOUR, 3 * HOUR],
+    ]
 
 
 def test_prefix_escalation_lists_an_innocent_neighbour_then_deescalates():
@@ -78,8 +79,9 @@ def test_prefix_escalation_lists_an_innocent_neighbour_then_deescalates():
     bl.observe("trap", bad[1], AS, HOUR)
     assert bl.listed(neighbour, AS, HOUR) is None
     bl.observe("trap", bad[2], AS, 2 * HOUR)
-    assert bl.listed(neighbour, AS, 2 * HOUR) == Listing("l2", "prefix", "203.0.113.0/24",
-                                                          2 * HOUR, "escalation")
+    assert bl.listed(neighbour, AS, 2 * HOUR) == Listing(
+        "l2", "prefix", "203.0.113.0/24", 2 * HOUR, "escalation"
+    )
     assert bl.listed(other_prefix, AS, 2 * HOUR) is None
     # The most specific entry answers for a listed IP.
     assert bl.listed(bad[2], AS, 2 * HOUR).scope == "ip"
@@ -94,28 +96,32 @@ def test_prefix_delisted_when_any_member_expires_below_threshold():
     bl = Blocklist("l2", trap_hits=1, duration=DAY, prefix_threshold=2)
     bl.observe("trap", "203.0.113.1", AS, 0.0)
     bl.observe("trap", "203.0.113.2", AS, 0.0)
-    bl.observe("trap", "203.0.113.1", AS, 12 * HOUR)   # extends .1 to 36 h
+    bl.observe("trap", "203.0.113.1", AS, 12 * HOUR)  # extends .1 to 36 h
     assert bl.listed("203.0.113.9", AS, 30 * HOUR) is None  # .2 expired at 24 h
     assert [(r.scope, r.delisted_at) for r in bl.records if r.scope == "prefix"] == [
-        ("prefix", DAY)]
+        ("prefix", DAY)
+    ]
 
 
 def test_asn_escalation_and_deescalation():
     sizes = {AS: 1000, 64501: 1000}
-    bl = Blocklist("l3", trap_hits=1, duration=DAY, asn_share=0.003, asn_min_listed=3,
-                   asn_sizes=sizes)
+    bl = Blocklist(
+        "l3", trap_hits=1, duration=DAY, asn_share=0.003, asn_min_listed=3, asn_sizes=sizes
+    )
     ips = ["192.0.2.1", "198.51.100.1", "203.0.113.1"]  # three prefixes, one AS
     for i, ip in enumerate(ips):
         bl.observe("trap", ip, AS, i * HOUR)
     innocent = "100.64.0.1"
-    assert bl.listed(innocent, AS, 2 * HOUR) == Listing("l3", "asn", "AS64500", 2 * HOUR,
-                                                         "escalation")
+    assert bl.listed(innocent, AS, 2 * HOUR) == Listing(
+        "l3", "asn", "AS64500", 2 * HOUR, "escalation"
+    )
     assert bl.listed(innocent, 64501, 2 * HOUR) is None
     assert bl.listed(innocent, AS, 2 * HOUR, scopes=("ip", "prefix")) is None
     assert bl.listed(innocent, AS, DAY) is None  # the first IP expired at 1 d
     asn_records = [r for r in bl.records if r.scope == "asn"]
     assert [(r.key, r.listed_at, r.delisted_at) for r in asn_records] == [
-        ("AS64500", 2 * HOUR, DAY)]
+        ("AS64500", 2 * HOUR, DAY)
+    ]
 
 
 def test_asn_share_threshold_needs_the_share():
@@ -139,14 +145,16 @@ def test_records_frame_columns_and_values():
     bl.observe("trap", "203.0.113.1", AS, 0.0)
     bl.observe("trap", "203.0.113.2", AS, HOUR)
     frame = bl.records_frame()
-    expected = pd.DataFrame({
-        "list": ["l2", "l2", "l2"],
-        "scope": ["ip", "ip", "prefix"],
-        "key": ["203.0.113.1", "203.0.113.2", "203.0.113.0/24"],
-        "listed_at": [0.0, HOUR, HOUR],
-        "delisted_at": [math.nan, math.nan, math.nan],
-        "trigger": ["trap", "trap", "escalation"],
-    })
+    expected = pd.DataFrame(
+        {
+            "list": ["l2", "l2", "l2"],
+            "scope": ["ip", "ip", "prefix"],
+            "key": ["203.0.113.1", "203.0.113.2", "203.0.113.0/24"],
+            "listed_at": [0.0, HOUR, HOUR],
+            "delisted_at": [math.nan, math.nan, math.nan],
+            "trigger": ["trap", "trap", "escalation"],
+        }
+    )
     pd.testing.assert_frame_equal(frame, expected)
     frame = bl.records_frame(now=2 * DAY)
     assert frame["delisted_at"].tolist() == [DAY, DAY + HOUR, DAY]
@@ -163,7 +171,10 @@ def test_time_must_not_go_back():
 def test_presets():
     spamcop = Blocklist.preset("spamcop")
     assert (spamcop.zone, spamcop.duration, spamcop.thresholds) == (
-        "bl.spamcop.net", 24 * HOUR, {"trap": 1, "complaint": 5})
+        "bl.spamcop.net",
+        24 * HOUR,
+        {"trap": 1, "complaint": 5},
+    )
     css = Blocklist.preset("spamhaus-css")
     assert css.duration == 3 * DAY
     uce = Blocklist.preset("uceprotect", asn_sizes={AS: 65536})
@@ -185,8 +196,8 @@ def test_several_lists_at_once_are_independent():
 def test_replies():
     bl = Blocklist.preset("spamcop")
     assert bl.reply("reject", IP) == Reply(
-        554, "5.7.1", "Service unavailable; Client host [203.0.113.5] blocked using "
-                      "bl.spamcop.net")
+        554, "5.7.1", "Service unavailable; Client host [203.0.113.5] blocked using bl.spamcop.net"
+    )
     assert bl.reply("defer", IP).code == 451
     assert bl.reply("defer", IP).enhanced == "4.7.1"
     with pytest.raises(ValueError):

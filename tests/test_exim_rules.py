@@ -17,10 +17,19 @@ H, M = 3600.0, 60.0
 DEFAULT = parse_retry_rules(DEFAULT_RETRY_RULE)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("30s", 30), ("15m", 900), ("2h", 7200), ("4d", 345600), ("1w", 604800),
-    ("1h30m", 5400), ("1d12h", 129600), (" 2h ", 7200),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30s", 30),
+        ("15m", 900),
+        ("2h", 7200),
+        ("4d", 345600),
+        ("1w", 604800),
+        ("1h30m", 5400),
+        ("1d12h", 129600),
+        (" 2h ", 7200),
+    ],
+)
 def test_exim_time(text, seconds):
     assert parse_exim_time(text) == seconds
 
@@ -52,20 +61,23 @@ def test_parse_is_lenient_like_exim():
     assert parse_retry_rules("") == ()
 
 
-@pytest.mark.parametrize(("text", "bad_rule", "problem"), [
-    ("X,2h,15m", "X,2h,15m", "unknown rule letter 'X'"),
-    ("F,2h", "F,2h", "missing field"),
-    ("G,16h,1h", "G,16h,1h", "missing field"),
-    ("F,2h,15m,3", "F,2h,15m,3", "too many fields"),
-    ("F,2x,15m", "F,2x,15m", "bad cutoff '2x'"),
-    ("F,2h,15", "F,2h,15", "bad interval '15'"),
-    ("F,0s,15m", "F,0s,15m", "cutoff must be greater than zero"),
-    ("G,16h,1h,0.5", "G,16h,1h,0.5", "factor 0.5 must be at least 1"),
-    ("G,16h,1h,x", "G,16h,1h,x", "bad factor 'x'"),
-    ("F,2h,15m; F,1h,30m", "F,1h,30m", "not after the previous rule's cutoff 2h"),
-    ("F,2h,15m; F,2h,30m", "F,2h,30m", "not after"),
-    ("F,2h,15m;;F,4d,6h", "", "empty rule"),
-])
+@pytest.mark.parametrize(
+    ("text", "bad_rule", "problem"),
+    [
+        ("X,2h,15m", "X,2h,15m", "unknown rule letter 'X'"),
+        ("F,2h", "F,2h", "missing field"),
+        ("G,16h,1h", "G,16h,1h", "missing field"),
+        ("F,2h,15m,3", "F,2h,15m,3", "too many fields"),
+        ("F,2x,15m", "F,2x,15m", "bad cutoff '2x'"),
+        ("F,2h,15", "F,2h,15", "bad interval '15'"),
+        ("F,0s,15m", "F,0s,15m", "cutoff must be greater than zero"),
+        ("G,16h,1h,0.5", "G,16h,1h,0.5", "factor 0.5 must be at least 1"),
+        ("G,16h,1h,x", "G,16h,1h,x", "bad factor 'x'"),
+        ("F,2h,15m; F,1h,30m", "F,1h,30m", "not after the previous rule's cutoff 2h"),
+        ("F,2h,15m; F,2h,30m", "F,2h,30m", "not after"),
+        ("F,2h,15m;;F,4d,6h", "", "empty rule"),
+    ],
+)
 def test_malformed_rules_name_rule_and_problem(text, bad_rule, problem):
     with pytest.raises(ValueError) as caught:
         parse_retry_rules(text)

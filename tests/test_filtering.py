@@ -38,8 +38,7 @@ def test_rates_move_the_right_way_as_score_falls():
 @pytest.mark.parametrize("score", [1.0, 0.5, 0.1])
 def test_observed_placement_matches_the_rates(score):
     f = _filter(seed=11, fp_base=0.01, fn_base=0.10, fp_worst=0.30, fn_worst=0.02)
-    for is_spam, p, wrong in ((False, f.fp_rate(score), "spam"),
-                              (True, f.fn_rate(score), "inbox")):
+    for is_spam, p, wrong in ((False, f.fp_rate(score), "spam"), (True, f.fn_rate(score), "inbox")):
         hits = sum(f.place(is_spam, score) == wrong for _ in range(N))
         tolerance = 4 * math.sqrt(p * (1 - p) / N)  # 4 standard errors
         assert abs(hits / N - p) < tolerance

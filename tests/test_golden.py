@@ -25,8 +25,9 @@ def golden_csv() -> dict[str, str]:
     from mailnet.maillog import maillog_lines
 
     result = simulate(load_scenario(GOLDEN / "scenario.toml"))
-    files = {name: getattr(result, name).to_csv(index=False, float_format="%.17g")
-             for name in TABLES}
+    files = {
+        name: getattr(result, name).to_csv(index=False, float_format="%.17g") for name in TABLES
+    }
     files["maillog"] = "".join(line + "\n" for line in maillog_lines(result))
     files["summary"] = json.dumps(result.summary, indent=1, sort_keys=True, default=str) + "\n"
     return files
@@ -43,8 +44,10 @@ def test_table_matches_golden(tables: dict[str, str], name: str) -> None:
     got = tables[name]
     if got != expected:
         old, new = expected.splitlines(), got.splitlines()
-        first = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b),
-                     min(len(old), len(new)))
+        first = next(
+            (i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b),
+            min(len(old), len(new)),
+        )
         pytest.fail(
             f"{name}: behaviour changed at line {first + 1} "
             f"({len(old)} rows kept, {len(new)} now)\n"

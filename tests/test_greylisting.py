@@ -13,7 +13,8 @@ SENDER = "alice@isp.example"
 RCPT = "bob@dest.example"
 
 GREYLISTED = Reply(
-    450, "4.2.0",
+    450,
+    "4.2.0",
     "<bob@dest.example>: Recipient address rejected: Greylisted, "
     "see http://postgrey.schweikert.ch/help/dest.example.html",
 )
@@ -47,8 +48,10 @@ def test_log_uses_postgrey_reasons():
     g.check(IP, SENDER, RCPT, 10.0)
     g.check(IP, SENDER, RCPT, 400.0)
     assert [(t, action, reason) for t, _, action, reason in log] == [
-        (0.0, "greylist", "new"), (10.0, "greylist", "early-retry"),
-        (400.0, "pass", "triplet found")]
+        (0.0, "greylist", "new"),
+        (10.0, "greylist", "early-retry"),
+        (400.0, "pass", "triplet found"),
+    ]
     assert log[0][1] == ("198.51.100.0/24", SENDER, RCPT)
 
 
@@ -181,9 +184,9 @@ def test_auto_whitelist_disabled_and_expires():
 
 def test_purge_drops_what_postgrey_maintenance_drops():
     g = Greylist()
-    g.check(IP, SENDER, "a@dest.example", 0.0)          # never passed
+    g.check(IP, SENDER, "a@dest.example", 0.0)  # never passed
     g.check(IP, SENDER, "b@dest.example", 0.0)
-    g.check(IP, SENDER, "b@dest.example", 300.0)        # passed
+    g.check(IP, SENDER, "b@dest.example", 300.0)  # passed
     assert g.purge(2 * DAY + 301) == 1
     assert len(g) == 1
     assert g.purge(35 * DAY + 301) == 2  # the passed triplet and its client's AWL entry

@@ -92,10 +92,18 @@ def test_same_seed_same_tables_other_seed_differs():
 def test_unrelated_parameter_does_not_shift_arrivals():
     """Named streams: changing a server's capacity leaves every sender's draws alone."""
     base = load_scenario(BASELINE, overrides=["simulation.duration=2h", "simulation.warmup=0s"])
-    other = load_scenario(BASELINE, overrides=["simulation.duration=2h", "simulation.warmup=0s",
-                                               'servers."mx.corp.example".sessions=3'])
+    other = load_scenario(
+        BASELINE,
+        overrides=[
+            "simulation.duration=2h",
+            "simulation.warmup=0s",
+            'servers."mx.corp.example".sessions=3',
+        ],
+    )
     a = simulate(base, seed=9).messages
     b = simulate(other, seed=9).messages
     key = ["message_id", "recipient", "sender", "created_at"]
-    pd.testing.assert_frame_equal(a.loc[~a["is_dsn"], key].reset_index(drop=True),
-                                  b.loc[~b["is_dsn"], key].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        a.loc[~a["is_dsn"], key].reset_index(drop=True),
+        b.loc[~b["is_dsn"], key].reset_index(drop=True),
+    )

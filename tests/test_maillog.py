@@ -15,16 +15,38 @@ from tests.conftest import build, one_mx_world
 # pflogsumm 1.1.5's line parsing (mail-facts.md §10)
 SYSLOG = re.compile(r"^(...) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) \S+ (.+)$")
 PROGRAM = re.compile(r"^postfix/([^\[:]*).*?: ([^:\s]+)")
-DELIVERY = re.compile(r"to=<([^>]*)>, relay=([^,]+), delay=([^,]+), delays=[^,]+, dsn=[^,]+, "
-                      r"status=(\S+)(.*)$")
+DELIVERY = re.compile(
+    r"to=<([^>]*)>, relay=([^,]+), delay=([^,]+), delays=[^,]+, dsn=[^,]+, "
+    r"status=(\S+)(.*)$"
+)
 
 
-@pytest.mark.parametrize(("seconds", "text"), [
-    (0, "0"), (-1.0, "0"), (0.004, "0"), (0.0049, "0"), (0.005, "0.01"), (0.05, "0.05"),
-    (0.0512, "0.05"), (0.123, "0.12"), (0.4, "0.4"), (0.999, "1"), (1.04, "1"), (1.25, "1.3"),
-    (5.37, "5.4"), (9.96, "10"), (12.3, "12"), (50.6, "51"), (99.5, "100"), (100.4, "100"),
-    (305.6, "306"), (4711.2, "4711"), (432000, "432000"),
-])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0"),
+        (-1.0, "0"),
+        (0.004, "0"),
+        (0.0049, "0"),
+        (0.005, "0.01"),
+        (0.05, "0.05"),
+        (0.0512, "0.05"),
+        (0.123, "0.12"),
+        (0.4, "0.4"),
+        (0.999, "1"),
+        (1.04, "1"),
+        (1.25, "1.3"),
+        (5.37, "5.4"),
+        (9.96, "10"),
+        (12.3, "12"),
+        (50.6, "51"),
+        (99.5, "100"),
+        (100.4, "100"),
+        (305.6, "306"),
+        (4711.2, "4711"),
+        (432000, "432000"),
+    ],
+)
 def test_delay_formatting(seconds, text):
     """Postfix format_tv: 2 significant digits, at most 2 decimals, whole seconds from 10 s."""
     assert format_delay(seconds) == text
@@ -34,7 +56,8 @@ def timeline_result():
     """One message at 5 s to a refusing MX (until 7 min), an unknown and a local user."""
     raw = one_mx_world(outages=[{"start": "0s", "end": "7m", "mode": "refuse"}])
     raw["senders"]["users"]["messages"] = [
-        {"at": "5s", "to": ["alice@dest.example", "nosuchuser1@dest.example", "bob@isp.example"]}]
+        {"at": "5s", "to": ["alice@dest.example", "nosuchuser1@dest.example", "bob@isp.example"]}
+    ]
     return simulate(build(raw))
 
 
@@ -114,20 +137,29 @@ def test_timeout_suspension_and_expiry_lines():
     """A destination timing out for a day: timeouts, then a dead site, then expiry."""
     raw = one_mx_world(outages=[{"start": "0s", "end": "1d", "mode": "timeout"}])
     raw["providers"]["isp"]["retry_params"] = {"maximal_queue_lifetime": "1h"}
-    raw["senders"]["users"]["messages"] = [{"at": f"{i}s", "to": [f"u{i}@dest.example"]}
-                                           for i in range(6)]
+    raw["senders"]["users"]["messages"] = [
+        {"at": f"{i}s", "to": [f"u{i}@dest.example"]} for i in range(6)
+    ]
     lines = without_pids(maillog_lines(simulate(build(raw))))
     timeouts = [x for x in lines if "Connection timed out)" in x and "suspended" not in x]
     assert timeouts and all("relay=none" in x and "dsn=4.4.1" in x for x in timeouts)
-    assert "status=deferred (connect to mx.dest.example[198.18.0.1]:25: Connection timed out)" \
+    assert (
+        "status=deferred (connect to mx.dest.example[198.18.0.1]:25: Connection timed out)"
         in timeouts[0]
-    suspended = [x for x in lines if "status=deferred (delivery temporarily suspended: connect "
-                 "to mx.dest.example[198.18.0.1]:25: Connection timed out)" in x]
+    )
+    suspended = [
+        x
+        for x in lines
+        if "status=deferred (delivery temporarily suspended: connect "
+        "to mx.dest.example[198.18.0.1]:25: Connection timed out)" in x
+    ]
     assert suspended and all("relay=none" in x for x in suspended)
     expired = [x for x in lines if "status=expired, returned to sender" in x]
     assert len(expired) == 6
-    assert all(re.search(r"postfix/qmgr: \w+: from=<users0@isp\.example>, status=expired", x)
-               for x in expired)
+    assert all(
+        re.search(r"postfix/qmgr: \w+: from=<users0@isp\.example>, status=expired", x)
+        for x in expired
+    )
     assert sum("sender non-delivery notification" in x for x in lines) == 6
 
 
@@ -139,44 +171,78 @@ def rich_scenario() -> dict:
     return {
         "simulation": {"duration": "12h", "warmup": "1h", "seed": 7},
         "providers": {
-            "isp": {"ips": ["198.51.100.1", "198.51.100.2"], "local_domains": ["isp.example"],
-                    "retry_params": {"maximal_queue_lifetime": "2h"},
-                    "rate_limit": {"rate": "2/h", "burst": 1}},
-            "webmail": {"ips": ["192.0.2.10"], "local_domains": ["webmail.example"],
-                        "hostname": "smtp.webmail.example",
-                        "retry_params": {"delay_warning_time": "30m"},
-                        "outbound_filter": {"catch_rate": 0.5}},
+            "isp": {
+                "ips": ["198.51.100.1", "198.51.100.2"],
+                "local_domains": ["isp.example"],
+                "retry_params": {"maximal_queue_lifetime": "2h"},
+                "rate_limit": {"rate": "2/h", "burst": 1},
+            },
+            "webmail": {
+                "ips": ["192.0.2.10"],
+                "local_domains": ["webmail.example"],
+                "hostname": "smtp.webmail.example",
+                "retry_params": {"delay_warning_time": "30m"},
+                "outbound_filter": {"catch_rate": 0.5},
+            },
         },
         "senders": {
-            "users": {"provider": "isp", "count": 40, "rate": "30/d", "recipients": 1.4,
-                      "invalid_recipients": 0.05,
-                      "domains": {"dest.example": 0.4, "down.example": 0.15,
-                                  "void.example": 0.05, "isp.example": 0.2,
-                                  "webmail.example": 0.2}},
-            "webusers": {"provider": "webmail", "count": 20, "rate": "30/d",
-                         "invalid_recipients": 0.05,
-                         "domains": {"dest.example": 0.5, "isp.example": 0.3,
-                                     "down.example": 0.2}},
-            "spam": {"provider": "webmail", "count": 2, "rate": "50/d", "class": "spam",
-                     "traps": 0.1, "domains": {"dest.example": 0.5, "isp.example": 0.5}},
+            "users": {
+                "provider": "isp",
+                "count": 40,
+                "rate": "30/d",
+                "recipients": 1.4,
+                "invalid_recipients": 0.05,
+                "domains": {
+                    "dest.example": 0.4,
+                    "down.example": 0.15,
+                    "void.example": 0.05,
+                    "isp.example": 0.2,
+                    "webmail.example": 0.2,
+                },
+            },
+            "webusers": {
+                "provider": "webmail",
+                "count": 20,
+                "rate": "30/d",
+                "invalid_recipients": 0.05,
+                "domains": {"dest.example": 0.5, "isp.example": 0.3, "down.example": 0.2},
+            },
+            "spam": {
+                "provider": "webmail",
+                "count": 2,
+                "rate": "50/d",
+                "class": "spam",
+                "traps": 0.1,
+                "domains": {"dest.example": 0.5, "isp.example": 0.5},
+            },
         },
         "domains": {
-            "dest.example": {"mx": [{"host": "mx.dest.example", "preference": 10},
-                                    {"host": "backup.dest.example", "preference": 20}]},
+            "dest.example": {
+                "mx": [
+                    {"host": "mx.dest.example", "preference": 10},
+                    {"host": "backup.dest.example", "preference": 20},
+                ]
+            },
             "down.example": {"mx": [{"host": "mx.down.example", "preference": 10}]},
             "void.example": {"null_mx": True},
         },
         "receivers": {"dest": {"greylisting": {}, "blocklists": {"spamcop": "reject"}}},
         "blocklists": {"spamcop": {"preset": "spamcop"}},
         "servers": {
-            "mx.dest.example": {"service_time": {"dist": "exponential", "mean": "1s"},
-                                "receiver": "dest",
-                                "outages": [{"start": "2h", "end": "4h", "mode": "refuse"}]},
-            "backup.dest.example": {"role": "backup",
-                                    "service_time": {"dist": "constant", "mean": "0.5s"},
-                                    "retry_params": {"maximal_queue_lifetime": "1h"}},
-            "mx.down.example": {"service_time": {"dist": "constant", "mean": "2s"},
-                                "outages": [{"start": "1h", "end": "10h", "mode": "timeout"}]},
+            "mx.dest.example": {
+                "service_time": {"dist": "exponential", "mean": "1s"},
+                "receiver": "dest",
+                "outages": [{"start": "2h", "end": "4h", "mode": "refuse"}],
+            },
+            "backup.dest.example": {
+                "role": "backup",
+                "service_time": {"dist": "constant", "mean": "0.5s"},
+                "retry_params": {"maximal_queue_lifetime": "1h"},
+            },
+            "mx.down.example": {
+                "service_time": {"dist": "constant", "mean": "2s"},
+                "outages": [{"start": "1h", "end": "10h", "mode": "timeout"}],
+            },
         },
     }
 
@@ -229,15 +295,27 @@ def test_rich_scenario_has_every_kind_of_event(rich):
     local = (m["attempts"] == 0) & (m["status"] == "delivered") & ~m["is_dsn"]
     assert (m.loc[local, "delivered_at"] > m.loc[local, "created_at"]).any()  # held
     text = path.read_text()
-    for piece in ("postfix/local", "relay=none", "(nullMX)", "Connection refused)",
-                  "Connection timed out)", "delivery temporarily suspended", "status=expired",
-                  "sender non-delivery notification", "sender delay notification",
-                  "NOQUEUE: reject: RCPT from", "client=mta.isp.example[198.51.100.",
-                  "client=smtp.webmail.example[192.0.2.10]",
-                  "client=backup.dest.example[198.18.0.2]",
-                  "backup.dest.example postfix/smtp[", "postfix/qmgr", "removed",
-                  "milter-reject: END-OF-MESSAGE", "Recipient address rejected: Greylisted",
-                  "blocked using bl.spamcop.net"):
+    for piece in (
+        "postfix/local",
+        "relay=none",
+        "(nullMX)",
+        "Connection refused)",
+        "Connection timed out)",
+        "delivery temporarily suspended",
+        "status=expired",
+        "sender non-delivery notification",
+        "sender delay notification",
+        "NOQUEUE: reject: RCPT from",
+        "client=mta.isp.example[198.51.100.",
+        "client=smtp.webmail.example[192.0.2.10]",
+        "client=backup.dest.example[198.18.0.2]",
+        "backup.dest.example postfix/smtp[",
+        "postfix/qmgr",
+        "removed",
+        "milter-reject: END-OF-MESSAGE",
+        "Recipient address rejected: Greylisted",
+        "blocked using bl.spamcop.net",
+    ):
         assert piece in text, piece
 
 
@@ -271,8 +349,13 @@ def pflogsumm_totals(path) -> dict:
     binary = shutil.which("pflogsumm")
     if binary is None:
         pytest.skip("pflogsumm is not installed (Debian package pflogsumm; .ci/run installs it)")
-    out = subprocess.run([binary, "--problems-first", str(path)], capture_output=True,
-                         text=True, check=True, timeout=60).stdout
+    out = subprocess.run(
+        [binary, "--problems-first", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
     totals = {}
     for name in ("received", "delivered", "bounced", "rejected"):
         totals[name] = int(re.search(rf"^\s*(\d+)\s+{name}\b", out, re.M).group(1))

@@ -28,8 +28,9 @@ def test_every_preset_retries_in_the_model_as_its_reference(preset):
     """
     result = simulate(build(refusing_world(retry=preset)))
     starts = result.attempts.sort_values("started_at")["started_at"].to_numpy()
-    reference = trace_attempts(make_retry_policy(preset), failure_delay=0.05,
-                               horizon=2 * 86400 - 1).attempts
+    reference = trace_attempts(
+        make_retry_policy(preset), failure_delay=0.05, horizon=2 * 86400 - 1
+    ).attempts
     assert len(starts) == len(reference) > 3
     assert np.allclose(starts, reference), (starts[:10], reference[:10])
 
@@ -46,8 +47,9 @@ def test_custom_offsets_and_lifetime():
 def test_dead_destination_gets_no_connection_attempts():
     """Postfix: 4 failed connections from window 5 mark the destination dead for 300 s."""
     raw = refusing_world(until="1h")
-    raw["senders"]["users"]["messages"] = [{"at": "0s", "to": [f"u{i}@dest.example"]}
-                                           for i in range(10)]
+    raw["senders"]["users"]["messages"] = [
+        {"at": "0s", "to": [f"u{i}@dest.example"]} for i in range(10)
+    ]
     result = simulate(build(raw))
     a = result.attempts
     connected = a[a["mx_host"].notna()]
@@ -69,8 +71,9 @@ def test_dead_destination_gets_no_connection_attempts():
 
 def test_per_recipient_replies_do_not_throttle():
     raw = one_mx_world(mailbox_full=1.0)
-    raw["senders"]["users"]["messages"] = [{"at": "0s", "to": [f"u{i}@dest.example"]}
-                                           for i in range(10)]
+    raw["senders"]["users"]["messages"] = [
+        {"at": "0s", "to": [f"u{i}@dest.example"]} for i in range(10)
+    ]
     result = simulate(build(raw))
     a = result.attempts
     first = a.sort_values("started_at").drop_duplicates("message_id")
@@ -86,7 +89,9 @@ def test_smarthost_relay_hop():
     raw = one_mx_world()
     raw["providers"]["isp"]["relay_host"] = "smarthost.isp.example"
     raw["servers"]["smarthost.isp.example"] = {
-        "role": "relay", "service_time": {"dist": "constant", "mean": "0.5s"}}
+        "role": "relay",
+        "service_time": {"dist": "constant", "mean": "0.5s"},
+    }
     result = simulate(build(raw))
     a = result.attempts.sort_values("started_at")
     assert list(a["hop"]) == ["isp", "smarthost.isp.example"]
@@ -100,11 +105,12 @@ def test_inbound_relay_in_front_of_final_server():
     raw = one_mx_world()
     raw["domains"]["dest.example"]["mx"] = [{"host": "gateway.dest.example"}]
     raw["servers"]["gateway.dest.example"] = {
-        "role": "relay", "relay_to": "mx.dest.example",
+        "role": "relay",
+        "relay_to": "mx.dest.example",
         "service_time": {"dist": "constant", "mean": "2s"},
-        "retry": "exim"}
-    raw["servers"]["mx.dest.example"]["outages"] = [{"start": "0s", "end": "1h",
-                                                     "mode": "refuse"}]
+        "retry": "exim",
+    }
+    raw["servers"]["mx.dest.example"]["outages"] = [{"start": "0s", "end": "1h", "mode": "refuse"}]
     result = simulate(build(raw))
     a = result.attempts.sort_values("started_at")
     assert a.iloc[0]["hop"] == "isp" and a.iloc[0]["outcome"] == "sent"
@@ -129,8 +135,9 @@ def test_delay_warning_dsn():
     assert m.loc[~m["is_dsn"], "status"].iloc[0] == "delivered"
 
 
-@pytest.mark.parametrize("preset, warn", [("sendmail", 4 * 3600), ("exim", 24 * 3600),
-                                          ("exchange", 4 * 3600)])
+@pytest.mark.parametrize(
+    "preset, warn", [("sendmail", 4 * 3600), ("exim", 24 * 3600), ("exchange", 4 * 3600)]
+)
 def test_default_delay_warnings(preset, warn):
     """The warning goes out when the first failure at or after the warning age is handled."""
     result = simulate(build(refusing_world(retry=preset)))
@@ -145,8 +152,9 @@ def test_default_delay_warnings(preset, warn):
 def test_dns_tempfail_defers_and_nxdomain_bounces():
     raw = one_mx_world()
     raw["domains"]["dest.example"]["dns_tempfail"] = 0.3
-    raw["senders"]["users"]["messages"] = [{"at": f"{i}s", "to": [f"u{i}@dest.example"]}
-                                           for i in range(2000)]
+    raw["senders"]["users"]["messages"] = [
+        {"at": f"{i}s", "to": [f"u{i}@dest.example"]} for i in range(2000)
+    ]
     raw["providers"]["isp"]["destination_concurrency_failed_cohort_limit"] = 1e9
     result = simulate(build(raw))
     a = result.attempts
@@ -165,8 +173,9 @@ def test_dns_tempfail_defers_and_nxdomain_bounces():
 
 def test_recipient_rate_limit_answers_450_421():
     raw = one_mx_world(recipient_rate_limit="1/h", recipient_burst=2)
-    raw["senders"]["users"]["messages"] = [{"at": f"{i * 10}s", "to": ["alice@dest.example"]}
-                                           for i in range(5)]
+    raw["senders"]["users"]["messages"] = [
+        {"at": f"{i * 10}s", "to": ["alice@dest.example"]} for i in range(5)
+    ]
     result = simulate(build(raw))
     first = result.attempts.sort_values("started_at").drop_duplicates("message_id")
     assert list(first["code"]) == [250, 250, 450, 450, 450]

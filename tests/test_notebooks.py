@@ -22,6 +22,10 @@ def test_notebook_runs(path):
     for cell in notebook.cells:
         if cell.cell_type == "code":
             assert not cell.get("outputs"), f"{path.name} is stored with outputs"
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(ROOT / "notebooks")}})
+    client = NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(ROOT / "notebooks")}},
+    )
     client.execute()

@@ -69,8 +69,9 @@ def test_complaint_threshold_is_a_tenth_of_a_percent():
     assert not s.suspended("a", 10.0)
     s.record("a", "complaint", 20.0)
     assert s.suspended("a", 20.0)
-    assert log == [{"sender": "a", "at": 20.0, "sent": 2000.0, "bounce_rate": 0.0,
-                    "complaint_rate": 0.001}]
+    assert log == [
+        {"sender": "a", "at": 20.0, "sent": 2000.0, "bounce_rate": 0.0, "complaint_rate": 0.001}
+    ]
     assert not s.suspended("b", 20.0)
 
 
@@ -143,8 +144,10 @@ def test_sender_hash_is_sticky_and_spreads():
 
 
 def test_by_class_pools():
-    a = PoolAssigner("by-class", {"transactional": ["10.1.0.1"], "marketing": ["10.2.0.1"],
-                                  "default": ["10.9.0.1"]})
+    a = PoolAssigner(
+        "by-class",
+        {"transactional": ["10.1.0.1"], "marketing": ["10.2.0.1"], "default": ["10.9.0.1"]},
+    )
     assert a.pick("s", "transactional") == "10.1.0.1"
     assert a.pick("s", "marketing") == "10.2.0.1"
     assert a.pick("s", "spammer") == "10.9.0.1"
@@ -155,8 +158,12 @@ def test_by_class_pools():
 
 def test_by_reputation_moves_bad_senders():
     stats = SenderStats()
-    a = PoolAssigner("by-reputation", {"good": ["10.1.0.1"], "bad": ["10.6.0.1"],
-                                       "new": ["10.5.0.1"]}, stats=stats, min_volume=100)
+    a = PoolAssigner(
+        "by-reputation",
+        {"good": ["10.1.0.1"], "bad": ["10.6.0.1"], "new": ["10.5.0.1"]},
+        stats=stats,
+        min_volume=100,
+    )
     assert a.pick("fresh") == "10.5.0.1"
     stats.record("clean", "sent", 0.0, count=500)
     stats.record("clean", "bounce", 0.0, count=5)
@@ -172,10 +179,12 @@ def test_by_reputation_moves_bad_senders():
 
 
 def test_dedicated_ips():
-    a = PoolAssigner("dedicated", {"shared": POOL},
-                     dedicated={"bank@b.example": "10.8.0.1",
-                                "shop@s.example": ["10.8.0.2", "10.8.0.3"]},
-                     rotate_on_retry=True)
+    a = PoolAssigner(
+        "dedicated",
+        {"shared": POOL},
+        dedicated={"bank@b.example": "10.8.0.1", "shop@s.example": ["10.8.0.2", "10.8.0.3"]},
+        rotate_on_retry=True,
+    )
     assert [a.pick("bank@b.example", attempt_index=k) for k in range(2)] == ["10.8.0.1"] * 2
     assert a.pick("shop@s.example", attempt_index=1) == "10.8.0.3"
     assert a.pick("other@o.example", now=HOUR) == POOL[0]

@@ -26,20 +26,30 @@ SEEDS = [11, 12, 13, 14, 15, 16, 17, 18]
 def mmc_world(c: int, lam: float, mu: float, backlog, duration: float, lifetime="5d") -> dict:
     return {
         "simulation": {"duration": duration, "warmup": "1000s", "seed": 1},
-        "providers": {"isp": {
-            "ips": ["198.51.100.1"], "local_domains": ["isp.example"],
-            "max_connections": 100000, "destination_concurrency_limit": 100000,
-            "initial_destination_concurrency": 100000,
-            # no scheduler feedback: every refusal would otherwise throttle the destination
-            "destination_concurrency_negative_feedback": 0,
-            "destination_concurrency_failed_cohort_limit": 1e12,
-            "retry_params": {"maximal_queue_lifetime": lifetime}}},
-        "senders": {"users": {"provider": "isp", "count": 1, "rate": lam,
-                              "domains": {"dest.example": 1.0}}},
+        "providers": {
+            "isp": {
+                "ips": ["198.51.100.1"],
+                "local_domains": ["isp.example"],
+                "max_connections": 100000,
+                "destination_concurrency_limit": 100000,
+                "initial_destination_concurrency": 100000,
+                # no scheduler feedback: every refusal would otherwise throttle the destination
+                "destination_concurrency_negative_feedback": 0,
+                "destination_concurrency_failed_cohort_limit": 1e12,
+                "retry_params": {"maximal_queue_lifetime": lifetime},
+            }
+        },
+        "senders": {
+            "users": {"provider": "isp", "count": 1, "rate": lam, "domains": {"dest.example": 1.0}}
+        },
         "domains": {"dest.example": {"mx": [{"host": "mx.dest.example"}]}},
-        "servers": {"mx.dest.example": {
-            "sessions": c, "backlog": backlog,
-            "service_time": {"dist": "exponential", "mean": 1.0 / mu}}},
+        "servers": {
+            "mx.dest.example": {
+                "sessions": c,
+                "backlog": backlog,
+                "service_time": {"dist": "exponential", "mean": 1.0 / mu},
+            }
+        },
     }
 
 
@@ -79,12 +89,17 @@ def test_erlang_b_refused_fraction():
     fractions = []
     for seed in SEEDS:
         result = simulate(scenario, seed=seed)
-        a = result.attempts[(result.attempts["started_at"] >= 1000) & (result.attempts["hop"] == "isp")]
+        a = result.attempts[
+            (result.attempts["started_at"] >= 1000) & (result.attempts["hop"] == "isp")
+        ]
         assert len(a) > 60000
         fractions.append(float((a["enhanced_code"] == "4.3.2").mean()))
         # lifetime 0: every refused message bounced after its one attempt
         m = result.messages[~result.messages["is_dsn"]]
         assert (m["attempts"] <= 1).all()
     fractions = np.array(fractions)
-    assert abs(fractions.mean() - blocking_theory) < t_halfwidth(fractions), (fractions, blocking_theory)
+    assert abs(fractions.mean() - blocking_theory) < t_halfwidth(fractions), (
+        fractions,
+        blocking_theory,
+    )
     assert t_halfwidth(fractions) < 0.03 * blocking_theory

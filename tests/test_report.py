@@ -39,8 +39,16 @@ from tests.conftest import ONE_MX_TOML, one_mx_world
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_IP = ROOT / "experiments" / "scenarios" / "shared_ip_spam.toml"
 CHROMIUM = Path("/usr/bin/chromium")
-RUN_FIGURES = ("outcomes", "latency", "attempts", "reasons", "queues_mta", "queues_servers",
-               "listings", "reputation")
+RUN_FIGURES = (
+    "outcomes",
+    "latency",
+    "attempts",
+    "reasons",
+    "queues_mta",
+    "queues_servers",
+    "listings",
+    "reputation",
+)
 
 SWEEP_BASE = ONE_MX_TOML.replace('duration = "2h"\n', 'duration = "2h"\nwarmup = "10m"\n')
 SWEEP_EXPERIMENT = textwrap.dedent("""
@@ -56,15 +64,21 @@ SWEEP_EXPERIMENT = textwrap.dedent("""
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "mailnet.cli", *args], capture_output=True,
-                          text=True, timeout=120, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "mailnet.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """Six simulated hours of the shared-IP scenario: long enough for listings."""
-    scenario = load_scenario(SHARED_IP, overrides=["simulation.duration=6h",
-                                                   "simulation.warmup=1h"])
+    scenario = load_scenario(
+        SHARED_IP, overrides=["simulation.duration=6h", "simulation.warmup=1h"]
+    )
     result = simulate(scenario, base_dir=SHARED_IP.parent)
     assert len(result.listings) and len(result.reputation)
     return write_run(result, tmp_path_factory.mktemp("report") / "run")
@@ -90,26 +104,40 @@ def _fake_sweep(out: Path) -> Path:
     out.mkdir(parents=True)
     rows = []
     for point, (sessions, mttr) in enumerate((s, m) for s in (1, 2, 4) for m in ("5m", "20m")):
-        row = {"point": point, 'servers."mx.dest.example".sessions': sessions,
-               'servers."mx.dest.example".outages.mttr': mttr, "runs": 3, "ok": 3, "failed": 0}
-        for metric, value in (("delivery_rate", 0.9 + 0.02 * sessions), ("bounce_rate", 0.01),
-                              ("latency_s.p90", 600.0 / sessions),
-                              ("queue_time_average.mta:isp:deferred", 3.0 / sessions)):
-            row.update({f"{metric}.mean": value, f"{metric}.ci_low": value * 0.9,
-                        f"{metric}.ci_high": value * 1.1})
+        row = {
+            "point": point,
+            'servers."mx.dest.example".sessions': sessions,
+            'servers."mx.dest.example".outages.mttr': mttr,
+            "runs": 3,
+            "ok": 3,
+            "failed": 0,
+        }
+        for metric, value in (
+            ("delivery_rate", 0.9 + 0.02 * sessions),
+            ("bounce_rate", 0.01),
+            ("latency_s.p90", 600.0 / sessions),
+            ("queue_time_average.mta:isp:deferred", 3.0 / sessions),
+        ):
+            row.update(
+                {
+                    f"{metric}.mean": value,
+                    f"{metric}.ci_low": value * 0.9,
+                    f"{metric}.ci_high": value * 1.1,
+                }
+            )
         rows.append(row)
     pd.DataFrame(rows).to_parquet(out / "points.parquet")
     pd.DataFrame({"point": [0], "status": ["ok"]}).to_parquet(out / "runs.parquet")
     (out / "manifest.json").write_text(
         '{"experiment": {"grid": {"servers.\\"mx.dest.example\\".sessions": [1, 2, 4]}, '
-        '"linked": {"servers.\\"mx.dest.example\\".outages.mttr": ["5m", "20m"]}}}')
+        '"linked": {"servers.\\"mx.dest.example\\".outages.mttr": ["5m", "20m"]}}}'
+    )
     return out
 
 
 def _figures_in(html: str) -> dict[str, bytes]:
     """``{figure name: embedded PNG bytes}`` of a report page."""
-    found = re.findall(r'<figure id="fig-([^"]+)"><img src="data:image/png;base64,([^"]+)"',
-                       html)
+    found = re.findall(r'<figure id="fig-([^"]+)"><img src="data:image/png;base64,([^"]+)"', html)
     return {name: base64.b64decode(data) for name, data in found}
 
 
@@ -149,8 +177,10 @@ def test_run_report_defaults_to_a_report_folder_and_skips_empty_tables(tmp_path)
     assert "No reputation samples in this run" in html
     assert not (run / "report" / "listings.png").exists()
     assert not (run / "report" / "reputation.png").exists()
-    _check_written(run / "report", ("outcomes", "latency", "attempts", "reasons", "queues_mta",
-                                    "queues_servers"))
+    _check_written(
+        run / "report",
+        ("outcomes", "latency", "attempts", "reasons", "queues_mta", "queues_servers"),
+    )
 
 
 def test_sweep_report_draws_the_headline_metrics_with_confidence_bands(sweep_dir, tmp_path):
@@ -159,16 +189,27 @@ def test_sweep_report_draws_the_headline_metrics_with_confidence_bands(sweep_dir
     points = pd.read_parquet(sweep_dir / "points.parquet")
     metrics = headline_metrics(points)
     assert {"delivery_rate", "bounce_rate", "latency_s.p90"} <= set(metrics)
-    names = [f"metric_{re.sub(r'[^A-Za-z0-9]+', '_', m).strip('_')}" for m in metrics
-             if not m.startswith("queue_time_average.")] + ["metric_queue_time_average"]
+    names = [
+        f"metric_{re.sub(r'[^A-Za-z0-9]+', '_', m).strip('_')}"
+        for m in metrics
+        if not m.startswith("queue_time_average.")
+    ] + ["metric_queue_time_average"]
     html = _check_written(page.parent, names)
     assert set(_figures_in(html)) == set(names)
-    assert 'servers.&quot;mx.dest.example&quot;.sessions' in html  # parameter table
+    assert "servers.&quot;mx.dest.example&quot;.sessions" in html  # parameter table
 
 
 def test_sweep_report_draws_chosen_metrics_only(sweep_dir, tmp_path):
-    result = cli("report", str(sweep_dir), "--out", str(tmp_path), "--metric", "latency_s.p50",
-                 "--metric", "no_such_metric")
+    result = cli(
+        "report",
+        str(sweep_dir),
+        "--out",
+        str(tmp_path),
+        "--metric",
+        "latency_s.p50",
+        "--metric",
+        "no_such_metric",
+    )
     assert result.returncode == 0, result.stderr
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert set(_figures_in(html)) == {"metric_latency_s_p50"}
@@ -194,15 +235,31 @@ def test_bad_directory_is_one_line_and_exit_code_2(tmp_path, make):
 
 def _open_in_chromium(page: Path, profile: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-         "--dump-dom", page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120)
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(),
-                    reason="/usr/bin/chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (apt-get install chromium)"
+)
 def test_pages_open_in_headless_chromium_without_errors(run_dir, sweep_dir, tmp_path):
     for name, source in (("run", run_dir), ("sweep", sweep_dir)):
         page = make_report(source, tmp_path / name)
@@ -238,12 +295,16 @@ def _assert_readable(figure: Figure) -> None:
 
 def test_run_figure_functions_take_frames_and_return_figures(run_dir):
     run = load_run(run_dir)
-    figures = [outcomes_figure(run.messages), latency_figure(run.messages),
-               attempts_figure(run.messages), reasons_figure(run.attempts, run.messages),
-               queue_figure(run.queues, "mta", end=run.duration, warmup=run.warmup),
-               queue_figure(run.queues, "server", end=run.duration),
-               listings_figure(run.listings, end=run.duration),
-               reputation_figure(run.reputation, end=run.duration, warmup=run.warmup)]
+    figures = [
+        outcomes_figure(run.messages),
+        latency_figure(run.messages),
+        attempts_figure(run.messages),
+        reasons_figure(run.attempts, run.messages),
+        queue_figure(run.queues, "mta", end=run.duration, warmup=run.warmup),
+        queue_figure(run.queues, "server", end=run.duration),
+        listings_figure(run.listings, end=run.duration),
+        reputation_figure(run.reputation, end=run.duration, warmup=run.warmup),
+    ]
     for figure in figures:
         _assert_readable(figure)
     # more than one series: a legend, and series differ in line style, not colour alone
@@ -259,8 +320,7 @@ def test_run_figure_functions_take_frames_and_return_figures(run_dir):
 
 def test_sweep_figure_puts_durations_in_hours_and_draws_a_band_per_line(sweep_dir):
     points = pd.read_parquet(sweep_dir / "points.parquet")
-    figure = sweep_figure(points, "latency_s.p90",
-                          x='servers."mx.dest.example".outages.mttr')
+    figure = sweep_figure(points, "latency_s.p90", x='servers."mx.dest.example".outages.mttr')
     ax = figure.axes[0]
     _assert_readable(figure)
     assert "hours" in ax.get_xlabel()
@@ -280,13 +340,18 @@ def test_parameter_axes_numbers_durations_rates_and_categories():
     rates = parameter_axis(pd.Series(["20/h", "0.01"], name="rate"))
     assert list(rates.values) == pytest.approx([20, 36]) and "per hour" in rates.label
     names = parameter_axis(pd.Series(["round-robin", "sender-hash", "round-robin"], name="sel"))
-    assert list(names.values) == [0, 1, 0] and names.ticks == {0: "round-robin",
-                                                               1: "sender-hash"}
+    assert list(names.values) == [0, 1, 0] and names.ticks == {0: "round-robin", 1: "sender-hash"}
 
 
 def test_linked_and_constant_parameters_are_grouped():
-    points = pd.DataFrame({"a": [1, 1, 2, 2], "b": ["x", "y", "x", "y"],
-                           "c": ["1h", "2h", "1h", "2h"], "d": [5, 5, 5, 5]})
+    points = pd.DataFrame(
+        {
+            "a": [1, 1, 2, 2],
+            "b": ["x", "y", "x", "y"],
+            "c": ["1h", "2h", "1h", "2h"],
+            "d": [5, 5, 5, 5],
+        }
+    )
     assert swept_groups(points, ["a", "b", "c", "d"]) == [["a"], ["b", "c"]]
 
 
@@ -299,10 +364,17 @@ def test_step_means_are_exact_time_weighted_averages():
 
 
 def test_make_report_does_not_need_a_display_or_pyplot(run_dir, tmp_path):
-    code = ("import sys; from mailnet.report import make_report; "
-            f"make_report({str(run_dir)!r}, {str(tmp_path)!r}); "
-            "assert 'matplotlib.pyplot' not in sys.modules")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-                            cwd=ROOT)
+    code = (
+        "import sys; from mailnet.report import make_report; "
+        f"make_report({str(run_dir)!r}, {str(tmp_path)!r}); "
+        "assert 'matplotlib.pyplot' not in sys.modules"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr

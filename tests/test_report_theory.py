@@ -22,19 +22,23 @@ def test_erlang_values():
 def test_capacity_scenario_is_recognised_as_mmc():
     base = read_toml("experiments/scenarios/capacity.toml")
     assert mmc_load(base, "mx.dest.example") == pytest.approx(3.0)
-    assert mmc_load(read_toml("experiments/scenarios/baseline.toml"),
-                    "mx1.bigmail.example") is None
+    assert mmc_load(read_toml("experiments/scenarios/baseline.toml"), "mx1.bigmail.example") is None
 
 
 def test_capacity_figure_needs_a_sessions_sweep():
     base = read_toml("experiments/scenarios/capacity.toml")
     host = '"mx.dest.example"'
-    points = pd.DataFrame({
-        f"servers.{host}.sessions": [4, 5, 4, 5],
-        f"servers.{host}.backlog": ["0", "0", "unlimited", "unlimited"],
-        **{f"servers.mx.dest.example.{m}.{s}": [0.2, 0.1, 0.5, 0.25]
-           for m in ("p_wait", "refused_rate") for s in ("mean", "ci_low", "ci_high")},
-    })
+    points = pd.DataFrame(
+        {
+            f"servers.{host}.sessions": [4, 5, 4, 5],
+            f"servers.{host}.backlog": ["0", "0", "unlimited", "unlimited"],
+            **{
+                f"servers.mx.dest.example.{m}.{s}": [0.2, 0.1, 0.5, 0.25]
+                for m in ("p_wait", "refused_rate")
+                for s in ("mean", "ci_low", "ci_high")
+            },
+        }
+    )
     figure = capacity_figure(points, base)
     assert figure is not None
     ax = figure.axes[0]

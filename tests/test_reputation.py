@@ -120,10 +120,10 @@ def test_unknown_kind_is_refused():
 
 def _table_at(score_target: str, **kwargs) -> ReputationTable:
     t = ReputationTable(prior_weight=10.0, **kwargs)
-    if score_target == "throttled":     # (10 + 60) / (10 + 60 + 30) = 0.7
+    if score_target == "throttled":  # (10 + 60) / (10 + 60 + 30) = 0.7
         t.observe("ham", IP, 0.0, count=60)
         t.observe("spam", IP, 0.0, count=30)
-    elif score_target == "rejected":    # 10 / (10 + 20) = 0.33
+    elif score_target == "rejected":  # 10 / (10 + 20) = 0.33
         t.observe("spam", IP, 0.0, count=20)
     return t
 
@@ -140,8 +140,10 @@ def test_bad_ip_is_rejected_with_550():
     assert "S3150" in reply.text and IP in reply.text
 
 
-@pytest.mark.parametrize(("style", "code", "enhanced"), [
-    ("gmail", 421, "4.7.28"), ("microsoft", 451, "4.7.650"), ("yahoo", 421, "4.7.0")])
+@pytest.mark.parametrize(
+    ("style", "code", "enhanced"),
+    [("gmail", 421, "4.7.28"), ("microsoft", 451, "4.7.650"), ("yahoo", 421, "4.7.0")],
+)
 def test_throttled_ip_gets_burst_then_rate(style, code, enhanced):
     t = _table_at("throttled", style=style, throttle_rate=1 / MINUTE, throttle_burst=2)
     assert t.decide(IP, 0.0) is None
@@ -164,8 +166,11 @@ def test_throttle_is_per_ip():
 
 def test_reply_styles():
     assert reject_reply("gmail", IP) == Reply(
-        550, "5.7.1", f"[{IP}] Our system has detected an unusual rate of unsolicited mail "
-                      "originating from your IP address. To protect our users from spam, mail "
-                      "sent from your IP address has been blocked.")
+        550,
+        "5.7.1",
+        f"[{IP}] Our system has detected an unusual rate of unsolicited mail "
+        "originating from your IP address. To protect our users from spam, mail "
+        "sent from your IP address has been blocked.",
+    )
     with pytest.raises(ValueError):
         ReputationTable(style="aol")

@@ -22,12 +22,23 @@ def mmss(*stamps):
 
 # --------------------------------------------------------------------------- Postfix
 
+
 def test_postfix_schedule_and_expiry():
     policy = make_retry_policy("postfix")
     assert policy.queue_run_interval == 300 and policy.scan_slack == 1.0
     # 0, 5, 10, 20, 40, 80, 150 min, then every 70 min (mail-facts.md §1).
-    assert attempt_offsets(policy, n=10) == [0, 300, 600, 1200, 2400, 4800, 9000, 13200,
-                                             17400, 21600]
+    assert attempt_offsets(policy, n=10) == [
+        0,
+        300,
+        600,
+        1200,
+        2400,
+        4800,
+        9000,
+        13200,
+        17400,
+        21600,
+    ]
     trace = trace_attempts(policy)
     assert all(b - a == 4200 for a, b in zip(trace.attempts[6:], trace.attempts[7:], strict=False))
     # Expires at the first failed attempt at or after 5 d: 9000 + 101 * 4200 s.
@@ -38,9 +49,15 @@ def test_postfix_schedule_and_expiry():
 
 def test_postfix_scaled_down_like_the_real_observation():
     # The timers of the Postfix 3.7.11 measurement in mail-facts.md §1.
-    policy = make_retry_policy("postfix", {
-        "queue_run_delay": "10s", "minimal_backoff_time": 10, "maximal_backoff_time": "80s",
-        "maximal_queue_lifetime": "10m"})
+    policy = make_retry_policy(
+        "postfix",
+        {
+            "queue_run_delay": "10s",
+            "minimal_backoff_time": 10,
+            "maximal_backoff_time": "80s",
+            "maximal_queue_lifetime": "10m",
+        },
+    )
     trace = trace_attempts(policy)
     assert trace.attempts == [0, 10, 20, 40, 80, 160, 240, 320, 400, 480, 560, 640]
     assert trace.expired_at == 640
@@ -49,8 +66,10 @@ def test_postfix_scaled_down_like_the_real_observation():
 def test_postfix_whole_seconds_and_scan_slack():
     policy = make_retry_policy("postfix")
     # age = floor(now) - floor(arrival), eligible = floor(now) + clamp(age).
-    assert policy.after_failure(now=300.9, arrival=0.7, first_failure=0.7, attempts=2,
-                                destination="d") == 600.0
+    assert (
+        policy.after_failure(now=300.9, arrival=0.7, first_failure=0.7, attempts=2, destination="d")
+        == 600.0
+    )
     # Failures handled a second after their attempt: the first is due at 301 and taken
     # by the 300 scan (slack 1); the second is due at 301 + 301 = 602, after 600 + 1.
     assert attempt_offsets(policy, n=4, failure_delay=1.0) == [0, 300, 900, 2100]
@@ -76,8 +95,11 @@ def test_postfix_bounce_lifetime():
 
 # Hours after the first failure (mail-facts.md §2): 15 min steps to 2 h, G 1 h x 1.5 to
 # 16 h, then 6 h steps; the failure after the 4 d cutoff (~100.8 h) bounces.
-EXIM_HOURS = ([k / 4 for k in range(9)] + [3, 4.5, 6.75, 10.125, 15.1875, 22.78125]
-              + [22.78125 + 6 * k for k in range(1, 14)])
+EXIM_HOURS = (
+    [k / 4 for k in range(9)]
+    + [3, 4.5, 6.75, 10.125, 15.1875, 22.78125]
+    + [22.78125 + 6 * k for k in range(1, 14)]
+)
 
 
 def test_exim_default_schedule_continuous_runner():
@@ -103,50 +125,90 @@ def test_exim_with_q30m_runner():
     trace = trace_attempts(policy)
     # 15 min steps collapse to the 30 min runs. At 9000 s lastgap = min(900 asked, 1800
     # actual); at 59400 s min(18225, 19800) keeps runner lateness out of the growth.
-    assert trace.attempts[:12] == [0, 1800, 3600, 5400, 7200, 9000, 12600, 18000, 27000,
-                                   39600, 59400, 81000]
+    assert trace.attempts[:12] == [
+        0,
+        1800,
+        3600,
+        5400,
+        7200,
+        9000,
+        12600,
+        18000,
+        27000,
+        39600,
+        59400,
+        81000,
+    ]
     assert trace.attempts[11:] == [81000 + 6 * H * k for k in range(14)]
     assert trace.expired_at == 361800
 
 
 def test_exim_retry_data_are_per_destination():
     policy = make_retry_policy("exim", {"queue_run_interval": 0})
-    assert policy.after_failure(now=0, arrival=0, first_failure=0, attempts=1,
-                                destination="mx.a") == 900
+    assert (
+        policy.after_failure(now=0, arrival=0, first_failure=0, attempts=1, destination="mx.a")
+        == 900
+    )
     # A new message to a host failing for 20 h is already on the F,4d,6h rule ...
-    assert policy.after_failure(now=20 * H, arrival=20 * H, first_failure=20 * H, attempts=1,
-                                destination="mx.a") == 26 * H
+    assert (
+        policy.after_failure(
+            now=20 * H, arrival=20 * H, first_failure=20 * H, attempts=1, destination="mx.a"
+        )
+        == 26 * H
+    )
     # ... another host starts afresh ...
-    assert policy.after_failure(now=20 * H, arrival=20 * H, first_failure=20 * H, attempts=1,
-                                destination="mx.b") == 20 * H + 900
+    assert (
+        policy.after_failure(
+            now=20 * H, arrival=20 * H, first_failure=20 * H, attempts=1, destination="mx.b"
+        )
+        == 20 * H + 900
+    )
     # ... and after 4 d of failures a new message fails at its first failure.
-    assert policy.after_failure(now=97 * H, arrival=97 * H, first_failure=97 * H, attempts=1,
-                                destination="mx.a") is None
+    assert (
+        policy.after_failure(
+            now=97 * H, arrival=97 * H, first_failure=97 * H, attempts=1, destination="mx.a"
+        )
+        is None
+    )
     # A success forgets the host.
     policy.after_success(now=98 * H, destination="mx.a")
-    assert policy.after_failure(now=98 * H, arrival=98 * H, first_failure=98 * H, attempts=1,
-                                destination="mx.a") == 98 * H + 900
+    assert (
+        policy.after_failure(
+            now=98 * H, arrival=98 * H, first_failure=98 * H, attempts=1, destination="mx.a"
+        )
+        == 98 * H + 900
+    )
 
 
 def test_exim_message_age_counts_when_larger():
     policy = make_retry_policy("exim")
     # The host's data are fresh but the message is 5 d old: past the 4 d cutoff.
-    assert policy.after_failure(now=5 * D, arrival=0, first_failure=0, attempts=30,
-                                destination="mx") is None
+    assert (
+        policy.after_failure(now=5 * D, arrival=0, first_failure=0, attempts=30, destination="mx")
+        is None
+    )
 
 
 def test_exim_old_retry_data_expire():
     policy = make_retry_policy("exim", {"retry_data_expire": "1d"})
     policy.after_failure(now=0, arrival=0, first_failure=0, attempts=1, destination="mx")
-    assert policy.after_failure(now=2 * D, arrival=2 * D, first_failure=2 * D, attempts=1,
-                                destination="mx") == 2 * D + 900
+    assert (
+        policy.after_failure(
+            now=2 * D, arrival=2 * D, first_failure=2 * D, attempts=1, destination="mx"
+        )
+        == 2 * D + 900
+    )
 
 
 def test_exim_trace_leaves_policy_state_alone():
     policy = make_retry_policy("exim")
     attempt_offsets(policy, n=5, failure_delay=1.0)
-    assert policy.after_failure(now=10 * H, arrival=10 * H, first_failure=10 * H,
-                                attempts=1, destination="always-fails") == 10 * H + 900
+    assert (
+        policy.after_failure(
+            now=10 * H, arrival=10 * H, first_failure=10 * H, attempts=1, destination="always-fails"
+        )
+        == 10 * H + 900
+    )
 
 
 def test_exim_rule_override_and_h_rule():
@@ -156,13 +218,15 @@ def test_exim_rule_override_and_h_rule():
     assert attempt_offsets(policy, n=10) == [600.0 * k for k in range(8)]
     with pytest.raises(ValueError, match="H rule needs a random generator"):
         make_retry_policy("exim", {"retry_rule": "H,1d,10m,2"})
-    policy = make_retry_policy("exim", {"retry_rule": "H,1d,10m,2", "queue_run_interval": 0},
-                               rng=np.random.default_rng(1))
+    policy = make_retry_policy(
+        "exim", {"retry_rule": "H,1d,10m,2", "queue_run_interval": 0}, rng=np.random.default_rng(1)
+    )
     gaps = np.diff(attempt_offsets(policy, n=8))
     assert gaps[0] == 600 and all(g >= 600 for g in gaps) and gaps[-1] > 1200
 
 
 # --------------------------------------------------------------------------- qmail, Sendmail
+
 
 def test_qmail_squares_and_final_try():
     policy = make_retry_policy("qmail")
@@ -198,11 +262,11 @@ def test_sendmail_aliases_and_dotted_names():
 
 # --------------------------------------------------------------------------- Exchange, RFC
 
+
 def test_exchange_quick_retries_then_message_retry_interval():
     policy = make_retry_policy("exchange")
     assert policy.delay_warning == 4 * H and policy.lifetime == 2 * D
-    assert attempt_offsets(policy, n=10) == [k * 5 * M for k in range(7)] + [45 * M, 60 * M,
-                                                                              75 * M]
+    assert attempt_offsets(policy, n=10) == [k * 5 * M for k in range(7)] + [45 * M, 60 * M, 75 * M]
     assert expiry_time(policy) == 2 * D
 
 
@@ -223,14 +287,20 @@ def test_rfc5321_guidance():
 
 # --------------------------------------------------------------------------- webmail
 
-@pytest.mark.parametrize(("name", "stamps"), [
-    ("gmail", ["6:02", "29:02", "56:36", "98:44", "162:03", "229:44", "309:05", "434:46"]),
-    ("yahoo", ["2:07", "5:39", "12:58", "27:16", "55:13", "109:35", "216:47", "430:36"]),
-    ("hotmail", ["1:01", "2:03", "3:04", "5:06", "8:07", "12:08", "16:10"]),
-    ("gmx", ["5:01", "12:33", "23:50", "40:46", "66:09", "104:14", "161:22", "247:04",
-             "375:36"]),
-    ("aol", ["5:32", "11:32", "21:32", "31:32"]),
-])
+
+@pytest.mark.parametrize(
+    ("name", "stamps"),
+    [
+        ("gmail", ["6:02", "29:02", "56:36", "98:44", "162:03", "229:44", "309:05", "434:46"]),
+        ("yahoo", ["2:07", "5:39", "12:58", "27:16", "55:13", "109:35", "216:47", "430:36"]),
+        ("hotmail", ["1:01", "2:03", "3:04", "5:06", "8:07", "12:08", "16:10"]),
+        (
+            "gmx",
+            ["5:01", "12:33", "23:50", "40:46", "66:09", "104:14", "161:22", "247:04", "375:36"],
+        ),
+        ("aol", ["5:32", "11:32", "21:32", "31:32"]),
+    ],
+)
 def test_webmail_measured_offsets(name, stamps):
     policy = make_retry_policy(name)
     assert policy.queue_run_interval is None
@@ -265,23 +335,35 @@ def test_custom_offsets():
 
 def test_horizon_stops_the_trace():
     assert attempt_offsets(make_retry_policy("postfix"), n=100, horizon=2400) == [
-        0, 300, 600, 1200, 2400]
+        0,
+        300,
+        600,
+        1200,
+        2400,
+    ]
 
 
 # --------------------------------------------------------------------------- factory
 
+
 def test_param_overrides_and_preset_mapping():
-    policy = make_retry_policy("postfix", {"maximal_backoff_time": "1h", "queue_run_delay": 60,
-                                           "delay_warning_time": "4h"})
+    policy = make_retry_policy(
+        "postfix", {"maximal_backoff_time": "1h", "queue_run_delay": 60, "delay_warning_time": "4h"}
+    )
     assert policy.params["maximal_backoff_time"] == 3600.0
     assert policy.queue_run_interval == 60 and policy.delay_warning == 4 * H
-    same = make_retry_policy({"preset": "postfix", "maximal_backoff_time": 3600},
-                             {"queue_run_delay": "1m", "delay_warning_time": 14400})
+    same = make_retry_policy(
+        {"preset": "postfix", "maximal_backoff_time": 3600},
+        {"queue_run_delay": "1m", "delay_warning_time": 14400},
+    )
     assert same.params == policy.params
     assert make_retry_policy("Exchange_Online").name == "exchange-online"
-    assert make_retry_policy("postfix", {"minimal_backoff_time": "500ms",
-                                         "maximal_backoff_time": "1h30m"}).params[
-        "minimal_backoff_time"] == 0.5
+    assert (
+        make_retry_policy(
+            "postfix", {"minimal_backoff_time": "500ms", "maximal_backoff_time": "1h30m"}
+        ).params["minimal_backoff_time"]
+        == 0.5
+    )
 
 
 def test_unknown_parameter_message():
@@ -292,19 +374,22 @@ def test_unknown_parameter_message():
     assert "maximal_backoff_time" in message and "\n" not in message
 
 
-@pytest.mark.parametrize(("spec", "params", "needle"), [
-    ("nosuch", None, "unknown retry preset 'nosuch' (known: aol, "),
-    ("postfix", {"maximal_queue_lifetime": "5 days"}, "'maximal_queue_lifetime'"),
-    ("postfix", {"maximal_queue_lifetime": -1}, "'maximal_queue_lifetime'"),
-    ("postfix", {"queue_run_delay": 0}, "'queue_run_delay' of preset 'postfix' must be"),
-    ("postfix", {"maximal_backoff_time": 10}, "'maximal_backoff_time'"),
-    ("exim", {"retry_rule": "F,2h"}, "retry rule 'F,2h': missing field"),
-    ("exim", {"retry_interval_max": "2d"}, "may not exceed 24h"),
-    ("exchange", {"TransientFailureRetryCount": 1.5}, "'TransientFailureRetryCount'"),
-    ("gmail", {"offsets": ["10m", "5m"]}, "increasing"),
-    ({"offsets": ["5m"], "lifetim": "1d"}, None, "unknown retry parameter 'lifetim'"),
-    ({"lifetime": "1d"}, None, "needs 'preset' or 'offsets'"),
-])
+@pytest.mark.parametrize(
+    ("spec", "params", "needle"),
+    [
+        ("nosuch", None, "unknown retry preset 'nosuch' (known: aol, "),
+        ("postfix", {"maximal_queue_lifetime": "5 days"}, "'maximal_queue_lifetime'"),
+        ("postfix", {"maximal_queue_lifetime": -1}, "'maximal_queue_lifetime'"),
+        ("postfix", {"queue_run_delay": 0}, "'queue_run_delay' of preset 'postfix' must be"),
+        ("postfix", {"maximal_backoff_time": 10}, "'maximal_backoff_time'"),
+        ("exim", {"retry_rule": "F,2h"}, "retry rule 'F,2h': missing field"),
+        ("exim", {"retry_interval_max": "2d"}, "may not exceed 24h"),
+        ("exchange", {"TransientFailureRetryCount": 1.5}, "'TransientFailureRetryCount'"),
+        ("gmail", {"offsets": ["10m", "5m"]}, "increasing"),
+        ({"offsets": ["5m"], "lifetim": "1d"}, None, "unknown retry parameter 'lifetim'"),
+        ({"lifetime": "1d"}, None, "needs 'preset' or 'offsets'"),
+    ],
+)
 def test_bad_specs_raise_one_line(spec, params, needle):
     with pytest.raises(ValueError) as caught:
         make_retry_policy(spec, params)
@@ -314,9 +399,24 @@ def test_bad_specs_raise_one_line(spec, params, needle):
 
 def test_every_preset_satisfies_the_protocol_and_is_described():
     rows = {row["name"]: row for row in describe_presets()}
-    assert set(rows) == set(PRESETS) == {
-        "postfix", "exim", "qmail", "sendmail", "exchange", "exchange-online", "rfc5321",
-        "gmail", "yahoo", "hotmail", "gmx", "aol"}
+    assert (
+        set(rows)
+        == set(PRESETS)
+        == {
+            "postfix",
+            "exim",
+            "qmail",
+            "sendmail",
+            "exchange",
+            "exchange-online",
+            "rfc5321",
+            "gmail",
+            "yahoo",
+            "hotmail",
+            "gmx",
+            "aol",
+        }
+    )
     for name, row in rows.items():
         policy = make_retry_policy(name)
         assert isinstance(policy, RetryPolicy)

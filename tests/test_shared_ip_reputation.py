@@ -15,18 +15,28 @@ def shared_world(**extra) -> dict:
     """One provider, two addresses in one /24, a ham user and a spammer; one receiver."""
     raw = {
         "simulation": {"duration": "3d", "seed": 1},
-        "providers": {"isp": {
-            "ips": ["198.51.100.1", "198.51.100.2", "198.51.100.3"],
-            "local_domains": ["isp.example"], "asn": 64500, "asn_size": 256,
-            "ip_selection": "sender-hash"}},
+        "providers": {
+            "isp": {
+                "ips": ["198.51.100.1", "198.51.100.2", "198.51.100.3"],
+                "local_domains": ["isp.example"],
+                "asn": 64500,
+                "asn_size": 256,
+                "ip_selection": "sender-hash",
+            }
+        },
         "senders": {
             "ham": {"provider": "isp", "count": 1, "class": "ham", "messages": []},
-            "spam": {"provider": "isp", "count": 1, "class": "spam", "messages": []}},
+            "spam": {"provider": "isp", "count": 1, "class": "spam", "messages": []},
+        },
         "blocklists": {"spamcop": {"preset": "spamcop"}},
         "receivers": {"dest": {"blocklists": {"spamcop": "reject"}}},
         "domains": {"dest.example": {"mx": [{"host": "mx.dest.example"}]}},
-        "servers": {"mx.dest.example": {"receiver": "dest",
-                                         "service_time": {"dist": "constant", "mean": "1s"}}},
+        "servers": {
+            "mx.dest.example": {
+                "receiver": "dest",
+                "service_time": {"dist": "constant", "mean": "1s"},
+            }
+        },
     }
     for key, value in extra.items():
         raw[key] = value
@@ -35,6 +45,7 @@ def shared_world(**extra) -> dict:
 
 def source_of(sender: str, ips: list[str]) -> str:
     import zlib
+
     return ips[zlib.crc32(sender.encode()) % len(ips)]
 
 
@@ -45,9 +56,9 @@ def test_trap_hit_lists_the_ip_and_legitimate_mail_bounces_until_delisting():
     raw["providers"]["isp"]["ips"] = [source_of("spam0@isp.example", ips)]
     raw["senders"]["spam"]["messages"] = [{"at": "1h", "to": ["trap1@dest.example"]}]
     raw["senders"]["ham"]["messages"] = [
-        {"at": "30m", "to": ["alice@dest.example"]},     # before the listing
-        {"at": "2h", "to": ["bob@dest.example"]},        # while listed: 554 5.7.1, bounced
-        {"at": "26h", "to": ["carol@dest.example"]},     # listed 24 h after the hit: delivered
+        {"at": "30m", "to": ["alice@dest.example"]},  # before the listing
+        {"at": "2h", "to": ["bob@dest.example"]},  # while listed: 554 5.7.1, bounced
+        {"at": "26h", "to": ["carol@dest.example"]},  # listed 24 h after the hit: delivered
     ]
     result = simulate(Scenario.from_dict(raw))
     listings = result.listings
@@ -60,8 +71,11 @@ def test_trap_hit_lists_the_ip_and_legitimate_mail_bounces_until_delisting():
     m = result.messages.set_index("recipient")
     assert m.loc["alice@dest.example", "status"] == "delivered"
     bob = m.loc["bob@dest.example"]
-    assert (bob["status"], bob["final_code"], bob["final_enhanced_code"]) == \
-        ("bounced", 554, "5.7.1")
+    assert (bob["status"], bob["final_code"], bob["final_enhanced_code"]) == (
+        "bounced",
+        554,
+        "5.7.1",
+    )
     assert bob["collateral"] and bob["collateral_cause"] == "blocklist:spamcop:ip"
     assert m.loc["carol@dest.example", "status"] == "delivered"
     assert not m.loc["carol@dest.example", "collateral"]
@@ -87,13 +101,16 @@ def test_deferring_receiver_delivers_after_delisting():
 
 
 def test_prefix_escalation_lists_a_neighbour_that_never_sent_spam():
-    raw = shared_world(blocklists={"uce": {"preset": "uceprotect", "prefix_threshold": 2,
-                                           "asn_share": None}},
-                       receivers={"dest": {"blocklists": {"uce": "reject"}}})
+    raw = shared_world(
+        blocklists={"uce": {"preset": "uceprotect", "prefix_threshold": 2, "asn_share": None}},
+        receivers={"dest": {"blocklists": {"uce": "reject"}}},
+    )
     raw["providers"]["isp"]["ip_selection"] = "round-robin"
     # spam from .1 and .2 (round robin), each hits a trap; ham then leaves from .3
-    raw["senders"]["spam"]["messages"] = [{"at": "1h", "to": ["trap1@dest.example"]},
-                                          {"at": "2h", "to": ["trap2@dest.example"]}]
+    raw["senders"]["spam"]["messages"] = [
+        {"at": "1h", "to": ["trap1@dest.example"]},
+        {"at": "2h", "to": ["trap2@dest.example"]},
+    ]
     raw["senders"]["ham"]["messages"] = [{"at": "3h", "to": ["alice@dest.example"]}]
     result = simulate(Scenario.from_dict(raw))
     listings = result.listings
@@ -103,8 +120,7 @@ def test_prefix_escalation_lists_a_neighbour_that_never_sent_spam():
     assert prefix["listed_at"] == pytest.approx(2 * HOUR + 1.05)
     ham = result.attempts[result.attempts["recipient"] == "alice@dest.example"]
     assert ham.iloc[0]["source_ip"] == "198.51.100.3"
-    assert set(listings.loc[listings["scope"] == "ip", "key"]) == {"198.51.100.1",
-                                                                   "198.51.100.2"}
+    assert set(listings.loc[listings["scope"] == "ip", "key"]) == {"198.51.100.1", "198.51.100.2"}
     row = result.messages.set_index("recipient").loc["alice@dest.example"]
     assert row["status"] == "bounced"
     assert row["collateral_cause"] == "blocklist:uce:prefix"
@@ -157,16 +173,18 @@ def test_more_spam_more_collateral_and_segmentation_less():
         none = legit_damage(["senders.spammer.rate=0/d"], seed)
         some = legit_damage(["senders.spammer.rate=1000/d"], seed)
         lots = legit_damage(["senders.spammer.rate=4000/d"], seed)
-        segmented = legit_damage(["senders.spammer.rate=4000/d",
-                                  "providers.isp.pool_strategy=by-class"], seed)
+        segmented = legit_damage(
+            ["senders.spammer.rate=4000/d", "providers.isp.pool_strategy=by-class"], seed
+        )
         assert none <= some <= lots, (seed, none, some, lots)
         assert lots > none
         assert segmented < lots, (seed, segmented, lots)
 
 
 def test_outbound_controls_stop_spam_at_the_source():
-    raw = load_scenario(BASE, overrides=SHORT + [
-        "providers.isp.outbound_filter.catch_rate=1.0"]).to_dict()
+    raw = load_scenario(
+        BASE, overrides=SHORT + ["providers.isp.outbound_filter.catch_rate=1.0"]
+    ).to_dict()
     result = simulate(Scenario.from_dict(raw), seed=1)
     spam = result.messages[result.messages["sender_class"] == "spam"]
     assert (spam["status"] == "bounced").all()
@@ -176,8 +194,9 @@ def test_outbound_controls_stop_spam_at_the_source():
 
 
 def test_suspension_stops_a_bouncing_sender():
-    result = simulate(load_scenario(BASE, overrides=SHORT + [
-        "providers.isp.suspension.bounce_rate=0.05"]), seed=1)
+    result = simulate(
+        load_scenario(BASE, overrides=SHORT + ["providers.isp.suspension.bounce_rate=0.05"]), seed=1
+    )
     assert "spammer0@isp.example" in set(result.suspensions["sender"])
     spam = result.messages[result.messages["sender_class"] == "spam"]
     suspended_at = result.suspensions["at"].min()
@@ -188,8 +207,9 @@ def test_suspension_stops_a_bouncing_sender():
 def test_rate_limit_holds_mail_at_the_msa():
     raw = shared_world()
     raw["providers"]["isp"]["rate_limit"] = {"rate": "1/m", "burst": 2}
-    raw["senders"]["ham"]["messages"] = [{"at": "0s", "to": [f"u{i}@dest.example"]}
-                                         for i in range(5)]
+    raw["senders"]["ham"]["messages"] = [
+        {"at": "0s", "to": [f"u{i}@dest.example"]} for i in range(5)
+    ]
     result = simulate(Scenario.from_dict(raw))
     starts = np.sort(result.attempts["started_at"].to_numpy())
     assert np.allclose(starts, [0, 0, 60, 120, 180])
@@ -199,10 +219,12 @@ def test_dedicated_and_by_class_pools():
     raw = shared_world()
     raw["providers"]["isp"]["pool_strategy"] = "by-class"
     raw["providers"]["isp"]["pools"] = {"ham": ["198.51.100.1"], "spam": ["198.51.100.3"]}
-    raw["senders"]["ham"]["messages"] = [{"at": f"{i}m", "to": ["a@dest.example"]}
-                                         for i in range(5)]
-    raw["senders"]["spam"]["messages"] = [{"at": f"{i}m", "to": ["b@dest.example"]}
-                                          for i in range(5)]
+    raw["senders"]["ham"]["messages"] = [
+        {"at": f"{i}m", "to": ["a@dest.example"]} for i in range(5)
+    ]
+    raw["senders"]["spam"]["messages"] = [
+        {"at": f"{i}m", "to": ["b@dest.example"]} for i in range(5)
+    ]
     a = simulate(Scenario.from_dict(raw)).attempts
     assert set(a.loc[a["recipient"] == "a@dest.example", "source_ip"]) == {"198.51.100.1"}
     assert set(a.loc[a["recipient"] == "b@dest.example", "source_ip"]) == {"198.51.100.3"}
@@ -217,8 +239,9 @@ def test_warmup_caps_a_new_address():
     raw = shared_world()
     raw["providers"]["isp"]["ips"] = ["198.51.100.1"]
     raw["providers"]["isp"]["warmup"] = {"ips": ["198.51.100.1"], "daily_limits": [3, 10]}
-    raw["senders"]["ham"]["messages"] = [{"at": f"{i}m", "to": [f"u{i}@dest.example"]}
-                                         for i in range(5)]
+    raw["senders"]["ham"]["messages"] = [
+        {"at": f"{i}m", "to": [f"u{i}@dest.example"]} for i in range(5)
+    ]
     result = simulate(Scenario.from_dict(raw))
     a = result.attempts.sort_values("started_at")
     first = a.drop_duplicates("message_id")
@@ -232,10 +255,13 @@ def test_warmup_caps_a_new_address():
 def test_campaign_bursts_besides_a_steady_rate():
     raw = shared_world()
     raw["simulation"]["duration"] = "1d"
-    raw["senders"]["spam"] = {"provider": "isp", "class": "spam", "rate": "24/d",
-                              "domains": {"dest.example": 1.0},
-                              "campaigns": {"every": "6h", "size": 500, "over": "30m",
-                                            "start": "1h"}}
+    raw["senders"]["spam"] = {
+        "provider": "isp",
+        "class": "spam",
+        "rate": "24/d",
+        "domains": {"dest.example": 1.0},
+        "campaigns": {"every": "6h", "size": 500, "over": "30m", "start": "1h"},
+    }
     m = simulate(Scenario.from_dict(raw), seed=4).messages
     spam = m[(m["sender_class"] == "spam") & ~m["is_dsn"]].drop_duplicates("message_id")
     t = spam["created_at"].to_numpy()
@@ -246,4 +272,4 @@ def test_campaign_bursts_besides_a_steady_rate():
         assert 500 <= inside <= 505, (k, inside)
     steady = len(t) - 4 * 500
     # Poisson(24): within 4 sd
-    assert abs(steady - 24) < 4 * 24 ** 0.5
+    assert abs(steady - 24) < 4 * 24**0.5

@@ -53,19 +53,27 @@ def _same_runs(out_a, out_b) -> None:
     a = pd.read_parquet(out_a / "runs.parquet").drop(columns=WALL)
     b = pd.read_parquet(out_b / "runs.parquet").drop(columns=WALL)
     pd.testing.assert_frame_equal(a, b)
-    pd.testing.assert_frame_equal(pd.read_parquet(out_a / "points.parquet"),
-                                  pd.read_parquet(out_b / "points.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out_a / "points.parquet"), pd.read_parquet(out_b / "points.parquet")
+    )
 
 
 def test_runs_table_layout(folder, reference):
     runs = pd.read_parquet(folder / "serial" / "runs.parquet")
     assert len(runs) == N_RUNS
-    assert list(runs.columns[:8]) == ["point", 'servers."mx.dest.example".sessions',
-                                      'servers."mx.dest.example".outages.mttr',
-                                      "senders.users.rate", "replication", "seed", "status",
-                                      "error"]
+    assert list(runs.columns[:8]) == [
+        "point",
+        'servers."mx.dest.example".sessions',
+        'servers."mx.dest.example".outages.mttr',
+        "senders.users.rate",
+        "replication",
+        "seed",
+        "status",
+        "error",
+    ]
     assert list(zip(runs["point"], runs["replication"], strict=True)) == [
-        (p, r) for p in range(4) for r in range(6)]
+        (p, r) for p in range(4) for r in range(6)
+    ]
     assert (runs["status"] == "ok").all()
     # common random numbers: replication r has the same seed at every point
     assert (runs["seed"] == runs["replication"].map(lambda r: replication_seed(7, r))).all()
@@ -73,12 +81,19 @@ def test_runs_table_layout(folder, reference):
     assert runs["messages"].dtype.kind == "i" and runs["delivery_rate"].dtype.kind == "f"
     # the longer outages at points 1 and 3 must show in the results
     points = reference.points
-    assert (points["latency_s.mean.mean"][[1, 3]].to_numpy()
-            > points["latency_s.mean.mean"][[0, 2]].to_numpy()).all()
+    assert (
+        points["latency_s.mean.mean"][[1, 3]].to_numpy()
+        > points["latency_s.mean.mean"][[0, 2]].to_numpy()
+    ).all()
     manifest = json.loads((folder / "serial" / "manifest.json").read_text())
     assert manifest["status"] == "complete"
-    assert manifest["runs"] == {"total": N_RUNS, "ok": N_RUNS, "failed": 0, "missing": 0,
-                                "reused": 0}
+    assert manifest["runs"] == {
+        "total": N_RUNS,
+        "ok": N_RUNS,
+        "failed": 0,
+        "missing": 0,
+        "reused": 0,
+    }
     assert manifest["experiment"]["seeds"] == [replication_seed(7, r) for r in range(6)]
     assert manifest["base_scenario"]["servers"]["mx.dest.example"]["sessions"] == 2
     assert sorted(os.listdir(folder / "serial" / "parts"))[:2] == ["0-0.json", "0-1.json"]
@@ -86,8 +101,7 @@ def test_runs_table_layout(folder, reference):
 
 def test_mixed_type_values_are_stored_as_text(tmp_path):
     (tmp_path / "base.toml").write_text(BASE)
-    (tmp_path / "exp.toml").write_text(EXPERIMENT.replace("replications = 6",
-                                                          "replications = 1"))
+    (tmp_path / "exp.toml").write_text(EXPERIMENT.replace("replications = 6", "replications = 1"))
     result = sweep(tmp_path / "exp.toml", workers=1, out=tmp_path / "out", progress=False)
     assert result.runs["senders.users.rate"].tolist() == ["20/h", "0.01"] * 2
     stored = pd.read_parquet(tmp_path / "out" / "runs.parquet")["senders.users.rate"]
@@ -112,23 +126,40 @@ def test_confidence_intervals_match_scipy(reference):
 
 
 def test_two_local_processes_give_identical_results(folder, reference):
-    result = CliRunner().invoke(sweep_app(), ["sweep", str(folder / "exp.toml"), "--workers",
-                                               "2", "--out", str(folder / "two")])
+    result = CliRunner().invoke(
+        sweep_app(),
+        ["sweep", str(folder / "exp.toml"), "--workers", "2", "--out", str(folder / "two")],
+    )
     assert result.exit_code == 0, result.output
     assert "complete: 24 ok, 0 failed, 0 missing of 24 runs" in result.stdout
     _same_runs(folder / "serial", folder / "two")
-    assert "2 local processes" in json.loads((folder / "two" / "manifest.json").read_text())[
-        "executor"]
+    assert (
+        "2 local processes"
+        in json.loads((folder / "two" / "manifest.json").read_text())["executor"]
+    )
 
 
 def test_dask_cluster_gives_identical_results(folder, reference, tmp_path):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, local_directory=str(tmp_path),
-                                  silence_logs=40) as cluster:
-        result = CliRunner().invoke(sweep_app(), [
-            "sweep", str(folder / "exp.toml"), "--scheduler", cluster.scheduler_address,
-            "--out", str(folder / "dask")])
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        local_directory=str(tmp_path),
+        silence_logs=40,
+    ) as cluster:
+        result = CliRunner().invoke(
+            sweep_app(),
+            [
+                "sweep",
+                str(folder / "exp.toml"),
+                "--scheduler",
+                cluster.scheduler_address,
+                "--out",
+                str(folder / "dask"),
+            ],
+        )
     assert result.exit_code == 0, result.output
     _same_runs(folder / "serial", folder / "dask")
     manifest = json.loads((folder / "dask" / "manifest.json").read_text())
@@ -137,9 +168,22 @@ def test_dask_cluster_gives_identical_results(folder, reference, tmp_path):
 
 def _start_cli(folder, out):
     return subprocess.Popen(
-        [sys.executable, "-m", "mailnet.cli", "sweep", str(folder / "exp.toml"), "--workers",
-         "1", "--out", str(out)], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        [
+            sys.executable,
+            "-m",
+            "mailnet.cli",
+            "sweep",
+            str(folder / "exp.toml"),
+            "--workers",
+            "1",
+            "--out",
+            str(out),
+        ],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_parts(process, out, at_least: int) -> int:
@@ -165,8 +209,10 @@ def test_killed_sweep_resumes_to_the_same_results(folder, reference):
 
     with pytest.raises(SweepError, match="--resume"):
         sweep(folder / "exp.toml", workers=1, out=out, progress=False)
-    resumed = CliRunner().invoke(sweep_app(), ["sweep", str(folder / "exp.toml"), "--workers",
-                                                "2", "--out", str(out), "--resume"])
+    resumed = CliRunner().invoke(
+        sweep_app(),
+        ["sweep", str(folder / "exp.toml"), "--workers", "2", "--out", str(out), "--resume"],
+    )
     assert resumed.exit_code == 0, resumed.output
     _same_runs(folder / "serial", out)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -189,7 +235,8 @@ def test_ctrl_c_keeps_finished_runs(folder, reference):
     pd.testing.assert_frame_equal(
         runs.drop(columns=WALL),
         reference.runs.drop(columns=WALL).iloc[: len(runs)].reset_index(drop=True),
-        check_dtype=False)
+        check_dtype=False,
+    )
     finished = sweep(folder / "exp.toml", workers=1, out=out, resume=True, progress=False)
     assert finished.status == "complete"
     _same_runs(folder / "serial", out)
@@ -197,27 +244,32 @@ def test_ctrl_c_keeps_finished_runs(folder, reference):
 
 def test_resume_refuses_results_of_another_experiment(folder, reference, tmp_path):
     changed = tmp_path / "exp.toml"
-    changed.write_text(EXPERIMENT.replace("0.01", '"45/h"').replace(
-        'base = "base.toml"', f'base = "{folder / "base.toml"}"'))
+    changed.write_text(
+        EXPERIMENT.replace("0.01", '"45/h"').replace(
+            'base = "base.toml"', f'base = "{folder / "base.toml"}"'
+        )
+    )
     with pytest.raises(SweepError, match="different experiment"):
         sweep(changed, workers=1, out=folder / "serial", resume=True, progress=False)
 
 
 def test_failed_run_is_recorded_and_the_sweep_continues(tmp_path):
     # traces are read when a run starts: an unreadable one fails that run only
-    (tmp_path / "good.csv").write_text("at,sender,recipients\n1m,0,a@dest.example\n"
-                                       "5m,0,b@dest.example\n")
+    (tmp_path / "good.csv").write_text(
+        "at,sender,recipients\n1m,0,a@dest.example\n5m,0,b@dest.example\n"
+    )
     (tmp_path / "bad.csv").write_text("when,who\n1m,0\n")
-    base = BASE.replace('rate = "30/h"\ndomains = { "dest.example" = 1.0 }',
-                        'trace = "good.csv"')
+    base = BASE.replace('rate = "30/h"\ndomains = { "dest.example" = 1.0 }', 'trace = "good.csv"')
     assert base != BASE
     (tmp_path / "base.toml").write_text(base)
-    (tmp_path / "exp.toml").write_text(textwrap.dedent("""
+    (tmp_path / "exp.toml").write_text(
+        textwrap.dedent("""
         base = "base.toml"
         replications = 2
         [grid]
         "senders.users.trace" = ["bad.csv", "good.csv"]
-    """))
+    """)
+    )
     result = sweep(tmp_path / "exp.toml", workers=2, out=tmp_path / "out", progress=False)
     runs = result.runs
     assert runs["status"].tolist() == ["failed", "failed", "ok", "ok"]
@@ -238,8 +290,9 @@ def test_keep_tables_and_load(tmp_path):
     (tmp_path / "base.toml").write_text(BASE)
     (tmp_path / "exp.toml").write_text('base = "base.toml"\nreplications = 2\n')
     out = tmp_path / "out"
-    result = sweep(load_experiment(tmp_path / "exp.toml"), workers=1, out=out,
-                   keep_tables=True, progress=False)
+    result = sweep(
+        load_experiment(tmp_path / "exp.toml"), workers=1, out=out, keep_tables=True, progress=False
+    )
     for r in range(2):
         messages = pd.read_parquet(out / "runs" / f"0-{r}" / "messages.parquet")
         assert len(messages) == result.runs["recipients"][r]
@@ -248,11 +301,11 @@ def test_keep_tables_and_load(tmp_path):
     assert loaded.status == "complete"
     # resuming with tables asks again for runs whose tables are missing
     (out / "runs" / "0-1" / "manifest.json").unlink()
-    again = sweep(tmp_path / "exp.toml", workers=1, out=out, keep_tables=True, resume=True,
-                  progress=False)
+    again = sweep(
+        tmp_path / "exp.toml", workers=1, out=out, keep_tables=True, resume=True, progress=False
+    )
     assert again.manifest["runs"]["reused"] == 1
     assert (out / "runs" / "0-1" / "manifest.json").exists()
-    pd.testing.assert_frame_equal(again.runs.drop(columns=WALL),
-                                  result.runs.drop(columns=WALL))
+    pd.testing.assert_frame_equal(again.runs.drop(columns=WALL), result.runs.drop(columns=WALL))
     finished = sweep(tmp_path / "exp.toml", workers=1, out=out, resume=True, progress=False)
     assert finished.manifest["runs"]["reused"] == 2 and finished.status == "complete"

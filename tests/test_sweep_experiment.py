@@ -58,16 +58,25 @@ def test_points_are_the_grid_product_times_the_linked_rows(files):
     assert len(experiment.points) == 3 * 2 * 2
     assert experiment.n_runs == 36
     keys = [f.key for f in experiment.factors]
-    assert keys == ['servers."mx.dest.example".sessions', "providers.isp.ip_selection",
-                    'servers."mx.dest.example".outages.mttr', "senders.users.rate"]
+    assert keys == [
+        'servers."mx.dest.example".sessions',
+        "providers.isp.ip_selection",
+        'servers."mx.dest.example".outages.mttr',
+        "senders.users.rate",
+    ]
     # first grid key varies slowest, the linked group fastest; linked values move together
     combos = [tuple(p.params.values()) for p in experiment.points]
-    assert combos[:3] == [(1, "round-robin", "5m", "10/h"), (1, "round-robin", "1h", "30/h"),
-                          (1, "random", "5m", "10/h")]
+    assert combos[:3] == [
+        (1, "round-robin", "5m", "10/h"),
+        (1, "round-robin", "1h", "30/h"),
+        (1, "random", "5m", "10/h"),
+    ]
     assert combos[-1] == (4, "random", "1h", "30/h")
     last = experiment.points[-1].scenario
-    assert last["servers"]["mx.dest.example"] == {"sessions": 4,
-                                                  "outages": {"mtbf": "1h", "mttr": "1h"}}
+    assert last["servers"]["mx.dest.example"] == {
+        "sessions": 4,
+        "outages": {"mtbf": "1h", "mttr": "1h"},
+    }
     assert last["senders"]["users"]["rate"] == "30/h"
     # the base mapping is never changed
     assert experiment.base["servers"]["mx.dest.example"]["sessions"] == 2
@@ -108,26 +117,56 @@ BAD = [
     ("replications = 3", "replications = 0", "replications", "at least 1"),
     ("replications = 3", 'replications = "many"', "replications", "integer"),
     ("seed = 5", "seed = -1", "seed", "at least 0"),
-    ('"senders.users.rate" = ["10/h", "30/h"]', '"senders.users.rate" = ["10/h"]', "linked",
-     "equal lengths"),
-    ("'servers.\"mx.dest.example\".sessions' = [1, 2, 4]",
-     "'servers.\"mx.dest.example\".sesions' = [1, 2, 4]",
-     'servers."mx.dest.example".sesions', "unknown key"),
-    ("[1, 2, 4]", "[1, 0, 4]", 'servers."mx.dest.example".sessions',
-     'greater than or equal to 1 (at grid point servers."mx.dest.example".sessions = 0'),
+    (
+        '"senders.users.rate" = ["10/h", "30/h"]',
+        '"senders.users.rate" = ["10/h"]',
+        "linked",
+        "equal lengths",
+    ),
+    (
+        "'servers.\"mx.dest.example\".sessions' = [1, 2, 4]",
+        "'servers.\"mx.dest.example\".sesions' = [1, 2, 4]",
+        'servers."mx.dest.example".sesions',
+        "unknown key",
+    ),
+    (
+        "[1, 2, 4]",
+        "[1, 0, 4]",
+        'servers."mx.dest.example".sessions',
+        'greater than or equal to 1 (at grid point servers."mx.dest.example".sessions = 0',
+    ),
     ("[1, 2, 4]", "3", "grid.'servers.\"mx.dest.example\".sessions'", "list of values"),
     ("[1, 2, 4]", "[]", "grid.'servers.\"mx.dest.example\".sessions'", "empty"),
-    ('["round-robin", "random"]', '["round-robin", "by-moon-phase"]',
-     "providers.isp.ip_selection", "by-moon-phase"),
-    ('"providers.isp.ip_selection"', '"senders.spammer.count"', "senders.spammer.provider",
-     "required"),
-    ('"providers.isp.ip_selection" = ["round-robin", "random"]',
-     '"simulation.seed" = [1, 2]', 'grid."simulation.seed"', "experiment's seed"),
-    ('"providers.isp.ip_selection" = ["round-robin", "random"]',
-     '\'servers."mx.dest.example".outages\' = [{ mtbf = "2h", mttr = "5m" }]',
-     'servers."mx.dest.example".outages.mttr', "also set by"),
-    ('"providers.isp.ip_selection"', '"providers..ip_selection"',
-     'grid."providers..ip_selection"', "not a TOML dotted key"),
+    (
+        '["round-robin", "random"]',
+        '["round-robin", "by-moon-phase"]',
+        "providers.isp.ip_selection",
+        "by-moon-phase",
+    ),
+    (
+        '"providers.isp.ip_selection"',
+        '"senders.spammer.count"',
+        "senders.spammer.provider",
+        "required",
+    ),
+    (
+        '"providers.isp.ip_selection" = ["round-robin", "random"]',
+        '"simulation.seed" = [1, 2]',
+        'grid."simulation.seed"',
+        "experiment's seed",
+    ),
+    (
+        '"providers.isp.ip_selection" = ["round-robin", "random"]',
+        '\'servers."mx.dest.example".outages\' = [{ mtbf = "2h", mttr = "5m" }]',
+        'servers."mx.dest.example".outages.mttr',
+        "also set by",
+    ),
+    (
+        '"providers.isp.ip_selection"',
+        '"providers..ip_selection"',
+        'grid."providers..ip_selection"',
+        "not a TOML dotted key",
+    ),
     ("[grid]", "[grid\n", "", "not valid TOML"),
 ]
 
@@ -137,8 +176,9 @@ def test_bad_experiment_is_one_line_and_exit_2(files, old, new, key, words):
     assert old in EXPERIMENT
     path = files / "exp.toml"
     path.write_text(EXPERIMENT.replace(old, new, 1))
-    result = CliRunner().invoke(sweep_app(), ["sweep", str(path), "--out",
-                                               str(files / "out"), "--workers", "1"])
+    result = CliRunner().invoke(
+        sweep_app(), ["sweep", str(path), "--out", str(files / "out"), "--workers", "1"]
+    )
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -152,8 +192,9 @@ def test_bad_experiment_is_one_line_and_exit_2(files, old, new, key, words):
 def test_factor_sections_must_be_tables(files):
     for section in ("grid", "linked"):
         with pytest.raises(ScenarioError, match=f"^exp: {section}: must be a table"):
-            Experiment.from_dict({"base": "base.toml", section: [1, 2]}, source="exp",
-                                 base_dir=files)
+            Experiment.from_dict(
+                {"base": "base.toml", section: [1, 2]}, source="exp", base_dir=files
+            )
 
 
 def test_broken_base_names_the_base_file(files):
@@ -166,11 +207,17 @@ def test_broken_base_names_the_base_file(files):
 def test_entry_point_reports_bad_experiment_without_traceback(files):
     path = files / "exp.toml"
     path.write_text(EXPERIMENT.replace("replications = 3", "replications = 0"))
-    done = subprocess.run([sys.executable, "-m", "mailnet.cli", "sweep", str(path)],
-                          capture_output=True, text=True, cwd=files, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "mailnet.cli", "sweep", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=files,
+        timeout=120,
+    )
     assert done.returncode == 2
-    assert done.stderr.strip() == (f"mailnet: error: {path}: replications: "
-                                   "must be at least 1, not 0")
+    assert done.stderr.strip() == (
+        f"mailnet: error: {path}: replications: must be at least 1, not 0"
+    )
     assert "Traceback" not in done.stderr
 
 
@@ -178,7 +225,8 @@ def test_labels_name_the_linked_rows(tmp_path):
     from mailnet.sweep.store import params_frame
 
     base = tmp_path / "base.toml"
-    base.write_text(textwrap.dedent("""
+    base.write_text(
+        textwrap.dedent("""
         [providers.isp]
         ips = ["198.51.100.1"]
         local_domains = ["isp.example"]
@@ -186,17 +234,24 @@ def test_labels_name_the_linked_rows(tmp_path):
         provider = "isp"
         rate = "1/h"
         domains = { "isp.example" = 1.0 }
-    """))
-    raw = {"base": "base.toml", "grid": {"simulation.duration": ["1h", "2h"]},
-           "linked": {"senders.users.count": [1, 2], "senders.users.rate": ["1/h", "2/h"]},
-           "labels": ["small", "large"]}
+    """)
+    )
+    raw = {
+        "base": "base.toml",
+        "grid": {"simulation.duration": ["1h", "2h"]},
+        "linked": {"senders.users.count": [1, 2], "senders.users.rate": ["1/h", "2/h"]},
+        "labels": ["small", "large"],
+    }
     experiment = Experiment.from_dict(raw, base_dir=tmp_path)
     assert [p.label for p in experiment.points] == ["small", "large", "small", "large"]
     frame = params_frame(experiment)
     assert list(frame["label"]) == ["small", "large", "small", "large"]
     assert experiment.to_dict()["labels"] == ["small", "large"]
-    for labels, words in ((["a"], "1 names for 2 rows"), (["a", "a"], "must differ"),
-                          ("a", "list of strings")):
+    for labels, words in (
+        (["a"], "1 names for 2 rows"),
+        (["a", "a"], "must differ"),
+        ("a", "list of strings"),
+    ):
         with pytest.raises(ScenarioError, match=words):
             Experiment.from_dict({**raw, "labels": labels}, base_dir=tmp_path)
     with pytest.raises(ScenarioError, match="linked"):

@@ -58,7 +58,9 @@ def test_backup_mx_stores_and_forwards():
     raw = one_mx_world(outages=[{"start": "0s", "end": "1h", "mode": "refuse"}])
     raw["domains"]["dest.example"]["mx"].append({"host": "backup.dest.example", "preference": 20})
     raw["servers"]["backup.dest.example"] = {
-        "role": "backup", "service_time": {"dist": "constant", "mean": "1s"}}
+        "role": "backup",
+        "service_time": {"dist": "constant", "mean": "1s"},
+    }
     result = simulate(build(raw))
     a = result.attempts.sort_values("started_at")
     first = a.iloc[0]
@@ -77,7 +79,8 @@ def test_backup_mx_stores_and_forwards():
 def test_unknown_recipient_bounces_with_550_and_dsn():
     raw = one_mx_world()
     raw["senders"]["users"]["messages"] = [
-        {"at": "10s", "to": ["nosuchuser1@dest.example", "bob@dest.example"]}]
+        {"at": "10s", "to": ["nosuchuser1@dest.example", "bob@dest.example"]}
+    ]
     result = simulate(build(raw))
     m = result.messages.set_index("recipient")
     assert m.loc["nosuchuser1@dest.example", "status"] == "bounced"
@@ -95,8 +98,10 @@ def test_null_mx_bounces_at_once_with_556():
     row = result.messages[~result.messages["is_dsn"]].iloc[0]
     assert row["status"] == "bounced"
     assert (row["final_code"], row["final_enhanced_code"]) == (556, "5.1.10")
-    assert result.attempts.iloc[0]["mx_host"] is None or \
-        str(result.attempts.iloc[0]["mx_host"]) == "nan"
+    assert (
+        result.attempts.iloc[0]["mx_host"] is None
+        or str(result.attempts.iloc[0]["mx_host"]) == "nan"
+    )
 
 
 def test_next_mx_after_timeout():
@@ -104,8 +109,9 @@ def test_next_mx_after_timeout():
     raw = one_mx_world(outages=[{"start": "0s", "end": "1d", "mode": "timeout"}])
     raw["domains"]["dest.example"]["mx"].append({"host": "mx2.dest.example", "preference": 10})
     raw["servers"]["mx2.dest.example"] = {"service_time": {"dist": "constant", "mean": "1s"}}
-    raw["senders"]["users"]["messages"] = [{"at": f"{i}m", "to": ["a@dest.example"]}
-                                           for i in range(40)]
+    raw["senders"]["users"]["messages"] = [
+        {"at": f"{i}m", "to": ["a@dest.example"]} for i in range(40)
+    ]
     result = simulate(build(raw))
     m = result.messages
     assert (m["status"] == "delivered").all()
@@ -120,8 +126,7 @@ def test_implicit_mx_and_local_delivery():
     raw = one_mx_world()
     raw["domains"] = {"dest.example": {}}
     raw["servers"] = {"dest.example": {"service_time": {"dist": "constant", "mean": "1s"}}}
-    raw["senders"]["users"]["messages"] = [
-        {"at": "0s", "to": ["a@dest.example", "b@isp.example"]}]
+    raw["senders"]["users"]["messages"] = [{"at": "0s", "to": ["a@dest.example", "b@isp.example"]}]
     result = simulate(build(raw))
     m = result.messages.set_index("recipient")
     assert m.loc["a@dest.example", "delivered_at"] == pytest.approx(1.05)
@@ -132,8 +137,9 @@ def test_implicit_mx_and_local_delivery():
 def test_retrieval_follows_polling():
     raw = one_mx_world()
     raw["domains"]["dest.example"]["poll_interval"] = "10m"
-    raw["senders"]["users"]["messages"] = [{"at": f"{i * 7}m", "to": ["a@dest.example"]}
-                                           for i in range(20)]
+    raw["senders"]["users"]["messages"] = [
+        {"at": f"{i * 7}m", "to": ["a@dest.example"]} for i in range(20)
+    ]
     result = simulate(build(raw))
     m = result.messages
     wait = m["retrieved_at"] - m["delivered_at"]

@@ -7,10 +7,22 @@ from hypothesis import strategies as st
 from mailnet.units import format_duration, parse_duration, parse_rate
 
 
-@pytest.mark.parametrize("text, seconds", [
-    ("500ms", 0.5), ("30s", 30), ("5m", 300), ("2h", 7200), ("5d", 432000), ("1w", 604800),
-    ("1h30m", 5400), (90, 90), (0, 0), ("0s", 0), ("2.5h", 9000),
-])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("500ms", 0.5),
+        ("30s", 30),
+        ("5m", 300),
+        ("2h", 7200),
+        ("5d", 432000),
+        ("1w", 604800),
+        ("1h30m", 5400),
+        (90, 90),
+        (0, 0),
+        ("0s", 0),
+        ("2.5h", 9000),
+    ],
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -21,9 +33,16 @@ def test_bad_durations(bad):
         parse_duration(bad)
 
 
-@pytest.mark.parametrize("text, per_second", [
-    ("20/d", 20 / 86400), ("3/h", 3 / 3600), ("0.5/s", 0.5), ("6/m", 0.1), (2, 2.0),
-])
+@pytest.mark.parametrize(
+    "text, per_second",
+    [
+        ("20/d", 20 / 86400),
+        ("3/h", 3 / 3600),
+        ("0.5/s", 0.5),
+        ("6/m", 0.1),
+        (2, 2.0),
+    ],
+)
 def test_rates(text, per_second):
     assert parse_rate(text) == pytest.approx(per_second)
 

@@ -30,10 +30,19 @@ Submit = Callable[[str, list[str]], None]
 class SenderPopulation:
     """The clients of one ``[senders.NAME]`` group."""
 
-    def __init__(self, env: simpy.Environment, name: str, group: SenderGroup, domain: str,
-                 submit: Submit, rng: np.random.Generator, domain_users: dict[str, int],
-                 base_dir: Path | None = None, source: str = "<scenario>",
-                 campaign_rng: np.random.Generator | None = None):
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        group: SenderGroup,
+        domain: str,
+        submit: Submit,
+        rng: np.random.Generator,
+        domain_users: dict[str, int],
+        base_dir: Path | None = None,
+        source: str = "<scenario>",
+        campaign_rng: np.random.Generator | None = None,
+    ):
         self.env = env
         self.name = name
         self.group = group
@@ -112,8 +121,11 @@ class SenderPopulation:
         while True:
             if start > env.now:
                 yield env.timeout(start - env.now)
-            times = np.sort(start + rng.uniform(0.0, campaign.over, campaign.size)) \
-                if campaign.over > 0 else np.full(campaign.size, start)
+            times = (
+                np.sort(start + rng.uniform(0.0, campaign.over, campaign.size))
+                if campaign.over > 0
+                else np.full(campaign.size, start)
+            )
             senders = rng.integers(0, self.group.count, campaign.size)
             for t, k in zip(times, senders, strict=True):
                 if t > env.now:
@@ -149,8 +161,7 @@ class SenderPopulation:
             sender = str(row["sender"]).strip()
             if "@" not in sender:
                 if not sender.isdigit() or int(sender) >= self.group.count:
-                    raise ScenarioError(source, key,
-                                        f"{path} row {i + 2}: bad sender {sender!r}")
+                    raise ScenarioError(source, key, f"{path} row {i + 2}: bad sender {sender!r}")
                 sender = self.address(int(sender))
             recipients = [r for r in str(row["recipients"]).replace(";", " ").split() if r]
             if not recipients:

@@ -18,8 +18,12 @@ from mailnet.scenario import Domain
 class Resolver:
     """MX lookups for every domain of the scenario, shuffled with the ``dns`` stream."""
 
-    def __init__(self, domains: dict[str, Domain], rng: np.random.Generator,
-                 fault_rng: np.random.Generator | None = None):
+    def __init__(
+        self,
+        domains: dict[str, Domain],
+        rng: np.random.Generator,
+        fault_rng: np.random.Generator | None = None,
+    ):
         self._rng = rng
         self._fault_rng = fault_rng
         self._records: dict[str, list[tuple[int, str]]] = {}

@@ -40,11 +40,23 @@ class MxServer:
     """One MX host. ``accept(message, recipients, now, host, client_ip)`` receives what it
     takes; ``receiver`` (optional) is the organisation whose policies it applies."""
 
-    def __init__(self, env: simpy.Environment, name: str, ip: str, sessions: int,
-                 backlog: int | None, connect_time: float, service_time: Callable[[], float],
-                 outages: OutageSchedule, role: str, levels: LevelLog,
-                 rng: np.random.Generator | None = None, mailbox_full: float = 0.0,
-                 recipient_rate: float | None = None, recipient_burst: int = 10):
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        ip: str,
+        sessions: int,
+        backlog: int | None,
+        connect_time: float,
+        service_time: Callable[[], float],
+        outages: OutageSchedule,
+        role: str,
+        levels: LevelLog,
+        rng: np.random.Generator | None = None,
+        mailbox_full: float = 0.0,
+        recipient_rate: float | None = None,
+        recipient_burst: int = 10,
+    ):
         self.env = env
         self.name = name
         self.ip = ip
@@ -65,8 +77,14 @@ class MxServer:
         self._burst = float(recipient_burst)
         self._buckets: dict[str, TokenBucket] = {}
 
-    def session(self, message: Message, recipients: list[str], connect_timeout: float,
-                client_ip: str = "", asn: int = 0):
+    def session(
+        self,
+        message: Message,
+        recipients: list[str],
+        connect_timeout: float,
+        client_ip: str = "",
+        asn: int = 0,
+    ):
         """Generator for the client's process: connect, wait for a session, transact.
 
         Returns a ``SessionResult``; times are seconds of simulated time. A session whose
@@ -81,8 +99,11 @@ class MxServer:
         if mode == "refuse":
             return SessionResult(smtp.CONNECT_REFUSED, math.nan, [])
         sessions = self._sessions
-        if (self.backlog is not None and sessions.count >= sessions.capacity
-                and len(sessions.queue) >= self.backlog):
+        if (
+            self.backlog is not None
+            and sessions.count >= sessions.capacity
+            and len(sessions.queue) >= self.backlog
+        ):
             return SessionResult(smtp.BACKLOG_FULL, math.nan, [])
         request = sessions.request()
         self._record()
@@ -94,8 +115,10 @@ class MxServer:
             if any(reply.ok for reply in replies):
                 yield env.timeout(self._service_time())
                 # Per-recipient state (full mailboxes, rate limits) is judged at DATA time.
-                replies = [self._final_reply(r, reply) if reply.ok else reply
-                           for r, reply in zip(recipients, replies, strict=True)]
+                replies = [
+                    self._final_reply(r, reply) if reply.ok else reply
+                    for r, reply in zip(recipients, replies, strict=True)
+                ]
             accepted = [r for r, reply in zip(recipients, replies, strict=True) if reply.ok]
             if accepted and self.accept is not None:
                 self.accept(message, accepted, env.now, self.name, client_ip)
@@ -104,8 +127,9 @@ class MxServer:
             sessions.release(request)
             self._record()
 
-    def _rcpt_replies(self, message: Message, recipients: list[str], client_ip: str,
-                      asn: int) -> tuple[list[smtp.Reply], list[str | None]]:
+    def _rcpt_replies(
+        self, message: Message, recipients: list[str], client_ip: str, asn: int
+    ) -> tuple[list[smtp.Reply], list[str | None]]:
         """RCPT-stage replies: unknown users, then the receiver's client and triplet checks."""
         now = self.env.now
         receiver = self.receiver
@@ -120,8 +144,11 @@ class MxServer:
                 replies.append(verdict.reply)
                 causes.append(verdict.cause)
             else:
-                grey = receiver.recipient_verdict(client_ip, message.sender, rcpt, now) \
-                    if receiver else None
+                grey = (
+                    receiver.recipient_verdict(client_ip, message.sender, rcpt, now)
+                    if receiver
+                    else None
+                )
                 replies.append(smtp.OK if grey is None else grey.reply)
                 causes.append(None if grey is None else grey.cause)
         return replies, causes

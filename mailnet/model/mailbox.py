@@ -19,8 +19,14 @@ from mailnet.records import MessageTable
 class Mailboxes:
     """The final stores of every domain; records delivery and retrieval times."""
 
-    def __init__(self, poll_intervals: dict[str, float], horizon: float, table: MessageTable,
-                 rng: np.random.Generator, push_domains: set[str] | None = None):
+    def __init__(
+        self,
+        poll_intervals: dict[str, float],
+        horizon: float,
+        table: MessageTable,
+        rng: np.random.Generator,
+        push_domains: set[str] | None = None,
+    ):
         self._poll = poll_intervals
         self._push = push_domains or set()
         self._horizon = horizon

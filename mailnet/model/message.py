@@ -10,11 +10,33 @@ class Message:
     null sender ``""`` and ``is_dsn`` set.
     """
 
-    __slots__ = ("id", "sender", "sender_class", "provider", "is_dsn", "created_at", "rows",
-                 "size", "original", "group", "retries")
+    __slots__ = (
+        "id",
+        "sender",
+        "sender_class",
+        "provider",
+        "is_dsn",
+        "created_at",
+        "rows",
+        "size",
+        "original",
+        "group",
+        "retries",
+    )
 
-    def __init__(self, id, sender, sender_class, provider, is_dsn, created_at, size=4096,
-                 original=None, group="", retries=True):
+    def __init__(
+        self,
+        id,
+        sender,
+        sender_class,
+        provider,
+        is_dsn,
+        created_at,
+        size=4096,
+        original=None,
+        group="",
+        retries=True,
+    ):
         self.id = id
         self.sender = sender
         self.sender_class = sender_class
@@ -40,8 +62,17 @@ class Delivery:
     ``first_failure`` the time of its first failed attempt here (or None).
     """
 
-    __slots__ = ("message", "domain", "recipients", "arrival", "first_failure", "attempts",
-                 "warned", "eligible", "source_ip")
+    __slots__ = (
+        "message",
+        "domain",
+        "recipients",
+        "arrival",
+        "first_failure",
+        "attempts",
+        "warned",
+        "eligible",
+        "source_ip",
+    )
 
     def __init__(self, message: Message, domain: str, recipients: list[str], arrival: float):
         self.message = message

@@ -78,14 +78,27 @@ class OutboundMta:
     (a provider's smarthost, or an inbound relay's final server).
     """
 
-    def __init__(self, env: simpy.Environment, name: str, ips: list[str], ip_selection: str,
-                 config: SchedulerConfig, policy, resolver: Resolver,
-                 servers: dict[str, MxServer], log: EventLog, rng: np.random.Generator,
-                 local_domains: set[str] | None = None,
-                 deliver_local: Callable[[Message, str, float], smtp.Reply] | None = None,
-                 relay_below: dict[str, int] | None = None, on_bounce: BounceHook | None = None,
-                 nexthop: str | None = None, asn: int | dict[str, int] = 0,
-                 assigner=None, warmup=None):
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        ips: list[str],
+        ip_selection: str,
+        config: SchedulerConfig,
+        policy,
+        resolver: Resolver,
+        servers: dict[str, MxServer],
+        log: EventLog,
+        rng: np.random.Generator,
+        local_domains: set[str] | None = None,
+        deliver_local: Callable[[Message, str, float], smtp.Reply] | None = None,
+        relay_below: dict[str, int] | None = None,
+        on_bounce: BounceHook | None = None,
+        nexthop: str | None = None,
+        asn: int | dict[str, int] = 0,
+        assigner=None,
+        warmup=None,
+    ):
         self.env = env
         self.name = name
         self.ips = list(ips)
@@ -222,10 +235,13 @@ class OutboundMta:
     def _unthrottle(self, dest: DestinationQueue) -> None:
         cfg = self.config
         dest.fail_cohorts = 0.0
-        if dest.window < cfg.destination_concurrency_limit and \
-                dest.window < dest.busy + cfg.initial_destination_concurrency:
-            dest.window = min(cfg.destination_concurrency_limit,
-                              dest.window + cfg.positive_feedback)
+        if (
+            dest.window < cfg.destination_concurrency_limit
+            and dest.window < dest.busy + cfg.initial_destination_concurrency
+        ):
+            dest.window = min(
+                cfg.destination_concurrency_limit, dest.window + cfg.positive_feedback
+            )
 
     # ------------------------------------------------------------ one delivery attempt
     def asn_of(self, ip: str) -> int:
@@ -249,8 +265,9 @@ class OutboundMta:
         message = delivery.message
         if self.assigner is not None:
             key = message.group if self.assigner.strategy == "dedicated" else message.sender
-            return self.assigner.pick(key, message.sender_class, self.env.now,
-                                      attempt_index=delivery.attempts - 1)
+            return self.assigner.pick(
+                key, message.sender_class, self.env.now, attempt_index=delivery.attempts - 1
+            )
         ips = self.ips
         if len(ips) == 1:
             return ips[0]
@@ -283,15 +300,19 @@ class OutboundMta:
             site_reply, hosts = smtp.DNS_NXDOMAIN, []
         else:
             site_reply = resolver.lookup_fault(domain)
-            hosts = [] if site_reply is not None else \
-                resolver.mx_hosts(domain, below=self.relay_below.get(domain))
+            hosts = (
+                []
+                if site_reply is not None
+                else resolver.mx_hosts(domain, below=self.relay_below.get(domain))
+            )
             if site_reply is None and not hosts:
                 # A relay with no more preferred host left: RFC 5321 §5.1, bounce.
                 site_reply = smtp.Reply(554, "5.4.6", "mail for domain loops back to myself")
         for host in hosts[: self.config.mx_address_limit]:
             started = env.now
             result = yield from self.servers[host].session(
-                message, recipients, self.config.connect_timeout, ip, self.asn_of(ip))
+                message, recipients, self.config.connect_timeout, ip, self.asn_of(ip)
+            )
             site_reply = result.site_reply
             if site_reply is None:
                 break
@@ -312,8 +333,9 @@ class OutboundMta:
         self._settle_attempt(delivery, ip or "", host, started, session_at, replies, causes)
         self._release(dest)
 
-    def _settle_attempt(self, delivery, ip, host, started, session_at, replies,
-                        causes=None) -> None:
+    def _settle_attempt(
+        self, delivery, ip, host, started, session_at, replies, causes=None
+    ) -> None:
         env = self.env
         message = delivery.message
         table = self.log.messages
@@ -336,8 +358,19 @@ class OutboundMta:
                 outcome = "bounced"
                 bounced.append(rcpt)
                 last_permanent = reply
-            attempts.add(message.id, rcpt, self.name, ip, host, started, session_at, now,
-                         reply.code, reply.enhanced, outcome)
+            attempts.add(
+                message.id,
+                rcpt,
+                self.name,
+                ip,
+                host,
+                started,
+                session_at,
+                now,
+                reply.code,
+                reply.enhanced,
+                outcome,
+            )
             if not reply.ok:
                 table.final_code[row] = reply.code
                 table.final_enhanced_code[row] = reply.enhanced
@@ -364,8 +397,19 @@ class OutboundMta:
             table.attempts[row] += 1
             table.final_code[row] = reply.code
             table.final_enhanced_code[row] = reply.enhanced
-            self.log.attempts.add(message.id, rcpt, self.name, "", None, now, math.nan, now,
-                                  reply.code, reply.enhanced, "deferred")
+            self.log.attempts.add(
+                message.id,
+                rcpt,
+                self.name,
+                "",
+                None,
+                now,
+                math.nan,
+                now,
+                reply.code,
+                reply.enhanced,
+                "deferred",
+            )
         self._defer(delivery, reply, delivery.domain)
 
     def _defer(self, delivery: Delivery, reply: smtp.Reply, destination: str) -> None:
@@ -384,14 +428,24 @@ class OutboundMta:
         if delivery.first_failure is None:
             delivery.first_failure = now
         eligible = self.policy.after_failure(
-            now=now, arrival=delivery.arrival, first_failure=delivery.first_failure,
-            attempts=delivery.attempts, destination=destination, is_bounce=message.is_dsn)
+            now=now,
+            arrival=delivery.arrival,
+            first_failure=delivery.first_failure,
+            attempts=delivery.attempts,
+            destination=destination,
+            is_bounce=message.is_dsn,
+        )
         if eligible is None:
             self._expire(delivery, reply)
             return
         warning = getattr(self.policy, "delay_warning", None)
-        if (warning and not delivery.warned and not message.is_dsn
-                and now - message.created_at >= warning and self.on_bounce is not None):
+        if (
+            warning
+            and not delivery.warned
+            and not message.is_dsn
+            and now - message.created_at >= warning
+            and self.on_bounce is not None
+        ):
             delivery.warned = True
             self.on_bounce(self, message, list(delivery.recipients), reply, "delayed")
         self._schedule(delivery, eligible)

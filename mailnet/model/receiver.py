@@ -43,11 +43,16 @@ class BlocklistNetwork:
         frames = [b.records_frame(now) for b in self.lists.values()]
         frames = [f for f in frames if not f.empty]
         if not frames:
-            return pd.DataFrame({"list": pd.Series(dtype=str), "scope": pd.Series(dtype=str),
-                                 "key": pd.Series(dtype=str),
-                                 "listed_at": pd.Series(dtype=float),
-                                 "delisted_at": pd.Series(dtype=float),
-                                 "trigger": pd.Series(dtype=str)})
+            return pd.DataFrame(
+                {
+                    "list": pd.Series(dtype=str),
+                    "scope": pd.Series(dtype=str),
+                    "key": pd.Series(dtype=str),
+                    "listed_at": pd.Series(dtype=float),
+                    "delisted_at": pd.Series(dtype=float),
+                    "trigger": pd.Series(dtype=str),
+                }
+            )
         return pd.concat(frames, ignore_index=True)
 
 
@@ -63,23 +68,44 @@ class Verdict:
 class Receiver:
     """One receiving organisation's policies (``[receivers.NAME]``)."""
 
-    def __init__(self, name: str, config: ReceiverConfig, network: BlocklistNetwork,
-                 rng: np.random.Generator):
+    def __init__(
+        self, name: str, config: ReceiverConfig, network: BlocklistNetwork, rng: np.random.Generator
+    ):
         self.name = name
         self.network = network
         self.subscriptions = [(network.lists[n], action) for n, action in config.blocklists.items()]
         self.scopes = tuple(config.blocklist_scopes)
         g = config.greylisting
-        self.greylist = None if g is None else Greylist(
-            g.delay, g.retry_window, g.max_age, g.auto_whitelist_clients, g.ipv4_prefix)
+        self.greylist = (
+            None
+            if g is None
+            else Greylist(
+                g.delay, g.retry_window, g.max_age, g.auto_whitelist_clients, g.ipv4_prefix
+            )
+        )
         r = config.reputation
-        self.reputation = None if r is None else ReputationTable(
-            r.half_life, prior=r.prior, prior_weight=r.prior_weight,
-            throttle_below=r.throttle_below, reject_below=r.reject_below,
-            throttle_rate=r.throttle_rate, throttle_burst=r.throttle_burst, style=r.style)
+        self.reputation = (
+            None
+            if r is None
+            else ReputationTable(
+                r.half_life,
+                prior=r.prior,
+                prior_weight=r.prior_weight,
+                throttle_below=r.throttle_below,
+                reject_below=r.reject_below,
+                throttle_rate=r.throttle_rate,
+                throttle_burst=r.throttle_burst,
+                style=r.style,
+            )
+        )
         f = config.filter
-        self.filter = None if f is None else ContentFilter(
-            f.fp_base, f.fn_base, fp_worst=f.fp_worst, fn_worst=f.fn_worst, rng=rng)
+        self.filter = (
+            None
+            if f is None
+            else ContentFilter(
+                f.fp_base, f.fn_base, fp_worst=f.fp_worst, fn_worst=f.fn_worst, rng=rng
+            )
+        )
         self._rng = rng
 
     def session_verdict(self, ip: str, asn: int, now: float) -> Verdict | None:
@@ -87,16 +113,16 @@ class Receiver:
         for blocklist, action in self.subscriptions:
             listing = blocklist.listed(ip, asn, now, scopes=self.scopes)
             if listing is not None:
-                return Verdict(blocklist.reply(action, ip),
-                               f"blocklist:{blocklist.name}:{listing.scope}")
+                return Verdict(
+                    blocklist.reply(action, ip), f"blocklist:{blocklist.name}:{listing.scope}"
+                )
         if self.reputation is not None:
             reply = self.reputation.decide(ip, now)
             if reply is not None:
                 return Verdict(reply, "reputation")
         return None
 
-    def recipient_verdict(self, ip: str, sender: str, recipient: str,
-                          now: float) -> Verdict | None:
+    def recipient_verdict(self, ip: str, sender: str, recipient: str, now: float) -> Verdict | None:
         """Greylisting of one (client, sender, recipient) triplet."""
         if self.greylist is None:
             return None

@@ -40,11 +40,17 @@ class SubmissionServer:
     """One provider's MSA with its outbound controls (each optional). ``stats`` (per-sender
     sent, bounce and complaint counts) is kept only where a control reads it."""
 
-    def __init__(self, env: simpy.Environment, mta: OutboundMta, table: MessageTable,
-                 new_message: Callable[..., Message], stats: SenderStats | None,
-                 suspension: SenderSuspension | None = None,
-                 spam_filter: OutboundSpamFilter | None = None,
-                 shaper: SenderShaper | None = None):
+    def __init__(
+        self,
+        env: simpy.Environment,
+        mta: OutboundMta,
+        table: MessageTable,
+        new_message: Callable[..., Message],
+        stats: SenderStats | None,
+        suspension: SenderSuspension | None = None,
+        spam_filter: OutboundSpamFilter | None = None,
+        shaper: SenderShaper | None = None,
+    ):
         self.env = env
         self.mta = mta
         self._table = table
@@ -54,12 +60,14 @@ class SubmissionServer:
         self.spam_filter = spam_filter
         self.shaper = shaper
 
-    def submit(self, sender: str, recipients: list[str], group: str, sender_class: str,
-               retries: bool) -> Message:
+    def submit(
+        self, sender: str, recipients: list[str], group: str, sender_class: str, retries: bool
+    ) -> Message:
         """A client submits a message now; returns it (its rows record what happened)."""
         now = self.env.now
-        message = self._new_message(sender, sender_class, self.mta.name, False, recipients,
-                                    group=group, retries=retries)
+        message = self._new_message(
+            sender, sender_class, self.mta.name, False, recipients, group=group, retries=retries
+        )
         if self.suspension is not None and self.suspension.suspended(sender, now):
             self._reject(message, smtp.SUSPENDED_SENDER)
             return message

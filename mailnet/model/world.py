@@ -63,8 +63,15 @@ def _retry_policy(retry, params, rng):
 class World:
     """Every component of one run, built and connected."""
 
-    def __init__(self, scenario: Scenario, env: simpy.Environment, streams: RandomStreams,
-                 log: EventLog, base_dir: Path | None = None, source: str = "<scenario>"):
+    def __init__(
+        self,
+        scenario: Scenario,
+        env: simpy.Environment,
+        streams: RandomStreams,
+        log: EventLog,
+        base_dir: Path | None = None,
+        source: str = "<scenario>",
+    ):
         self.scenario = scenario
         self.env = env
         self.log = log
@@ -72,15 +79,23 @@ class World:
         horizon = scenario.simulation.duration
         self.resolver = Resolver(scenario.domains, streams.get("dns"), streams.get("dns.faults"))
         self.mailboxes = Mailboxes(
-            {name: d.poll_interval for name, d in scenario.domains.items()}, horizon,
-            log.messages, streams.get("mailboxes"),
-            push_domains={n for n, d in scenario.domains.items() if d.retrieval == "imap"})
+            {name: d.poll_interval for name, d in scenario.domains.items()},
+            horizon,
+            log.messages,
+            streams.get("mailboxes"),
+            push_domains={n for n, d in scenario.domains.items() if d.retrieval == "imap"},
+        )
         deliver = local_delivery(self.mailboxes, log.messages)
         self.blocklists = BlocklistNetwork(
-            {name: build_blocklist(name, cfg, scenario) for name, cfg in scenario.blocklists.items()})
-        self.receivers = {name: Receiver(name, cfg, self.blocklists,
-                                         streams.get(f"receivers.{name}"))
-                          for name, cfg in scenario.receivers.items()}
+            {
+                name: build_blocklist(name, cfg, scenario)
+                for name, cfg in scenario.blocklists.items()
+            }
+        )
+        self.receivers = {
+            name: Receiver(name, cfg, self.blocklists, streams.get(f"receivers.{name}"))
+            for name, cfg in scenario.receivers.items()
+        }
         self._complaint_rng = streams.get("complaints")
         self._groups = scenario.senders
 
@@ -91,16 +106,29 @@ class World:
             elif isinstance(cfg.outages, list):
                 outages = OutageSchedule([(w.start, w.end, w.mode) for w in cfg.outages])
             else:
-                outages = OutageSchedule.random(cfg.outages.mtbf, cfg.outages.mttr,
-                                                cfg.outages.mode, horizon,
-                                                streams.get(f"servers.{name}.outages"))
+                outages = OutageSchedule.random(
+                    cfg.outages.mtbf,
+                    cfg.outages.mttr,
+                    cfg.outages.mode,
+                    horizon,
+                    streams.get(f"servers.{name}.outages"),
+                )
             server = MxServer(
-                env, name, cfg.ip, cfg.sessions,
-                None if cfg.backlog == "unlimited" else cfg.backlog, cfg.connect_time,
+                env,
+                name,
+                cfg.ip,
+                cfg.sessions,
+                None if cfg.backlog == "unlimited" else cfg.backlog,
+                cfg.connect_time,
                 service_sampler(cfg.service_time, streams.get(f"servers.{name}.service")),
-                outages, cfg.role, log.levels, rng=streams.get(f"servers.{name}.replies"),
-                mailbox_full=cfg.mailbox_full, recipient_rate=cfg.recipient_rate_limit,
-                recipient_burst=cfg.recipient_burst)
+                outages,
+                cfg.role,
+                log.levels,
+                rng=streams.get(f"servers.{name}.replies"),
+                mailbox_full=cfg.mailbox_full,
+                recipient_rate=cfg.recipient_rate_limit,
+                recipient_burst=cfg.recipient_burst,
+            )
             server.receiver = self.receivers.get(cfg.receiver) if cfg.receiver else None
             self.servers[name] = server
 
@@ -118,30 +146,67 @@ class World:
                 positive_feedback=cfg.destination_concurrency_positive_feedback,
                 connect_timeout=cfg.smtp_connect_timeout,
                 mx_address_limit=cfg.smtp_mx_address_limit,
-                dead_time=_dead_time(policy))
+                dead_time=_dead_time(policy),
+            )
             measured = cfg.suspension is not None or cfg.pool_strategy == "by-reputation"
-            stats = SenderStats(cfg.suspension.window if cfg.suspension else 7 * 86400.0) \
-                if measured else None
+            stats = (
+                SenderStats(cfg.suspension.window if cfg.suspension else 7 * 86400.0)
+                if measured
+                else None
+            )
             mta = OutboundMta(
-                env, name, cfg.ips, cfg.ip_selection, config, policy, self.resolver,
-                self.servers, log, streams.get(f"providers.{name}.ips"),
-                local_domains=set(cfg.local_domains), deliver_local=deliver,
-                on_bounce=self._send_dsn, nexthop=cfg.relay_host, asn=cfg.asn,
+                env,
+                name,
+                cfg.ips,
+                cfg.ip_selection,
+                config,
+                policy,
+                self.resolver,
+                self.servers,
+                log,
+                streams.get(f"providers.{name}.ips"),
+                local_domains=set(cfg.local_domains),
+                deliver_local=deliver,
+                on_bounce=self._send_dsn,
+                nexthop=cfg.relay_host,
+                asn=cfg.asn,
                 assigner=_pool_assigner(cfg, stats),
-                warmup=None if cfg.warmup is None else WarmupSchedule(
-                    cfg.warmup.daily_limits, starts={ip: cfg.warmup.start for ip in cfg.warmup.ips}))
+                warmup=None
+                if cfg.warmup is None
+                else WarmupSchedule(
+                    cfg.warmup.daily_limits, starts={ip: cfg.warmup.start for ip in cfg.warmup.ips}
+                ),
+            )
             self.mtas[name] = mta
             sus = cfg.suspension
             self.submission[name] = SubmissionServer(
-                env, mta, log.messages, self.new_message, stats,
-                suspension=None if sus is None else SenderSuspension(
-                    sus.bounce_rate, sus.complaint_rate, sus.window, sus.min_volume,
-                    duration=sus.duration, stats=stats, log=self.suspensions),
-                spam_filter=None if cfg.outbound_filter is None else OutboundSpamFilter(
-                    cfg.outbound_filter.catch_rate, streams.get(f"providers.{name}.filter"),
-                    fp_rate=cfg.outbound_filter.fp_rate),
-                shaper=None if cfg.rate_limit is None else SenderShaper(
-                    cfg.rate_limit.rate, cfg.rate_limit.burst))
+                env,
+                mta,
+                log.messages,
+                self.new_message,
+                stats,
+                suspension=None
+                if sus is None
+                else SenderSuspension(
+                    sus.bounce_rate,
+                    sus.complaint_rate,
+                    sus.window,
+                    sus.min_volume,
+                    duration=sus.duration,
+                    stats=stats,
+                    log=self.suspensions,
+                ),
+                spam_filter=None
+                if cfg.outbound_filter is None
+                else OutboundSpamFilter(
+                    cfg.outbound_filter.catch_rate,
+                    streams.get(f"providers.{name}.filter"),
+                    fp_rate=cfg.outbound_filter.fp_rate,
+                ),
+                shaper=None
+                if cfg.rate_limit is None
+                else SenderShaper(cfg.rate_limit.rate, cfg.rate_limit.burst),
+            )
 
         # Backup MX hosts and relays are MTAs too: each has its own queue and retry policy.
         self.relays: dict[str, OutboundMta] = {}
@@ -158,13 +223,24 @@ class World:
                         below[domain] = pref
             policy = _retry_policy(cfg.retry, cfg.retry_params, streams.get(f"retry.{name}"))
             relay = OutboundMta(
-                env, name, [server.ip], "round-robin",
+                env,
+                name,
+                [server.ip],
+                "round-robin",
                 SchedulerConfig(max_connections=cfg.max_connections, dead_time=_dead_time(policy)),
-                policy, self.resolver, self.servers, log, streams.get(f"relays.{name}"),
-                relay_below=below, on_bounce=self._send_dsn, nexthop=cfg.relay_to)
+                policy,
+                self.resolver,
+                self.servers,
+                log,
+                streams.get(f"relays.{name}"),
+                relay_below=below,
+                on_bounce=self._send_dsn,
+                nexthop=cfg.relay_to,
+            )
             self.relays[name] = relay
-            server.accept = lambda message, rcpts, now, host, client_ip, relay=relay: \
-                relay.submit(message, rcpts)
+            server.accept = lambda message, rcpts, now, host, client_ip, relay=relay: relay.submit(
+                message, rcpts
+            )
 
         if any(r.reputation is not None for r in self.receivers.values()):
             env.process(self._sample_scores(scenario.simulation.sample_interval))
@@ -175,23 +251,49 @@ class World:
             provider = scenario.providers[group.provider]
             submit = self._submitter(self.submission[group.provider], name, group)
             self.senders[name] = SenderPopulation(
-                env, name, group, provider.local_domains[0], submit,
-                streams.get(f"senders.{name}"), users, base_dir=base_dir, source=source,
-                campaign_rng=streams.get(f"senders.{name}.campaigns"))
+                env,
+                name,
+                group,
+                provider.local_domains[0],
+                submit,
+                streams.get(f"senders.{name}"),
+                users,
+                base_dir=base_dir,
+                source=source,
+                campaign_rng=streams.get(f"senders.{name}.campaigns"),
+            )
 
     # ------------------------------------------------------------ message creation
-    def new_message(self, sender: str, sender_class: str, provider: str, is_dsn: bool,
-                    recipients: list[str], original: Message | None = None, group: str = "",
-                    retries: bool = True) -> Message:
+    def new_message(
+        self,
+        sender: str,
+        sender_class: str,
+        provider: str,
+        is_dsn: bool,
+        recipients: list[str],
+        original: Message | None = None,
+        group: str = "",
+        retries: bool = True,
+    ) -> Message:
         """A message with one table row per recipient, created now."""
         now = self.env.now
-        message = Message(self._next_id, sender, sender_class, provider, is_dsn, now,
-                          original=original, group=group, retries=retries)
+        message = Message(
+            self._next_id,
+            sender,
+            sender_class,
+            provider,
+            is_dsn,
+            now,
+            original=original,
+            group=group,
+            retries=retries,
+        )
         self._next_id += 1
         table = self.log.messages
         for rcpt in recipients:
-            message.rows[rcpt] = table.add(message.id, rcpt, sender, sender_class, provider,
-                                           domain_of(rcpt), is_dsn, now)
+            message.rows[rcpt] = table.add(
+                message.id, rcpt, sender, sender_class, provider, domain_of(rcpt), is_dsn, now
+            )
         return message
 
     def _submitter(self, msa: SubmissionServer, group_name: str, group):
@@ -199,10 +301,12 @@ class World:
 
         def submit(sender: str, recipients: list[str]) -> None:
             msa.submit(sender, recipients, group_name, cls, retries)
+
         return submit
 
-    def _store(self, message: Message, recipients: list[str], now: float, host: str,
-               client_ip: str) -> None:
+    def _store(
+        self, message: Message, recipients: list[str], now: float, host: str, client_ip: str
+    ) -> None:
         """A primary MX accepted ``recipients``: file, observe, store."""
         receiver = self.servers[host].receiver
         table = self.log.messages
@@ -225,9 +329,13 @@ class World:
             else:
                 folder = "inbox"
             table.folder[row] = folder
-            if (folder == "inbox" and group is not None and group.complaints
-                    and not is_trap(rcpt)
-                    and float(self._complaint_rng.random()) < group.complaints):
+            if (
+                folder == "inbox"
+                and group is not None
+                and group.complaints
+                and not is_trap(rcpt)
+                and float(self._complaint_rng.random()) < group.complaints
+            ):
                 self._complaint(message, client_ip, asn, receiver, now)
             self.mailboxes.store(row, rcpt, domain_of(rcpt), now)
 
@@ -259,16 +367,23 @@ class World:
                 return mta.asn_of(ip)
         return 0
 
-    def _send_dsn(self, mta: OutboundMta, message: Message, recipients: list[str],
-                  reply: smtp.Reply, kind: str) -> None:
+    def _send_dsn(
+        self,
+        mta: OutboundMta,
+        message: Message,
+        recipients: list[str],
+        reply: smtp.Reply,
+        kind: str,
+    ) -> None:
         """A DSN (RFC 3464) from the null sender to the original sender, sent by ``mta``;
         a hard bounce is also counted against the sender at its provider."""
         if kind == "failed" and reply.permanent and message.provider in self.submission:
             self.submission[message.provider].record(message.sender, "bounce", len(recipients))
         if not message.sender or not message.retries:
             return
-        dsn = self.new_message("", message.sender_class, mta.name, True, [message.sender],
-                               original=message)
+        dsn = self.new_message(
+            "", message.sender_class, mta.name, True, [message.sender], original=message
+        )
         mta.submit(dsn, [message.sender])
 
 

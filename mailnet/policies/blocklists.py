@@ -124,20 +124,41 @@ PRESETS: dict[str, dict[str, Any]] = {
     # reports older than a week are ignored, a spamtrap hit weighs five reports, and the
     # listing lapses ~24 h (12-48 h) after reports stop. Thresholds are this model's
     # reading of that rule for a low-volume IP: one trap hit or five reports in 7 days.
-    "spamcop": dict(zone="bl.spamcop.net", trap_hits=1, complaints=5, spam_volume=None,
-                    window=7 * DAY, duration=24 * HOUR),
+    "spamcop": dict(
+        zone="bl.spamcop.net",
+        trap_hits=1,
+        complaints=5,
+        spam_volume=None,
+        window=7 * DAY,
+        duration=24 * HOUR,
+    ),
     # UCEPROTECT (mail-facts.md §7, uceprotect.net policy pages): level 1 lists an IP on a
     # spamtrap hit and expires 7 days after the last one; level 2 lists a /24 once more
     # than 4 of its IPs are on level 1 (2024 revision: 4); level 3 lists an AS once level-1
     # IPs reach 50 per 100,000 of its addresses and number at least 50.
-    "uceprotect": dict(zone="dnsbl.uceprotect.net", trap_hits=1, complaints=None,
-                       spam_volume=None, window=7 * DAY, duration=7 * DAY, prefix_len=24,
-                       prefix_threshold=5, asn_share=50 / 100_000, asn_min_listed=50),
+    "uceprotect": dict(
+        zone="dnsbl.uceprotect.net",
+        trap_hits=1,
+        complaints=None,
+        spam_volume=None,
+        window=7 * DAY,
+        duration=7 * DAY,
+        prefix_len=24,
+        prefix_threshold=5,
+        asn_share=50 / 100_000,
+        asn_min_listed=50,
+    ),
     # Spamhaus CSS, returned as 127.0.0.3 by zen.spamhaus.org (mail-facts.md §7): automated
     # listings of low-reputation senders, "automatically expired after 3 days". What
     # triggers it is not public; one spamtrap hit in 7 days is this model's stand-in.
-    "spamhaus-css": dict(zone="zen.spamhaus.org", trap_hits=1, complaints=None,
-                         spam_volume=None, window=7 * DAY, duration=3 * DAY),
+    "spamhaus-css": dict(
+        zone="zen.spamhaus.org",
+        trap_hits=1,
+        complaints=None,
+        spam_volume=None,
+        window=7 * DAY,
+        duration=3 * DAY,
+    ),
 }
 """Parameters of :meth:`Blocklist.preset`, per list name (see the comments for sources)."""
 
@@ -170,11 +191,22 @@ class Blocklist:
     its AS. ``records`` holds every listing period (:class:`ListingRecord`).
     """
 
-    def __init__(self, name: str, *, zone: str | None = None, trap_hits: int | None = 1,
-                 complaints: int | None = None, spam_volume: int | None = None,
-                 window: float = 7 * DAY, duration: float = 24 * HOUR, prefix_len: int = 24,
-                 prefix_threshold: int | None = None, asn_share: float | None = None,
-                 asn_min_listed: int = 1, asn_sizes: Mapping[Any, int] | None = None):
+    def __init__(
+        self,
+        name: str,
+        *,
+        zone: str | None = None,
+        trap_hits: int | None = 1,
+        complaints: int | None = None,
+        spam_volume: int | None = None,
+        window: float = 7 * DAY,
+        duration: float = 24 * HOUR,
+        prefix_len: int = 24,
+        prefix_threshold: int | None = None,
+        asn_share: float | None = None,
+        asn_min_listed: int = 1,
+        asn_sizes: Mapping[Any, int] | None = None,
+    ):
         thresholds = {"trap": trap_hits, "complaint": complaints, "spam": spam_volume}
         for kind, value in thresholds.items():
             if value is not None and value < 1:
@@ -262,8 +294,9 @@ class Blocklist:
 
     # -- queries ------------------------------------------------------------------------
 
-    def listed(self, ip: str, asn: Any = None, now: float | None = None,
-               scopes: tuple[str, ...] = SCOPES) -> Listing | None:
+    def listed(
+        self, ip: str, asn: Any = None, now: float | None = None, scopes: tuple[str, ...] = SCOPES
+    ) -> Listing | None:
         """The most specific entry covering ``ip`` at ``now`` (IP, then prefix, then AS).
 
         ``asn`` is the AS the querying receiver attributes ``ip`` to; without it the AS

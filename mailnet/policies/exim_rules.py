@@ -103,7 +103,8 @@ def parse_retry_rules(text: str) -> tuple[RetryRule, ...]:
         if rules and rule.cutoff <= rules[-1].cutoff:
             raise ValueError(
                 f"retry rule {chunk!r}: cutoff {format_exim_time(rule.cutoff)} is not after "
-                f"the previous rule's cutoff {format_exim_time(rules[-1].cutoff)}")
+                f"the previous rule's cutoff {format_exim_time(rules[-1].cutoff)}"
+            )
         rules.append(rule)
     return tuple(rules)
 
@@ -114,8 +115,9 @@ def _parse_rule(chunk: str) -> RetryRule:
     fields = [field.strip() for field in chunk.split(",")]
     kind = fields[0].upper()
     if kind not in ("F", "G", "H"):
-        raise ValueError(f"retry rule {chunk!r}: unknown rule letter {fields[0]!r} "
-                         "(expected F, G or H)")
+        raise ValueError(
+            f"retry rule {chunk!r}: unknown rule letter {fields[0]!r} (expected F, G or H)"
+        )
     wanted = 3 if kind == "F" else 4
     shape = "F,<cutoff>,<interval>" if kind == "F" else f"{kind},<cutoff>,<interval>,<factor>"
     if len(fields) != wanted:
@@ -126,8 +128,9 @@ def _parse_rule(chunk: str) -> RetryRule:
         try:
             seconds = parse_exim_time(value)
         except ValueError:
-            raise ValueError(f"retry rule {chunk!r}: bad {what} {value!r} "
-                             "(Exim time like 15m, 2h, 1h30m, 4d)") from None
+            raise ValueError(
+                f"retry rule {chunk!r}: bad {what} {value!r} (Exim time like 15m, 2h, 1h30m, 4d)"
+            ) from None
         if seconds <= 0:
             raise ValueError(f"retry rule {chunk!r}: {what} must be greater than zero")
         return seconds
@@ -144,8 +147,9 @@ def _parse_rule(chunk: str) -> RetryRule:
     return RetryRule(kind, float(cutoff), float(p1), factor)
 
 
-def select_rule(rules: tuple[RetryRule, ...],
-                failing_interval: float) -> tuple[RetryRule | None, bool]:
+def select_rule(
+    rules: tuple[RetryRule, ...], failing_interval: float
+) -> tuple[RetryRule | None, bool]:
     """Return ``(rule, timed_out)`` for a destination failing for ``failing_interval`` s.
 
     The rule is the first whose cutoff is at least the failing interval (Exim compares
@@ -159,9 +163,13 @@ def select_rule(rules: tuple[RetryRule, ...],
     return (rules[-1] if rules else None), True
 
 
-def next_interval(rules: tuple[RetryRule, ...], failing_interval: float, lastgap: float,
-                  rng: Generator | None = None,
-                  interval_max: float = RETRY_INTERVAL_MAX) -> RetryStep:
+def next_interval(
+    rules: tuple[RetryRule, ...],
+    failing_interval: float,
+    lastgap: float,
+    rng: Generator | None = None,
+    interval_max: float = RETRY_INTERVAL_MAX,
+) -> RetryStep:
     """Gap (seconds) from this failure to the next allowed try, as Exim's ``retry_update``.
 
     ``failing_interval`` is the time since the first failure (the caller applies Exim's

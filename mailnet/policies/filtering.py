@@ -32,10 +32,21 @@ class ContentFilter:
     with score 0.
     """
 
-    def __init__(self, fp_base: float = 0.001, fn_base: float = 0.05, *,
-                 fp_worst: float = 0.2, fn_worst: float = 0.005, rng: Generator):
-        for name, value in (("fp_base", fp_base), ("fn_base", fn_base),
-                            ("fp_worst", fp_worst), ("fn_worst", fn_worst)):
+    def __init__(
+        self,
+        fp_base: float = 0.001,
+        fn_base: float = 0.05,
+        *,
+        fp_worst: float = 0.2,
+        fn_worst: float = 0.005,
+        rng: Generator,
+    ):
+        for name, value in (
+            ("fp_base", fp_base),
+            ("fn_base", fn_base),
+            ("fp_worst", fp_worst),
+            ("fn_worst", fn_worst),
+        ):
             if not 0 <= value <= 1:
                 raise ValueError(f"{name} must be a probability, got {value}")
         self.fp_base = float(fp_base)

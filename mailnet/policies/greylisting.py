@@ -115,10 +115,18 @@ class Greylist:
     ``"client AWL"``) or ``"greylist"`` (reason ``"new"`` or ``"early-retry"``).
     """
 
-    def __init__(self, delay: float = 300.0, retry_window: float = 2 * DAY,
-                 max_age: float = 35 * DAY, auto_whitelist_clients: int = 5,
-                 ipv4_prefix: int = 24, ipv6_prefix: int = 64, *,
-                 awl_by_network: bool = True, log: list | None = None):
+    def __init__(
+        self,
+        delay: float = 300.0,
+        retry_window: float = 2 * DAY,
+        max_age: float = 35 * DAY,
+        auto_whitelist_clients: int = 5,
+        ipv4_prefix: int = 24,
+        ipv6_prefix: int = 64,
+        *,
+        awl_by_network: bool = True,
+        log: list | None = None,
+    ):
         if delay < 0 or retry_window < 0 or max_age < 0:
             raise ValueError("delay, retry_window and max_age must not be negative")
         if auto_whitelist_clients < 0:
@@ -219,8 +227,12 @@ class Greylist:
     def reply(recipient: str) -> Reply:
         """Postfix's reply to postgrey's ``DEFER_IF_PERMIT`` (mail-facts.md §6)."""
         domain = recipient.rpartition("@")[2]
-        return Reply(450, "4.2.0", f"<{recipient}>: Recipient address rejected: Greylisted, "
-                                   f"see http://postgrey.schweikert.ch/help/{domain}.html")
+        return Reply(
+            450,
+            "4.2.0",
+            f"<{recipient}>: Recipient address rejected: Greylisted, "
+            f"see http://postgrey.schweikert.ch/help/{domain}.html",
+        )
 
     def purge(self, now: float) -> int:
         """Forget entries postgrey's maintenance would delete at ``now``; returns how many.
@@ -230,9 +242,12 @@ class Greylist:
         passed and were last seen more than ``retry_window`` ago, and auto-whitelist
         entries unseen for more than ``max_age``.
         """
-        stale = [k for k, e in self._triplets.items()
-                 if now - e.last > self.max_age
-                 or (e.last - e.first < self.delay and now - e.last > self.retry_window)]
+        stale = [
+            k
+            for k, e in self._triplets.items()
+            if now - e.last > self.max_age
+            or (e.last - e.first < self.delay and now - e.last > self.retry_window)
+        ]
         for k in stale:
             del self._triplets[k]
         old_clients = [k for k, c in self._clients.items() if now - c.last > self.max_age]

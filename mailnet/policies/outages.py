@@ -24,8 +24,9 @@ class OutageSchedule:
         self._starts = [w[0] for w in windows]
 
     @classmethod
-    def random(cls, mtbf: float, mttr: float, mode: str, horizon: float,
-               rng: np.random.Generator) -> OutageSchedule:
+    def random(
+        cls, mtbf: float, mttr: float, mode: str, horizon: float, rng: np.random.Generator
+    ) -> OutageSchedule:
         """Alternating up/down periods from t=0 (up first) until ``horizon`` seconds."""
         windows = []
         t = 0.0

@@ -81,8 +81,7 @@ class SenderStats:
             raise ValueError(f"unknown sender event {kind!r}; use one of {SENDER_EVENTS}")
         counts = self._counts.get(sender)
         if counts is None:
-            counts = self._counts[sender] = {k: SlidingCount(self.window)
-                                             for k in SENDER_EVENTS}
+            counts = self._counts[sender] = {k: SlidingCount(self.window) for k in SENDER_EVENTS}
         counts[kind].add(now, count)
 
     def counts(self, sender: str, now: float) -> tuple[float, float, float]:
@@ -116,10 +115,17 @@ class SenderSuspension:
     with a :class:`PoolAssigner`; its window then replaces ``window``.
     """
 
-    def __init__(self, bounce_threshold: float = 0.05, complaint_threshold: float = 0.001,
-                 window: float = 7 * DAY, min_volume: int = 200, *,
-                 duration: float | None = None, stats: SenderStats | None = None,
-                 log: list | None = None):
+    def __init__(
+        self,
+        bounce_threshold: float = 0.05,
+        complaint_threshold: float = 0.001,
+        window: float = 7 * DAY,
+        min_volume: int = 200,
+        *,
+        duration: float | None = None,
+        stats: SenderStats | None = None,
+        log: list | None = None,
+    ):
         self.bounce_threshold = float(bounce_threshold)
         self.complaint_threshold = float(complaint_threshold)
         self.min_volume = min_volume
@@ -142,12 +148,20 @@ class SenderSuspension:
                 return True
             del self._until[sender]
         sent, bounce_rate, complaint_rate = self.stats.rates(sender, now)
-        if sent >= self.min_volume and (bounce_rate >= self.bounce_threshold
-                                        or complaint_rate >= self.complaint_threshold):
+        if sent >= self.min_volume and (
+            bounce_rate >= self.bounce_threshold or complaint_rate >= self.complaint_threshold
+        ):
             self._until[sender] = math.inf if self.duration is None else now + self.duration
             if self.log is not None:
-                self.log.append({"sender": sender, "at": now, "sent": sent,
-                                 "bounce_rate": bounce_rate, "complaint_rate": complaint_rate})
+                self.log.append(
+                    {
+                        "sender": sender,
+                        "at": now,
+                        "sent": sent,
+                        "bounce_rate": bounce_rate,
+                        "complaint_rate": complaint_rate,
+                    }
+                )
             return True
         return False
 
@@ -157,8 +171,25 @@ class SenderSuspension:
         self._until.pop(sender, None)
 
 
-WARMUP_DAILY_LIMITS = (50, 100, 500, 1_000, 5_000, 10_000, 20_000, 40_000, 70_000, 100_000,
-                       150_000, 250_000, 400_000, 600_000, 1_000_000, 2_000_000, 4_000_000)
+WARMUP_DAILY_LIMITS = (
+    50,
+    100,
+    500,
+    1_000,
+    5_000,
+    10_000,
+    20_000,
+    40_000,
+    70_000,
+    100_000,
+    150_000,
+    250_000,
+    400_000,
+    600_000,
+    1_000_000,
+    2_000_000,
+    4_000_000,
+)
 """Messages per day on days 0, 1, 2, ... of a new IP: the dedicated-IP warm-up schedule
 SendGrid publishes [U: recalled, not in mail-facts.md]."""
 
@@ -172,8 +203,12 @@ class WarmupSchedule:
     registered are established and uncapped.
     """
 
-    def __init__(self, daily_limits: Sequence[int] = WARMUP_DAILY_LIMITS, *,
-                 starts: Mapping[str, float] | None = None):
+    def __init__(
+        self,
+        daily_limits: Sequence[int] = WARMUP_DAILY_LIMITS,
+        *,
+        starts: Mapping[str, float] | None = None,
+    ):
         if any(n < 0 for n in daily_limits):
             raise ValueError("daily limits must not be negative")
         self.daily_limits = tuple(int(n) for n in daily_limits)
@@ -251,11 +286,19 @@ class PoolAssigner:
     ``attempt_index`` IPs, like Gmail's retries from other addresses (mail-facts.md §6).
     """
 
-    def __init__(self, strategy: str, pools: Mapping[str, Sequence[str]], *,
-                 dedicated: Mapping[str, str | Sequence[str]] | None = None,
-                 stats: SenderStats | None = None, bad_bounce_rate: float = 0.05,
-                 bad_complaint_rate: float = 0.001, min_volume: int = 200,
-                 within: str = "round-robin", rotate_on_retry: bool = False):
+    def __init__(
+        self,
+        strategy: str,
+        pools: Mapping[str, Sequence[str]],
+        *,
+        dedicated: Mapping[str, str | Sequence[str]] | None = None,
+        stats: SenderStats | None = None,
+        bad_bounce_rate: float = 0.05,
+        bad_complaint_rate: float = 0.001,
+        min_volume: int = 200,
+        within: str = "round-robin",
+        rotate_on_retry: bool = False,
+    ):
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown pool strategy {strategy!r}; use one of {STRATEGIES}")
         if within not in ("round-robin", "hash"):
@@ -277,8 +320,10 @@ class PoolAssigner:
         if missing:
             raise ValueError(f"strategy {strategy!r} needs pools {missing}")
         self.strategy = strategy
-        self.dedicated = {s: (ips,) if isinstance(ips, str) else tuple(ips)
-                          for s, ips in (dedicated or {}).items()}
+        self.dedicated = {
+            s: (ips,) if isinstance(ips, str) else tuple(ips)
+            for s, ips in (dedicated or {}).items()
+        }
         self.stats = stats
         self.bad_bounce_rate = bad_bounce_rate
         self.bad_complaint_rate = bad_complaint_rate
@@ -307,8 +352,9 @@ class PoolAssigner:
             return "bad"
         return "good"
 
-    def pick(self, sender: str, sender_class: Any = None, now: float = 0.0,
-             attempt_index: int = 0) -> str:
+    def pick(
+        self, sender: str, sender_class: Any = None, now: float = 0.0, attempt_index: int = 0
+    ) -> str:
         """The source IP for attempt ``attempt_index`` (0 = first) of a message from
         ``sender`` of class ``sender_class`` at ``now``."""
         pool = self.pool_of(sender, sender_class, now)

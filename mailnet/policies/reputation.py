@@ -75,16 +75,28 @@ STYLES = ("gmail", "microsoft", "yahoo")
 def throttle_reply(style: str, ip: str) -> Reply:
     """A receiver's temporary IP-reputation rate limit (mail-facts.md §7, smtp.codes [S])."""
     if style == "gmail":
-        return Reply(421, "4.7.28", f"[{ip}] Our system has detected an unusual rate of "
-                     "unsolicited mail originating from your IP address. To protect our users "
-                     "from spam, mail sent from your IP address has been temporarily rate "
-                     "limited.")
+        return Reply(
+            421,
+            "4.7.28",
+            f"[{ip}] Our system has detected an unusual rate of "
+            "unsolicited mail originating from your IP address. To protect our users "
+            "from spam, mail sent from your IP address has been temporarily rate "
+            "limited.",
+        )
     if style == "microsoft":
-        return Reply(451, "4.7.650", f"The mail server [{ip}] has been temporarily rate "
-                     "limited due to IP reputation. (S775)")
+        return Reply(
+            451,
+            "4.7.650",
+            f"The mail server [{ip}] has been temporarily rate "
+            "limited due to IP reputation. (S775)",
+        )
     if style == "yahoo":
-        return Reply(421, "4.7.0", f"[TSS04] Messages from {ip} temporarily deferred due to "
-                     "unexpected volume or user complaints")
+        return Reply(
+            421,
+            "4.7.0",
+            f"[TSS04] Messages from {ip} temporarily deferred due to "
+            "unexpected volume or user complaints",
+        )
     raise ValueError(f"unknown reply style {style!r}; use one of {STYLES}")
 
 
@@ -95,16 +107,25 @@ def reject_reply(style: str, ip: str) -> Reply:
     paraphrases in their providers' wording [U].
     """
     if style == "gmail":
-        return Reply(550, "5.7.1", f"[{ip}] Our system has detected an unusual rate of "
-                     "unsolicited mail originating from your IP address. To protect our users "
-                     "from spam, mail sent from your IP address has been blocked.")
+        return Reply(
+            550,
+            "5.7.1",
+            f"[{ip}] Our system has detected an unusual rate of "
+            "unsolicited mail originating from your IP address. To protect our users "
+            "from spam, mail sent from your IP address has been blocked.",
+        )
     if style == "microsoft":
-        return Reply(550, "5.7.1", f"Unfortunately, messages from [{ip}] weren't sent. Please "
-                     "contact your Internet service provider since part of their network is on "
-                     "our block list (S3150).")
+        return Reply(
+            550,
+            "5.7.1",
+            f"Unfortunately, messages from [{ip}] weren't sent. Please "
+            "contact your Internet service provider since part of their network is on "
+            "our block list (S3150).",
+        )
     if style == "yahoo":
-        return Reply(550, "5.7.1", f"[{ip}] Messages from this IP are not accepted due to "
-                     "poor reputation")
+        return Reply(
+            550, "5.7.1", f"[{ip}] Messages from this IP are not accepted due to poor reputation"
+        )
     raise ValueError(f"unknown reply style {style!r}; use one of {STYLES}")
 
 
@@ -141,11 +162,19 @@ class ReputationTable:
     below 0.8 at 1 message/min with a burst of 10, reject below 0.5.
     """
 
-    def __init__(self, half_life: float = 7 * DAY, *, prior: float = 1.0,
-                 prior_weight: float = 10.0, throttle_below: float = 0.8,
-                 reject_below: float = 0.5, throttle_rate: float = 1 / 60,
-                 throttle_burst: float = 10, style: str = "gmail",
-                 weights: dict[str, float] | None = None):
+    def __init__(
+        self,
+        half_life: float = 7 * DAY,
+        *,
+        prior: float = 1.0,
+        prior_weight: float = 10.0,
+        throttle_below: float = 0.8,
+        reject_below: float = 0.5,
+        throttle_rate: float = 1 / 60,
+        throttle_burst: float = 10,
+        style: str = "gmail",
+        weights: dict[str, float] | None = None,
+    ):
         if half_life <= 0:
             raise ValueError("half_life must be positive")
         if not 0 <= prior <= 1 or prior_weight <= 0:
@@ -217,8 +246,9 @@ class ReputationTable:
         if s < self.throttle_below:
             bucket = self._buckets.get(ip)
             if bucket is None:
-                bucket = self._buckets[ip] = TokenBucket(self.throttle_rate,
-                                                         self.throttle_burst, now)
+                bucket = self._buckets[ip] = TokenBucket(
+                    self.throttle_rate, self.throttle_burst, now
+                )
             if not bucket.take(now):
                 return throttle_reply(self.style, ip)
         return None

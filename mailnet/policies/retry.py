@@ -54,8 +54,16 @@ class RetryPolicy(Protocol):
     delay_warning: float | None
     changes_source_ip: bool
 
-    def after_failure(self, *, now: float, arrival: float, first_failure: float,
-                      attempts: int, destination: str, is_bounce: bool = False) -> float | None:
+    def after_failure(
+        self,
+        *,
+        now: float,
+        arrival: float,
+        first_failure: float,
+        attempts: int,
+        destination: str,
+        is_bounce: bool = False,
+    ) -> float | None:
         """Time the message becomes eligible again, or ``None`` to bounce it as expired.
 
         ``now``: when the failure is handled; ``arrival``: when the message entered the
@@ -91,8 +99,10 @@ def _seconds(value: Any, name: str) -> float:
         elif text and re.fullmatch(f"(?:{_DURATION_PART.pattern})+", text):
             seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(text))
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"{name}: expected a duration like '90s', '30m', '2h', '5d' or a "
-                         f"number of seconds, got {value!r}")
+        raise ValueError(
+            f"{name}: expected a duration like '90s', '30m', '2h', '5d' or a "
+            f"number of seconds, got {value!r}"
+        )
     return seconds
 
 
@@ -136,8 +146,12 @@ def _rule(value: Any, name: str) -> str:
 _Convert = Callable[[Any, str], Any]
 
 
-def _resolve(preset: str, spec: Mapping[str, tuple[_Convert, Any]], given: Mapping[str, Any],
-             aliases: Mapping[str, str] | None = None) -> dict[str, Any]:
+def _resolve(
+    preset: str,
+    spec: Mapping[str, tuple[_Convert, Any]],
+    given: Mapping[str, Any],
+    aliases: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """Defaults from ``spec`` overridden by ``given``; unknown names and bad values raise."""
     resolved = {key: default for key, (_, default) in spec.items()}
     aliases = aliases or {}
@@ -145,8 +159,9 @@ def _resolve(preset: str, spec: Mapping[str, tuple[_Convert, Any]], given: Mappi
         canonical = aliases.get(key, key)
         if canonical not in spec:
             known = ", ".join(sorted(spec))
-            raise ValueError(f"unknown retry parameter {key!r} for preset {preset!r} "
-                             f"(known: {known})")
+            raise ValueError(
+                f"unknown retry parameter {key!r} for preset {preset!r} (known: {known})"
+            )
         convert = spec[canonical][0]
         resolved[canonical] = convert(value, f"retry parameter {key!r} of preset {preset!r}")
     return resolved
@@ -155,11 +170,14 @@ def _resolve(preset: str, spec: Mapping[str, tuple[_Convert, Any]], given: Mappi
 def _positive(params: Mapping[str, Any], preset: str, *names: str) -> None:
     for key in names:
         if params[key] <= 0:
-            raise ValueError(f"retry parameter {key!r} of preset {preset!r} must be greater "
-                             f"than zero, got {params[key]!r}")
+            raise ValueError(
+                f"retry parameter {key!r} of preset {preset!r} must be greater "
+                f"than zero, got {params[key]!r}"
+            )
 
 
 # --------------------------------------------------------------------------- policies
+
 
 class _Base:
     """Shared attribute defaults; subclasses set the rest in ``__init__``."""
@@ -206,27 +224,40 @@ class PostfixRetry(_Base):
     }
     scan_slack = 1.0
 
-    def __init__(self, params: Mapping[str, Any], rng: Generator | None = None,
-                 name: str = "postfix") -> None:
+    def __init__(
+        self, params: Mapping[str, Any], rng: Generator | None = None, name: str = "postfix"
+    ) -> None:
         self.name = name
         self.params = _resolve(name, self.PARAMS, params)
         _positive(self.params, name, "queue_run_delay", "minimal_backoff_time")
         if self.params["maximal_backoff_time"] < self.params["minimal_backoff_time"]:
-            raise ValueError(f"retry parameter 'maximal_backoff_time' of preset {name!r} must "
-                             "not be below minimal_backoff_time")
+            raise ValueError(
+                f"retry parameter 'maximal_backoff_time' of preset {name!r} must "
+                "not be below minimal_backoff_time"
+            )
         self.queue_run_interval = self.params["queue_run_delay"]
         self.lifetime = self.params["maximal_queue_lifetime"]
         self.delay_warning = self.params["delay_warning_time"] or None
 
-    def after_failure(self, *, now: float, arrival: float, first_failure: float,
-                      attempts: int, destination: str, is_bounce: bool = False) -> float | None:
+    def after_failure(
+        self,
+        *,
+        now: float,
+        arrival: float,
+        first_failure: float,
+        attempts: int,
+        destination: str,
+        is_bounce: bool = False,
+    ) -> float | None:
         """See :class:`RetryPolicy`; whole-second Postfix rule in the class docstring."""
         now_s, born = math.floor(now), math.floor(arrival)
         key = "bounce_queue_lifetime" if is_bounce else "maximal_queue_lifetime"
         if now_s >= born + self.params[key]:
             return None
-        delay = min(max(now_s - born, self.params["minimal_backoff_time"]),
-                    self.params["maximal_backoff_time"])
+        delay = min(
+            max(now_s - born, self.params["minimal_backoff_time"]),
+            self.params["maximal_backoff_time"],
+        )
         return float(now_s + delay)
 
 
@@ -277,26 +308,39 @@ class EximRetry(_Base):
         "delay_warning": (_seconds, 24 * HOUR),
     }
 
-    def __init__(self, params: Mapping[str, Any], rng: Generator | None = None,
-                 name: str = "exim") -> None:
+    def __init__(
+        self, params: Mapping[str, Any], rng: Generator | None = None, name: str = "exim"
+    ) -> None:
         self.name = name
         self.params = _resolve(name, self.PARAMS, params)
         _positive(self.params, name, "retry_interval_max", "retry_data_expire")
         if self.params["retry_interval_max"] > RETRY_INTERVAL_MAX:
-            raise ValueError(f"retry parameter 'retry_interval_max' of preset {name!r} may not "
-                             "exceed 24h (Exim's limit)")
+            raise ValueError(
+                f"retry parameter 'retry_interval_max' of preset {name!r} may not "
+                "exceed 24h (Exim's limit)"
+            )
         self.rules: tuple[RetryRule, ...] = parse_retry_rules(self.params["retry_rule"])
         if rng is None and any(rule.kind == "H" for rule in self.rules):
-            raise ValueError(f"retry parameter 'retry_rule' of preset {name!r}: an H rule "
-                             "needs a random generator (rng)")
+            raise ValueError(
+                f"retry parameter 'retry_rule' of preset {name!r}: an H rule "
+                "needs a random generator (rng)"
+            )
         self.rng = rng
         self.queue_run_interval = self.params["queue_run_interval"] or None
         self.lifetime = self.rules[-1].cutoff if self.rules else 0.0
         self.delay_warning = self.params["delay_warning"] or None
         self._hints: dict[str, _HostRetryData] = {}
 
-    def after_failure(self, *, now: float, arrival: float, first_failure: float,
-                      attempts: int, destination: str, is_bounce: bool = False) -> float | None:
+    def after_failure(
+        self,
+        *,
+        now: float,
+        arrival: float,
+        first_failure: float,
+        attempts: int,
+        destination: str,
+        is_bounce: bool = False,
+    ) -> float | None:
         """See :class:`RetryPolicy`; Exim's ``retry_update`` as in the class docstring."""
         now_s = float(math.floor(now))
         record = self._hints.get(destination)
@@ -305,8 +349,13 @@ class EximRetry(_Base):
             self._hints[destination] = record
         failing = max(now_s - record.first_failed, now_s - math.floor(arrival))
         lastgap = min(record.next_try - record.last_try, now_s - record.last_try)
-        step = next_interval(self.rules, failing, lastgap, rng=self.rng,
-                             interval_max=self.params["retry_interval_max"])
+        step = next_interval(
+            self.rules,
+            failing,
+            lastgap,
+            rng=self.rng,
+            interval_max=self.params["retry_interval_max"],
+        )
         record.last_try = now_s
         record.next_try = now_s + step.interval
         return None if step.timed_out else record.next_try
@@ -339,15 +388,24 @@ class QmailRetry(_Base):
         "chanskip": (_count, 20),
     }
 
-    def __init__(self, params: Mapping[str, Any], rng: Generator | None = None,
-                 name: str = "qmail") -> None:
+    def __init__(
+        self, params: Mapping[str, Any], rng: Generator | None = None, name: str = "qmail"
+    ) -> None:
         self.name = name
         self.params = _resolve(name, self.PARAMS, params)
         _positive(self.params, name, "chanskip")
         self.lifetime = self.params["queuelifetime"]
 
-    def after_failure(self, *, now: float, arrival: float, first_failure: float,
-                      attempts: int, destination: str, is_bounce: bool = False) -> float | None:
+    def after_failure(
+        self,
+        *,
+        now: float,
+        arrival: float,
+        first_failure: float,
+        attempts: int,
+        destination: str,
+        is_bounce: bool = False,
+    ) -> float | None:
         """See :class:`RetryPolicy`; qmail's ``nextretry`` as in the class docstring."""
         recent, birth = math.floor(now), math.floor(arrival)
         skip = self.params["chanskip"]
@@ -386,16 +444,25 @@ class SendmailRetry(_Base):
         "min_queue_age": "MinQueueAge",
     }
 
-    def __init__(self, params: Mapping[str, Any], rng: Generator | None = None,
-                 name: str = "sendmail") -> None:
+    def __init__(
+        self, params: Mapping[str, Any], rng: Generator | None = None, name: str = "sendmail"
+    ) -> None:
         self.name = name
         self.params = _resolve(name, self.PARAMS, params, self.ALIASES)
         self.queue_run_interval = self.params["queue_interval"] or None
         self.lifetime = self.params["Timeout.queuereturn"]
         self.delay_warning = self.params["Timeout.queuewarn"] or None
 
-    def after_failure(self, *, now: float, arrival: float, first_failure: float,
-                      attempts: int, destination: str, is_bounce: bool = False) -> float | None:
+    def after_failure(
+        self,
+        *,
+        now: float,
+        arrival: float,
+        first_failure: float,
+        attempts: int,
+        destination: str,
+        is_bounce: bool = False,
+    ) -> float | None:
         """See :class:`RetryPolicy`; Sendmail's rule as in the class docstring."""
         now_s = math.floor(now)
         if now_s >= math.floor(arrival) + self.lifetime:
@@ -426,16 +493,25 @@ class ExchangeRetry(_Base):
         "DelayNotificationTimeout": (_seconds, 4 * HOUR),
     }
 
-    def __init__(self, params: Mapping[str, Any], rng: Generator | None = None,
-                 name: str = "exchange") -> None:
+    def __init__(
+        self, params: Mapping[str, Any], rng: Generator | None = None, name: str = "exchange"
+    ) -> None:
         self.name = name
         self.params = _resolve(name, self.PARAMS, params)
         _positive(self.params, name, "TransientFailureRetryInterval", "MessageRetryInterval")
         self.lifetime = self.params["MessageExpirationTimeout"]
         self.delay_warning = self.params["DelayNotificationTimeout"] or None
 
-    def after_failure(self, *, now: float, arrival: float, first_failure: float,
-                      attempts: int, destination: str, is_bounce: bool = False) -> float | None:
+    def after_failure(
+        self,
+        *,
+        now: float,
+        arrival: float,
+        first_failure: float,
+        attempts: int,
+        destination: str,
+        is_bounce: bool = False,
+    ) -> float | None:
         """See :class:`RetryPolicy`; Exchange's rule as in the class docstring."""
         if now - arrival >= self.lifetime:
             return None
@@ -463,15 +539,24 @@ class ExchangeOnlineRetry(_Base):
         "max_retry_interval": (_seconds, 60 * MINUTE),
     }
 
-    def __init__(self, params: Mapping[str, Any], rng: Generator | None = None,
-                 name: str = "exchange-online") -> None:
+    def __init__(
+        self, params: Mapping[str, Any], rng: Generator | None = None, name: str = "exchange-online"
+    ) -> None:
         self.name = name
         self.params = _resolve(name, self.PARAMS, params)
         _positive(self.params, name, "first_retry_interval", "max_retry_interval")
         self.lifetime = self.params["MessageExpiration"]
 
-    def after_failure(self, *, now: float, arrival: float, first_failure: float,
-                      attempts: int, destination: str, is_bounce: bool = False) -> float | None:
+    def after_failure(
+        self,
+        *,
+        now: float,
+        arrival: float,
+        first_failure: float,
+        attempts: int,
+        destination: str,
+        is_bounce: bool = False,
+    ) -> float | None:
         """See :class:`RetryPolicy`; the cadence chosen in the class docstring."""
         if now - arrival >= self.lifetime:
             return None
@@ -499,15 +584,24 @@ class Rfc5321Retry(_Base):
         "give_up": (_seconds, 5 * DAY),
     }
 
-    def __init__(self, params: Mapping[str, Any], rng: Generator | None = None,
-                 name: str = "rfc5321") -> None:
+    def __init__(
+        self, params: Mapping[str, Any], rng: Generator | None = None, name: str = "rfc5321"
+    ) -> None:
         self.name = name
         self.params = _resolve(name, self.PARAMS, params)
         _positive(self.params, name, "early_interval", "retry_interval")
         self.lifetime = self.params["give_up"]
 
-    def after_failure(self, *, now: float, arrival: float, first_failure: float,
-                      attempts: int, destination: str, is_bounce: bool = False) -> float | None:
+    def after_failure(
+        self,
+        *,
+        now: float,
+        arrival: float,
+        first_failure: float,
+        attempts: int,
+        destination: str,
+        is_bounce: bool = False,
+    ) -> float | None:
         """See :class:`RetryPolicy`; the schedule in the class docstring."""
         if now - arrival >= self.lifetime:
             return None
@@ -534,8 +628,9 @@ class ScheduleRetry(_Base):
         "delay_warning": (_seconds, 0.0),
     }
 
-    def __init__(self, params: Mapping[str, Any], rng: Generator | None = None,
-                 name: str = "custom") -> None:
+    def __init__(
+        self, params: Mapping[str, Any], rng: Generator | None = None, name: str = "custom"
+    ) -> None:
         self.name = name
         if "offsets" not in params:
             raise ValueError(f"retry schedule {name!r} needs 'offsets'")
@@ -547,8 +642,16 @@ class ScheduleRetry(_Base):
         self.delay_warning = self.params["delay_warning"] or None
         self._last_gap = self.offsets[-1] - (self.offsets[-2] if len(self.offsets) > 1 else 0.0)
 
-    def after_failure(self, *, now: float, arrival: float, first_failure: float,
-                      attempts: int, destination: str, is_bounce: bool = False) -> float | None:
+    def after_failure(
+        self,
+        *,
+        now: float,
+        arrival: float,
+        first_failure: float,
+        attempts: int,
+        destination: str,
+        is_bounce: bool = False,
+    ) -> float | None:
         """See :class:`RetryPolicy`; the schedule in the class docstring."""
         if now - arrival >= self.lifetime:
             return None
@@ -562,6 +665,7 @@ class ScheduleRetry(_Base):
 
 
 # --------------------------------------------------------------------------- presets
+
 
 def _mmss(*stamps: str) -> list[float]:
     """Offsets written as the paper prints them, "min:sec", in seconds."""
@@ -593,47 +697,93 @@ class Preset:
     build: Callable[[Mapping[str, Any], Generator | None], RetryPolicy]
 
 
-def _preset(name: str, cls: type, summary: str,
-            defaults: Mapping[str, Any] | None = None) -> Preset:
+def _preset(
+    name: str, cls: type, summary: str, defaults: Mapping[str, Any] | None = None
+) -> Preset:
     def build(params: Mapping[str, Any], rng: Generator | None) -> RetryPolicy:
         return cls({**(defaults or {}), **params}, rng, name=name)
+
     return Preset(name, summary, build)
 
 
-PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
-    _preset("postfix", PostfixRetry,
-            "Postfix qmgr backoff clamp(age, 300 s, 4000 s), scans every 300 s, 5 d lifetime"),
-    _preset("exim", EximRetry,
-            "Exim retry rule F,2h,15m; G,16h,1h,1.5; F,4d,6h per destination, -q30m runner"),
-    _preset("qmail", QmailRetry,
-            "qmail-send attempts at (20k)^2 s after injection, 7 d queuelifetime"),
-    _preset("sendmail", SendmailRetry,
-            "Sendmail -q30m runs with MinQueueAge 30 min, 5 d queuereturn, 4 h warning"),
-    _preset("exchange", ExchangeRetry,
-            "Exchange Server: 6 retries 5 min apart, then every 15 min, 2 d expiry"),
-    _preset("exchange-online", ExchangeOnlineRetry,
-            "Exchange Online: retries 15 min apart doubling to hourly, 24 h expiry"),
-    _preset("rfc5321", Rfc5321Retry,
-            "RFC 5321 §4.5.4.1: two tries in the first hour, then every 2 h, 5 d give-up"),
-    _preset("gmail", ScheduleRetry,
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        _preset(
+            "postfix",
+            PostfixRetry,
+            "Postfix qmgr backoff clamp(age, 300 s, 4000 s), scans every 300 s, 5 d lifetime",
+        ),
+        _preset(
+            "exim",
+            EximRetry,
+            "Exim retry rule F,2h,15m; G,16h,1h,1.5; F,4d,6h per destination, -q30m runner",
+        ),
+        _preset(
+            "qmail",
+            QmailRetry,
+            "qmail-send attempts at (20k)^2 s after injection, 7 d queuelifetime",
+        ),
+        _preset(
+            "sendmail",
+            SendmailRetry,
+            "Sendmail -q30m runs with MinQueueAge 30 min, 5 d queuereturn, 4 h warning",
+        ),
+        _preset(
+            "exchange",
+            ExchangeRetry,
+            "Exchange Server: 6 retries 5 min apart, then every 15 min, 2 d expiry",
+        ),
+        _preset(
+            "exchange-online",
+            ExchangeOnlineRetry,
+            "Exchange Online: retries 15 min apart doubling to hourly, 24 h expiry",
+        ),
+        _preset(
+            "rfc5321",
+            Rfc5321Retry,
+            "RFC 5321 §4.5.4.1: two tries in the first hour, then every 2 h, 5 d give-up",
+        ),
+        _preset(
+            "gmail",
+            ScheduleRetry,
             "Gmail retry times measured by Pagani et al. 2016; retries change source IP",
-            {"offsets": _GMAIL, "changes_source_ip": True}),
-    _preset("yahoo", ScheduleRetry, "Yahoo retry times measured by Pagani et al. 2016",
-            {"offsets": _YAHOO}),
-    _preset("hotmail", ScheduleRetry,
+            {"offsets": _GMAIL, "changes_source_ip": True},
+        ),
+        _preset(
+            "yahoo",
+            ScheduleRetry,
+            "Yahoo retry times measured by Pagani et al. 2016",
+            {"offsets": _YAHOO},
+        ),
+        _preset(
+            "hotmail",
+            ScheduleRetry,
             "Hotmail retry times measured by Pagani et al. 2016, then every 4 min",
-            {"offsets": _HOTMAIL + [_HOTMAIL[-1] + _HOTMAIL_EVERY]}),
-    _preset("gmx", ScheduleRetry, "GMX/mail.com retry times measured by Pagani et al. 2016",
-            {"offsets": _GMX}),
-    _preset("aol", ScheduleRetry,
+            {"offsets": _HOTMAIL + [_HOTMAIL[-1] + _HOTMAIL_EVERY]},
+        ),
+        _preset(
+            "gmx",
+            ScheduleRetry,
+            "GMX/mail.com retry times measured by Pagani et al. 2016",
+            {"offsets": _GMX},
+        ),
+        _preset(
+            "aol",
+            ScheduleRetry,
             "AOL retry times measured by Pagani et al. 2016; gives up after the fourth retry",
-            {"offsets": _AOL, "repeat_last_gap": False}),
-)}
+            {"offsets": _AOL, "repeat_last_gap": False},
+        ),
+    )
+}
 """Every named policy, by name. Webmail presets (gmail ... aol) are :class:`ScheduleRetry`."""
 
 
-def make_retry_policy(spec: str | Mapping[str, Any], params: Mapping[str, Any] | None = None,
-                      rng: Generator | None = None) -> RetryPolicy:
+def make_retry_policy(
+    spec: str | Mapping[str, Any],
+    params: Mapping[str, Any] | None = None,
+    rng: Generator | None = None,
+) -> RetryPolicy:
     """Build a retry policy from a preset name or a custom schedule.
 
     ``spec`` is a name from :data:`PRESETS` (case and ``_``/``-`` insensitive), a mapping
@@ -655,8 +805,10 @@ def make_retry_policy(spec: str | Mapping[str, Any], params: Mapping[str, Any] |
             overrides.update(params or {})
             return ScheduleRetry(overrides, rng, name="custom")
         else:
-            raise ValueError("a retry mapping needs 'preset' or 'offsets' "
-                             f"(got keys: {', '.join(map(str, spec)) or 'none'})")
+            raise ValueError(
+                "a retry mapping needs 'preset' or 'offsets' "
+                f"(got keys: {', '.join(map(str, spec)) or 'none'})"
+            )
     else:
         name = spec
     if not isinstance(name, str):
@@ -670,6 +822,7 @@ def make_retry_policy(spec: str | Mapping[str, Any], params: Mapping[str, Any] |
 
 # --------------------------------------------------------------------------- inspection
 
+
 @dataclass(frozen=True, slots=True)
 class AttemptTrace:
     """Attempt start times of one message to an always-failing destination, and when
@@ -679,8 +832,13 @@ class AttemptTrace:
     expired_at: float | None
 
 
-def trace_attempts(policy: RetryPolicy, n: int | None = None, failure_delay: float = 0.0,
-                   horizon: float | None = None, destination: str = "always-fails") -> AttemptTrace:
+def trace_attempts(
+    policy: RetryPolicy,
+    n: int | None = None,
+    failure_delay: float = 0.0,
+    horizon: float | None = None,
+    destination: str = "always-fails",
+) -> AttemptTrace:
     """Replay the MTA loop for a message created at t=0 whose every attempt fails.
 
     Each failure is handled ``failure_delay`` s after its attempt starts. The next attempt
@@ -697,8 +855,13 @@ def trace_attempts(policy: RetryPolicy, n: int | None = None, failure_delay: flo
             break
         attempts.append(start)
         failed = start + failure_delay
-        eligible = policy.after_failure(now=failed, arrival=0.0, first_failure=failure_delay,
-                                        attempts=len(attempts), destination=destination)
+        eligible = policy.after_failure(
+            now=failed,
+            arrival=0.0,
+            first_failure=failure_delay,
+            attempts=len(attempts),
+            destination=destination,
+        )
         if eligible is None:
             return AttemptTrace(attempts, failed)
         start = _next_attempt(policy, failed, eligible)
@@ -715,15 +878,17 @@ def _next_attempt(policy: RetryPolicy, failed: float, eligible: float) -> float:
     return max(due, math.floor(failed / interval) + 1) * interval
 
 
-def attempt_offsets(policy: RetryPolicy, n: int = 10, failure_delay: float = 0.0,
-                    horizon: float | None = None) -> list[float]:
+def attempt_offsets(
+    policy: RetryPolicy, n: int = 10, failure_delay: float = 0.0, horizon: float | None = None
+) -> list[float]:
     """The first ``n`` attempt times (seconds) of a message created at t=0 to a destination
     that always fails; fewer if the policy gives up first. See :func:`trace_attempts`."""
     return trace_attempts(policy, n, failure_delay, horizon).attempts
 
 
-def expiry_time(policy: RetryPolicy, failure_delay: float = 0.0,
-                max_attempts: int = 100_000) -> float | None:
+def expiry_time(
+    policy: RetryPolicy, failure_delay: float = 0.0, max_attempts: int = 100_000
+) -> float | None:
     """When a message created at t=0 to an always-failing destination bounces as expired
     (seconds), or ``None`` if the policy is still retrying after ``max_attempts``."""
     return trace_attempts(policy, max_attempts, failure_delay).expired_at
@@ -737,16 +902,18 @@ def describe_presets() -> list[dict[str, Any]]:
     for name, preset in PRESETS.items():
         policy = preset.build({}, None)
         trace = trace_attempts(policy, 10)
-        rows.append({
-            "name": name,
-            "summary": preset.summary,
-            "params": dict(policy.params),
-            "queue_run_interval": policy.queue_run_interval,
-            "scan_slack": policy.scan_slack,
-            "lifetime": policy.lifetime,
-            "delay_warning": policy.delay_warning,
-            "changes_source_ip": policy.changes_source_ip,
-            "first_attempts": trace.attempts,
-            "expires_at": expiry_time(policy),
-        })
+        rows.append(
+            {
+                "name": name,
+                "summary": preset.summary,
+                "params": dict(policy.params),
+                "queue_run_interval": policy.queue_run_interval,
+                "scan_slack": policy.scan_slack,
+                "lifetime": policy.lifetime,
+                "delay_warning": policy.delay_warning,
+                "changes_source_ip": policy.changes_source_ip,
+                "first_attempts": trace.attempts,
+                "expires_at": expiry_time(policy),
+            }
+        )
     return rows

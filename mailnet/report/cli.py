@@ -26,11 +26,17 @@ def register(app: typer.Typer) -> None:
 
 def report_command(
     directory: Annotated[Path, typer.Argument(metavar="DIR", help="Run or sweep directory.")],
-    out: Annotated[Path | None, typer.Option(
-        help="Directory for the figures and report.html (default: DIR/report).")] = None,
-    metric: Annotated[list[str] | None, typer.Option(
-        help="Sweep metric to draw, e.g. latency_s.p90 (repeatable; default: the "
-             "headline metrics).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Directory for the figures and report.html (default: DIR/report)."),
+    ] = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Sweep metric to draw, e.g. latency_s.p90 (repeatable; default: the "
+            "headline metrics)."
+        ),
+    ] = None,
 ) -> None:
     """Draw the figures of a run or sweep directory and write report.html."""
     from mailnet.report import make_report

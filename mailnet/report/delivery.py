@@ -58,11 +58,13 @@ ENHANCED_CODES = {  # RFC 3463 subject.detail
 def _mail(messages: pd.DataFrame) -> pd.DataFrame:
     """Non-DSN rows with plain string columns for the class, status and folder."""
     mail = messages[~messages["is_dsn"].astype(bool)]
-    out = pd.DataFrame({
-        "sender_class": mail["sender_class"].astype(str),
-        "status": mail["status"].astype(str),
-        "folder": mail["folder"].astype(object).where(mail["folder"].notna(), None),
-    })
+    out = pd.DataFrame(
+        {
+            "sender_class": mail["sender_class"].astype(str),
+            "status": mail["status"].astype(str),
+            "folder": mail["folder"].astype(object).where(mail["folder"].notna(), None),
+        }
+    )
     for column in ("created_at", "delivered_at", "retrieved_at", "attempts"):
         out[column] = mail[column].to_numpy(dtype=float)
     return out
@@ -75,17 +77,16 @@ def outcomes_figure(messages: pd.DataFrame) -> Figure:
     figure, ax = new_figure(height=1.8 + 0.55 * max(len(classes), 1))
     left = np.zeros(len(classes))
     for i, (label, test) in enumerate(OUTCOMES):
-        share = np.array([test(mail[mail["sender_class"] == c]).mean()
-                          for c in classes]) * 100
+        share = np.array([test(mail[mail["sender_class"] == c]).mean() for c in classes]) * 100
         share = np.nan_to_num(share)
         if not share.any():
             continue
-        ax.barh(range(len(classes)), share, left=left, height=0.6, label=label,
-                **series_style(i).bar())
+        ax.barh(
+            range(len(classes)), share, left=left, height=0.6, label=label, **series_style(i).bar()
+        )
         left += share
     counts = mail["sender_class"].value_counts()
-    ax.set_yticks(range(len(classes)), [f"{c}\n({counts.get(c, 0):,} recipients)"
-                                         for c in classes])
+    ax.set_yticks(range(len(classes)), [f"{c}\n({counts.get(c, 0):,} recipients)" for c in classes])
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
     ax.xaxis.set_major_formatter(PercentFormatter())
@@ -107,14 +108,21 @@ def latency_figure(messages: pd.DataFrame) -> Figure:
     log time axis. Each curve is over the class's recipients that got that far."""
     mail = _mail(messages)
     classes = ordered_classes(mail["sender_class"])
-    kinds = (("delivery latency (created → in mailbox)", "delivered_at"),
-             ("end-to-end latency (created → fetched by client)", "retrieved_at"))
-    latencies = {(column, c): (part[column] - part["created_at"]).dropna().to_numpy()
-                 for _, column in kinds for c in classes
-                 for part in [mail[mail["sender_class"] == c]]}
+    kinds = (
+        ("delivery latency (created → in mailbox)", "delivered_at"),
+        ("end-to-end latency (created → fetched by client)", "retrieved_at"),
+    )
+    latencies = {
+        (column, c): (part[column] - part["created_at"]).dropna().to_numpy()
+        for _, column in kinds
+        for c in classes
+        for part in [mail[mail["sender_class"] == c]]
+    }
     everything = np.concatenate([v for v in latencies.values() if v.size] or [np.ones(1)])
-    low = max(MIN_LATENCY_S, float(everything[everything > 0].min()) if (everything > 0).any()
-              else MIN_LATENCY_S)
+    low = max(
+        MIN_LATENCY_S,
+        float(everything[everything > 0].min()) if (everything > 0).any() else MIN_LATENCY_S,
+    )
     high = max(float(everything.max()), low * 10)
     grid = np.geomspace(low, high, CDF_POINTS)
     figure, axes = new_figure(height=4.2, ncols=2, sharey=True)
@@ -124,9 +132,16 @@ def latency_figure(messages: pd.DataFrame) -> Figure:
             if not values.size:
                 continue
             style = class_style(c)
-            ax.plot(grid, _cdf(values, grid), drawstyle="steps-post", linewidth=1.5,
-                    markevery=CDF_POINTS // 10, markersize=5, label=f"{c} (n={values.size:,})",
-                    **style.line())
+            ax.plot(
+                grid,
+                _cdf(values, grid),
+                drawstyle="steps-post",
+                linewidth=1.5,
+                markevery=CDF_POINTS // 10,
+                markersize=5,
+                label=f"{c} (n={values.size:,})",
+                **style.line(),
+            )
         ax.set_xscale("log")
         ax.set_xlim(low, high)
         log_duration_axis(ax.xaxis, low, high)
@@ -153,8 +168,13 @@ def attempts_figure(messages: pd.DataFrame) -> Figure:
     for i, c in enumerate(classes):
         of_class = counts[mail["sender_class"] == c]
         share = of_class.value_counts(normalize=True).reindex(bins, fill_value=0) * 100
-        ax.bar(bins + (i - (len(classes) - 1) / 2) * width, share.to_numpy(), width=width,
-               label=f"{c} (n={len(of_class):,})", **class_style(c).bar())
+        ax.bar(
+            bins + (i - (len(classes) - 1) / 2) * width,
+            share.to_numpy(),
+            width=width,
+            label=f"{c} (n={len(of_class):,})",
+            **class_style(c).bar(),
+        )
     labels = [str(b) for b in bins]
     if top > MAX_ATTEMPT_BAR:
         labels[-1] = f"≥{MAX_ATTEMPT_BAR + 1}"
@@ -180,13 +200,21 @@ def reply_label(code, enhanced) -> str:
 def _with_class(frame: pd.DataFrame, messages: pd.DataFrame) -> pd.Series:
     """The sender class of each row of ``frame`` (``dsn`` for notifications)."""
     lookup = messages[["message_id", "recipient", "sender_class", "is_dsn"]].copy()
-    lookup["cls"] = np.where(lookup["is_dsn"].astype(bool), "dsn",
-                             lookup["sender_class"].astype(str))
+    lookup["cls"] = np.where(
+        lookup["is_dsn"].astype(bool), "dsn", lookup["sender_class"].astype(str)
+    )
     lookup["recipient"] = lookup["recipient"].astype(str)
-    keys = pd.DataFrame({"message_id": frame["message_id"].to_numpy(),
-                         "recipient": frame["recipient"].astype(str).to_numpy()})
-    merged = keys.merge(lookup[["message_id", "recipient", "cls"]].drop_duplicates(
-        ["message_id", "recipient"]), how="left", on=["message_id", "recipient"])
+    keys = pd.DataFrame(
+        {
+            "message_id": frame["message_id"].to_numpy(),
+            "recipient": frame["recipient"].astype(str).to_numpy(),
+        }
+    )
+    merged = keys.merge(
+        lookup[["message_id", "recipient", "cls"]].drop_duplicates(["message_id", "recipient"]),
+        how="left",
+        on=["message_id", "recipient"],
+    )
     return merged["cls"].fillna("unknown")
 
 
@@ -196,22 +224,37 @@ def reasons_figure(attempts: pd.DataFrame, messages: pd.DataFrame) -> Figure:
     ``attempts.parquet`` (every 4xx reply counts), bounces from ``messages.parquet`` (one
     per bounced or expired recipient, by its final reply)."""
     deferred = attempts[attempts["outcome"].astype(str) == "deferred"]
-    deferrals = pd.DataFrame({
-        "reason": [reply_label(c, e) for c, e in zip(deferred["code"], deferred["enhanced_code"],
-                                                     strict=True)],
-        "cls": _with_class(deferred, messages).to_numpy()})
+    deferrals = pd.DataFrame(
+        {
+            "reason": [
+                reply_label(c, e)
+                for c, e in zip(deferred["code"], deferred["enhanced_code"], strict=True)
+            ],
+            "cls": _with_class(deferred, messages).to_numpy(),
+        }
+    )
     failed = messages[messages["status"].astype(str).isin(["bounced", "expired"])]
-    bounces = pd.DataFrame({
-        "reason": [reply_label(c, e) for c, e in zip(failed["final_code"],
-                                                     failed["final_enhanced_code"],
-                                                     strict=True)],
-        "cls": np.where(failed["is_dsn"].astype(bool), "dsn",
-                        failed["sender_class"].astype(str))})
-    panels = (("Deferred attempts (4xx replies)", "deferred attempts", deferrals),
-              ("Bounced recipients (final 5xx reply or expiry)", "bounced recipients", bounces))
+    bounces = pd.DataFrame(
+        {
+            "reason": [
+                reply_label(c, e)
+                for c, e in zip(failed["final_code"], failed["final_enhanced_code"], strict=True)
+            ],
+            "cls": np.where(
+                failed["is_dsn"].astype(bool), "dsn", failed["sender_class"].astype(str)
+            ),
+        }
+    )
+    panels = (
+        ("Deferred attempts (4xx replies)", "deferred attempts", deferrals),
+        ("Bounced recipients (final 5xx reply or expiry)", "bounced recipients", bounces),
+    )
     sizes = [max(1, min(MAX_REASONS, frame["reason"].nunique())) for *_, frame in panels]
-    figure, axes = new_figure(height=2.8 + 0.42 * sum(sizes), nrows=2,
-                              gridspec_kw={"height_ratios": [s + 1.2 for s in sizes]})
+    figure, axes = new_figure(
+        height=2.8 + 0.42 * sum(sizes),
+        nrows=2,
+        gridspec_kw={"height_ratios": [s + 1.2 for s in sizes]},
+    )
     classes = ordered_classes(pd.concat([deferrals["cls"], bounces["cls"]]))
     for ax, (title, unit, frame) in zip(axes, panels, strict=True):
         ax.set_title(title, fontsize="medium")
@@ -228,8 +271,14 @@ def reasons_figure(attempts: pd.DataFrame, messages: pd.DataFrame) -> Figure:
         for c in classes:
             if c not in table.columns:
                 continue
-            ax.barh(range(len(table)), table[c].to_numpy(), left=left, height=0.65, label=c,
-                    **class_style(c).bar())
+            ax.barh(
+                range(len(table)),
+                table[c].to_numpy(),
+                left=left,
+                height=0.65,
+                label=c,
+                **class_style(c).bar(),
+            )
             left += table[c].to_numpy()
         for y, total in enumerate(left):
             ax.text(total, y, f" {int(total):,}", va="center", fontsize="small")

@@ -77,8 +77,11 @@ def kind_of(path: str | Path) -> str:
         return "sweep"
     if (path / "messages.parquet").is_file():
         return "run"
-    raise ScenarioError(str(path), "", "neither a run directory (no messages.parquet) nor a "
-                        "sweep directory (no points.parquet)")
+    raise ScenarioError(
+        str(path),
+        "",
+        "neither a run directory (no messages.parquet) nor a sweep directory (no points.parquet)",
+    )
 
 
 def _parquet(path: Path, required: bool = True) -> pd.DataFrame:
@@ -106,18 +109,26 @@ def load_run(path: str | Path) -> RunData:
     """Read a run directory written by ``mailnet run`` (``listings`` and ``reputation``
     may be absent: older runs have none)."""
     path = Path(path)
-    tables = {name: _parquet(path / f"{name}.parquet", name not in OPTIONAL_RUN_TABLES)
-              for name in RUN_TABLES}
+    tables = {
+        name: _parquet(path / f"{name}.parquet", name not in OPTIONAL_RUN_TABLES)
+        for name in RUN_TABLES
+    }
     scenario = path / "scenario.toml"
-    return RunData(path, **tables, summary=_json(path / "summary.json"),
-                   manifest=_json(path / "manifest.json"),
-                   scenario_toml=scenario.read_text(encoding="utf-8") if scenario.is_file()
-                   else "")
+    return RunData(
+        path,
+        **tables,
+        summary=_json(path / "summary.json"),
+        manifest=_json(path / "manifest.json"),
+        scenario_toml=scenario.read_text(encoding="utf-8") if scenario.is_file() else "",
+    )
 
 
 def load_sweep(path: str | Path) -> SweepData:
     """Read a sweep directory written by ``mailnet sweep``."""
     path = Path(path)
-    return SweepData(path, _parquet(path / "points.parquet"),
-                     _parquet(path / "runs.parquet", required=False),
-                     _json(path / "manifest.json"))
+    return SweepData(
+        path,
+        _parquet(path / "points.parquet"),
+        _parquet(path / "runs.parquet", required=False),
+        _json(path / "manifest.json"),
+    )

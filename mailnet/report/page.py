@@ -59,15 +59,21 @@ class Page:
         """A table of ``rows``; numbers are right-aligned."""
         out = ['<div class="wide"><table>']
         if header is not None:  # long dotted key paths may break after each dot
-            out.append("<tr>" + "".join(f"<th>{esc(h).replace('.', '.<wbr>')}</th>"
-                                        for h in header) + "</tr>")
+            out.append(
+                "<tr>"
+                + "".join(f"<th>{esc(h).replace('.', '.<wbr>')}</th>" for h in header)
+                + "</tr>"
+            )
         for row in rows:
             cells = []
             for value in row:
                 numeric = isinstance(value, int | float) and not isinstance(value, bool)
                 text = _number(value) if numeric else value
-                cells.append(f'<td class="num">{esc(text)}</td>' if numeric or _looks_numeric(text)
-                             else f"<td>{esc(text)}</td>")
+                cells.append(
+                    f'<td class="num">{esc(text)}</td>'
+                    if numeric or _looks_numeric(text)
+                    else f"<td>{esc(text)}</td>"
+                )
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</table></div>")
         self._blocks.append("\n".join(out))
@@ -79,30 +85,33 @@ class Page:
         link = f' <a href="{esc(svg_file)}">SVG</a>' if svg_file else ""
         self._blocks.append(
             f'<figure id="fig-{esc(name)}"><img src="data:image/png;base64,{data}" '
-            f'alt="{esc(alt)}"><figcaption>{esc(caption)}{link}</figcaption></figure>')
+            f'alt="{esc(alt)}"><figcaption>{esc(caption)}{link}</figcaption></figure>'
+        )
 
     def pre(self, text: str) -> None:
         self._blocks.append(f"<pre>{esc(text)}</pre>")
 
     def render(self) -> str:
         contents = "".join(f'<li><a href="#{a}">{esc(t)}</a></li>' for a, t in self._contents)
-        return "\n".join([
-            "<!DOCTYPE html>",
-            '<html lang="en">',
-            "<head>",
-            '<meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{esc(self.title)}</title>",
-            f"<style>{STYLE}</style>",
-            "</head>",
-            "<body>",
-            f"<h1>{esc(self.title)}</h1>",
-            f"<nav><ul>{contents}</ul></nav>" if contents else "",
-            *self._blocks,
-            "</body>",
-            "</html>",
-            "",
-        ])
+        return "\n".join(
+            [
+                "<!DOCTYPE html>",
+                '<html lang="en">',
+                "<head>",
+                '<meta charset="utf-8">',
+                '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                f"<title>{esc(self.title)}</title>",
+                f"<style>{STYLE}</style>",
+                "</head>",
+                "<body>",
+                f"<h1>{esc(self.title)}</h1>",
+                f"<nav><ul>{contents}</ul></nav>" if contents else "",
+                *self._blocks,
+                "</body>",
+                "</html>",
+                "",
+            ]
+        )
 
 
 def _number(value: float | int) -> str:

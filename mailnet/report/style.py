@@ -19,8 +19,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from mailnet.units import DAY, HOUR, MINUTE, WEEK
 
 # Okabe-Ito colours, ordered so that neighbours differ in lightness as well as in hue.
-PALETTE = ("#000000", "#E69F00", "#0072B2", "#56B4E9", "#D55E00", "#009E73", "#CC79A7",
-           "#999999")
+PALETTE = ("#000000", "#E69F00", "#0072B2", "#56B4E9", "#D55E00", "#009E73", "#CC79A7", "#999999")
 LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)))
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo", "---", "+++")
@@ -47,14 +46,17 @@ class SeriesStyle:
 
     def bar(self) -> dict:
         """Keyword arguments for ``Axes.bar``/``barh``: the colour, a hatch and a dark edge."""
-        return {"color": self.color, "hatch": self.hatch, "edgecolor": "#222222",
-                "linewidth": 0.6}
+        return {"color": self.color, "hatch": self.hatch, "edgecolor": "#222222", "linewidth": 0.6}
 
 
 def series_style(index: int) -> SeriesStyle:
     """The style of the ``index``-th series; consecutive series differ in every attribute."""
-    return SeriesStyle(PALETTE[index % len(PALETTE)], LINESTYLES[index % len(LINESTYLES)],
-                       MARKERS[index % len(MARKERS)], HATCHES[index % len(HATCHES)])
+    return SeriesStyle(
+        PALETTE[index % len(PALETTE)],
+        LINESTYLES[index % len(LINESTYLES)],
+        MARKERS[index % len(MARKERS)],
+        HATCHES[index % len(HATCHES)],
+    )
 
 
 def class_style(sender_class: str) -> SeriesStyle:
@@ -92,8 +94,14 @@ def new_figure(height: float = 4.5, width: float = WIDTH, **subplots) -> tuple[F
 def figure_legend(figure: Figure, handles, labels, title: str | None = None) -> None:
     """One legend for the whole figure, below the axes, if there is more than one series."""
     if len(labels) > 1:
-        figure.legend(handles, labels, title=title, loc="outside lower center",
-                      ncols=min(len(labels), 4), fontsize="small")
+        figure.legend(
+            handles,
+            labels,
+            title=title,
+            loc="outside lower center",
+            ncols=min(len(labels), 4),
+            fontsize="small",
+        )
 
 
 def marker_every(n_points: int, markers: int = 12) -> int:
@@ -117,18 +125,46 @@ def time_label(end_s: float) -> str:
 def shade_warmup(ax, warmup_s: float | None, scale: float) -> None:
     """Hatch the warm-up period, which the run's summary statistics leave out."""
     if warmup_s:
-        ax.axvspan(0, warmup_s / scale, facecolor="#eeeeee", edgecolor="#bbbbbb", hatch="//",
-                   linewidth=0, label="warm-up (not in summary)", zorder=0)
+        ax.axvspan(
+            0,
+            warmup_s / scale,
+            facecolor="#eeeeee",
+            edgecolor="#bbbbbb",
+            hatch="//",
+            linewidth=0,
+            label="warm-up (not in summary)",
+            zorder=0,
+        )
 
 
 # ------------------------------------------------------------------ durations
 
-_DURATION_UNITS = ((WEEK, "w"), (DAY, "d"), (HOUR, "h"), (MINUTE, "min"), (1.0, "s"),
-                   (0.001, "ms"))
+_DURATION_UNITS = ((WEEK, "w"), (DAY, "d"), (HOUR, "h"), (MINUTE, "min"), (1.0, "s"), (0.001, "ms"))
 _LOG_TICKS = (0.001, 0.01, 0.1, 1, 10, MINUTE, 10 * MINUTE, HOUR, 6 * HOUR, DAY, WEEK)
-_DENSE_LOG_TICKS = (0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, MINUTE, 2 * MINUTE, 5 * MINUTE,
-                    10 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 6 * HOUR, 12 * HOUR, DAY,
-                    2 * DAY, 4 * DAY, WEEK)
+_DENSE_LOG_TICKS = (
+    0.001,
+    0.01,
+    0.1,
+    0.5,
+    1,
+    2,
+    5,
+    10,
+    30,
+    MINUTE,
+    2 * MINUTE,
+    5 * MINUTE,
+    10 * MINUTE,
+    30 * MINUTE,
+    HOUR,
+    2 * HOUR,
+    6 * HOUR,
+    12 * HOUR,
+    DAY,
+    2 * DAY,
+    4 * DAY,
+    WEEK,
+)
 
 
 def format_seconds(seconds: float) -> str:

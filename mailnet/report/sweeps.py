@@ -20,40 +20,75 @@ from mailnet.report.style import duration_unit, new_figure, series_style
 from mailnet.units import HOUR, parse_duration, parse_rate
 
 STATS = (".mean", ".ci_low", ".ci_high")
-BOOKKEEPING = {"point", "n", "runs", "ok", "failed", "replication", "seed", "status", "error",
-               "wall_time_s"}
+BOOKKEEPING = {
+    "point",
+    "n",
+    "runs",
+    "ok",
+    "failed",
+    "replication",
+    "seed",
+    "status",
+    "error",
+    "wall_time_s",
+}
 
 HEADLINE = (
-    "delivery_rate", "bounce_rate", "deferral_rate",
-    "latency_s.p50", "latency_s.p90", "latency_s.p99", "end_to_end_latency_s.p90",
+    "delivery_rate",
+    "bounce_rate",
+    "deferral_rate",
+    "latency_s.p50",
+    "latency_s.p90",
+    "latency_s.p99",
+    "end_to_end_latency_s.p90",
     "attempts_per_remote_recipient",
-    "legitimate.bounce_rate", "legitimate.deferral_rate", "legitimate.spam_folder_rate",
-    "legitimate.latency_s.p50", "legitimate.latency_s.p90", "legitimate.latency_s.p99",
-    "collateral.rate", "session_wait_s.mean",
+    "legitimate.bounce_rate",
+    "legitimate.deferral_rate",
+    "legitimate.spam_folder_rate",
+    "legitimate.latency_s.p50",
+    "legitimate.latency_s.p90",
+    "legitimate.latency_s.p99",
+    "collateral.rate",
+    "session_wait_s.mean",
 )
 """Metrics drawn by default, in this order, when present; every ``queue_time_average.*``
 metric follows them."""
 
 _NAMES = {
-    "delivery_rate": "delivery rate", "bounce_rate": "bounce rate",
-    "deferral_rate": "deferral rate", "spam_folder_rate": "spam-folder rate",
-    "latency_s": "delivery latency", "end_to_end_latency_s": "end-to-end latency",
+    "delivery_rate": "delivery rate",
+    "bounce_rate": "bounce rate",
+    "deferral_rate": "deferral rate",
+    "spam_folder_rate": "spam-folder rate",
+    "latency_s": "delivery latency",
+    "end_to_end_latency_s": "end-to-end latency",
     "attempts_per_remote_recipient": "attempts per remote recipient",
-    "attempts_per_message": "attempts per recipient", "session_wait_s": "wait for a session",
-    "legitimate": "legitimate mail:", "collateral": "collateral damage:",
-    "queue_time_average": "time-average", "p50": "median", "p90": "90th percentile",
-    "p99": "99th percentile", "mean": "mean", "rate": "rate", "p_wait": "probability of waiting",
+    "attempts_per_message": "attempts per recipient",
+    "session_wait_s": "wait for a session",
+    "legitimate": "legitimate mail:",
+    "collateral": "collateral damage:",
+    "queue_time_average": "time-average",
+    "p50": "median",
+    "p90": "90th percentile",
+    "p99": "99th percentile",
+    "mean": "mean",
+    "rate": "rate",
+    "p_wait": "probability of waiting",
 }
-_QUEUE_UNITS = {"active": "messages in the active queue",
-                "deferred": "messages in the deferred queue",
-                "sessions": "sessions in use", "backlog": "connections waiting"}
+_QUEUE_UNITS = {
+    "active": "messages in the active queue",
+    "deferred": "messages in the deferred queue",
+    "sessions": "sessions in use",
+    "backlog": "connections waiting",
+}
 
 
 def point_metrics(points: pd.DataFrame) -> list[str]:
     """Every metric with a mean and a confidence interval in ``points``, in column order."""
-    return [c[: -len(".mean")] for c in points.columns
-            if c.endswith(".mean") and f"{c[:-5]}.ci_low" in points and f"{c[:-5]}.ci_high"
-            in points]
+    return [
+        c[: -len(".mean")]
+        for c in points.columns
+        if c.endswith(".mean") and f"{c[:-5]}.ci_low" in points and f"{c[:-5]}.ci_high" in points
+    ]
 
 
 def headline_metrics(points: pd.DataFrame) -> list[str]:
@@ -134,8 +169,11 @@ def _number_or_text(text: str) -> float | str:
 
 def _categorical(name: str, values: list) -> Axis:
     order = list(dict.fromkeys(str(v) for v in values))
-    return Axis(np.array([order.index(str(v)) for v in values], dtype=float), name,
-                {i: text for i, text in enumerate(order)})
+    return Axis(
+        np.array([order.index(str(v)) for v in values], dtype=float),
+        name,
+        {i: text for i, text in enumerate(order)},
+    )
 
 
 def swept_groups(points: pd.DataFrame, columns: list[str]) -> list[list[str]]:
@@ -260,11 +298,26 @@ def _draw(ax, points: pd.DataFrame, metric: str, layout: _Layout) -> None:
         ys, lo, hi = mean[rows] / scale, low[rows] / scale, high[rows] / scale
         ax.plot(xs, ys, linewidth=1.5, markersize=6, label=label or "mean", **style.line())
         if axis.ticks:
-            ax.errorbar(xs, ys, yerr=[ys - lo, hi - ys], fmt="none", ecolor=style.color,
-                        capsize=4, linewidth=1.1)
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=[ys - lo, hi - ys],
+                fmt="none",
+                ecolor=style.color,
+                capsize=4,
+                linewidth=1.1,
+            )
         else:
-            ax.fill_between(xs, lo, hi, facecolor=style.color, alpha=alpha, linewidth=0,
-                            hatch=style.hatch, edgecolor=style.color)
+            ax.fill_between(
+                xs,
+                lo,
+                hi,
+                facecolor=style.color,
+                alpha=alpha,
+                linewidth=0,
+                hatch=style.hatch,
+                edgecolor=style.color,
+            )
     if axis.ticks:
         ax.set_xticks(list(axis.ticks), list(axis.ticks.values()))
         ax.set_xlim(-0.5, len(axis.ticks) - 0.5)
@@ -280,8 +333,9 @@ def _draw(ax, points: pd.DataFrame, metric: str, layout: _Layout) -> None:
     ax.set_ylabel(ylabel)
 
 
-def sweep_figure(points: pd.DataFrame, metric: str, *, parameters=None,
-                 x: str | None = None) -> Figure:
+def sweep_figure(
+    points: pd.DataFrame, metric: str, *, parameters=None, x: str | None = None
+) -> Figure:
     """``metric`` against a swept parameter: the mean over replications as a line with
     markers and its 95 % confidence interval as a band (error bars on a categorical axis),
     clipped to the metric's range (non-negative; rates at most 100 %).
@@ -296,8 +350,9 @@ def sweep_figure(points: pd.DataFrame, metric: str, *, parameters=None,
     _draw(ax, points, metric, layout)
     ax.set_xlabel(layout.xlabel)
     title = metric_title(metric)
-    ax.set_title(title[:1].upper() + title[1:] + "\nmean and 95 % confidence interval",
-                 fontsize="medium")
+    ax.set_title(
+        title[:1].upper() + title[1:] + "\nmean and 95 % confidence interval", fontsize="medium"
+    )
     _legend(ax, layout)
     return figure
 
@@ -305,34 +360,55 @@ def sweep_figure(points: pd.DataFrame, metric: str, *, parameters=None,
 def _legend(ax, layout: _Layout) -> None:
     handles, labels = ax.get_legend_handles_labels()
     if len(layout.series) > 1:
-        ax.figure.legend(handles, labels, fontsize="small", title=layout.legend_title,
-                         title_fontsize="small", loc="outside lower center",
-                         ncols=min(len(labels), 4 if max(map(len, labels)) < 24 else 2))
+        ax.figure.legend(
+            handles,
+            labels,
+            fontsize="small",
+            title=layout.legend_title,
+            title_fontsize="small",
+            loc="outside lower center",
+            ncols=min(len(labels), 4 if max(map(len, labels)) < 24 else 2),
+        )
     else:
         what = "bars" if layout.axis.ticks else "band"
         ax.legend(handles[:1], [f"mean ({what}: 95 % CI)"], fontsize="small")
 
 
-def sweep_panels_figure(points: pd.DataFrame, metrics: list[str], *, parameters=None,
-                        x: str | None = None, title: str = "", ncols: int = 3) -> Figure:
+def sweep_panels_figure(
+    points: pd.DataFrame,
+    metrics: list[str],
+    *,
+    parameters=None,
+    x: str | None = None,
+    title: str = "",
+    ncols: int = 3,
+) -> Figure:
     """Several metrics against the same swept parameter, one small panel each (as
     ``sweep_figure``), with one legend for the figure."""
     layout = _layout(points, parameters, x)
     nrows = -(-len(metrics) // ncols)
-    figure, axes = new_figure(height=1.2 + 2.7 * nrows, width=4.0 * ncols, nrows=nrows,
-                              ncols=ncols, squeeze=False)
+    figure, axes = new_figure(
+        height=1.2 + 2.7 * nrows, width=4.0 * ncols, nrows=nrows, ncols=ncols, squeeze=False
+    )
     for ax, metric in zip(axes.ravel(), metrics, strict=False):
         _draw(ax, points, metric, layout)
         ax.set_title(panel_title(metric), fontsize="small")
         ax.yaxis.label.set_size("small")
-    for ax in axes.ravel()[len(metrics):]:
+    for ax in axes.ravel()[len(metrics) :]:
         ax.set_visible(False)
     for i in range(min(ncols, len(metrics))):  # label the lowest panel of each column
         axes[(len(metrics) - 1 - i) // ncols, (len(metrics) - 1 - i) % ncols].set_xlabel(
-            layout.xlabel, fontsize="small")
+            layout.xlabel, fontsize="small"
+        )
     figure.suptitle((title + "\n" if title else "") + "mean and 95 % confidence interval")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if len(layout.series) > 1:
-        figure.legend(handles, labels, title=layout.legend_title, loc="outside lower center",
-                      ncols=min(len(labels), 4), fontsize="small")
+        figure.legend(
+            handles,
+            labels,
+            title=layout.legend_title,
+            loc="outside lower center",
+            ncols=min(len(labels), 4),
+            fontsize="small",
+        )
     return figure

@@ -42,8 +42,11 @@ def mmc_load(base: dict, host: str) -> float | None:
     service = server.get("service_time", {})
     if service.get("dist") != "exponential" or "mean" not in service:
         return None
-    domains = [name for name, d in base.get("domains", {}).items()
-               if [r.get("host") for r in d.get("mx", [])] == [host]]
+    domains = [
+        name
+        for name, d in base.get("domains", {}).items()
+        if [r.get("host") for r in d.get("mx", [])] == [host]
+    ]
     senders = [g for g in base.get("senders", {}).values() if "rate" in g]
     if len(domains) != 1 or len(senders) != 1:
         return None
@@ -62,14 +65,17 @@ def capacity_figure(points: pd.DataFrame, base: dict) -> Figure | None:
         return None
     host = _SESSIONS.match(column).group("host")
     a = mmc_load(base, host)
-    backlog = next((c for c in points.columns
-                    if c == column.replace(".sessions", ".backlog")), None)
+    backlog = next(
+        (c for c in points.columns if c == column.replace(".sessions", ".backlog")), None
+    )
     if a is None or backlog is None:
         return None
     figure, ax = new_figure(height=4.6, width=8.0)
     c_grid = np.arange(max(1, int(points[column].min())), int(points[column].max()) + 1)
-    cases = (("unlimited", "p_wait", erlang_c, "waited for a session (Erlang C)"),
-             ("0", "refused_rate", erlang_b, "refused, no backlog (Erlang B)"))
+    cases = (
+        ("unlimited", "p_wait", erlang_c, "waited for a session (Erlang C)"),
+        ("0", "refused_rate", erlang_b, "refused, no backlog (Erlang B)"),
+    )
     drawn = 0
     for i, (level, metric, theory, label) in enumerate(cases):
         rows = points[points[backlog].astype(str) == level].sort_values(column)
@@ -77,21 +83,35 @@ def capacity_figure(points: pd.DataFrame, base: dict) -> Figure | None:
         if rows.empty or f"{name}.mean" not in rows:
             continue
         style = series_style(i)
-        ax.plot(c_grid, [theory(int(c), a) * 100 for c in c_grid], linestyle=style.linestyle,
-                color=style.color, linewidth=1.2, label=f"theory: {label}")
+        ax.plot(
+            c_grid,
+            [theory(int(c), a) * 100 for c in c_grid],
+            linestyle=style.linestyle,
+            color=style.color,
+            linewidth=1.2,
+            label=f"theory: {label}",
+        )
         mean = rows[f"{name}.mean"].to_numpy(float) * 100
         low = np.maximum(rows[f"{name}.ci_low"].to_numpy(float) * 100, 0)
         high = rows[f"{name}.ci_high"].to_numpy(float) * 100
-        ax.errorbar(rows[column].to_numpy(float), mean, yerr=[mean - low, high - mean],
-                    fmt=style.marker, color=style.color, capsize=4, markersize=7,
-                    label=f"mailnet (95 % CI): {label}")
+        ax.errorbar(
+            rows[column].to_numpy(float),
+            mean,
+            yerr=[mean - low, high - mean],
+            fmt=style.marker,
+            color=style.color,
+            capsize=4,
+            markersize=7,
+            label=f"mailnet (95 % CI): {label}",
+        )
         drawn += 1
     if not drawn:
         return None
     ax.set_xlabel(f"SMTP sessions at {host}")
     ax.set_ylabel("share of connections (%)")
     ax.set_xticks(c_grid)
-    ax.set_title(f"{host}: M/M/c at {a:.3g} Erlangs, measured against Erlang C and B",
-                 fontsize="medium")
+    ax.set_title(
+        f"{host}: M/M/c at {a:.3g} Erlangs, measured against Erlang C and B", fontsize="medium"
+    )
     ax.legend(fontsize="small")
     return figure

@@ -57,8 +57,13 @@ def step_means(times: np.ndarray, values: np.ndarray, edges: np.ndarray) -> np.n
     return np.diff(total) / np.diff(edges)
 
 
-def queue_figure(queues: pd.DataFrame, kind: str = "mta", *, end: float | None = None,
-                 warmup: float | None = None) -> Figure | None:
+def queue_figure(
+    queues: pd.DataFrame,
+    kind: str = "mta",
+    *,
+    end: float | None = None,
+    warmup: float | None = None,
+) -> Figure | None:
     """Queue lengths over time for every entity of ``kind``: ``"mta"`` (active and
     deferred queues) or ``"server"`` (sessions in use and backlog), one panel per metric.
 
@@ -72,11 +77,13 @@ def queue_figure(queues: pd.DataFrame, kind: str = "mta", *, end: float | None =
     end = float(end if end is not None else rows["time"].max())
     end = end if end > 0 else 1.0
     scale, _ = time_unit(end)
-    metrics = [(m, label) for m, label in QUEUE_METRICS[kind]
-               if (rows["metric"].astype(str) == m).any()]
+    metrics = [
+        (m, label) for m, label in QUEUE_METRICS[kind] if (rows["metric"].astype(str) == m).any()
+    ]
     entities = sorted(rows["entity"].astype(str).unique())
-    figure, axes = new_figure(height=2.3 + 2.2 * len(metrics), nrows=len(metrics), sharex=True,
-                              squeeze=False)
+    figure, axes = new_figure(
+        height=2.3 + 2.2 * len(metrics), nrows=len(metrics), sharex=True, squeeze=False
+    )
     binned = False
     for ax, (metric, label) in zip(axes[:, 0], metrics, strict=True):
         series = rows[rows["metric"].astype(str) == metric]
@@ -88,14 +95,29 @@ def queue_figure(queues: pd.DataFrame, kind: str = "mta", *, end: float | None =
             x, y, was_binned = _queue_line(one["time"].to_numpy(), one["value"].to_numpy(), end)
             binned |= was_binned
             style = series_style(i)
-            ax.plot(x / scale, y, drawstyle="steps-post", linewidth=1.3,
-                    markevery=marker_every(len(x)), markersize=4, label=entity, **style.line())
+            ax.plot(
+                x / scale,
+                y,
+                drawstyle="steps-post",
+                linewidth=1.3,
+                markevery=marker_every(len(x)),
+                markersize=4,
+                label=entity,
+                **style.line(),
+            )
         ax.set_ylabel(label)
         ax.set_ylim(bottom=0)
         if not series["value"].astype(float).any():
             ax.set_ylim(0, 1)
-            ax.text(0.5, 0.5, f"{label}: 0 throughout", transform=ax.transAxes,
-                    ha="center", va="center", bbox={"facecolor": "white", "edgecolor": "none"})
+            ax.text(
+                0.5,
+                0.5,
+                f"{label}: 0 throughout",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                bbox={"facecolor": "white", "edgecolor": "none"},
+            )
         ax.set_xlim(0, end / scale)
     axes[-1, 0].set_xlabel(time_label(end))
     what = "MTA queue lengths" if kind == "mta" else "MX server sessions and backlog"
@@ -133,8 +155,11 @@ def listings_figure(listings: pd.DataFrame, *, end: float | None = None) -> Figu
     frame = listings.copy()
     for column in ("list", "scope", "key", "trigger"):
         frame[column] = frame[column].astype(str)
-    end = float(end if end is not None else
-                np.nanmax([frame["listed_at"].max(), frame["delisted_at"].max()]))
+    end = float(
+        end
+        if end is not None
+        else np.nanmax([frame["listed_at"].max(), frame["delisted_at"].max()])
+    )
     scale, _ = time_unit(end)
     first = frame.groupby(["key", "list"])["listed_at"].min().sort_values(kind="stable")
     rows = list(first.index)
@@ -148,34 +173,60 @@ def listings_figure(listings: pd.DataFrame, *, end: float | None = None) -> Figu
             still = not np.isfinite(listing.delisted_at)
             stop = end if still else listing.delisted_at
             style = series_style(lists.index(name))
-            ax.barh(y, (stop - listing.listed_at) / scale, left=listing.listed_at / scale,
-                    height=0.7, color=style.color, edgecolor="#222222", linewidth=0.6,
-                    hatch=series_style(scopes.index(listing.scope) + 1).hatch)
+            ax.barh(
+                y,
+                (stop - listing.listed_at) / scale,
+                left=listing.listed_at / scale,
+                height=0.7,
+                color=style.color,
+                edgecolor="#222222",
+                linewidth=0.6,
+                hatch=series_style(scopes.index(listing.scope) + 1).hatch,
+            )
             if still:
-                ax.plot(stop / scale, y, marker=">", color="#222222", markersize=7,
-                        clip_on=False)
-            ax.text(listing.listed_at / scale, y, f"{listing.trigger} ", fontsize="small",
-                    va="center", ha="right", color="#333333")
-    ax.set_yticks(range(len(shown)),
-                  [f"{key}  {name}" for key, name in shown], fontsize="small")
+                ax.plot(stop / scale, y, marker=">", color="#222222", markersize=7, clip_on=False)
+            ax.text(
+                listing.listed_at / scale,
+                y,
+                f"{listing.trigger} ",
+                fontsize="small",
+                va="center",
+                ha="right",
+                color="#333333",
+            )
+    ax.set_yticks(range(len(shown)), [f"{key}  {name}" for key, name in shown], fontsize="small")
     ax.set_ylim(len(shown) - 0.4, -0.8)
     ax.set_xlim(0, end / scale * 1.02)
     ax.set_xlabel(time_label(end))
     ax.set_ylabel("listed key and list")
     more = f" (first {len(shown)} of {len(rows)})" if len(rows) > len(shown) else ""
     ax.set_title(f"Blocklist listings over time{more}; ▶ still listed at the end")
-    handles = [Patch(facecolor=series_style(i).color, edgecolor="#222222", label=f"list {name}")
-               for i, name in enumerate(lists)]
-    handles += [Patch(facecolor="white", edgecolor="#222222",
-                      hatch=series_style(i + 1).hatch, label=f"scope {scope}")
-                for i, scope in enumerate(scopes)]
-    figure.legend(handles=handles, loc="outside right upper", fontsize="small",
-                  title="colour: list; hatch: scope", title_fontsize="small")
+    handles = [
+        Patch(facecolor=series_style(i).color, edgecolor="#222222", label=f"list {name}")
+        for i, name in enumerate(lists)
+    ]
+    handles += [
+        Patch(
+            facecolor="white",
+            edgecolor="#222222",
+            hatch=series_style(i + 1).hatch,
+            label=f"scope {scope}",
+        )
+        for i, scope in enumerate(scopes)
+    ]
+    figure.legend(
+        handles=handles,
+        loc="outside right upper",
+        fontsize="small",
+        title="colour: list; hatch: scope",
+        title_fontsize="small",
+    )
     return figure
 
 
-def reputation_figure(reputation: pd.DataFrame, *, end: float | None = None,
-                      warmup: float | None = None) -> Figure | None:
+def reputation_figure(
+    reputation: pd.DataFrame, *, end: float | None = None, warmup: float | None = None
+) -> Figure | None:
     """Each receiver's reputation score for each sending IP over time, one panel per
     receiver. With many IPs only the ``MAX_REPUTATION_IPS`` that reached the lowest score
     are drawn. ``None`` if the table is empty."""
@@ -189,8 +240,9 @@ def reputation_figure(reputation: pd.DataFrame, *, end: float | None = None,
     receivers = sorted(frame["receiver"].unique())
     lowest = frame.groupby("ip")["score"].min().sort_values(kind="stable")
     ips = sorted(lowest.index[:MAX_REPUTATION_IPS])
-    figure, axes = new_figure(height=1.6 + 2.6 * len(receivers), nrows=len(receivers),
-                              sharex=True, squeeze=False)
+    figure, axes = new_figure(
+        height=1.6 + 2.6 * len(receivers), nrows=len(receivers), sharex=True, squeeze=False
+    )
     for ax, receiver in zip(axes[:, 0], receivers, strict=True):
         shade_warmup(ax, warmup, scale)
         part = frame[frame["receiver"] == receiver]
@@ -198,14 +250,20 @@ def reputation_figure(reputation: pd.DataFrame, *, end: float | None = None,
             one = part[part["ip"] == ip].sort_values("time", kind="stable")
             if one.empty:
                 continue
-            ax.plot(one["time"] / scale, one["score"], drawstyle="steps-post", linewidth=1.3,
-                    markevery=marker_every(len(one)), markersize=4, label=ip,
-                    **series_style(i).line())
+            ax.plot(
+                one["time"] / scale,
+                one["score"],
+                drawstyle="steps-post",
+                linewidth=1.3,
+                markevery=marker_every(len(one)),
+                markersize=4,
+                label=ip,
+                **series_style(i).line(),
+            )
         ax.set_ylabel(f"score at {receiver}")
         ax.set_xlim(0, end / scale)
     axes[-1, 0].set_xlabel(time_label(end))
-    more = (f" ({len(ips)} lowest-scoring of {len(lowest)} IPs)"
-            if len(lowest) > len(ips) else "")
+    more = f" ({len(ips)} lowest-scoring of {len(lowest)} IPs)" if len(lowest) > len(ips) else ""
     figure.suptitle(f"IP reputation score per receiver{more}")
     figure_legend(figure, *axes[0, 0].get_legend_handles_labels())
     return figure

@@ -24,5 +24,12 @@ from mailnet.sweep.experiment import Experiment, load_experiment, replication_se
 from mailnet.sweep.runner import SweepResult, sweep
 from mailnet.sweep.stats import confidence_interval
 
-__all__ = ["Experiment", "SweepError", "SweepResult", "confidence_interval", "load_experiment",
-           "replication_seed", "sweep"]
+__all__ = [
+    "Experiment",
+    "SweepError",
+    "SweepResult",
+    "confidence_interval",
+    "load_experiment",
+    "replication_seed",
+    "sweep",
+]

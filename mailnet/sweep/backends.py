@@ -52,8 +52,9 @@ class InlineExecutor(Executor):
 
 
 @contextmanager
-def open_backend(workers: int | None = None, client=None,
-                 scheduler: str | None = None) -> Iterator[Backend]:
+def open_backend(
+    workers: int | None = None, client=None, scheduler: str | None = None
+) -> Iterator[Backend]:
     """The executor for a sweep, closed (or released) on exit.
 
     ``client``: a ``dask.distributed.Client`` to use (left open); ``scheduler``: the
@@ -94,8 +95,7 @@ def _process_pool(workers: int) -> Iterator[Backend]:
     context = multiprocessing.get_context(method)
     if method == "forkserver":
         context.set_forkserver_preload(["mailnet.sweep.worker"])
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                               initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_sigint)
     abandoned = False
 
     def abandon() -> None:
@@ -106,8 +106,7 @@ def _process_pool(workers: int) -> Iterator[Backend]:
             process.terminate()
 
     try:
-        yield Backend(pool, f"{workers} local processes ({method})", lambda: workers, 64,
-                      abandon)
+        yield Backend(pool, f"{workers} local processes ({method})", lambda: workers, 64, abandon)
     finally:
         pool.shutdown(wait=not abandoned, cancel_futures=True)
 
@@ -129,8 +128,9 @@ def _connect(address: str):
         client.get_versions(check=True)
     except ValueError as exc:
         client.close()
-        raise SweepError(f"the Dask cluster at {address} has mismatched versions: "
-                         f"{' '.join(str(exc).split())}") from None
+        raise SweepError(
+            f"the Dask cluster at {address} has mismatched versions: {' '.join(str(exc).split())}"
+        ) from None
     return client
 
 
@@ -146,5 +146,10 @@ def _dask_backend(client) -> Backend:
             cache["at"] = now
         return cache["slots"]
 
-    return Backend(executor, f"Dask cluster at {client.scheduler.address}", slots, 64,
-                   lambda: executor.shutdown(wait=False))
+    return Backend(
+        executor,
+        f"Dask cluster at {client.scheduler.address}",
+        slots,
+        64,
+        lambda: executor.shutdown(wait=False),
+    )

@@ -28,29 +28,47 @@ def register(app: typer.Typer) -> None:
 
 def sweep_command(
     experiment: Annotated[Path, typer.Argument(help="Experiment TOML file.")],
-    workers: Annotated[int | None, typer.Option(
-        help="Local worker processes (default: one per core; 1 runs in this process).")] = None,
-    scheduler: Annotated[str | None, typer.Option(
-        help="Run on the Dask cluster whose scheduler is at this address (tcp://HOST:PORT).")
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Local worker processes (default: one per core; 1 runs in this process)."
+        ),
     ] = None,
-    out: Annotated[Path | None, typer.Option(
-        help="Results directory (default: results/<experiment name>).")] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Run on the Dask cluster whose scheduler is at this address (tcp://HOST:PORT)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Results directory (default: results/<experiment name>).")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Run only the runs OUT does not hold yet.")] = False,
-    keep_tables: Annotated[bool, typer.Option(
-        help="Also keep each run's tables under OUT/runs/<point>-<replication>/.")] = False,
+    keep_tables: Annotated[
+        bool,
+        typer.Option(help="Also keep each run's tables under OUT/runs/<point>-<replication>/."),
+    ] = False,
 ) -> None:
     """Run every grid point and replication of EXPERIMENT; write the tables to OUT."""
     from mailnet.sweep import SweepError, sweep
 
     try:
-        result = sweep(experiment, workers=workers, scheduler=scheduler, out=out,
-                       resume=resume, keep_tables=keep_tables)
+        result = sweep(
+            experiment,
+            workers=workers,
+            scheduler=scheduler,
+            out=out,
+            resume=resume,
+            keep_tables=keep_tables,
+        )
     except (ScenarioError, SweepError) as error:
         typer.echo(f"mailnet: error: {error}", err=True)
         raise typer.Exit(code=EXIT_BAD_INPUT) from None
     counts = result.manifest["runs"]
-    typer.echo(f"{result.status}: {counts['ok']} ok, {counts['failed']} failed, "
-               f"{counts['missing']} missing of {counts['total']} runs; wrote {result.out}")
+    typer.echo(
+        f"{result.status}: {counts['ok']} ok, {counts['failed']} failed, "
+        f"{counts['missing']} missing of {counts['total']} runs; wrote {result.out}"
+    )
     if result.status == "interrupted":
         raise typer.Exit(code=EXIT_INTERRUPTED)
     if counts["failed"] or counts["missing"]:

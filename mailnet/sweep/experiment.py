@@ -82,8 +82,13 @@ class Experiment:
     labels: tuple[str, ...] = ()
 
     @classmethod
-    def from_dict(cls, raw: dict, source: str = "<experiment>", base_dir: Path | None = None,
-                  name: str = "experiment") -> Experiment:
+    def from_dict(
+        cls,
+        raw: dict,
+        source: str = "<experiment>",
+        base_dir: Path | None = None,
+        name: str = "experiment",
+    ) -> Experiment:
         """Validate a raw experiment mapping (as read from TOML); ``base`` resolves against
         ``base_dir`` (default: the working directory). Raises ``ScenarioError``."""
         return _build(raw, source, Path(base_dir) if base_dir is not None else Path.cwd(), name)
@@ -139,8 +144,11 @@ def load_experiment(path: str | Path) -> Experiment:
 def _build(raw: dict, source: str, base_dir: Path, name: str) -> Experiment:
     for key in raw:
         if key not in TOP_LEVEL_KEYS:
-            raise ScenarioError(source, key_path([key]),
-                                f"unknown key (expected one of {', '.join(TOP_LEVEL_KEYS)})")
+            raise ScenarioError(
+                source,
+                key_path([key]),
+                f"unknown key (expected one of {', '.join(TOP_LEVEL_KEYS)})",
+            )
     base_path = _base_path(raw, source, base_dir)
     base = read_toml(base_path)
     # the base alone must be a valid scenario; its own faults name its own file
@@ -156,10 +164,20 @@ def _build(raw: dict, source: str, base_dir: Path, name: str) -> Experiment:
     _check_disjoint(grid + linked, source)
     labels = _labels(raw, linked, source)
     points = tuple(_points(base, base_path, grid, linked, source, labels))
-    return Experiment(source=source, name=name, base_path=base_path, base=base,
-                      base_scenario=base_scenario, replications=replications, seed=seed,
-                      grid=grid, linked=linked, points=points, description=description,
-                      labels=labels)
+    return Experiment(
+        source=source,
+        name=name,
+        base_path=base_path,
+        base=base,
+        base_scenario=base_scenario,
+        replications=replications,
+        seed=seed,
+        grid=grid,
+        linked=linked,
+        points=points,
+        description=description,
+        labels=labels,
+    )
 
 
 def _labels(raw: dict, linked: tuple[Factor, ...], source: str) -> tuple[str, ...]:
@@ -173,8 +191,9 @@ def _labels(raw: dict, linked: tuple[Factor, ...], source: str) -> tuple[str, ..
         raise ScenarioError(source, "labels", "names the rows of [linked], which is empty")
     rows = len(linked[0].values)
     if len(labels) != rows:
-        raise ScenarioError(source, "labels",
-                            f"has {len(labels)} names for {rows} rows of [linked]")
+        raise ScenarioError(
+            source, "labels", f"has {len(labels)} names for {rows} rows of [linked]"
+        )
     if len(set(labels)) != len(labels):
         raise ScenarioError(source, "labels", "names must differ")
     return tuple(labels)
@@ -215,8 +234,12 @@ def _factors(raw: dict, section: str, source: str) -> tuple[Factor, ...]:
         if not values:
             raise ScenarioError(source, where, "the list of values is empty")
         if parts == ("simulation", "seed"):
-            raise ScenarioError(source, where, "each run's seed comes from the experiment's "
-                                "seed and replication; sweep replications instead")
+            raise ScenarioError(
+                source,
+                where,
+                "each run's seed comes from the experiment's "
+                "seed and replication; sweep replications instead",
+            )
         factors.append(Factor(key=key_path(list(parts)), parts=parts, values=tuple(values)))
     return tuple(factors)
 
@@ -260,8 +283,14 @@ def _check_disjoint(factors: tuple[Factor, ...], source: str) -> None:
             raise ScenarioError(source, b.key, f"is also set by the swept key {a.key}")
 
 
-def _points(base: dict, base_path: Path, grid: tuple[Factor, ...], linked: tuple[Factor, ...],
-            source: str, labels: tuple[str, ...] = ()) -> Iterator[Point]:
+def _points(
+    base: dict,
+    base_path: Path,
+    grid: tuple[Factor, ...],
+    linked: tuple[Factor, ...],
+    source: str,
+    labels: tuple[str, ...] = (),
+) -> Iterator[Point]:
     grid_values = [f.values for f in grid]
     linked_rows = list(zip(*(f.values for f in linked), strict=True)) if linked else [()]
     combos = itertools.product(itertools.product(*grid_values), enumerate(linked_rows))
@@ -271,14 +300,19 @@ def _points(base: dict, base_path: Path, grid: tuple[Factor, ...], linked: tuple
         for factor, value in zip(grid + linked, grid_combo + linked_combo, strict=True):
             params[factor.key] = value
             scenario = merge(scenario, _nested(factor.parts, value))
-        point = Point(index=index, params=params, scenario=scenario,
-                      fingerprint=_fingerprint(scenario),
-                      label=labels[row] if labels else None)
+        point = Point(
+            index=index,
+            params=params,
+            scenario=scenario,
+            fingerprint=_fingerprint(scenario),
+            label=labels[row] if labels else None,
+        )
         try:
             Scenario.from_dict(scenario, source=source, base_dir=base_path.parent)
         except ScenarioError as error:
-            raise ScenarioError(error.file, error.key,
-                                f"{error.problem} (at grid point {point.describe()})") from None
+            raise ScenarioError(
+                error.file, error.key, f"{error.problem} (at grid point {point.describe()})"
+            ) from None
         yield point
 
 

@@ -51,9 +51,12 @@ class SweepResult:
         import json
 
         out = Path(out)
-        return cls(out, pd.read_parquet(out / "runs.parquet"),
-                   pd.read_parquet(out / "points.parquet"),
-                   json.loads((out / "manifest.json").read_text(encoding="utf-8")))
+        return cls(
+            out,
+            pd.read_parquet(out / "runs.parquet"),
+            pd.read_parquet(out / "points.parquet"),
+            json.loads((out / "manifest.json").read_text(encoding="utf-8")),
+        )
 
     @property
     def status(self) -> str:
@@ -69,10 +72,18 @@ class SweepResult:
         return int(self.manifest.get("runs", {}).get("missing", 0))
 
 
-def sweep(experiment: Experiment | str | Path, *, workers: int | None = None, client=None,
-          scheduler: str | None = None, out: str | Path | None = None, resume: bool = False,
-          keep_tables: bool = False, progress: bool = True,
-          chunk_size: int | None = None) -> SweepResult:
+def sweep(
+    experiment: Experiment | str | Path,
+    *,
+    workers: int | None = None,
+    client=None,
+    scheduler: str | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    keep_tables: bool = False,
+    progress: bool = True,
+    chunk_size: int | None = None,
+) -> SweepResult:
     """Run every grid point and replication of ``experiment`` (a file or an ``Experiment``).
 
     Execution: ``workers`` local processes (default one per core; ``1`` runs in this
@@ -105,18 +116,20 @@ def sweep(experiment: Experiment | str | Path, *, workers: int | None = None, cl
     out.mkdir(parents=True, exist_ok=True)
 
     if not todo:
-        return _finish(out, experiment, "none (every run was done)", "complete", started,
-                       len(done))
+        return _finish(out, experiment, "none (every run was done)", "complete", started, len(done))
     failed_before = sum(r["status"] == "failed" for r in done.values())
     label = f"{experiment.name}: {len(experiment.points)} points × {experiment.replications}"
-    with open_backend(workers, client, scheduler) as backend, \
-            SweepProgress(len(plan), len(done), failed_before, label, progress) as bar:
+    with (
+        open_backend(workers, client, scheduler) as backend,
+        SweepProgress(len(plan), len(done), failed_before, label, progress) as bar,
+    ):
         _write_manifest(out, experiment, backend.description, "running", started, len(done))
         drive = _Drive(backend, out, keep_tables, bar, chunk_size)
         drive.run(todo)
     if drive.lost:
-        bar.note(f"[yellow]{len(drive.lost)} runs lost ({drive.lost_reason}); "
-                 "--resume runs them again")
+        bar.note(
+            f"[yellow]{len(drive.lost)} runs lost ({drive.lost_reason}); --resume runs them again"
+        )
     status = "interrupted" if drive.interrupted else "complete"
     return _finish(out, experiment, backend.description, status, started, len(done))
 
@@ -124,18 +137,30 @@ def sweep(experiment: Experiment | str | Path, *, workers: int | None = None, cl
 # ------------------------------------------------------------------ planning
 def _plan(experiment: Experiment) -> list[RunSpec]:
     base_dir = str(experiment.base_path.parent.resolve())
-    return [RunSpec(point=p.index, replication=r, seed=seed, scenario=p.scenario,
-                    base_dir=base_dir, source=experiment.source, key=f"{p.fingerprint}-{seed}")
-            for p, r, seed in experiment.runs()]
+    return [
+        RunSpec(
+            point=p.index,
+            replication=r,
+            seed=seed,
+            scenario=p.scenario,
+            base_dir=base_dir,
+            source=experiment.source,
+            key=f"{p.fingerprint}-{seed}",
+        )
+        for p, r, seed in experiment.runs()
+    ]
 
 
-def _reusable(out: Path, plan: list[RunSpec], resume: bool,
-              keep_tables: bool) -> dict[tuple[int, int], dict]:
+def _reusable(
+    out: Path, plan: list[RunSpec], resume: bool, keep_tables: bool
+) -> dict[tuple[int, int], dict]:
     """Finished runs in ``out`` that belong to this plan; refuses foreign or unasked reuse."""
     parts = store.read_parts(out)
     if parts and not resume:
-        raise SweepError(f"{out} already holds runs of a sweep; pass --resume to complete "
-                         "it, or choose another --out")
+        raise SweepError(
+            f"{out} already holds runs of a sweep; pass --resume to complete "
+            "it, or choose another --out"
+        )
     wanted = {(s.point, s.replication): s for s in plan}
     done = {}
     for slot, record in parts.items():
@@ -143,9 +168,11 @@ def _reusable(out: Path, plan: list[RunSpec], resume: bool,
         if spec is None:
             continue  # beyond this plan (fewer replications now): kept on disk, not used
         if record.get("key") != spec.key:
-            raise SweepError(f"{store.part_path(out, *slot)} comes from a different "
-                             "experiment (base, grid values or seed changed); choose "
-                             "another --out")
+            raise SweepError(
+                f"{store.part_path(out, *slot)} comes from a different "
+                "experiment (base, grid values or seed changed); choose "
+                "another --out"
+            )
         if keep_tables and not (store.tables_dir(out, *slot) / "manifest.json").exists():
             continue  # its tables were not kept: run it again
         done[slot] = record
@@ -156,8 +183,14 @@ def _reusable(out: Path, plan: list[RunSpec], resume: bool,
 class _Drive:
     """Submits chunks of runs, writes each finished run, and handles Ctrl-C."""
 
-    def __init__(self, backend: Backend, out: Path, keep_tables: bool, bar: SweepProgress,
-                 chunk_size: int | None):
+    def __init__(
+        self,
+        backend: Backend,
+        out: Path,
+        keep_tables: bool,
+        bar: SweepProgress,
+        chunk_size: int | None,
+    ):
         self.backend = backend
         self.out = out
         self.keep_tables = keep_tables
@@ -220,8 +253,9 @@ class _Drive:
         record = outcome.record
         if outcome.result is not None:
             # tables first: a part file promises that the run is complete
-            write_run(outcome.result, store.tables_dir(self.out, record["point"],
-                                                       record["replication"]))
+            write_run(
+                outcome.result, store.tables_dir(self.out, record["point"], record["replication"])
+            )
         store.write_part(self.out, record)
         self.run_seconds.append(record["wall_time_s"])
         del self.run_seconds[:-64]
@@ -238,8 +272,10 @@ class _Drive:
                 del self.pending[future]
         if not self.pending:
             return
-        self.bar.note(f"interrupted: finishing {sum(map(len, self.pending.values()))} runs "
-                      "in flight (Ctrl-C again to abandon them)")
+        self.bar.note(
+            f"interrupted: finishing {sum(map(len, self.pending.values()))} runs "
+            "in flight (Ctrl-C again to abandon them)"
+        )
         try:
             while self.pending:
                 finished, _ = wait(self.pending, return_when=FIRST_COMPLETED)
@@ -253,8 +289,9 @@ class _Drive:
 
 
 # ------------------------------------------------------------------ writing
-def _finish(out: Path, experiment: Experiment, executor: str, status: str, started: float,
-            reused: int) -> SweepResult:
+def _finish(
+    out: Path, experiment: Experiment, executor: str, status: str, started: float, reused: int
+) -> SweepResult:
     """Assemble runs.parquet and points.parquet from the part files; write the manifest."""
     wanted = {(p.index, r) for p, r, _ in experiment.runs()}
     records = [r for slot, r in store.read_parts(out).items() if slot in wanted]
@@ -268,8 +305,15 @@ def _finish(out: Path, experiment: Experiment, executor: str, status: str, start
     return SweepResult(out, runs, points, manifest)
 
 
-def _write_manifest(out: Path, experiment: Experiment, executor: str, status: str,
-                    started: float, reused: int, runs: pd.DataFrame | None = None) -> dict:
+def _write_manifest(
+    out: Path,
+    experiment: Experiment,
+    executor: str,
+    status: str,
+    started: float,
+    reused: int,
+    runs: pd.DataFrame | None = None,
+) -> dict:
     from mailnet import __version__
 
     now = time.time()
@@ -277,11 +321,13 @@ def _write_manifest(out: Path, experiment: Experiment, executor: str, status: st
     timings = {"started": _iso(started), "updated": _iso(now), "wall_s": round(now - started, 3)}
     if runs is not None:
         ok = int((runs["status"] == "ok").sum())
-        counts.update(ok=ok, failed=int(len(runs) - ok), missing=experiment.n_runs - len(runs),
-                      reused=reused)
+        counts.update(
+            ok=ok, failed=int(len(runs) - ok), missing=experiment.n_runs - len(runs), reused=reused
+        )
         timings["run_s_total"] = round(float(runs["wall_time_s"].sum()), 3)
-        timings["run_s_median"] = (round(float(runs["wall_time_s"].median()), 4)
-                                   if len(runs) else None)
+        timings["run_s_median"] = (
+            round(float(runs["wall_time_s"].median()), 4) if len(runs) else None
+        )
     manifest = {
         "status": status,
         "mailnet_version": __version__,

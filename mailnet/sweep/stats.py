@@ -43,28 +43,46 @@ def point_table(runs: pd.DataFrame, params: pd.DataFrame, level: float = LEVEL) 
     """
     index = params["point"].to_numpy()
     swept = set(params.columns)
-    metrics = [c for c in runs.columns
-               if c not in swept and c not in FIXED_COLUMNS
-               and pd.api.types.is_numeric_dtype(runs[c]) and not pd.api.types.is_bool_dtype(runs[c])]
+    metrics = [
+        c
+        for c in runs.columns
+        if c not in swept
+        and c not in FIXED_COLUMNS
+        and pd.api.types.is_numeric_dtype(runs[c])
+        and not pd.api.types.is_bool_dtype(runs[c])
+    ]
     status = runs.groupby("point")["status"]
-    counts = pd.DataFrame({
-        "runs": status.size(),
-        "ok": status.apply(lambda s: int((s == "ok").sum())),
-        "failed": status.apply(lambda s: int((s == "failed").sum())),
-    }).reindex(index).fillna(0).astype("int64")
+    counts = (
+        pd.DataFrame(
+            {
+                "runs": status.size(),
+                "ok": status.apply(lambda s: int((s == "ok").sum())),
+                "failed": status.apply(lambda s: int((s == "failed").sum())),
+            }
+        )
+        .reindex(index)
+        .fillna(0)
+        .astype("int64")
+    )
     ok = runs.loc[runs["status"] == "ok", ["point", *metrics]].astype({m: float for m in metrics})
     grouped = ok.groupby("point")[metrics]
     n = grouped.count().reindex(index)
     mean = grouped.mean().reindex(index)
     sd = grouped.std(ddof=1).reindex(index)
-    half = pd.DataFrame(_half_width(n.to_numpy(), sd.to_numpy(), level), index=index,
-                        columns=metrics)
+    half = pd.DataFrame(
+        _half_width(n.to_numpy(), sd.to_numpy(), level), index=index, columns=metrics
+    )
     columns = {}
     for m in metrics:
         columns[f"{m}.mean"] = mean[m].to_numpy()
         columns[f"{m}.ci_low"] = (mean[m] - half[m]).to_numpy()
         columns[f"{m}.ci_high"] = (mean[m] + half[m]).to_numpy()
-    table = pd.concat([params.reset_index(drop=True),
-                       counts.reset_index(drop=True),
-                       pd.DataFrame(columns, index=range(len(index)))], axis=1)
+    table = pd.concat(
+        [
+            params.reset_index(drop=True),
+            counts.reset_index(drop=True),
+            pd.DataFrame(columns, index=range(len(index))),
+        ],
+        axis=1,
+    )
     return table

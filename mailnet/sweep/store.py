@@ -89,9 +89,14 @@ def params_frame(experiment: Experiment) -> pd.DataFrame:
     """One row per grid point: ``point`` and the swept values, typed as in ``runs_frame``."""
     converters = {f.key: _column_converter(f) for f in experiment.factors}
     label = ["label"] if experiment.labels else []
-    rows = [{"point": p.index, **({"label": p.label} if label else {}),
-             **{k: converters[k](v) for k, v in p.params.items()}}
-            for p in experiment.points]
+    rows = [
+        {
+            "point": p.index,
+            **({"label": p.label} if label else {}),
+            **{k: converters[k](v) for k, v in p.params.items()},
+        }
+        for p in experiment.points
+    ]
     return pd.DataFrame(rows, columns=["point", *label, *converters])
 
 

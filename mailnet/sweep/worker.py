@@ -59,17 +59,28 @@ def run_one(spec: RunSpec, keep_tables: bool = False) -> RunOutcome:
     and ``metrics`` (the flattened summary, JSON-ready; empty for a failed run).
     """
     started = time.perf_counter()
-    record = {"point": spec.point, "replication": spec.replication, "seed": spec.seed,
-              "key": spec.key, "status": "ok", "error": None}
+    record = {
+        "point": spec.point,
+        "replication": spec.replication,
+        "seed": spec.seed,
+        "key": spec.key,
+        "status": "ok",
+        "error": None,
+    }
     result = None
     try:
-        scenario = Scenario.from_dict(spec.scenario, source=spec.source,
-                                      base_dir=Path(spec.base_dir))
+        scenario = Scenario.from_dict(
+            spec.scenario, source=spec.source, base_dir=Path(spec.base_dir)
+        )
         result = simulate(scenario, seed=spec.seed, base_dir=spec.base_dir, source=spec.source)
         record["metrics"] = {k: _plain(v) for k, v in flatten(result.summary).items()}
     except Exception as exc:  # any failure of the model is the run's result, not the sweep's
-        record.update(status="failed", error=_one_line(exc), metrics={},
-                      traceback=traceback.format_exc(limit=-8))
+        record.update(
+            status="failed",
+            error=_one_line(exc),
+            metrics={},
+            traceback=traceback.format_exc(limit=-8),
+        )
         result = None
     record["wall_time_s"] = round(time.perf_counter() - started, 6)
     return RunOutcome(record, result if keep_tables else None)
