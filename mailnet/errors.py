@@ -1,13 +1,24 @@
-"""The one error a user sees for bad input: the file, the key path and the problem."""
+"""The one error a user sees for bad input: the file, the key path and the problem.
+
+Every check of user input (scenario files, ``--set`` overrides, retry parameters,
+experiment files) ends in a ``ScenarioError``; the command line prints it as one line and
+exits with status 2. pydantic's validation errors are turned into one with
+``validation_error``.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-def key_path(parts: tuple | list) -> str:
+def key_path(parts: Sequence[Any]) -> str:
     """A TOML dotted-key path; names that are not bare keys (``mx1.example``) are quoted."""
     out = []
     for part in parts:
@@ -37,3 +48,36 @@ class ScenarioError(Exception):
     def __str__(self) -> str:
         where = f"{self.file}: {self.key}" if self.key else self.file
         return f"{where}: {self.problem}"
+
+
+def validation_error(
+    exc: ValidationError, source: str, prefix: Sequence[str | int] = ()
+) -> ScenarioError:
+    """The first problem pydantic found, as a ``ScenarioError`` at ``prefix`` + its key path."""
+    error = exc.errors()[0]
+    return ScenarioError(source, key_path([*prefix, *error_location(error)]), problem(error))
+
+
+def error_location(error: ErrorDetails) -> list[str | int]:
+    """The key path of one pydantic error, without the names of union members it tried."""
+    return [part for part in error["loc"] if not _is_union_tag(part)]
+
+
+def problem(error: ErrorDetails) -> str:
+    """The message of one pydantic error as a short phrase for a ``ScenarioError``."""
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic names the union member it tried (e.g. "RandomOutages", "list[...]", "int"):
+    # those are not keys of the file.
+    return isinstance(part, str) and (
+        part[:1].isupper()
+        or "[" in part
+        or part in {"int", "str", "float", "bool"}
+        or part.startswith(("literal[", "function-"))
+    )

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from mailnet.scenario import Scenario
+from mailnet.scenario import Scenario, set_dotted
 
 
 def one_mx_world(**server) -> dict:
@@ -36,13 +36,11 @@ def one_mx_world(**server) -> dict:
 
 
 def build(raw: dict, **changes) -> Scenario:
+    """A validated scenario from ``raw`` with ``changes`` set, each keyed by its key parts
+    joined with ``__`` (``servers__mx.dest.example__sessions=3``)."""
     raw = copy.deepcopy(raw)
-    for dotted, value in changes.items():
-        node = raw
-        parts = dotted.split("__")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
+    for key, value in changes.items():
+        set_dotted(raw, key.split("__"), value)
     return Scenario.from_dict(raw)
 
 

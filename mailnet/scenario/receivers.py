@@ -1,0 +1,81 @@
+"""Reputation sections: receivers' policies (``[receivers.NAME]``) and the DNS blocklists
+(``[blocklists.NAME]``) they consult."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from mailnet.scenario.fields import Duration, Model, Rate
+
+
+class GreylistConfig(Model):
+    """postgrey's greylisting; defaults are postgrey 1.37's (mail-facts.md §6)."""
+
+    delay: Duration = 300.0
+    retry_window: Duration = 2 * 86400.0
+    max_age: Duration = 35 * 86400.0
+    auto_whitelist_clients: int = Field(5, ge=0)
+    ipv4_prefix: int = Field(24, ge=0, le=32)
+
+
+class ReputationConfig(Model):
+    """A receiver's local IP reputation (see mailnet.policies.reputation for the score)."""
+
+    half_life: Duration = 7 * 86400.0
+    prior: float = Field(1.0, ge=0, le=1)
+    prior_weight: float = Field(10.0, gt=0)
+    throttle_below: float = Field(0.8, ge=0, le=1)
+    reject_below: float = Field(0.5, ge=0, le=1)
+    throttle_rate: Rate = 1 / 60
+    throttle_burst: int = Field(10, ge=1)
+    style: Literal["gmail", "microsoft", "yahoo"] = "gmail"
+
+    @model_validator(mode="after")
+    def _order(self) -> ReputationConfig:
+        if self.reject_below > self.throttle_below:
+            raise ValueError("reject_below must not exceed throttle_below")
+        return self
+
+
+class FilterConfig(Model):
+    """Content filtering: spam-folder error rates at a perfect and at the worst IP score."""
+
+    fp_base: float = Field(0.001, ge=0, le=1)
+    fn_base: float = Field(0.05, ge=0, le=1)
+    fp_worst: float = Field(0.2, ge=0, le=1)
+    fn_worst: float = Field(0.005, ge=0, le=1)
+
+
+class Receiver(Model):
+    """A receiving organisation's policies, shared by the servers that name it.
+
+    ``blocklists`` maps list names to the action on a listed client: ``reject`` (554
+    5.7.1, permanent) or ``defer`` (451 4.7.1, transient); ``blocklist_scopes`` limits
+    which listing levels count (default: ip, prefix and asn).
+    """
+
+    blocklists: dict[str, Literal["reject", "defer"]] = Field(default_factory=dict)
+    blocklist_scopes: list[Literal["ip", "prefix", "asn"]] = Field(
+        default_factory=lambda: ["ip", "prefix", "asn"]
+    )
+    greylisting: GreylistConfig | None = None
+    reputation: ReputationConfig | None = None
+    filter: FilterConfig | None = None
+
+
+class BlocklistConfig(Model):
+    """A DNSBL: a preset (spamcop, uceprotect, spamhaus-css) and overrides of its rules."""
+
+    preset: str | None = None
+    zone: str | None = None
+    trap_hits: int | None = Field(None, ge=1)
+    complaints: int | None = Field(None, ge=1)
+    spam_volume: int | None = Field(None, ge=1)
+    window: Duration | None = None
+    duration: Duration | None = None
+    prefix_len: int | None = Field(None, ge=8, le=32)
+    prefix_threshold: int | None = Field(None, ge=1)
+    asn_share: float | None = Field(None, gt=0, le=1)
+    asn_min_listed: int | None = Field(None, ge=1)

@@ -1,0 +1,124 @@
+"""The scenario as a whole: ``[simulation]`` and the tables of every section.
+
+``Scenario.from_dict`` validates a raw mapping (as read from TOML): first each section's
+schema, then the references between sections (``mailnet.scenario.references``).
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from pathlib import Path
+
+import tomli_w
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+
+from mailnet.errors import validation_error
+from mailnet.scenario.domains import Domain, Server
+from mailnet.scenario.fields import Duration, Model
+from mailnet.scenario.providers import Provider
+from mailnet.scenario.receivers import BlocklistConfig, Receiver
+from mailnet.scenario.references import check_references
+from mailnet.scenario.senders import SenderGroup
+from mailnet.units import format_duration
+
+
+class Simulation(Model):
+    """Run length and seed. ``warmup`` is excluded from time-averaged statistics;
+    ``sample_interval`` is how often receivers' reputation scores are sampled."""
+
+    duration: Duration = 2 * 86400.0
+    warmup: Duration = 0.0
+    seed: int = 1
+    sample_interval: Duration = 900.0
+
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("duration must be positive")
+        return value
+
+    @field_validator("warmup")
+    @classmethod
+    def _warmup_inside(cls, value: float, info: ValidationInfo) -> float:
+        duration = info.data.get("duration")
+        if duration is not None and value >= duration:
+            raise ValueError(
+                f"warmup ({format_duration(value)}) must be shorter than "
+                f"duration ({format_duration(duration)})"
+            )
+        return value
+
+
+class Scenario(Model):
+    """A whole mail world. Build one with ``load_scenario`` or ``Scenario.from_dict``."""
+
+    simulation: Simulation = Simulation()
+    providers: dict[str, Provider] = Field(min_length=1)
+    senders: dict[str, SenderGroup] = Field(min_length=1)
+    domains: dict[str, Domain] = Field(default_factory=dict)
+    servers: dict[str, Server] = Field(default_factory=dict)
+    receivers: dict[str, Receiver] = Field(default_factory=dict)
+    blocklists: dict[str, BlocklistConfig] = Field(default_factory=dict)
+
+    # ----------------------------------------------------------------- build
+    @classmethod
+    def from_dict(
+        cls, raw: dict, source: str = "<scenario>", base_dir: Path | None = None
+    ) -> Scenario:
+        """Validate a raw mapping (as read from TOML). Raises ``ScenarioError``."""
+        raw = _with_implicit_parts(copy.deepcopy(raw))
+        try:
+            scenario = cls.model_validate(raw)
+        except ValidationError as exc:
+            raise validation_error(exc, source) from None
+        check_references(scenario, source, base_dir)
+        return scenario
+
+    def to_dict(self) -> dict:
+        """Every value, defaults included, in file form (durations as text)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    def to_toml(self) -> str:
+        """The resolved scenario as TOML, loadable again with ``load_scenario``."""
+        return tomli_w.dumps(self.to_dict())
+
+
+def _with_implicit_parts(raw: dict) -> dict:
+    """Give each provider's local domains an MX server unless the file defines one.
+
+    Mail from outside (DSNs from a backup MX, mail between providers) reaches a
+    provider's users through this server; it is written out in the resolved scenario.
+    """
+    if not isinstance(raw, dict):
+        return raw
+    providers = raw.get("providers")
+    if not isinstance(providers, dict):
+        return raw
+    domains = raw.setdefault("domains", {})
+    servers = raw.setdefault("servers", {})
+    if not isinstance(domains, dict) or not isinstance(servers, dict):
+        return raw
+    for provider in providers.values():
+        if not isinstance(provider, dict):
+            continue
+        for domain in provider.get("local_domains", []) or []:
+            if not isinstance(domain, str) or domain in domains:
+                continue
+            host = f"mx.{domain}"
+            domains[domain] = {"mx": [{"host": host, "preference": 10}]}
+            servers.setdefault(host, {"sessions": 100, "backlog": "unlimited"})
+    # Every server gets an address (from 198.18.0.0/15, set aside for benchmarks) so that
+    # logs and reputation can name it; the resolved scenario shows it.
+    taken = {s.get("ip") for s in servers.values() if isinstance(s, dict)}
+    number = 0
+    for server in servers.values():
+        if isinstance(server, dict) and server.get("ip") is None:
+            while True:
+                number += 1
+                candidate = str(ipaddress.IPv4Address("198.18.0.0") + number)
+                if candidate not in taken:
+                    break
+            server["ip"] = candidate
+    return raw
