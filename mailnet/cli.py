@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mailnet.errors import ScenarioError
+from mailnet.policies.retry import presets_table
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -97,33 +98,14 @@ def print_summary(summary: dict, manifest: dict) -> None:
 @app.command()
 def presets() -> None:
     """List every retry preset with its parameters and first ten attempt offsets."""
-    from mailnet.policies.retry import describe_presets
-    from mailnet.units import format_duration
-
     table = Table(title="retry presets (offsets for an always-failing destination)")
     table.add_column("preset")
     table.add_column("parameters")
     table.add_column("first ten attempts after submission")
     table.add_column("gives up at")
-    for preset in describe_presets():
-        params = ", ".join(f"{k}={_show(v)}" for k, v in preset["params"].items())
-        offsets = " ".join(format_duration(round(t)) for t in preset["first_attempts"])
-        expires = preset["expires_at"]
-        table.add_row(
-            preset["name"],
-            params,
-            offsets,
-            "never" if expires is None else format_duration(round(expires)),
-        )
+    for row in presets_table():
+        table.add_row(*row)
     console.print(table)
-
-
-def _show(value) -> str:
-    from mailnet.units import format_duration
-
-    if isinstance(value, float) and value == int(value):
-        return format_duration(value)
-    return str(value)
 
 
 from mailnet.sweep.cli import register as _register_sweep  # noqa: E402, I001

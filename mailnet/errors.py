@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_KEYED = "mailnet_keyed"  # pydantic error type of problems raised with ``problem_at``
 
 
 def key_path(parts: Sequence[Any]) -> str:
@@ -53,9 +54,24 @@ class ScenarioError(Exception):
 def validation_error(
     exc: ValidationError, source: str, prefix: Sequence[str | int] = ()
 ) -> ScenarioError:
-    """The first problem pydantic found, as a ``ScenarioError`` at ``prefix`` + its key path."""
+    """The first problem pydantic found, as a ``ScenarioError`` at ``prefix`` + its key path
+    (or at the key a validator named with ``problem_at``)."""
     error = exc.errors()[0]
-    return ScenarioError(source, key_path([*prefix, *error_location(error)]), problem(error))
+    return ScenarioError(source, error_key(error, prefix), problem(error))
+
+
+def problem_at(key: str, text: str) -> PydanticCustomError:
+    """A problem for a validator to raise when pydantic's location is not the key to name:
+    ``key`` is the key path as the user should read it (``grid.'a."b".c'``)."""
+    return PydanticCustomError(_KEYED, "{problem}", {"problem": text, "key": key})
+
+
+def error_key(error: ErrorDetails, prefix: Sequence[str | int] = ()) -> str:
+    """The key path of one pydantic error: the key given to ``problem_at``, else
+    ``prefix`` followed by where pydantic found it."""
+    if error["type"] == _KEYED:
+        return str(error.get("ctx", {})["key"])
+    return key_path([*prefix, *error_location(error)])
 
 
 def error_location(error: ErrorDetails) -> list[str | int]:

@@ -12,7 +12,7 @@ from mailnet.scenario import Scenario, set_dotted
 
 def one_mx_world(**server) -> dict:
     """A provider ``isp`` sending to ``dest.example`` served by one MX ``mx.dest.example``."""
-    base = {
+    return {
         "simulation": {"duration": "1d", "seed": 1},
         "providers": {"isp": {"ips": ["198.51.100.1"], "local_domains": ["isp.example"]}},
         "senders": {
@@ -32,7 +32,6 @@ def one_mx_world(**server) -> dict:
             }
         },
     }
-    return base
 
 
 def build(raw: dict, **changes) -> Scenario:

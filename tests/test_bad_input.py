@@ -8,6 +8,11 @@ import textwrap
 
 import pytest
 
+from mailnet.errors import ScenarioError
+from mailnet.policies.retry import EximParams, retry_params
+from mailnet.scenario import Scenario
+from tests.conftest import one_mx_world
+
 GOOD = textwrap.dedent("""
     [simulation]
     duration = "1h"
@@ -83,6 +88,7 @@ CASES = [
 def run_cli(*args, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "mailnet.cli", *args],
+        check=False,
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -90,7 +96,7 @@ def run_cli(*args, cwd=None):
     )
 
 
-@pytest.mark.parametrize("old, new, key, words", CASES)
+@pytest.mark.parametrize(("old", "new", "key", "words"), CASES)
 def test_broken_scenarios(tmp_path, old, new, key, words):
     assert old in GOOD
     path = tmp_path / "broken.toml"
@@ -110,11 +116,12 @@ def test_broken_scenarios(tmp_path, old, new, key, words):
 def test_missing_file(tmp_path):
     proc = run_cli("run", str(tmp_path / "nope.toml"))
     assert proc.returncode == 2
-    assert "nope.toml" in proc.stderr and "not found" in proc.stderr
+    assert "nope.toml" in proc.stderr
+    assert "not found" in proc.stderr
 
 
 @pytest.mark.parametrize(
-    "override, key, words",
+    ("override", "key", "words"),
     [
         (
             'servers."mx1.dest.example".sessions=-1',
@@ -131,7 +138,8 @@ def test_bad_overrides(tmp_path, override, key, words):
     proc = run_cli("run", str(path), "--set", override, "--out", str(tmp_path / "o"))
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
-    assert key in proc.stderr and words in proc.stderr
+    assert key in proc.stderr
+    assert words in proc.stderr
 
 
 def test_good_file_runs_with_overrides(tmp_path):
@@ -159,4 +167,101 @@ def test_good_file_runs_with_overrides(tmp_path):
     ):
         assert (out / name).exists(), name
     resolved = (out / "scenario.toml").read_text()
-    assert "sessions = 80" in resolved and 'duration = "30m"' in resolved
+    assert "sessions = 80" in resolved
+    assert 'duration = "30m"' in resolved
+
+
+# ------------------------------------------------------------------ retry parameters
+@pytest.mark.parametrize(
+    ("where", "retry", "params", "key", "words"),
+    [
+        (
+            "provider",
+            None,
+            {"maximal_backoff_time": "4 hours"},
+            "providers.isp.retry_params.maximal_backoff_time",
+            "must be a duration like",
+        ),
+        (
+            "provider",
+            None,
+            {"minimal_backoff_time": "2h"},
+            "providers.isp.retry_params.maximal_backoff_time",
+            "must not be below minimal_backoff_time (7200 s)",
+        ),
+        (
+            "provider",
+            "exim",
+            {"queue_run_intervl": "5m"},
+            "providers.isp.retry_params.queue_run_intervl",
+            "unknown key (known: delay_warning, queue_run_interval, ",
+        ),
+        (
+            "provider",
+            "exim",
+            {"retry_rule": "F,2h"},
+            "providers.isp.retry_params.retry_rule",
+            "retry rule 'F,2h': missing field",
+        ),
+        (
+            "server",
+            "sendmail",
+            {"min_queue_age": -1},
+            'servers."mx.dest.example".retry_params.min_queue_age',
+            "got -1",
+        ),
+        (
+            "server",
+            "qmail",
+            {"chanskip": 0},
+            'servers."mx.dest.example".retry_params.chanskip',
+            "must be greater than zero, got 0",
+        ),
+        (
+            "server",
+            "exchange",
+            {"TransientFailureRetryCount": 1.5},
+            'servers."mx.dest.example".retry_params.TransientFailureRetryCount',
+            "must be a whole number >= 0, got 1.5",
+        ),
+        (
+            "server",
+            {"offsets": ["1h", "30m"], "lifetime": "1d"},
+            {},
+            'servers."mx.dest.example".retry.offsets',
+            "must be positive and increasing",
+        ),
+        (
+            "server",
+            {"offsets": ["1h"], "lifetime": "1d"},
+            {"repeat_last_gap": "no"},
+            'servers."mx.dest.example".retry_params.repeat_last_gap',
+            "must be true or false",
+        ),
+        ("provider", "nosuch", {}, "providers.isp.retry", "unknown retry preset 'nosuch'"),
+    ],
+)
+def test_bad_retry_params_name_their_key(where, retry, params, key, words):
+    raw = one_mx_world()
+    table = raw["providers"]["isp"] if where == "provider" else raw["servers"]["mx.dest.example"]
+    if retry is not None:
+        table["retry"] = retry
+    table["retry_params"] = params
+    with pytest.raises(ScenarioError) as caught:
+        Scenario.from_dict(raw, source="world.toml")
+    line = str(caught.value)
+    assert line.startswith(f"world.toml: {key}: "), line
+    assert words in line
+    assert "\n" not in line
+
+
+def test_retry_params_reach_the_policy_typed():
+    raw = one_mx_world()
+    raw["providers"]["isp"]["retry"] = "exim"
+    # an H rule draws from the MTA's own random stream
+    raw["providers"]["isp"]["retry_params"] = {"retry_rule": "H,1d,10m,2", "delay_warning": 0}
+    scenario = Scenario.from_dict(raw)
+    params = retry_params(scenario.providers["isp"].retry, scenario.providers["isp"].retry_params)
+    assert isinstance(params, EximParams)
+    assert params.retry_rule == "H,1d,10m,2"
+    assert params.queue_run_interval == 1800.0

@@ -46,11 +46,11 @@ def test_format_exim_time_round_trips():
 
 
 def test_default_rule_parses_exactly():
-    assert DEFAULT == (
+    assert (
         RetryRule("F", 2 * H, 15 * M),
         RetryRule("G", 16 * H, 1 * H, 1.5),
         RetryRule("F", 96 * H, 6 * H),
-    )
+    ) == DEFAULT
     assert "; ".join(map(str, DEFAULT)) == DEFAULT_RETRY_RULE
 
 
@@ -79,7 +79,7 @@ def test_parse_is_lenient_like_exim():
     ],
 )
 def test_malformed_rules_name_rule_and_problem(text, bad_rule, problem):
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match=r"^retry rule ") as caught:
         parse_retry_rules(text)
     message = str(caught.value)
     assert f"retry rule {bad_rule!r}" in message
@@ -120,7 +120,8 @@ def test_h_rule_draws_from_upper_half():
     rng = np.random.default_rng(7)
     # next_gap = 6 h, so retry.c gives 1 h + 2.5 h + U[0, 5 h)/2: within [3.5 h, 6 h).
     gaps = [next_interval(rules, 1 * H, lastgap=3 * H, rng=rng).interval for _ in range(500)]
-    assert min(gaps) >= 3.5 * H and max(gaps) < 6 * H
+    assert min(gaps) >= 3.5 * H
+    assert max(gaps) < 6 * H
     assert max(gaps) - min(gaps) > 2 * H
     # A small lastgap leaves no room for randomness.
     assert next_interval(rules, 1 * H, lastgap=10 * M, rng=rng).interval == 1 * H

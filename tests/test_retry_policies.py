@@ -1,15 +1,24 @@
 """Retry presets against the schedules in mail-facts.md, for a destination that always fails."""
 
+import itertools
+
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from mailnet.policies.retry import (
     PRESETS,
+    PostfixParams,
+    PostfixRetry,
+    RetryParamsError,
     RetryPolicy,
+    ScheduleParams,
+    SendmailParams,
     attempt_offsets,
     describe_presets,
     expiry_time,
     make_retry_policy,
+    retry_params,
     trace_attempts,
 )
 
@@ -25,7 +34,8 @@ def mmss(*stamps):
 
 def test_postfix_schedule_and_expiry():
     policy = make_retry_policy("postfix")
-    assert policy.queue_run_interval == 300 and policy.scan_slack == 1.0
+    assert policy.queue_run_interval == 300
+    assert policy.scan_slack == 1.0
     # 0, 5, 10, 20, 40, 80, 150 min, then every 70 min (mail-facts.md §1).
     assert attempt_offsets(policy, n=10) == [
         0,
@@ -86,7 +96,7 @@ def test_postfix_lifetime_zero_tries_once():
 
 def test_postfix_bounce_lifetime():
     policy = make_retry_policy("postfix", {"bounce_queue_lifetime": "1d"})
-    kwargs = dict(now=D, arrival=0.0, first_failure=0.0, attempts=20, destination="d")
+    kwargs = {"now": D, "arrival": 0.0, "first_failure": 0.0, "attempts": 20, "destination": "d"}
     assert policy.after_failure(**kwargs, is_bounce=True) is None
     assert policy.after_failure(**kwargs) == D + 4000
 
@@ -121,7 +131,8 @@ def test_exim_cutoff_is_inclusive():
 
 def test_exim_with_q30m_runner():
     policy = make_retry_policy("exim")
-    assert policy.queue_run_interval == 30 * M and policy.delay_warning == 24 * H
+    assert policy.queue_run_interval == 30 * M
+    assert policy.delay_warning == 24 * H
     trace = trace_attempts(policy)
     # 15 min steps collapse to the 30 min runs. At 9000 s lastgap = min(900 asked, 1800
     # actual); at 59400 s min(18225, 19800) keeps runner lateness out of the growth.
@@ -222,7 +233,9 @@ def test_exim_rule_override_and_h_rule():
         "exim", {"retry_rule": "H,1d,10m,2", "queue_run_interval": 0}, rng=np.random.default_rng(1)
     )
     gaps = np.diff(attempt_offsets(policy, n=8))
-    assert gaps[0] == 600 and all(g >= 600 for g in gaps) and gaps[-1] > 1200
+    assert gaps[0] == 600
+    assert all(g >= 600 for g in gaps)
+    assert gaps[-1] > 1200
 
 
 # --------------------------------------------------------------------------- qmail, Sendmail
@@ -245,7 +258,8 @@ def test_qmail_squares_and_final_try():
 
 def test_sendmail_min_queue_age():
     policy = make_retry_policy("sendmail")
-    assert policy.queue_run_interval == 1800 and policy.delay_warning == 4 * H
+    assert policy.queue_run_interval == 1800
+    assert policy.delay_warning == 4 * H
     assert attempt_offsets(policy, n=5) == [0, 1800, 3600, 5400, 7200]
     # The last-try stamp is taken after the failure: one second late misses the next run.
     assert attempt_offsets(policy, n=5, failure_delay=1.0) == [0, 3600, 7200, 10800, 14400]
@@ -265,7 +279,8 @@ def test_sendmail_aliases_and_dotted_names():
 
 def test_exchange_quick_retries_then_message_retry_interval():
     policy = make_retry_policy("exchange")
-    assert policy.delay_warning == 4 * H and policy.lifetime == 2 * D
+    assert policy.delay_warning == 4 * H
+    assert policy.lifetime == 2 * D
     assert attempt_offsets(policy, n=10) == [k * 5 * M for k in range(7)] + [45 * M, 60 * M, 75 * M]
     assert expiry_time(policy) == 2 * D
 
@@ -281,7 +296,7 @@ def test_rfc5321_guidance():
     offsets = attempt_offsets(policy, n=1000)
     assert offsets[:4] == [0, 30 * M, 2.5 * H, 4.5 * H]
     assert sum(1 for t in offsets if t < H) == 2
-    assert min(b - a for a, b in zip(offsets, offsets[1:], strict=False)) >= 30 * M
+    assert min(b - a for a, b in itertools.pairwise(offsets)) >= 30 * M
     assert 5 * D <= expiry_time(policy) < 5 * D + 2 * H
 
 
@@ -304,7 +319,7 @@ def test_rfc5321_guidance():
 def test_webmail_measured_offsets(name, stamps):
     policy = make_retry_policy(name)
     assert policy.queue_run_interval is None
-    expected = [0.0] + mmss(*stamps)
+    expected = [0.0, *mmss(*stamps)]
     assert attempt_offsets(policy, n=len(expected)) == expected
     # Anchored on the first attempt, so slow failures do not shift the schedule.
     assert attempt_offsets(policy, n=len(expected), failure_delay=20.0) == expected
@@ -315,11 +330,12 @@ def test_webmail_after_the_measured_list():
     gmail = attempt_offsets(make_retry_policy("gmail"), n=11)
     assert gmail[9] - gmail[8] == gmail[10] - gmail[9] == gmail[8] - gmail[7]
     hotmail = attempt_offsets(make_retry_policy("hotmail"), n=100)
-    assert all(b - a == 4 * M for a, b in zip(hotmail[7:], hotmail[8:], strict=False))
+    assert all(b - a == 4 * M for a, b in itertools.pairwise(hotmail[7:]))
     # The 94th attempt is the first after the 6 h greylist of the measurement.
     assert hotmail[92] < 6 * H <= hotmail[93] == mmss("360:10")[0]
     aol = trace_attempts(make_retry_policy("aol"))
-    assert len(aol.attempts) == 5 and aol.expired_at == mmss("31:32")[0]
+    assert len(aol.attempts) == 5
+    assert aol.expired_at == mmss("31:32")[0]
     assert 5 * D <= expiry_time(make_retry_policy("yahoo")) < 5 * D + 4 * H
 
 
@@ -351,7 +367,8 @@ def test_param_overrides_and_preset_mapping():
         "postfix", {"maximal_backoff_time": "1h", "queue_run_delay": 60, "delay_warning_time": "4h"}
     )
     assert policy.params["maximal_backoff_time"] == 3600.0
-    assert policy.queue_run_interval == 60 and policy.delay_warning == 4 * H
+    assert policy.queue_run_interval == 60
+    assert policy.delay_warning == 4 * H
     same = make_retry_policy(
         {"preset": "postfix", "maximal_backoff_time": 3600},
         {"queue_run_delay": "1m", "delay_warning_time": 14400},
@@ -367,11 +384,12 @@ def test_param_overrides_and_preset_mapping():
 
 
 def test_unknown_parameter_message():
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match=r"^unknown retry parameter") as caught:
         make_retry_policy("postfix", {"foo": 1})
     message = str(caught.value)
     assert message.startswith("unknown retry parameter 'foo' for preset 'postfix' (known: ")
-    assert "maximal_backoff_time" in message and "\n" not in message
+    assert "maximal_backoff_time" in message
+    assert "\n" not in message
 
 
 @pytest.mark.parametrize(
@@ -391,7 +409,7 @@ def test_unknown_parameter_message():
     ],
 )
 def test_bad_specs_raise_one_line(spec, params, needle):
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match="retry") as caught:
         make_retry_policy(spec, params)
     assert needle in str(caught.value)
     assert "\n" not in str(caught.value)
@@ -422,6 +440,45 @@ def test_every_preset_satisfies_the_protocol_and_is_described():
         assert isinstance(policy, RetryPolicy)
         assert row["first_attempts"] == attempt_offsets(policy)
         assert len(row["first_attempts"]) == (5 if name == "aol" else 10)
-        assert row["expires_at"] is not None and row["lifetime"] > 0
+        assert row["expires_at"] is not None
+        assert row["lifetime"] > 0
     assert rows["postfix"]["delay_warning"] is None
     assert rows["exim"]["params"]["retry_rule"] == "F,2h,15m; G,16h,1h,1.5; F,4d,6h"
+
+
+# --------------------------------------------------------------------------- typed parameters
+
+
+def test_params_are_typed_under_the_mta_names():
+    policy = make_retry_policy("sendmail", {"min_queue_age": "1h", "Timeout.queuewarn": "2h"})
+    assert isinstance(policy.params, SendmailParams)
+    assert policy.params.MinQueueAge == 3600.0
+    assert policy.params.timeout_queuewarn == 2 * H
+    assert policy.params["Timeout.queuewarn"] == 2 * H
+    assert policy.params.get("no_such_parameter", 1) == 1
+    assert list(policy.params.by_mta_name()) == [
+        "Timeout.queuereturn",
+        "Timeout.queuewarn",
+        "MinQueueAge",
+        "queue_interval",
+    ]
+    with pytest.raises(ValidationError):
+        policy.params.MinQueueAge = 60.0  # frozen once validated
+    gmail = retry_params("gmail")
+    assert isinstance(gmail, ScheduleParams)
+    assert gmail.offsets[0] == 362.0
+    assert gmail.changes_source_ip is True
+    assert PostfixRetry(PostfixParams(queue_run_delay=60)).queue_run_interval == 60.0
+
+
+def test_params_error_names_the_parameter():
+    with pytest.raises(RetryParamsError) as caught:
+        make_retry_policy("postfix", {"minimal_backoff_time": "2h"})
+    error = caught.value
+    assert (error.preset, error.key) == ("postfix", "maximal_backoff_time")
+    assert error.short == "must not be below minimal_backoff_time (7200 s), got 4000 s"
+    assert str(error) == f"retry parameter 'maximal_backoff_time' of preset 'postfix' {error.short}"
+    with pytest.raises(RetryParamsError) as caught:
+        make_retry_policy("qmail", {"chanskip": 20, "queue_lifetime": "1d"})
+    assert caught.value.unknown
+    assert caught.value.short == "unknown key (known: chanskip, queuelifetime)"

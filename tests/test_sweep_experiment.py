@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from mailnet.errors import ScenarioError
 from mailnet.sweep import Experiment, confidence_interval, load_experiment, replication_seed
+from mailnet.sweep.experiment import ExperimentFile
 from tests.conftest import sweep_app
 
 BASE = textwrap.dedent("""
@@ -104,7 +105,9 @@ def test_confidence_interval_matches_scipy():
         assert (low, high) == pytest.approx(expected, rel=1e-12)
     assert confidence_interval([4.0, 4.0, 4.0]) == (4.0, 4.0, 4.0)
     mean, low, high = confidence_interval([2.0, np.nan])
-    assert mean == 2.0 and np.isnan(low) and np.isnan(high)
+    assert mean == 2.0
+    assert np.isnan(low)
+    assert np.isnan(high)
     assert all(np.isnan(v) for v in confidence_interval([]))
 
 
@@ -171,7 +174,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("old, new, key, words", BAD)
+@pytest.mark.parametrize(("old", "new", "key", "words"), BAD)
 def test_bad_experiment_is_one_line_and_exit_2(files, old, new, key, words):
     assert old in EXPERIMENT
     path = files / "exp.toml"
@@ -209,6 +212,7 @@ def test_entry_point_reports_bad_experiment_without_traceback(files):
     path.write_text(EXPERIMENT.replace("replications = 3", "replications = 0"))
     done = subprocess.run(
         [sys.executable, "-m", "mailnet.cli", "sweep", str(path)],
+        check=False,
         capture_output=True,
         text=True,
         cwd=files,
@@ -256,3 +260,21 @@ def test_labels_name_the_linked_rows(tmp_path):
             Experiment.from_dict({**raw, "labels": labels}, base_dir=tmp_path)
     with pytest.raises(ScenarioError, match="linked"):
         Experiment.from_dict({k: v for k, v in raw.items() if k != "linked"}, base_dir=tmp_path)
+
+
+def test_experiment_file_model_reports_an_unknown_key_first(files):
+    raw = {"base": "nope.toml", "replicates": 2, "seed": -1}
+    with pytest.raises(ScenarioError) as caught:
+        Experiment.from_dict(raw, source="exp", base_dir=files)
+    assert str(caught.value) == (
+        "exp: replicates: unknown key "
+        "(expected one of base, replications, seed, grid, linked, labels, description)"
+    )
+    spec = ExperimentFile.model_validate(
+        {"base": "base.toml", "grid": {'servers."mx.dest.example".sessions': [1, 2]}},
+        context={"base_dir": files},
+    )
+    assert spec.base == files / "base.toml"
+    (factor,) = spec.factors("grid")
+    assert factor.parts == ("servers", "mx.dest.example", "sessions")
+    assert factor.values == (1, 2)

@@ -8,7 +8,7 @@ from mailnet.units import format_duration, parse_duration, parse_rate
 
 
 @pytest.mark.parametrize(
-    "text, seconds",
+    ("text", "seconds"),
     [
         ("500ms", 0.5),
         ("30s", 30),
@@ -29,12 +29,12 @@ def test_durations(text, seconds):
 
 @pytest.mark.parametrize("bad", ["", "5 parsecs", "-3s", "h", True, None, "1e400s"])
 def test_bad_durations(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="duration"):
         parse_duration(bad)
 
 
 @pytest.mark.parametrize(
-    "text, per_second",
+    ("text", "per_second"),
     [
         ("20/d", 20 / 86400),
         ("3/h", 3 / 3600),

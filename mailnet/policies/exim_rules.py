@@ -1,7 +1,7 @@
 """Exim retry rules: parse ``F,2h,15m; G,16h,1h,1.5; F,4d,6h`` and compute the next retry gap.
 
 Pure functions over frozen rule objects; the per-host retry data they act on live in
-``mailnet.policies.retry.EximRetry``. Semantics follow Exim's ``readconf.c`` (parsing) and
+``mailnet.policies.retry.exim.EximRetry``. Semantics follow Exim's ``readconf.c`` (parsing) and
 ``retry.c`` (``retry_update``); see mail-facts.md §2. Times are seconds.
 """
 
@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 from numpy.random import Generator
 
+from mailnet.units import parse_duration
+
 RETRY_INTERVAL_MAX = 24 * 3600.0
 """Exim's ``retry_interval_max`` default and also its largest allowed value (``globals.c``)."""
 
@@ -20,7 +22,6 @@ DEFAULT_RETRY_RULE = "F,2h,15m; G,16h,1h,1.5; F,4d,6h"
 """The rule of Exim's ``configure.default`` (l.943, mail-facts.md §2)."""
 
 _TIME = re.compile(r"(?:\d+[wdhms])+")
-_TIME_PART = re.compile(r"(\d+)([wdhms])")
 _UNIT = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _FACTOR = re.compile(r"\d+(?:\.\d+)?")
 
@@ -62,9 +63,10 @@ def parse_exim_time(text: str) -> int:
     parts add up. Raises ``ValueError`` for anything else.
     """
     cleaned = text.strip()
+    # Exim's syntax is stricter than mailnet's: whole numbers, each with a unit letter.
     if not _TIME.fullmatch(cleaned):
         raise ValueError(f"bad Exim time {text!r} (expected e.g. 30s, 15m, 2h, 1h30m, 4d, 1w)")
-    return sum(int(n) * _UNIT[unit] for n, unit in _TIME_PART.findall(cleaned))
+    return int(parse_duration(cleaned))
 
 
 def format_exim_time(seconds: float) -> str:

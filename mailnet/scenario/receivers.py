@@ -9,6 +9,11 @@ from pydantic import Field, model_validator
 
 from mailnet.scenario.fields import Duration, Model, Rate
 
+Scope = Literal["ip", "prefix", "asn"]
+"""A listing level: the address itself, its prefix, or its autonomous system."""
+
+SCOPES: tuple[Scope, ...] = ("ip", "prefix", "asn")
+
 
 class GreylistConfig(Model):
     """postgrey's greylisting; defaults are postgrey 1.37's (mail-facts.md §6)."""
@@ -57,9 +62,7 @@ class Receiver(Model):
     """
 
     blocklists: dict[str, Literal["reject", "defer"]] = Field(default_factory=dict)
-    blocklist_scopes: list[Literal["ip", "prefix", "asn"]] = Field(
-        default_factory=lambda: ["ip", "prefix", "asn"]
-    )
+    blocklist_scopes: list[Scope] = Field(default_factory=lambda: list(SCOPES))
     greylisting: GreylistConfig | None = None
     reputation: ReputationConfig | None = None
     filter: FilterConfig | None = None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailnet.errors import ScenarioError, key_path
 from mailnet.policies.blocklists import Blocklist
-from mailnet.policies.retry import make_retry_policy
+from mailnet.policies.retry import RetryParamsError, retry_params
 from mailnet.scenario.fields import CustomRetry
 from mailnet.scenario.receivers import BlocklistConfig
 
@@ -208,9 +208,19 @@ def _address(
 
 
 def _retry(source: str, key: Key, retry: str | CustomRetry, params: dict[str, Any]) -> None:
+    """The retry spec names a policy and ``retry_params`` fit it; a bad parameter is
+    reported at its own key (``retry_params.maximal_backoff_time``, or ``retry.offsets``
+    for a custom schedule's own keys)."""
     spec = retry.model_dump(mode="json") if isinstance(retry, CustomRetry) else retry
     try:
-        make_retry_policy(spec, params)
+        retry_params(spec, params)
+    except RetryParamsError as exc:
+        if exc.key is None:
+            where = [*key, "retry_params" if params else "retry"]
+        elif exc.key in params or not isinstance(retry, CustomRetry):
+            where = [*key, "retry_params", exc.key]
+        else:
+            where = [*key, "retry", exc.key]
+        raise _error(source, where, exc.short) from None
     except ValueError as exc:
-        where = key + (["retry_params"] if params else ["retry"])
-        raise _error(source, where, str(exc)) from None
+        raise _error(source, [*key, "retry"], str(exc)) from None

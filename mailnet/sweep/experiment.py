@@ -11,18 +11,24 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
-from mailnet.errors import ScenarioError, key_path
-from mailnet.scenario import Scenario, merge, read_toml
-
-TOP_LEVEL_KEYS = ("base", "replications", "seed", "grid", "linked", "labels", "description")
+from mailnet.errors import ScenarioError, error_key, key_path, problem, problem_at
+from mailnet.scenario import Scenario, key_parts, merge, parse_dotted, read_toml
 
 
 def replication_seed(seed: int, replication: int) -> int:
@@ -140,108 +146,164 @@ def load_experiment(path: str | Path) -> Experiment:
     return _build(read_toml(path), str(path), path.parent, path.stem)
 
 
-# ------------------------------------------------------------------ building
-def _build(raw: dict, source: str, base_dir: Path, name: str) -> Experiment:
-    for key in raw:
-        if key not in TOP_LEVEL_KEYS:
-            raise ScenarioError(
-                source,
-                key_path([key]),
-                f"unknown key (expected one of {', '.join(TOP_LEVEL_KEYS)})",
-            )
-    base_path = _base_path(raw, source, base_dir)
-    base = read_toml(base_path)
-    # the base alone must be a valid scenario; its own faults name its own file
-    base_scenario = Scenario.from_dict(base, source=str(base_path), base_dir=base_path.parent)
-    replications = _integer(raw, "replications", 1, source, minimum=1)
-    seed = _integer(raw, "seed", 1, source, minimum=0)
-    description = raw.get("description", "")
-    if not isinstance(description, str):
-        raise ScenarioError(source, "description", "must be a string")
-    grid = _factors(raw, "grid", source)
-    linked = _factors(raw, "linked", source)
-    _check_linked(linked, source)
-    _check_disjoint(grid + linked, source)
-    labels = _labels(raw, linked, source)
-    points = tuple(_points(base, base_path, grid, linked, source, labels))
-    return Experiment(
-        source=source,
-        name=name,
-        base_path=base_path,
-        base=base,
-        base_scenario=base_scenario,
-        replications=replications,
-        seed=seed,
-        grid=grid,
-        linked=linked,
-        points=points,
-        description=description,
-        labels=labels,
-    )
+# ------------------------------------------------------------------ the file
+def _integer(minimum: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be an integer, not {_show(value)}")
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}, not {value}")
+        return value
+
+    return check
 
 
-def _labels(raw: dict, linked: tuple[Factor, ...], source: str) -> tuple[str, ...]:
-    """Names for the ``[linked]`` rows (one per row), shown in tables and reports."""
-    labels = raw.get("labels")
-    if labels is None:
-        return ()
-    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-        raise ScenarioError(source, "labels", "must be a list of strings")
-    if not linked:
-        raise ScenarioError(source, "labels", "names the rows of [linked], which is empty")
-    rows = len(linked[0].values)
-    if len(labels) != rows:
-        raise ScenarioError(
-            source, "labels", f"has {len(labels)} names for {rows} rows of [linked]"
-        )
-    if len(set(labels)) != len(labels):
-        raise ScenarioError(source, "labels", "names must differ")
-    return tuple(labels)
-
-
-def _base_path(raw: dict, source: str, base_dir: Path) -> Path:
-    if "base" not in raw:
-        raise ScenarioError(source, "base", "missing: name the base scenario file")
-    text = raw["base"]
-    if not isinstance(text, str) or not text.strip():
-        raise ScenarioError(source, "base", "must be the path of a scenario file")
-    path = Path(text)
-    path = path if path.is_absolute() else base_dir / path
-    if not path.is_file():
-        raise ScenarioError(source, "base", f"scenario file {str(path)!r} does not exist")
-    return path
-
-
-def _integer(raw: dict, key: str, default: int, source: str, minimum: int) -> int:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ScenarioError(source, key, f"must be an integer, not {_show(value)}")
-    if value < minimum:
-        raise ScenarioError(source, key, f"must be at least {minimum}, not {value}")
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
     return value
 
 
-def _factors(raw: dict, section: str, source: str) -> tuple[Factor, ...]:
-    table = raw.get(section, {})
-    if not isinstance(table, dict):
-        raise ScenarioError(source, section, "must be a table of key = [values]")
-    factors = []
-    for text, values in table.items():
+def _base(value: Any, info: ValidationInfo) -> Path:
+    """The base scenario file, resolved against the experiment's directory."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be the path of a scenario file")
+    path = Path(value)
+    base_dir = Path((info.context or {}).get("base_dir", Path.cwd()))
+    path = path if path.is_absolute() else base_dir / path
+    if not path.is_file():
+        raise ValueError(f"scenario file {str(path)!r} does not exist")
+    return path
+
+
+def _factor_table(value: Any, info: ValidationInfo) -> dict[str, list[Any]]:
+    """``[grid]`` or ``[linked]``: TOML dotted keys, each with a non-empty list of values."""
+    section = info.field_name or ""
+    if not isinstance(value, dict):
+        raise ValueError("must be a table of key = [values]")
+    for text, values in value.items():
         where = _entry_key(section, text)
-        parts = _key_parts(text, source, where)
+        try:
+            parts = key_parts(text)
+        except ValueError as exc:
+            raise problem_at(where, str(exc)) from None
         if not isinstance(values, list):
-            raise ScenarioError(source, where, "must be a list of values")
+            raise problem_at(where, "must be a list of values")
         if not values:
-            raise ScenarioError(source, where, "the list of values is empty")
+            raise problem_at(where, "the list of values is empty")
         if parts == ("simulation", "seed"):
-            raise ScenarioError(
-                source,
+            raise problem_at(
                 where,
                 "each run's seed comes from the experiment's "
                 "seed and replication; sweep replications instead",
             )
-        factors.append(Factor(key=key_path(list(parts)), parts=parts, values=tuple(values)))
-    return tuple(factors)
+    return value
+
+
+def _label_list(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise ValueError("must be a list of strings")
+    return value
+
+
+FactorTable = Annotated[dict[str, list[Any]], BeforeValidator(_factor_table)]
+
+
+class ExperimentFile(BaseModel):
+    """The keys of an experiment file, as written. Each is checked alone, then how
+    ``[grid]``, ``[linked]`` and ``labels`` fit together; ``Experiment`` then builds and
+    validates every point. Validate with ``context={"base_dir": Path}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: Annotated[Path, BeforeValidator(_base)]
+    replications: Annotated[int, BeforeValidator(_integer(1))] = 1
+    seed: Annotated[int, BeforeValidator(_integer(0))] = 1
+    grid: FactorTable = Field(default_factory=dict)
+    linked: FactorTable = Field(default_factory=dict)
+    labels: Annotated[list[str] | None, BeforeValidator(_label_list)] = None
+    description: Annotated[str, BeforeValidator(_string)] = ""
+
+    def factors(self, section: Literal["grid", "linked"]) -> tuple[Factor, ...]:
+        """The swept keys of ``[grid]`` or ``[linked]``, in file order."""
+        factors = []
+        for text, values in (self.grid if section == "grid" else self.linked).items():
+            parts = key_parts(text)
+            factors.append(Factor(key=key_path(list(parts)), parts=parts, values=tuple(values)))
+        return tuple(factors)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentFile:
+        linked = self.factors("linked")
+        lengths = {f.key: len(f.values) for f in linked}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{k} has {n}" for k, n in lengths.items())
+            raise problem_at("linked", f"lists must have equal lengths: {shown}")
+        # one key inside another would make the result depend on the order of application
+        for a, b in itertools.permutations(self.factors("grid") + linked, 2):
+            if b.parts[: len(a.parts)] == a.parts:
+                raise problem_at(b.key, f"is also set by the swept key {a.key}")
+        if self.labels is not None:
+            _check_labels(self.labels, linked)
+        return self
+
+
+TOP_LEVEL_KEYS = tuple(ExperimentFile.model_fields)
+"""The keys an experiment file may have, in the order its errors list them."""
+
+
+def _check_labels(labels: list[str], linked: tuple[Factor, ...]) -> None:
+    """Names for the ``[linked]`` rows: one per row, all different."""
+    if not linked:
+        raise problem_at("labels", "names the rows of [linked], which is empty")
+    rows = len(linked[0].values)
+    if len(labels) != rows:
+        raise problem_at("labels", f"has {len(labels)} names for {rows} rows of [linked]")
+    if len(set(labels)) != len(labels):
+        raise problem_at("labels", "names must differ")
+
+
+def _file_error(exc: ValidationError, source: str) -> ScenarioError:
+    """The problem to report: an unknown key first, as the file is read top down."""
+    errors = exc.errors()
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    if error["type"] == "extra_forbidden":
+        return ScenarioError(
+            source,
+            key_path(list(error["loc"])),
+            f"unknown key (expected one of {', '.join(TOP_LEVEL_KEYS)})",
+        )
+    key = error_key(error)
+    if error["type"] == "missing" and key == "base":
+        return ScenarioError(source, key, "missing: name the base scenario file")
+    return ScenarioError(source, key, problem(error))
+
+
+# ------------------------------------------------------------------ building
+def _build(raw: dict, source: str, base_dir: Path, name: str) -> Experiment:
+    try:
+        spec = ExperimentFile.model_validate(raw, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise _file_error(exc, source) from None
+    base = read_toml(spec.base)
+    # the base alone must be a valid scenario; its own faults name its own file
+    base_scenario = Scenario.from_dict(base, source=str(spec.base), base_dir=spec.base.parent)
+    grid, linked = spec.factors("grid"), spec.factors("linked")
+    labels = tuple(spec.labels or ())
+    return Experiment(
+        source=source,
+        name=name,
+        base_path=spec.base,
+        base=base,
+        base_scenario=base_scenario,
+        replications=spec.replications,
+        seed=spec.seed,
+        grid=grid,
+        linked=linked,
+        points=tuple(_points(base, spec.base, grid, linked, source, labels=labels)),
+        description=spec.description,
+        labels=labels,
+    )
 
 
 def _entry_key(section: str, text: str) -> str:
@@ -251,44 +313,13 @@ def _entry_key(section: str, text: str) -> str:
     return key_path([section, text])
 
 
-def _key_parts(text: str, source: str, where: str) -> tuple[str, ...]:
-    """The parts of a TOML dotted key (``'servers."mx.example".sessions'``)."""
-    try:
-        parsed = tomllib.loads(f"{text} = 0")
-    except tomllib.TOMLDecodeError:
-        raise ScenarioError(source, where, "not a TOML dotted key") from None
-    parts = []
-    node: Any = parsed
-    while isinstance(node, dict):
-        if len(node) != 1:
-            raise ScenarioError(source, where, "not a single TOML dotted key")
-        ((name, node),) = node.items()
-        parts.append(name)
-    if type(node) is not int or node != 0:
-        raise ScenarioError(source, where, "not a single TOML dotted key")
-    return tuple(parts)
-
-
-def _check_linked(linked: tuple[Factor, ...], source: str) -> None:
-    lengths = {f.key: len(f.values) for f in linked}
-    if len(set(lengths.values())) > 1:
-        shown = ", ".join(f"{k} has {n}" for k, n in lengths.items())
-        raise ScenarioError(source, "linked", f"lists must have equal lengths: {shown}")
-
-
-def _check_disjoint(factors: tuple[Factor, ...], source: str) -> None:
-    # one key inside another would make the result depend on the order of application
-    for a, b in itertools.permutations(factors, 2):
-        if b.parts[: len(a.parts)] == a.parts:
-            raise ScenarioError(source, b.key, f"is also set by the swept key {a.key}")
-
-
 def _points(
     base: dict,
     base_path: Path,
     grid: tuple[Factor, ...],
     linked: tuple[Factor, ...],
     source: str,
+    *,
     labels: tuple[str, ...] = (),
 ) -> Iterator[Point]:
     grid_values = [f.values for f in grid]
@@ -299,7 +330,7 @@ def _points(
         scenario = base
         for factor, value in zip(grid + linked, grid_combo + linked_combo, strict=True):
             params[factor.key] = value
-            scenario = merge(scenario, _nested(factor.parts, value))
+            scenario = merge(scenario, parse_dotted(factor.parts, value))
         point = Point(
             index=index,
             params=params,
@@ -314,12 +345,6 @@ def _points(
                 error.file, error.key, f"{error.problem} (at grid point {point.describe()})"
             ) from None
         yield point
-
-
-def _nested(parts: tuple[str, ...], value: Any) -> dict:
-    for part in reversed(parts):
-        value = {part: value}
-    return value
 
 
 def _fingerprint(scenario: dict) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from numpy.random import Generator
-from pydantic import ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from mailnet.policies.retry.base import DAY, PolicyBase, PositiveSeconds, RetryParams, Seconds
 
@@ -18,7 +18,8 @@ class PostfixParams(RetryParams):
 
     queue_run_delay: PositiveSeconds = 300.0
     minimal_backoff_time: PositiveSeconds = 300.0
-    maximal_backoff_time: Seconds = 4000.0
+    # checked against minimal_backoff_time even when left at its default
+    maximal_backoff_time: Seconds = Field(4000.0, validate_default=True)
     maximal_queue_lifetime: Seconds = 5 * DAY
     bounce_queue_lifetime: Seconds = 5 * DAY
     delay_warning_time: Seconds = 0.0
@@ -28,7 +29,9 @@ class PostfixParams(RetryParams):
     def _not_below_minimal(cls, value: float, info: ValidationInfo) -> float:
         minimal = info.data.get("minimal_backoff_time")
         if minimal is not None and value < minimal:
-            raise ValueError(f"must not be below minimal_backoff_time, got {value!r}")
+            raise ValueError(
+                f"must not be below minimal_backoff_time ({minimal:g} s), got {value:g} s"
+            )
         return value
 
 
