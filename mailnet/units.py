@@ -77,14 +77,15 @@ def parse_rate(value: str | float | int) -> float:
 
 def format_duration(seconds: float) -> str:
     """The shortest exact text for a number of seconds: 300 -> ``"5m"``, 90 -> ``"90s"``."""
+    seconds = float(seconds)  # so that round() below gives an int for any numeric type
     if seconds == 0:
         return "0s"
     for unit, size in (("w", WEEK), ("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", SECOND)):
         count = seconds / size
         if count >= 1 and abs(count - round(count)) < 1e-9:
-            return f"{int(round(count))}{unit}"
+            return f"{round(count)}{unit}"
     if seconds < 1 and abs(seconds * 1000 - round(seconds * 1000)) < 1e-9:
-        return f"{int(round(seconds * 1000))}ms"
+        return f"{round(seconds * 1000)}ms"
     return f"{seconds:.12g}s"
 
 

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -55,3 +56,9 @@ def test_format_round_trip(seconds):
 def test_format_fractions():
     assert format_duration(0.05) == "50ms"
     assert math.isclose(parse_duration(format_duration(1.25)), 1.25)
+
+
+def test_format_numpy_numbers_as_plain_ones():
+    assert format_duration(np.float64(1800)) == "30m"
+    assert format_duration(np.int64(7200)) == "2h"
+    assert format_duration(np.float32(0.5)) == "500ms"

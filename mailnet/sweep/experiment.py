@@ -4,6 +4,10 @@ An experiment expands to grid points, the cartesian product of the ``[grid]`` li
 the zipped ``[linked]`` lists, each a complete scenario validated like a scenario file. Every
 point runs ``replications`` times; replication *r* uses the same seed at every point
 (common random numbers), derived purely from the experiment seed and *r*.
+
+The file itself is the pydantic model ``ExperimentFile``; its problems, like a scenario's,
+are one-line ``ScenarioError``s naming the key. Swept keys are TOML dotted keys, read by
+``mailnet.scenario.key_parts``.
 """
 
 from __future__ import annotations
