@@ -60,10 +60,10 @@ def mmc_load(base: dict, host: str) -> float | None:
 def capacity_figure(points: pd.DataFrame, base: dict) -> Figure | None:
     """Measured waiting and refusal shares against Erlang C and B, or ``None`` when the
     sweep is not over the sessions of an M/M/c host (see the module docstring)."""
-    column = next((c for c in points.columns if _SESSIONS.match(c)), None)
-    if column is None:
+    found = next((m for c in points.columns if (m := _SESSIONS.match(str(c)))), None)
+    if found is None:
         return None
-    host = _SESSIONS.match(column).group("host")
+    column, host = found.string, found.group("host")
     a = mmc_load(base, host)
     backlog = next(
         (c for c in points.columns if c == column.replace(".sessions", ".backlog")), None

@@ -10,6 +10,7 @@ the same table as one never interrupted.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def read_parts(out: Path) -> dict[tuple[int, int], dict]:
     Temporary files of interrupted writes start with a dot and are ignored, as is a part
     that cannot be parsed (its run counts as missing and runs again on resume).
     """
-    records = {}
+    records: dict[tuple[int, int], dict] = {}
     folder = out / PARTS
     if not folder.is_dir():
         return records
@@ -100,7 +101,7 @@ def params_frame(experiment: Experiment) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["point", *label, *converters])
 
 
-def _column_converter(factor: Factor):
+def _column_converter(factor: Factor) -> Callable[[Any], Any]:
     """Keep a factor's values as they are if they share one scalar type (ints and floats
     together become floats); otherwise store every value as text, so the column has one
     Parquet type."""

@@ -12,6 +12,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mailnet.metrics import flatten
 from mailnet.scenario import Scenario
@@ -86,7 +87,7 @@ def run_one(spec: RunSpec, keep_tables: bool = False) -> RunOutcome:
     return RunOutcome(record, result if keep_tables else None)
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """A JSON-ready scalar: numpy scalars become Python ones."""
     if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
         value = value.item()
