@@ -17,6 +17,7 @@ import mailnet
 from mailnet import metric_catalog as catalog
 from mailnet.cli import print_summary
 from mailnet.output import write_run
+from mailnet.report import make_report
 from mailnet.report.inputs import load_run
 from mailnet.report.sweeps import metric_scale, metric_title, panel_title
 from mailnet.scenario import load_scenario
@@ -42,6 +43,9 @@ def test_suspensions_are_written_and_read_back(suspended: RunResult, tmp_path: P
     pd.testing.assert_frame_equal(table, suspended.suspensions)
     assert (table["bounce_rate"] >= 0.05).all()
     assert load_run(out).suspensions.equals(table)
+    html = make_report(out).read_text(encoding="utf-8")
+    assert "Sender suspensions" in html
+    assert str(table["sender"].iloc[0]) in html
 
 
 def test_a_run_without_suspensions_writes_an_empty_typed_table(tmp_path: Path) -> None:

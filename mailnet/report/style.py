@@ -47,11 +47,11 @@ class SeriesStyle:
     marker: str
     hatch: str
 
-    def line(self) -> dict:
+    def line(self) -> dict[str, Any]:
         """Keyword arguments for ``Axes.plot``."""
         return {"color": self.color, "linestyle": self.linestyle, "marker": self.marker}
 
-    def bar(self) -> dict:
+    def bar(self) -> dict[str, Any]:
         """Keyword arguments for ``Axes.bar``/``barh``: the colour, a hatch and a dark edge."""
         return {"color": self.color, "hatch": self.hatch, "edgecolor": "#222222", "linewidth": 0.6}
 

@@ -67,8 +67,8 @@ class Axis:
 
     values: np.ndarray
     label: str
-    ticks: dict | None = None
-    names: dict | None = None
+    ticks: dict[int, str] | None = None
+    names: dict[float, str] | None = None
 
 
 def parameter_axis(column: pd.Series) -> Axis:
@@ -121,7 +121,7 @@ def _number_or_text(text: str) -> float | str:
         return text
 
 
-def _categorical(name: str, values: list) -> Axis:
+def _categorical(name: str, values: Sequence[object]) -> Axis:
     order = list(dict.fromkeys(str(v) for v in values))
     return Axis(
         np.array([order.index(str(v)) for v in values], dtype=float),

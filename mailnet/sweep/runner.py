@@ -49,7 +49,7 @@ class SweepResult:
     out: Path
     runs: pd.DataFrame
     points: pd.DataFrame
-    manifest: dict = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, out: str | Path) -> SweepResult:
@@ -166,7 +166,7 @@ def _plan(experiment: Experiment) -> list[RunSpec]:
 
 def _reusable(
     out: Path, plan: list[RunSpec], resume: bool, keep_tables: bool
-) -> dict[tuple[int, int], dict]:
+) -> dict[tuple[int, int], dict[str, Any]]:
     """Finished runs in ``out`` that belong to this plan; refuses foreign or unasked reuse."""
     parts = store.read_parts(out)
     if parts and not resume:
@@ -210,7 +210,7 @@ class _Drive:
         self.bar = bar
         self.fixed_chunk = chunk_size
         self.run_seconds: list[float] = []
-        self.pending: dict[Future, list[RunSpec]] = {}
+        self.pending: dict[Future[list[RunOutcome]], list[RunSpec]] = {}
         self.lost: list[RunSpec] = []
         self.lost_reason = ""
         self.interrupted = False
@@ -227,7 +227,7 @@ class _Drive:
             self.interrupted = True
             self._wind_down()
 
-    def _submit(self, queue: deque) -> None:
+    def _submit(self, queue: deque[RunSpec]) -> None:
         slots = self.backend.slots()
         while queue and len(self.pending) < 2 * slots:
             size = min(self._chunk_size(len(queue), slots), len(queue))
@@ -252,7 +252,7 @@ class _Drive:
         # near the end, smaller chunks keep every slot busy until the last run
         return max(1, min(size, self.backend.max_chunk, remaining // (2 * slots)))
 
-    def _collect(self, future: Future) -> None:
+    def _collect(self, future: Future[list[RunOutcome]]) -> None:
         chunk = self.pending.pop(future)
         try:
             outcomes = future.result()

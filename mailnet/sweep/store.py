@@ -33,20 +33,20 @@ def tables_dir(out: Path, point: int, replication: int) -> Path:
     return out / TABLES / f"{point}-{replication}"
 
 
-def write_part(out: Path, record: dict) -> None:
+def write_part(out: Path, record: dict[str, Any]) -> None:
     """Write one run's record atomically (a reader never sees half a file)."""
     path = part_path(out, record["point"], record["replication"])
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(record) + "\n")
 
 
-def read_parts(out: Path) -> dict[tuple[int, int], dict]:
+def read_parts(out: Path) -> dict[tuple[int, int], dict[str, Any]]:
     """Every readable part file as ``{(point, replication): record}``.
 
     Temporary files of interrupted writes start with a dot and are ignored, as is a part
     that cannot be parsed (its run counts as missing and runs again on resume).
     """
-    records: dict[tuple[int, int], dict] = {}
+    records: dict[tuple[int, int], dict[str, Any]] = {}
     folder = out / PARTS
     if not folder.is_dir():
         return records
@@ -59,7 +59,7 @@ def read_parts(out: Path) -> dict[tuple[int, int], dict]:
     return records
 
 
-def runs_frame(experiment: Experiment, records: list[dict]) -> pd.DataFrame:
+def runs_frame(experiment: Experiment, records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per run, sorted by (point, replication).
 
     Columns: ``point``, one per swept key (named by its key path), ``replication``,
@@ -133,5 +133,5 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
-def write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")

@@ -33,7 +33,7 @@ class RunSpec:
     point: int
     replication: int
     seed: int
-    scenario: dict
+    scenario: dict[str, Any]
     base_dir: str
     source: str
     key: str
@@ -43,7 +43,7 @@ class RunSpec:
 class RunOutcome:
     """A run's record (plain data, see ``run_one``) and, if asked for, its tables."""
 
-    record: dict
+    record: dict[str, Any]
     result: RunResult | None = None
 
 
