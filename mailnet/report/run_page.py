@@ -20,6 +20,7 @@ from mailnet.report.page import Page
 
 
 def run_page(run: RunData, out: Path) -> Page:
+    """The page of run directory ``run``; its figures are written into ``out``."""
     page = Page(f"mailnet run report: {run.path.resolve().name}")
     end, warmup = run.duration, run.warmup
     page.paragraph(
@@ -46,27 +47,28 @@ def run_page(run: RunData, out: Path) -> Page:
 
 
 def _delivery_section(page: Page, out: Path, run: RunData) -> None:
+    figures = Figures(page, out)
     page.heading("Delivery")
-    Figures(page, out).add(
+    figures.add(
         "outcomes",
         lambda: delivery.outcomes_figure(run.messages),
         "Final outcome of every recipient (delivery status notifications excluded), as a "
         "share of its sender class.",
     )
-    Figures(page, out).add(
+    figures.add(
         "latency",
         lambda: delivery.latency_figure(run.messages),
         "Cumulative distribution of latency per sender class, log time axis. Left: until the "
         "message is stored in the recipient's mailbox; right: until the recipient's client "
         "fetches it.",
     )
-    Figures(page, out).add(
+    figures.add(
         "attempts",
         lambda: delivery.attempts_figure(run.messages),
         "Delivery attempts per recipient over every hop (0: delivered locally or never "
         "attempted), as a share of the sender class, log scale.",
     )
-    Figures(page, out).add(
+    figures.add(
         "reasons",
         lambda: delivery.reasons_figure(run.attempts, run.messages),
         "Deferred attempts by 4xx reply and bounced recipients by final reply, with the RFC 3463 "
@@ -75,6 +77,7 @@ def _delivery_section(page: Page, out: Path, run: RunData) -> None:
 
 
 def _queue_section(page: Page, out: Path, run: RunData) -> None:
+    figures = Figures(page, out)
     page.heading("Queues")
     end, warmup = run.duration, run.warmup
     for kind, name, text in (
@@ -85,7 +88,7 @@ def _queue_section(page: Page, out: Path, run: RunData) -> None:
         def draw(kind: str = kind) -> Figure | None:
             return timelines.queue_figure(run.queues, kind, end=end, warmup=warmup)
 
-        Figures(page, out).add(
+        figures.add(
             name,
             draw,
             f"{text} over simulated time (step functions; long series as time-weighted means "
@@ -103,9 +106,10 @@ def _queue_section(page: Page, out: Path, run: RunData) -> None:
 
 
 def _reputation_section(page: Page, out: Path, run: RunData) -> None:
+    figures = Figures(page, out)
     page.heading("Blocklists and reputation")
     end, warmup = run.duration, run.warmup
-    if Figures(page, out).add(
+    if figures.add(
         "listings",
         lambda: timelines.listings_figure(run.listings, end=end),
         "Blocklist listings over time: one row per listed key and list; colour: list, "
@@ -116,7 +120,7 @@ def _reputation_section(page: Page, out: Path, run: RunData) -> None:
             _listing_rows(run.listings),
             header=["list", "scope", "key", "listed at", "delisted at", "trigger"],
         )
-    Figures(page, out).add(
+    figures.add(
         "reputation",
         lambda: timelines.reputation_figure(run.reputation, end=end, warmup=warmup),
         "Reputation score of each sending IP as kept by each receiver, over simulated time.",

@@ -105,6 +105,7 @@ def _metric_figures(
     page: Page, out: Path, points: pd.DataFrame, parameters: list[str], chosen: list[str]
 ) -> None:
     """One figure per metric; the time-average queue lengths share one figure of panels."""
+    figures = Figures(page, out)
     page.heading("Metrics against the swept parameters")
     page.paragraph(
         "Each line is the mean over a grid point's replications; the band (error "
@@ -118,7 +119,7 @@ def _metric_figures(
         def draw(metric: str = metric) -> Figure:
             return sweeps.sweep_figure(points, metric, parameters=parameters)
 
-        Figures(page, out).add(
+        figures.add(
             f"metric_{_slug(metric)}",
             draw,
             f"{catalog.title(metric)} ({metric}): mean and 95 % confidence interval per "
@@ -126,7 +127,7 @@ def _metric_figures(
         )
     drawn = [m for m in queues if not sweeps.always_zero(points, m)]
     if drawn:
-        Figures(page, out).add(
+        figures.add(
             "metric_queue_time_average",
             lambda: sweeps.sweep_panels_figure(
                 points,
