@@ -3,7 +3,6 @@
 from mailnet.errors import ScenarioError
 from mailnet.scenario import Scenario, load_scenario
 from mailnet.simulate import RunResult, simulate
-
-__version__ = "0.1.0"
+from mailnet.version import __version__
 
 __all__ = ["RunResult", "Scenario", "ScenarioError", "__version__", "load_scenario", "simulate"]

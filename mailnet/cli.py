@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from mailnet.errors import ScenarioError
+from mailnet.maillog import write_maillog
+from mailnet.metric_catalog import format_metric, format_value, members, title
+from mailnet.metrics import flatten
+from mailnet.output import write_run
 from mailnet.policies.retry import presets_table
+from mailnet.report.cli import register as register_report
+from mailnet.scenario import load_scenario
+from mailnet.simulate import simulate
+from mailnet.sweep.cli import register as register_sweep
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -21,7 +29,7 @@ app = typer.Typer(
 console = Console()
 
 
-def _fail(error: Exception) -> None:
+def _fail(error: Exception) -> NoReturn:
     typer.echo(f"mailnet: error: {error}", err=True)
     raise typer.Exit(code=2)
 
@@ -38,10 +46,6 @@ def run(
     maillog: Annotated[bool, typer.Option(help="Also write a Postfix-format maillog.")] = False,
 ) -> None:
     """Simulate one scenario; print its summary and write its tables to OUT."""
-    from mailnet.output import write_run
-    from mailnet.scenario import load_scenario
-    from mailnet.simulate import simulate
-
     try:
         loaded = load_scenario(scenario, overrides=set_ or [])
         result = simulate(loaded, seed=seed, base_dir=scenario.parent, source=str(scenario))
@@ -50,48 +54,21 @@ def run(
     out = out or Path("results") / scenario.stem
     write_run(result, out)
     if maillog:
-        from mailnet.maillog import write_maillog
-
         write_maillog(result, out / "maillog")
     print_summary(result.summary, result.manifest)
     console.print(f"wrote [bold]{out}[/]")
 
 
-def print_summary(summary: dict, manifest: dict) -> None:
-    """A compact table of the run's headline numbers."""
+def print_summary(summary: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """A compact table of the run's headline numbers: the metrics the catalogue marks
+    ``brief``, each written in its unit, and the run's wall time."""
     table = Table(title="mailnet run summary", show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
-
-    def fmt(value, unit=""):
-        if value is None:
-            return "-"
-        if isinstance(value, float):
-            return f"{value:,.4g}{unit}"
-        return f"{value:,}{unit}"
-
-    table.add_row("messages (recipients)", f"{summary['messages']:,} ({summary['recipients']:,})")
-    for status, count in summary["status"].items():
-        table.add_row(f"  {status}", fmt(count))
-    table.add_row("delivery rate", fmt(summary["delivery_rate"]))
-    table.add_row("bounce rate", fmt(summary["bounce_rate"]))
-    table.add_row("deferral rate", fmt(summary["deferral_rate"]))
-    for name, key in (
-        ("delivery latency", "latency_s"),
-        ("end-to-end latency", "end_to_end_latency_s"),
-    ):
-        lat = summary[key]
-        table.add_row(
-            f"{name} p50 / p90 / p99", " / ".join(fmt(lat[p], " s") for p in ("p50", "p90", "p99"))
-        )
-    table.add_row("attempts per remote recipient", fmt(summary["attempts_per_remote_recipient"]))
-    table.add_row("DSNs sent", fmt(summary["dsn"]["messages"]))
-    table.add_row("mean session wait", fmt(summary["session_wait_s"]["mean"], " s"))
-    for key, value in summary["queue_time_average"].items():
-        if key.startswith("mta:"):
-            table.add_row(f"avg queue {key[4:]}", fmt(value))
-    table.add_row("wall time", fmt(manifest.get("wall_time_s"), " s"))
-    table.add_row("simulated events", fmt(manifest.get("simulated_events")))
+    flat = flatten(summary)
+    for key in members(flat, brief=True):
+        table.add_row(title(key), format_metric(key, flat[key]))
+    table.add_row("wall time", format_value("s", manifest.get("wall_time_s")))
     console.print(table)
 
 
@@ -108,12 +85,8 @@ def presets() -> None:
     console.print(table)
 
 
-from mailnet.sweep.cli import register as _register_sweep  # noqa: E402, I001
-
-_register_sweep(app)
-from mailnet.report.cli import register as _register_report  # noqa: E402, I001
-
-_register_report(app)
+register_sweep(app)
+register_report(app)
 
 
 def main() -> None:

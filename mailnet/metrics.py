@@ -8,22 +8,33 @@ after warm-up and the mean wait for an SMTP session. Pure pandas/numpy, no simul
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    from mailnet.model.world import World
+    from mailnet.scenario import Scenario
+
 QUANTILES = (0.5, 0.9, 0.99)
 
+Summary = dict[str, Any]
+"""A JSON-ready mapping; its keys, flattened, are declared in ``mailnet.metric_catalog``."""
 
-def _percentiles(values: np.ndarray) -> dict:
+
+def _percentiles(values: np.ndarray) -> dict[str, float | int | None]:
     values = values[np.isfinite(values)]
-    out = {"count": int(values.size), "mean": float(values.mean()) if values.size else None}
+    out: dict[str, float | int | None] = {
+        "count": int(values.size),
+        "mean": float(values.mean()) if values.size else None,
+    }
     for q in QUANTILES:
         out[f"p{int(q * 100)}"] = float(np.quantile(values, q)) if values.size else None
     return out
 
 
-def _counts(frame: pd.DataFrame) -> dict:
+def _counts(frame: pd.DataFrame) -> dict[str, int]:
     counts = frame["status"].value_counts()
     return {status: int(counts.get(status, 0)) for status in frame["status"].cat.categories}
 
@@ -48,9 +59,9 @@ def time_average(times: np.ndarray, values: np.ndarray, start: float, end: float
     return float(np.sum(vv * np.diff(tt)) / (end - start))
 
 
-def queue_averages(queues: pd.DataFrame, start: float, end: float) -> dict:
+def queue_averages(queues: pd.DataFrame, start: float, end: float) -> dict[str, float]:
     """``{"mta:isp:deferred": mean, ...}``: time-averaged level of every series."""
-    out = {}
+    out: dict[str, float] = {}
     if queues.empty:
         return out
     for (kind, entity, metric), group in queues.groupby(
@@ -84,7 +95,7 @@ def _ever_deferred(rows: pd.DataFrame, attempts: pd.DataFrame) -> int:
     return int(mine.isin(keys).sum())
 
 
-def class_outcomes(rows: pd.DataFrame, attempts: pd.DataFrame) -> dict:
+def class_outcomes(rows: pd.DataFrame, attempts: pd.DataFrame) -> Summary:
     """Outcomes of one group of recipient rows (e.g. one sender class).
 
     ``inbox``/``spam_folder``: delivered rows by folder; ``deferred_then_delivered``:
@@ -114,7 +125,7 @@ def class_outcomes(rows: pd.DataFrame, attempts: pd.DataFrame) -> dict:
     }
 
 
-def collateral(rows: pd.DataFrame) -> dict:
+def collateral(rows: pd.DataFrame) -> Summary:
     """Legitimate rows hurt by a reputation other senders earned: counts by cause."""
     hit = rows[rows["collateral"]]
     causes = hit["collateral_cause"].astype(str).value_counts()
@@ -131,10 +142,11 @@ def summarize(
     messages: pd.DataFrame,
     attempts: pd.DataFrame,
     queues: pd.DataFrame,
-    scenario,
-    world=None,
+    scenario: Scenario,
+    world: World | None = None,
+    *,
     listings: pd.DataFrame | None = None,
-) -> dict:
+) -> Summary:
     """The run summary (JSON-ready). Rates are fractions of non-DSN recipient rows."""
     sim = scenario.simulation
     mail = messages[~messages["is_dsn"]]
@@ -148,7 +160,7 @@ def summarize(
     end_to_end = (retrieved["retrieved_at"] - retrieved["created_at"]).to_numpy()
     remote = mail[mail["attempts"] > 0]
     ever_deferred = _ever_deferred(remote, attempts)
-    connect = {}
+    connect: dict[str, float] = {}
     if world is not None:
         connect = {name: s.connect_time for name, s in world.servers.items()}
     waits = session_waits(attempts, connect) if connect else pd.Series(dtype=float)
@@ -168,7 +180,7 @@ def summarize(
         "end_to_end_latency_s": _percentiles(end_to_end),
         "attempts_per_message": float(mail["attempts"].mean()) if total else None,
         "attempts_per_remote_recipient": float(remote["attempts"].mean()) if len(remote) else None,
-        "attempts": int(len(attempts)),
+        "attempts": len(attempts),
         "session_wait_s": {
             "sessions": sessions,
             "mean": float(waits.mean()) if sessions else None,
@@ -188,17 +200,19 @@ def summarize(
     }
 
 
-def server_stats(attempts: pd.DataFrame, connect_time: dict[str, float], warmup: float) -> dict:
+def server_stats(
+    attempts: pd.DataFrame, connect_time: dict[str, float], warmup: float
+) -> dict[str, Summary]:
     """Per MX host, over connections opened after ``warmup``: how many, the share refused
     for a full backlog (421 4.3.2, Erlang B's blocking), and the mean wait for a session
     and the share that waited (Erlang C)."""
     a = attempts[(attempts["started_at"] >= warmup) & attempts["mx_host"].notna()]
     # one connection serves every recipient of a delivery: count each once
     a = a.drop_duplicates(["message_id", "hop", "mx_host", "started_at"])
-    out = {}
+    out: dict[str, Summary] = {}
     for host, group in a.groupby(a["mx_host"].astype(str), sort=True):
         waits = session_waits(group, connect_time) if connect_time else pd.Series(dtype=float)
-        out[host] = {
+        out[str(host)] = {
             "connections": len(group),
             "refused_rate": float((group["enhanced_code"] == "4.3.2").mean()),
             "mean_wait_s": float(waits.mean()) if len(waits) else None,
@@ -207,19 +221,21 @@ def server_stats(attempts: pd.DataFrame, connect_time: dict[str, float], warmup:
     return out
 
 
-def _listing_counts(listings: pd.DataFrame | None) -> dict:
+def _listing_counts(listings: pd.DataFrame | None) -> dict[str, int]:
     if listings is None or listings.empty:
         return {"total": 0}
     counts = listings.groupby(["list", "scope"], observed=True).size()
     return {
         "total": len(listings),
-        **{f"{name}:{scope}": int(k) for (name, scope), k in counts.items()},
+        **{
+            f"{name}:{scope}": int(k) for (name, scope), k in zip(counts.index, counts, strict=True)
+        },
     }
 
 
-def flatten(summary: dict, prefix: str = "") -> dict:
+def flatten(summary: Summary, prefix: str = "") -> dict[str, Any]:
     """``{"latency_s": {"p50": 1}}`` -> ``{"latency_s.p50": 1}`` for tables of runs."""
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in summary.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):

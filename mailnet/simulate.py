@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import simpy
@@ -14,6 +15,16 @@ from mailnet.model.world import World
 from mailnet.randomness import RandomStreams
 from mailnet.records import EventLog
 from mailnet.scenario import Scenario
+from mailnet.version import __version__
+
+SUSPENSION_COLUMNS = {
+    "sender": "string",
+    "at": "float64",
+    "sent": "int64",
+    "bounce_rate": "float64",
+    "complaint_rate": "float64",
+}
+"""Columns of ``RunResult.suspensions`` and their types."""
 
 
 @dataclass
@@ -22,7 +33,11 @@ class RunResult:
 
     ``messages``: one row per message and recipient; ``attempts``: one row per delivery
     attempt and recipient; ``queues``: step series of queue lengths and sessions in use;
-    ``summary``: run statistics (see ``mailnet.metrics.summarize``). Times in seconds.
+    ``summary``: run statistics (see ``mailnet.metrics.summarize``); ``listings``: blocklist
+    listings; ``reputation``: receivers' IP reputation samples; ``suspensions``: one row
+    per sender suspended by its provider (``sender``; ``at``, seconds; ``sent``, messages
+    in the provider's window; ``bounce_rate`` and ``complaint_rate`` in that window, the
+    figures that crossed a threshold). Times in seconds.
     """
 
     scenario: Scenario
@@ -30,11 +45,30 @@ class RunResult:
     messages: pd.DataFrame
     attempts: pd.DataFrame
     queues: pd.DataFrame
-    summary: dict
-    manifest: dict = field(default_factory=dict)
+    summary: dict[str, Any]
+    manifest: dict[str, Any] = field(default_factory=dict)
     listings: pd.DataFrame = field(default_factory=pd.DataFrame)
     reputation: pd.DataFrame = field(default_factory=pd.DataFrame)
-    suspensions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    suspensions: pd.DataFrame = field(
+        default_factory=lambda: suspension_frame([])  # an empty table with its columns
+    )
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The run's tables by name, as a run directory holds them (``<name>.parquet``)."""
+        return {
+            "messages": self.messages,
+            "attempts": self.attempts,
+            "queues": self.queues,
+            "listings": self.listings,
+            "reputation": self.reputation,
+            "suspensions": self.suspensions,
+        }
+
+
+def suspension_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The suspensions a provider logged (dicts with ``SUSPENSION_COLUMNS``) as a table."""
+    frame = pd.DataFrame(rows, columns=list(SUSPENSION_COLUMNS))
+    return frame.astype(SUSPENSION_COLUMNS)
 
 
 def simulate(
@@ -42,17 +76,18 @@ def simulate(
     seed: int | None = None,
     base_dir: Path | str | None = None,
     source: str = "<scenario>",
+    *,
+    environment: simpy.Environment | None = None,
 ) -> RunResult:
     """Run ``scenario`` for its duration with ``seed`` (default: the scenario's own).
 
     The same scenario and seed always give identical tables. ``base_dir`` resolves
-    relative trace paths.
+    relative trace paths. ``environment``: a fresh SimPy environment to run in (default
+    ``simpy.Environment()``), e.g. one that counts events for a benchmark.
     """
-    from mailnet import __version__
-
     seed = scenario.simulation.seed if seed is None else int(seed)
     started = time.perf_counter()
-    env = simpy.Environment()
+    env = simpy.Environment() if environment is None else environment
     log = EventLog()
     world = World(
         scenario,
@@ -67,17 +102,11 @@ def simulate(
     attempts = log.attempts.frame()
     queues = log.levels.frame()
     listings = world.blocklists.frame(scenario.simulation.duration)
-    reputation = log.scores.frame()
-    suspensions = pd.DataFrame(
-        world.suspensions, columns=["sender", "at", "sent", "bounce_rate", "complaint_rate"]
-    )
-    summary = metrics.summarize(messages, attempts, queues, scenario, world, listings)
-    wall = time.perf_counter() - started
+    summary = metrics.summarize(messages, attempts, queues, scenario, world, listings=listings)
     manifest = {
         "mailnet_version": __version__,
         "seed": seed,
-        "wall_time_s": round(wall, 3),
-        "simulated_events": _events_scheduled(env),
+        "wall_time_s": round(time.perf_counter() - started, 3),
         "simulated_seconds": scenario.simulation.duration,
     }
     return RunResult(
@@ -89,13 +118,6 @@ def simulate(
         summary,
         manifest,
         listings,
-        reputation,
-        suspensions,
+        log.scores.frame(),
+        suspension_frame(world.suspensions),
     )
-
-
-def _events_scheduled(env: simpy.Environment) -> int:
-    # SimPy numbers events with an itertools.count; its repr is the only way to read it
-    # without consuming a number.
-    text = repr(env._eid)
-    return int(text[text.index("(") + 1 : text.index(")")])

@@ -42,5 +42,7 @@ def test_capacity_figure_needs_a_sessions_sweep():
     figure = capacity_figure(points, base)
     assert figure is not None
     ax = figure.axes[0]
-    assert "Erlang" in ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+    assert "Erlang" in ax.get_title()
+    assert ax.get_xlabel()
+    assert ax.get_ylabel()
     assert capacity_figure(points.drop(columns=[f"servers.{host}.sessions"]), base) is None

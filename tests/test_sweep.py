@@ -78,7 +78,8 @@ def test_runs_table_layout(folder, reference):
     # common random numbers: replication r has the same seed at every point
     assert (runs["seed"] == runs["replication"].map(lambda r: replication_seed(7, r))).all()
     assert runs['servers."mx.dest.example".sessions'].tolist()[::6] == [1, 1, 3, 3]
-    assert runs["messages"].dtype.kind == "i" and runs["delivery_rate"].dtype.kind == "f"
+    assert runs["messages"].dtype.kind == "i"
+    assert runs["delivery_rate"].dtype.kind == "f"
     # the longer outages at points 1 and 3 must show in the results
     points = reference.points
     assert (
@@ -110,7 +111,8 @@ def test_mixed_type_values_are_stored_as_text(tmp_path):
 
 def test_confidence_intervals_match_scipy(reference):
     runs, points = reference.runs, reference.points
-    assert (points["ok"] == 6).all() and (points["failed"] == 0).all()
+    assert (points["ok"] == 6).all()
+    assert (points["failed"] == 0).all()
     checked = 0
     for metric in ("delivery_rate", "latency_s.p90", "attempts", "session_wait_s.mean"):
         for point, group in runs.groupby("point"):
@@ -281,7 +283,8 @@ def test_failed_run_is_recorded_and_the_sweep_continues(tmp_path):
     assert result.points["failed"].tolist() == [2, 0]
     assert np.isnan(result.points["messages.mean"][0])
     assert result.points["messages.mean"][1] == 2
-    assert result.status == "complete" and result.failed == 2
+    assert result.status == "complete"
+    assert result.failed == 2
     part = json.loads((tmp_path / "out" / "parts" / "0-0.json").read_text())
     assert "Traceback" in part["traceback"]
 
@@ -308,4 +311,5 @@ def test_keep_tables_and_load(tmp_path):
     assert (out / "runs" / "0-1" / "manifest.json").exists()
     pd.testing.assert_frame_equal(again.runs.drop(columns=WALL), result.runs.drop(columns=WALL))
     finished = sweep(tmp_path / "exp.toml", workers=1, out=out, resume=True, progress=False)
-    assert finished.manifest["runs"]["reused"] == 2 and finished.status == "complete"
+    assert finished.manifest["runs"]["reused"] == 2
+    assert finished.status == "complete"

@@ -39,7 +39,8 @@ def report_command(
     ] = None,
 ) -> None:
     """Draw the figures of a run or sweep directory and write report.html."""
-    from mailnet.report import make_report
+    # matplotlib loads only when a report is drawn, not on every command
+    from mailnet.report import make_report  # noqa: PLC0415
 
     try:
         page = make_report(directory, out, metrics=metric or None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
@@ -18,6 +19,7 @@ from mailnet.report.style import (
     figure_legend,
     log_duration_axis,
     new_figure,
+    new_grid,
     ordered_classes,
     series_style,
 )
@@ -125,8 +127,8 @@ def latency_figure(messages: pd.DataFrame) -> Figure:
     )
     high = max(float(everything.max()), low * 10)
     grid = np.geomspace(low, high, CDF_POINTS)
-    figure, axes = new_figure(height=4.2, ncols=2, sharey=True)
-    for ax, (title, column) in zip(axes, kinds, strict=True):
+    figure, axes = new_grid(1, 2, height=4.2, sharey=True)
+    for ax, (title, column) in zip(axes[0], kinds, strict=True):
         for c in classes:
             values = np.maximum(latencies[(column, c)], low)
             if not values.size:
@@ -150,7 +152,7 @@ def latency_figure(messages: pd.DataFrame) -> Figure:
         ax.set_xlabel("latency (log scale)")
         if len(ax.get_legend_handles_labels()[1]) > 1:
             ax.legend(loc="lower right", fontsize="small")
-    axes[0].set_ylabel("fraction of recipients with latency ≤ x")
+    axes[0, 0].set_ylabel("fraction of recipients with latency ≤ x")
     figure.suptitle("Latency distribution by sender class")
     return figure
 
@@ -189,12 +191,12 @@ def attempts_figure(messages: pd.DataFrame) -> Figure:
     return figure
 
 
-def reply_label(code, enhanced) -> str:
+def reply_label(code: float | None, enhanced: str | None) -> str:
     """``"451 4.7.1 delivery not authorized"``: the reply codes and what RFC 3463 calls them."""
-    enhanced = "" if enhanced is None or enhanced != enhanced else str(enhanced)
-    code = "" if code is None or code != code else str(int(code))
-    meaning = ENHANCED_CODES.get(enhanced.partition(".")[2], "")
-    return " ".join(part for part in (code, enhanced, meaning) if part) or "unknown"
+    enhanced_text = "" if pd.isna(enhanced) else str(enhanced)
+    code_text = "" if code is None or pd.isna(code) else str(int(code))
+    meaning = ENHANCED_CODES.get(enhanced_text.partition(".")[2], "")
+    return " ".join(part for part in (code_text, enhanced_text, meaning) if part) or "unknown"
 
 
 def _with_class(frame: pd.DataFrame, messages: pd.DataFrame) -> pd.Series:
@@ -223,6 +225,36 @@ def reasons_figure(attempts: pd.DataFrame, messages: pd.DataFrame) -> Figure:
     and its RFC 3463 meaning), stacked by sender class. Deferrals come from
     ``attempts.parquet`` (every 4xx reply counts), bounces from ``messages.parquet`` (one
     per bounced or expired recipient, by its final reply)."""
+    deferrals, bounces = _reasons(attempts, messages)
+    panels = (
+        ("Deferred attempts (4xx replies)", "deferred attempts", deferrals),
+        ("Bounced recipients (final 5xx reply or expiry)", "bounced recipients", bounces),
+    )
+    sizes = [max(1, min(MAX_REASONS, frame["reason"].nunique())) for *_, frame in panels]
+    figure, grid = new_grid(
+        2,
+        1,
+        height=2.8 + 0.42 * sum(sizes),
+        gridspec_kw={"height_ratios": [s + 1.2 for s in sizes]},
+    )
+    axes = grid[:, 0]
+    classes = ordered_classes(pd.concat([deferrals["cls"], bounces["cls"]]))
+    for ax, (title, unit, frame) in zip(axes, panels, strict=True):
+        _reasons_panel(ax, frame, classes, title, unit)
+    figure.suptitle("Deferrals and bounces by reply code and sender class")
+    handles, labels = [], []
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(h)
+                labels.append(label)
+    figure_legend(figure, handles, labels, title="sender class")
+    return figure
+
+
+def _reasons(attempts: pd.DataFrame, messages: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(deferrals, bounces)``: one row per deferred attempt and per bounced or expired
+    recipient, with its ``reason`` (reply label) and sender class ``cls``."""
     deferred = attempts[attempts["outcome"].astype(str) == "deferred"]
     deferrals = pd.DataFrame(
         {
@@ -245,52 +277,38 @@ def reasons_figure(attempts: pd.DataFrame, messages: pd.DataFrame) -> Figure:
             ),
         }
     )
-    panels = (
-        ("Deferred attempts (4xx replies)", "deferred attempts", deferrals),
-        ("Bounced recipients (final 5xx reply or expiry)", "bounced recipients", bounces),
-    )
-    sizes = [max(1, min(MAX_REASONS, frame["reason"].nunique())) for *_, frame in panels]
-    figure, axes = new_figure(
-        height=2.8 + 0.42 * sum(sizes),
-        nrows=2,
-        gridspec_kw={"height_ratios": [s + 1.2 for s in sizes]},
-    )
-    classes = ordered_classes(pd.concat([deferrals["cls"], bounces["cls"]]))
-    for ax, (title, unit, frame) in zip(axes, panels, strict=True):
-        ax.set_title(title, fontsize="medium")
-        ax.set_xlabel(f"number of {unit}")
-        ax.set_ylabel("SMTP reply")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if frame.empty:
-            ax.text(0.5, 0.5, f"no {unit}", transform=ax.transAxes, ha="center", va="center")
-            ax.set_yticks([])
+    return deferrals, bounces
+
+
+def _reasons_panel(
+    ax: Axes, frame: pd.DataFrame, classes: list[str], title: str, unit: str
+) -> None:
+    """The ``MAX_REASONS`` most frequent replies in ``frame`` as bars stacked by class."""
+    ax.set_title(title, fontsize="medium")
+    ax.set_xlabel(f"number of {unit}")
+    ax.set_ylabel("SMTP reply")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if frame.empty:
+        ax.text(0.5, 0.5, f"no {unit}", transform=ax.transAxes, ha="center", va="center")
+        ax.set_yticks([])
+        return
+    table = frame.groupby(["reason", "cls"]).size().unstack(fill_value=0)
+    table = table.loc[table.sum(axis=1).sort_values(ascending=False).index[:MAX_REASONS]]
+    left = np.zeros(len(table))
+    for c in classes:
+        if c not in table.columns:
             continue
-        table = frame.groupby(["reason", "cls"]).size().unstack(fill_value=0)
-        table = table.loc[table.sum(axis=1).sort_values(ascending=False).index[:MAX_REASONS]]
-        left = np.zeros(len(table))
-        for c in classes:
-            if c not in table.columns:
-                continue
-            ax.barh(
-                range(len(table)),
-                table[c].to_numpy(),
-                left=left,
-                height=0.65,
-                label=c,
-                **class_style(c).bar(),
-            )
-            left += table[c].to_numpy()
-        for y, total in enumerate(left):
-            ax.text(total, y, f" {int(total):,}", va="center", fontsize="small")
-        ax.set_xlim(0, left.max() * 1.15)
-        ax.set_yticks(range(len(table)), table.index, fontsize="small")
-        ax.invert_yaxis()
-    figure.suptitle("Deferrals and bounces by reply code and sender class")
-    handles, labels = [], []
-    for ax in axes:
-        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            if label not in labels:
-                handles.append(h)
-                labels.append(label)
-    figure_legend(figure, handles, labels, title="sender class")
-    return figure
+        ax.barh(
+            range(len(table)),
+            table[c].to_numpy(),
+            left=left,
+            height=0.65,
+            label=c,
+            **class_style(c).bar(),
+        )
+        left += table[c].to_numpy()
+    for y, total in enumerate(left):
+        ax.text(total, y, f" {int(total):,}", va="center", fontsize="small")
+    ax.set_xlim(0, left.max() * 1.15)
+    ax.set_yticks(range(len(table)), table.index, fontsize="small")
+    ax.invert_yaxis()

@@ -10,18 +10,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from mailnet.errors import ScenarioError
 
-RUN_TABLES = ("messages", "attempts", "queues", "listings", "reputation")
-OPTIONAL_RUN_TABLES = ("listings", "reputation")
+RUN_TABLES = ("messages", "attempts", "queues", "listings", "reputation", "suspensions")
+OPTIONAL_RUN_TABLES = ("listings", "reputation", "suspensions")
+"""Tables older run directories lack: read as empty."""
 
 
 @dataclass
 class RunData:
-    """A run directory, loaded: its five tables, ``summary.json``, ``manifest.json`` and the
+    """A run directory, loaded: its six tables, ``summary.json``, ``manifest.json`` and the
     resolved scenario as text (empty if a file is absent)."""
 
     path: Path
@@ -30,8 +32,9 @@ class RunData:
     queues: pd.DataFrame
     listings: pd.DataFrame
     reputation: pd.DataFrame
-    summary: dict = field(default_factory=dict)
-    manifest: dict = field(default_factory=dict)
+    suspensions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    summary: dict[str, Any] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
     scenario_toml: str = ""
 
     @property
@@ -54,7 +57,7 @@ class SweepData:
     path: Path
     points: pd.DataFrame
     runs: pd.DataFrame
-    manifest: dict = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
     def parameters(self) -> list[str]:
@@ -95,7 +98,7 @@ def _parquet(path: Path, required: bool = True) -> pd.DataFrame:
         raise ScenarioError(str(path), "", f"cannot read this table: {error}") from None
 
 
-def _json(path: Path) -> dict:
+def _json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
@@ -106,8 +109,8 @@ def _json(path: Path) -> dict:
 
 
 def load_run(path: str | Path) -> RunData:
-    """Read a run directory written by ``mailnet run`` (``listings`` and ``reputation``
-    may be absent: older runs have none)."""
+    """Read a run directory written by ``mailnet run`` (``listings``, ``reputation`` and
+    ``suspensions`` may be absent: older runs have none)."""
     path = Path(path)
     tables = {
         name: _parquet(path / f"{name}.parquet", name not in OPTIONAL_RUN_TABLES)

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import base64
 import html
+import math
+import re
 from collections.abc import Iterable
+
+from mailnet.metric_catalog import MISSING
 
 STYLE = """
 body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 2em auto;
@@ -30,7 +34,7 @@ nav ul { columns: 2; font-size: .9em; }
 """
 
 
-def esc(text) -> str:
+def esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
@@ -55,7 +59,9 @@ class Page:
         """A remark set apart, e.g. why a figure is missing."""
         self._blocks.append(f'<p class="note">{esc(text)}</p>')
 
-    def table(self, rows: Iterable[Iterable], header: Iterable | None = None) -> None:
+    def table(
+        self, rows: Iterable[Iterable[object]], header: Iterable[object] | None = None
+    ) -> None:
         """A table of ``rows``; numbers are right-aligned."""
         out = ['<div class="wide"><table>']
         if header is not None:  # long dotted key paths may break after each dot
@@ -67,12 +73,12 @@ class Page:
         for row in rows:
             cells = []
             for value in row:
-                numeric = isinstance(value, int | float) and not isinstance(value, bool)
-                text = _number(value) if numeric else value
+                text: object = value
+                numeric = _looks_numeric(value)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    text, numeric = _number(value), True
                 cells.append(
-                    f'<td class="num">{esc(text)}</td>'
-                    if numeric or _looks_numeric(text)
-                    else f"<td>{esc(text)}</td>"
+                    f'<td class="num">{esc(text)}</td>' if numeric else f"<td>{esc(text)}</td>"
                 )
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</table></div>")
@@ -117,12 +123,16 @@ class Page:
 def _number(value: float | int) -> str:
     if isinstance(value, int):
         return f"{value:,}"
-    if value != value:
-        return "–"
+    if math.isnan(value):
+        return MISSING
     if value == int(value) and abs(value) < 1e15:
         return f"{int(value):,}"
     return f"{value:,.4g}" if abs(value) >= 1e-3 else f"{value:.3g}"
 
 
-def _looks_numeric(text) -> bool:
-    return isinstance(text, str) and text[:1].isdigit() and " " not in text.strip()
+_NUMERIC = re.compile(r"(< )?-?[0-9][0-9,.]*(e[-+]?[0-9]+)?( ?(%|[a-z]{1,4}))?")
+"""A number, optionally with its unit: ``"1,234"``, ``"72.50 %"``, ``"9.12 min"``."""
+
+
+def _looks_numeric(text: object) -> bool:
+    return isinstance(text, str) and _NUMERIC.fullmatch(text.strip()) is not None

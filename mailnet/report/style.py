@@ -9,13 +9,20 @@ inline backend still shows them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
+from mailnet.metric_catalog import format_seconds
 from mailnet.units import DAY, HOUR, MINUTE, WEEK
 
 # Okabe-Ito colours, ordered so that neighbours differ in lightness as well as in hue.
@@ -40,11 +47,11 @@ class SeriesStyle:
     marker: str
     hatch: str
 
-    def line(self) -> dict:
+    def line(self) -> dict[str, Any]:
         """Keyword arguments for ``Axes.plot``."""
         return {"color": self.color, "linestyle": self.linestyle, "marker": self.marker}
 
-    def bar(self) -> dict:
+    def bar(self) -> dict[str, Any]:
         """Keyword arguments for ``Axes.bar``/``barh``: the colour, a hatch and a dark edge."""
         return {"color": self.color, "hatch": self.hatch, "edgecolor": "#222222", "linewidth": 0.6}
 
@@ -72,26 +79,36 @@ def hash_index(name: str) -> int:
     return sum(name.encode()) % len(PALETTE)
 
 
-def ordered_classes(values) -> list[str]:
+def ordered_classes(values: Iterable[str | float | None]) -> list[str]:
     """The distinct sender classes in ``values``, known ones first in ``CLASS_ORDER``."""
-    present = {str(v) for v in values if v is not None and v == v}
+    present = {str(v) for v in values if not pd.isna(v)}
     known = [c for c in CLASS_ORDER if c in present]
     return known + sorted(present - set(known))
 
 
-def new_figure(height: float = 4.5, width: float = WIDTH, **subplots) -> tuple[Figure, object]:
-    """A figure on the Agg canvas with ``plt.subplots``-style axes (``nrows``, ``ncols``,
-    ``sharex``, ``squeeze``...)."""
+def new_figure(height: float = 4.5, width: float = WIDTH) -> tuple[Figure, Axes]:
+    """A figure on the Agg canvas with one set of axes."""
+    figure, axes = new_grid(height=height, width=width)
+    return figure, axes[0, 0]
+
+
+def new_grid(
+    nrows: int = 1, ncols: int = 1, *, height: float = 4.5, width: float = WIDTH, **subplots: Any
+) -> tuple[Figure, np.ndarray]:
+    """A figure on the Agg canvas with an ``nrows`` x ``ncols`` array of axes (always 2-D);
+    ``subplots`` go to ``Figure.subplots`` (``sharex``, ``sharey``, ``gridspec_kw``...)."""
     figure = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.subplots(**subplots)
-    for ax in np.atleast_1d(axes).ravel():
+    axes = figure.subplots(nrows, ncols, squeeze=False, **subplots)
+    for ax in axes.ravel():
         ax.grid(True, color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
     return figure, axes
 
 
-def figure_legend(figure: Figure, handles, labels, title: str | None = None) -> None:
+def figure_legend(
+    figure: Figure, handles: list[Artist], labels: list[str], title: str | None = None
+) -> None:
     """One legend for the whole figure, below the axes, if there is more than one series."""
     if len(labels) > 1:
         figure.legend(
@@ -122,7 +139,7 @@ def time_label(end_s: float) -> str:
     return f"simulated time ({time_unit(end_s)[1]})"
 
 
-def shade_warmup(ax, warmup_s: float | None, scale: float) -> None:
+def shade_warmup(ax: Axes, warmup_s: float | None, scale: float) -> None:
     """Hatch the warm-up period, which the run's summary statistics leave out."""
     if warmup_s:
         ax.axvspan(
@@ -139,7 +156,6 @@ def shade_warmup(ax, warmup_s: float | None, scale: float) -> None:
 
 # ------------------------------------------------------------------ durations
 
-_DURATION_UNITS = ((WEEK, "w"), (DAY, "d"), (HOUR, "h"), (MINUTE, "min"), (1.0, "s"), (0.001, "ms"))
 _LOG_TICKS = (0.001, 0.01, 0.1, 1, 10, MINUTE, 10 * MINUTE, HOUR, 6 * HOUR, DAY, WEEK)
 _DENSE_LOG_TICKS = (
     0.001,
@@ -167,32 +183,7 @@ _DENSE_LOG_TICKS = (
 )
 
 
-def format_seconds(seconds: float) -> str:
-    """A duration in its largest whole-ish unit: 600 -> ``"10 min"``, 5400 -> ``"1.5 h"``."""
-    if seconds is None or not np.isfinite(seconds):
-        return "–"
-    if abs(seconds) < 1e-6:  # float noise around zero
-        return "0 s"
-    if abs(seconds) < 0.001:
-        return "< 1 ms"
-    for size, unit in _DURATION_UNITS:
-        if abs(seconds) >= size:
-            return f"{seconds / size:.3g} {unit}"
-    return f"{seconds:.3g} s"
-
-
-def duration_unit(max_s: float) -> tuple[float, str]:
-    """``(seconds per unit, unit name)`` that keeps values up to ``max_s`` readable."""
-    if not np.isfinite(max_s) or max_s < 2 * MINUTE:
-        return 1.0, "s"
-    if max_s < 2 * HOUR:
-        return MINUTE, "min"
-    if max_s < 3 * DAY:
-        return HOUR, "h"
-    return DAY, "days"
-
-
-def log_duration_axis(axis, low_s: float, high_s: float) -> None:
+def log_duration_axis(axis: Axis, low_s: float, high_s: float) -> None:
     """Put ticks at round durations (1 s, 1 min, 1 h, 1 d...) on a log-scaled axis of
     seconds spanning ``low_s`` to ``high_s``."""
     ticks = [t for t in _LOG_TICKS if low_s <= t <= high_s]

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from mailnet.report.style import duration_unit, new_figure, series_style
+from mailnet import metric_catalog as catalog
+from mailnet.report.style import new_figure, new_grid, series_style
 from mailnet.units import HOUR, parse_duration, parse_rate
 
 STATS = (".mean", ".ci_low", ".ci_high")
@@ -33,54 +36,6 @@ BOOKKEEPING = {
     "wall_time_s",
 }
 
-HEADLINE = (
-    "delivery_rate",
-    "bounce_rate",
-    "deferral_rate",
-    "latency_s.p50",
-    "latency_s.p90",
-    "latency_s.p99",
-    "end_to_end_latency_s.p90",
-    "attempts_per_remote_recipient",
-    "legitimate.bounce_rate",
-    "legitimate.deferral_rate",
-    "legitimate.spam_folder_rate",
-    "legitimate.latency_s.p50",
-    "legitimate.latency_s.p90",
-    "legitimate.latency_s.p99",
-    "collateral.rate",
-    "session_wait_s.mean",
-)
-"""Metrics drawn by default, in this order, when present; every ``queue_time_average.*``
-metric follows them."""
-
-_NAMES = {
-    "delivery_rate": "delivery rate",
-    "bounce_rate": "bounce rate",
-    "deferral_rate": "deferral rate",
-    "spam_folder_rate": "spam-folder rate",
-    "latency_s": "delivery latency",
-    "end_to_end_latency_s": "end-to-end latency",
-    "attempts_per_remote_recipient": "attempts per remote recipient",
-    "attempts_per_message": "attempts per recipient",
-    "session_wait_s": "wait for a session",
-    "legitimate": "legitimate mail:",
-    "collateral": "collateral damage:",
-    "queue_time_average": "time-average",
-    "p50": "median",
-    "p90": "90th percentile",
-    "p99": "99th percentile",
-    "mean": "mean",
-    "rate": "rate",
-    "p_wait": "probability of waiting",
-}
-_QUEUE_UNITS = {
-    "active": "messages in the active queue",
-    "deferred": "messages in the deferred queue",
-    "sessions": "sessions in use",
-    "backlog": "connections waiting",
-}
-
 
 def point_metrics(points: pd.DataFrame) -> list[str]:
     """Every metric with a mean and a confidence interval in ``points``, in column order."""
@@ -92,13 +47,12 @@ def point_metrics(points: pd.DataFrame) -> list[str]:
 
 
 def headline_metrics(points: pd.DataFrame) -> list[str]:
-    """The default metrics to draw: ``HEADLINE`` then ``queue_time_average.*``, those present."""
-    present = point_metrics(points)
-    chosen = [m for m in HEADLINE if m in present]
-    return chosen + [m for m in present if m.startswith("queue_time_average.")]
+    """The default metrics to draw: those present that the metric catalogue marks
+    ``headline``, in its order (every ``queue_time_average.*`` series last)."""
+    return catalog.members(point_metrics(points), headline=True)
 
 
-def parameter_columns(points: pd.DataFrame, keys=None) -> list[str]:
+def parameter_columns(points: pd.DataFrame, keys: Sequence[str] | None = None) -> list[str]:
     """The swept-parameter columns: ``keys`` (from the manifest's grid and linked tables)
     where present, else every column that is neither bookkeeping nor a metric statistic."""
     if keys:
@@ -113,8 +67,8 @@ class Axis:
 
     values: np.ndarray
     label: str
-    ticks: dict | None = None
-    names: dict | None = None
+    ticks: dict[int, str] | None = None
+    names: dict[float, str] | None = None
 
 
 def parameter_axis(column: pd.Series) -> Axis:
@@ -147,7 +101,7 @@ def parameter_axis(column: pd.Series) -> Axis:
         return _categorical(name, texts)
 
 
-def short_value(value) -> str:
+def short_value(value: object) -> str:
     """A parameter value short enough for a legend: a JSON list of tables (``mx = [...]``)
     becomes the first value of each table joined by "+" (``mx1.example+backup.example``)."""
     text = str(value)
@@ -167,12 +121,12 @@ def _number_or_text(text: str) -> float | str:
         return text
 
 
-def _categorical(name: str, values: list) -> Axis:
+def _categorical(name: str, values: Sequence[object]) -> Axis:
     order = list(dict.fromkeys(str(v) for v in values))
     return Axis(
         np.array([order.index(str(v)) for v in values], dtype=float),
         name,
-        {i: text for i, text in enumerate(order)},
+        dict(enumerate(order)),
     )
 
 
@@ -196,27 +150,15 @@ def swept_groups(points: pd.DataFrame, columns: list[str]) -> list[list[str]]:
 
 
 def metric_title(metric: str) -> str:
-    """A readable name: ``"legitimate.latency_s.p90"`` -> ``"legitimate mail: delivery latency,
-    90th percentile"``."""
-    parts = metric.split(".")
-    if parts[0] == "queue_time_average" and len(parts) > 1:
-        kind, _, rest = ".".join(parts[1:]).partition(":")
-        entity, _, what = rest.rpartition(":")
-        return f"time-average {_QUEUE_UNITS.get(what, what)} at {kind} {entity}"
-    words = [_NAMES.get(p, p.replace("_", " ")) for p in parts]
-    if len(words) > 1 and parts[-1] in ("p50", "p90", "p99", "mean", "p_wait"):
-        return " ".join(words[:-1]) + ", " + words[-1]
-    return " ".join(words)
+    """A readable name from the metric catalogue: ``"legitimate.latency_s.p90"`` ->
+    ``"legitimate mail: delivery latency, 90th percentile"``."""
+    return catalog.title(metric)
 
 
 def panel_title(metric: str) -> str:
     """A short title for a small panel; the y-axis label carries the quantity."""
-    parts = metric.split(".", 1)
-    if parts[0] == "queue_time_average" and len(parts) > 1:
-        kind, _, rest = parts[1].partition(":")
-        entity = rest.rpartition(":")[0]
-        return f"{'MTA' if kind == 'mta' else kind} {entity}"
-    return metric_title(metric)
+    declared = catalog.lookup(metric)
+    return declared.panel_title(metric) if declared is not None else metric_title(metric)
 
 
 def always_zero(points: pd.DataFrame, metric: str) -> bool:
@@ -226,19 +168,12 @@ def always_zero(points: pd.DataFrame, metric: str) -> bool:
 
 
 def metric_scale(metric: str, values: np.ndarray) -> tuple[float, str]:
-    """``(divide by, axis label)`` for a metric: rates in %, seconds in a readable unit."""
-    leaf = metric.split(".")[-1]
-    if metric.endswith("rate") or leaf == "p_wait":
-        return 0.01, f"{metric_title(metric)} (%)"
-    if re.search(r"(^|\.)[a-z_]*_s(\.|$)", metric) and leaf != "count":
-        finite = values[np.isfinite(values)]
-        size, unit = duration_unit(float(np.abs(finite).max()) if finite.size else 0.0)
-        return size, f"{metric_title(metric)} ({unit})"
-    if metric.startswith("queue_time_average."):
-        return 1.0, _QUEUE_UNITS.get(leaf.rpartition(":")[2], "time-average level")
-    if metric.startswith("attempts_per"):
-        return 1.0, "attempts per recipient"
-    return 1.0, metric_title(metric)
+    """``(divide by, axis label)`` for a metric, from its unit in the metric catalogue:
+    shares in %, seconds in a unit that suits ``values``, anything else as it is."""
+    declared = catalog.lookup(metric)
+    scale, symbol = catalog.axis_scale(catalog.unit_of(metric), values.astype(float).tolist())
+    quantity = declared.axis_quantity(metric) if declared is not None else metric_title(metric)
+    return scale, f"{quantity} ({symbol})" if symbol else quantity
 
 
 @dataclass(frozen=True)
@@ -252,7 +187,7 @@ class _Layout:
     legend_title: str
 
 
-def _layout(points: pd.DataFrame, parameters, x: str | None) -> _Layout:
+def _layout(points: pd.DataFrame, parameters: Sequence[str] | None, x: str | None) -> _Layout:
     groups = swept_groups(points, parameter_columns(points, parameters))
     if x is not None:
         groups.sort(key=lambda g: x not in g)
@@ -275,7 +210,7 @@ def _layout(points: pd.DataFrame, parameters, x: str | None) -> _Layout:
     return _Layout(axis, xlabel, text, series, title)
 
 
-def _draw(ax, points: pd.DataFrame, metric: str, layout: _Layout) -> None:
+def _draw(ax: Axes, points: pd.DataFrame, metric: str, layout: _Layout) -> None:
     """Mean line and confidence band (or error bars) of ``metric``, one line per series."""
     mean = points[f"{metric}.mean"].to_numpy(dtype=float)
     low = points[f"{metric}.ci_low"].to_numpy(dtype=float)
@@ -284,7 +219,7 @@ def _draw(ax, points: pd.DataFrame, metric: str, layout: _Layout) -> None:
     # every mailnet metric is non-negative and rates are at most 1: show the interval
     # within that range rather than below zero
     low = np.maximum(low, 0.0)
-    if scale == 0.01:
+    if catalog.unit_of(metric) == "share":
         high = np.minimum(high, 1.0)
     axis = layout.axis
     series = layout.series
@@ -334,7 +269,11 @@ def _draw(ax, points: pd.DataFrame, metric: str, layout: _Layout) -> None:
 
 
 def sweep_figure(
-    points: pd.DataFrame, metric: str, *, parameters=None, x: str | None = None
+    points: pd.DataFrame,
+    metric: str,
+    *,
+    parameters: Sequence[str] | None = None,
+    x: str | None = None,
 ) -> Figure:
     """``metric`` against a swept parameter: the mean over replications as a line with
     markers and its 95 % confidence interval as a band (error bars on a categorical axis),
@@ -357,7 +296,7 @@ def sweep_figure(
     return figure
 
 
-def _legend(ax, layout: _Layout) -> None:
+def _legend(ax: Axes, layout: _Layout) -> None:
     handles, labels = ax.get_legend_handles_labels()
     if len(layout.series) > 1:
         ax.figure.legend(
@@ -378,7 +317,7 @@ def sweep_panels_figure(
     points: pd.DataFrame,
     metrics: list[str],
     *,
-    parameters=None,
+    parameters: Sequence[str] | None = None,
     x: str | None = None,
     title: str = "",
     ncols: int = 3,
@@ -387,9 +326,7 @@ def sweep_panels_figure(
     ``sweep_figure``), with one legend for the figure."""
     layout = _layout(points, parameters, x)
     nrows = -(-len(metrics) // ncols)
-    figure, axes = new_figure(
-        height=1.2 + 2.7 * nrows, width=4.0 * ncols, nrows=nrows, ncols=ncols, squeeze=False
-    )
+    figure, axes = new_grid(nrows, ncols, height=1.2 + 2.7 * nrows, width=4.0 * ncols)
     for ax, metric in zip(axes.ravel(), metrics, strict=False):
         _draw(ax, points, metric, layout)
         ax.set_title(panel_title(metric), fontsize="small")

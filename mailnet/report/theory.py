@@ -9,6 +9,7 @@ backlog) is drawn against Erlang C, and the share refused (no backlog) against E
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ def erlang_c(c: int, a: float) -> float:
     return c * b / (c - a * (1 - b))
 
 
-def mmc_load(base: dict, host: str) -> float | None:
+def mmc_load(base: dict[str, Any], host: str) -> float | None:
     """Offered load (Erlangs) at ``host`` if the base scenario makes it an M/M/c queue."""
     server = base.get("servers", {}).get(host, {})
     service = server.get("service_time", {})
@@ -57,13 +58,13 @@ def mmc_load(base: dict, host: str) -> float | None:
     return rate * parse_duration(service["mean"])
 
 
-def capacity_figure(points: pd.DataFrame, base: dict) -> Figure | None:
+def capacity_figure(points: pd.DataFrame, base: dict[str, Any]) -> Figure | None:
     """Measured waiting and refusal shares against Erlang C and B, or ``None`` when the
     sweep is not over the sessions of an M/M/c host (see the module docstring)."""
-    column = next((c for c in points.columns if _SESSIONS.match(c)), None)
-    if column is None:
+    found = next((m for c in points.columns if (m := _SESSIONS.match(str(c)))), None)
+    if found is None:
         return None
-    host = _SESSIONS.match(column).group("host")
+    column, host = found.string, found.group("host")
     a = mmc_load(base, host)
     backlog = next(
         (c for c in points.columns if c == column.replace(".sessions", ".backlog")), None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
@@ -15,6 +16,7 @@ from mailnet.report.style import (
     figure_legend,
     marker_every,
     new_figure,
+    new_grid,
     series_style,
     shade_warmup,
     time_label,
@@ -46,7 +48,7 @@ def step_means(times: np.ndarray, values: np.ndarray, edges: np.ndarray) -> np.n
     # integral of the step function from times[0] to each change
     area = np.concatenate(([0.0], np.cumsum(values[:-1] * np.diff(times))))
 
-    def integral(t):
+    def integral(t: np.ndarray) -> np.ndarray:
         k = np.searchsorted(times, t, side="right") - 1
         inside = k >= 0
         out = np.zeros_like(t, dtype=float)
@@ -81,44 +83,12 @@ def queue_figure(
         (m, label) for m, label in QUEUE_METRICS[kind] if (rows["metric"].astype(str) == m).any()
     ]
     entities = sorted(rows["entity"].astype(str).unique())
-    figure, axes = new_figure(
-        height=2.3 + 2.2 * len(metrics), nrows=len(metrics), sharex=True, squeeze=False
-    )
+    figure, axes = new_grid(len(metrics), 1, height=2.3 + 2.2 * len(metrics), sharex=True)
     binned = False
     for ax, (metric, label) in zip(axes[:, 0], metrics, strict=True):
         series = rows[rows["metric"].astype(str) == metric]
         shade_warmup(ax, warmup, scale)
-        for i, entity in enumerate(entities):
-            one = series[series["entity"].astype(str) == entity].sort_values("time", kind="stable")
-            if one.empty:
-                continue
-            x, y, was_binned = _queue_line(one["time"].to_numpy(), one["value"].to_numpy(), end)
-            binned |= was_binned
-            style = series_style(i)
-            ax.plot(
-                x / scale,
-                y,
-                drawstyle="steps-post",
-                linewidth=1.3,
-                markevery=marker_every(len(x)),
-                markersize=4,
-                label=entity,
-                **style.line(),
-            )
-        ax.set_ylabel(label)
-        ax.set_ylim(bottom=0)
-        if not series["value"].astype(float).any():
-            ax.set_ylim(0, 1)
-            ax.text(
-                0.5,
-                0.5,
-                f"{label}: 0 throughout",
-                transform=ax.transAxes,
-                ha="center",
-                va="center",
-                bbox={"facecolor": "white", "edgecolor": "none"},
-            )
-        ax.set_xlim(0, end / scale)
+        binned |= _queue_panel(ax, series, entities, label, end)
     axes[-1, 0].set_xlabel(time_label(end))
     what = "MTA queue lengths" if kind == "mta" else "MX server sessions and backlog"
     how = f" (time-weighted mean per {_bin_text(end / BINS)})" if binned else ""
@@ -127,7 +97,48 @@ def queue_figure(
     return figure
 
 
-def _queue_line(times: np.ndarray, values: np.ndarray, end: float):
+def _queue_panel(
+    ax: Axes, series: pd.DataFrame, entities: list[str], label: str, end: float
+) -> bool:
+    """One metric of every entity as step lines; True if a long series was binned."""
+    scale, _ = time_unit(end)
+    binned = False
+    for i, entity in enumerate(entities):
+        one = series[series["entity"].astype(str) == entity].sort_values("time", kind="stable")
+        if one.empty:
+            continue
+        x, y, was_binned = _queue_line(one["time"].to_numpy(), one["value"].to_numpy(), end)
+        binned |= was_binned
+        ax.plot(
+            x / scale,
+            y,
+            drawstyle="steps-post",
+            linewidth=1.3,
+            markevery=marker_every(len(x)),
+            markersize=4,
+            label=entity,
+            **series_style(i).line(),
+        )
+    ax.set_ylabel(label)
+    ax.set_ylim(bottom=0)
+    if not series["value"].astype(float).any():
+        ax.set_ylim(0, 1)
+        ax.text(
+            0.5,
+            0.5,
+            f"{label}: 0 throughout",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            bbox={"facecolor": "white", "edgecolor": "none"},
+        )
+    ax.set_xlim(0, end / scale)
+    return binned
+
+
+def _queue_line(
+    times: np.ndarray, values: np.ndarray, end: float
+) -> tuple[np.ndarray, np.ndarray, bool]:
     """``(x, y, binned)``: the exact steps, or time-weighted bin means for long series."""
     if len(times) <= 2 * BINS:
         x = np.append(times, end)
@@ -148,8 +159,9 @@ def _bin_text(seconds: float) -> str:
 
 def listings_figure(listings: pd.DataFrame, *, end: float | None = None) -> Figure | None:
     """Blocklist listings as Gantt bars: one row per listed key (IP, prefix or ASN) and
-    list, labelled on the left with what triggered the listing, the colour naming the list and the hatch the scope; a bar still open at the end
-    of the run is drawn to ``end`` (seconds) and marked with a ▶. ``None`` if empty."""
+    list, labelled on the left with what triggered the listing, the colour naming the list
+    and the hatch the scope; a bar still open at the end of the run is drawn to ``end``
+    (seconds) and marked with a ▶. ``None`` if empty."""
     if listings is None or listings.empty:
         return None
     frame = listings.copy()
@@ -201,6 +213,12 @@ def listings_figure(listings: pd.DataFrame, *, end: float | None = None) -> Figu
     ax.set_ylabel("listed key and list")
     more = f" (first {len(shown)} of {len(rows)})" if len(rows) > len(shown) else ""
     ax.set_title(f"Blocklist listings over time{more}; ▶ still listed at the end")
+    _listings_legend(figure, lists, scopes)
+    return figure
+
+
+def _listings_legend(figure: Figure, lists: list[str], scopes: list[str]) -> None:
+    """Colours name the lists, hatches the scopes."""
     handles = [
         Patch(facecolor=series_style(i).color, edgecolor="#222222", label=f"list {name}")
         for i, name in enumerate(lists)
@@ -221,7 +239,6 @@ def listings_figure(listings: pd.DataFrame, *, end: float | None = None) -> Figu
         title="colour: list; hatch: scope",
         title_fontsize="small",
     )
-    return figure
 
 
 def reputation_figure(
@@ -240,9 +257,7 @@ def reputation_figure(
     receivers = sorted(frame["receiver"].unique())
     lowest = frame.groupby("ip")["score"].min().sort_values(kind="stable")
     ips = sorted(lowest.index[:MAX_REPUTATION_IPS])
-    figure, axes = new_figure(
-        height=1.6 + 2.6 * len(receivers), nrows=len(receivers), sharex=True, squeeze=False
-    )
+    figure, axes = new_grid(len(receivers), 1, height=1.6 + 2.6 * len(receivers), sharex=True)
     for ax, receiver in zip(axes[:, 0], receivers, strict=True):
         shade_warmup(ax, warmup, scale)
         part = frame[frame["receiver"] == receiver]

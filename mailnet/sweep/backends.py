@@ -14,6 +14,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 class SweepError(Exception):
@@ -42,8 +46,8 @@ class Backend:
 class InlineExecutor(Executor):
     """Runs each submitted call at once, in this process (``--workers 1``)."""
 
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        future: Future = Future()
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
         try:
             future.set_result(fn(*args, **kwargs))
         except Exception as exc:
@@ -53,7 +57,7 @@ class InlineExecutor(Executor):
 
 @contextmanager
 def open_backend(
-    workers: int | None = None, client=None, scheduler: str | None = None
+    workers: int | None = None, client: Client | None = None, scheduler: str | None = None
 ) -> Iterator[Backend]:
     """The executor for a sweep, closed (or released) on exit.
 
@@ -77,7 +81,9 @@ def open_backend(
             yield backend
 
 
-def check_options(workers: int | None = None, client=None, scheduler: str | None = None) -> None:
+def check_options(
+    workers: int | None = None, client: Client | None = None, scheduler: str | None = None
+) -> None:
     """Raise ``SweepError`` unless the options name exactly one way to execute runs."""
     if client is not None and scheduler is not None:
         raise SweepError("give a Dask client or a scheduler address, not both")
@@ -117,8 +123,9 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _connect(address: str):
-    from distributed import Client
+def _connect(address: str) -> Client:
+    # Dask loads only for a run on a cluster: local sweeps never pay for it
+    from distributed import Client  # noqa: PLC0415
 
     try:
         client = Client(address, timeout="20s")
@@ -134,21 +141,21 @@ def _connect(address: str):
     return client
 
 
-def _dask_backend(client) -> Backend:
+def _dask_backend(client: Client) -> Backend:
     # pure=False: runs are never deduplicated by argument hash, and hashing is skipped
     executor = client.get_executor(pure=False)
-    cache = {"at": -1e9, "slots": 1}
+    cache: dict[str, float] = {"at": -1e9, "slots": 1}
 
     def slots() -> int:
         now = time.monotonic()
         if now - cache["at"] > 5.0:
             cache["slots"] = max(1, sum(client.nthreads().values()))
             cache["at"] = now
-        return cache["slots"]
+        return int(cache["slots"])
 
     return Backend(
         executor,
-        f"Dask cluster at {client.scheduler.address}",
+        f"Dask cluster at {client.scheduler.address if client.scheduler else '?'}",
         slots,
         64,
         lambda: executor.shutdown(wait=False),

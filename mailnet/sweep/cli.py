@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
 
 def sweep_command(
     experiment: Annotated[Path, typer.Argument(help="Experiment TOML file.")],
+    *,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -50,7 +51,8 @@ def sweep_command(
     ] = False,
 ) -> None:
     """Run every grid point and replication of EXPERIMENT; write the tables to OUT."""
-    from mailnet.sweep import SweepError, sweep
+    # scipy and the sweep machinery load only when a sweep runs, not on every command
+    from mailnet.sweep import SweepError, sweep  # noqa: PLC0415
 
     try:
         result = sweep(

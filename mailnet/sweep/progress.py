@@ -37,7 +37,7 @@ class SweepProgress:
         self._bar.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._bar.stop()
 
     def advance(self, ok: bool) -> None:

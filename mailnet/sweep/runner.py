@@ -9,6 +9,7 @@ Chunks grow until each takes about a second, which keeps per-task dispatch overh
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from collections import deque
@@ -16,6 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -26,6 +28,10 @@ from mailnet.sweep.experiment import Experiment, load_experiment
 from mailnet.sweep.progress import SweepProgress
 from mailnet.sweep.stats import point_table
 from mailnet.sweep.worker import RunOutcome, RunSpec, run_chunk
+from mailnet.version import __version__
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 TARGET_CHUNK_S = 1.0
 """Seconds of work per submitted task once run times are known."""
@@ -43,13 +49,11 @@ class SweepResult:
     out: Path
     runs: pd.DataFrame
     points: pd.DataFrame
-    manifest: dict = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, out: str | Path) -> SweepResult:
         """Read a results directory written by ``sweep``."""
-        import json
-
         out = Path(out)
         return cls(
             out,
@@ -76,7 +80,7 @@ def sweep(
     experiment: Experiment | str | Path,
     *,
     workers: int | None = None,
-    client=None,
+    client: Client | None = None,
     scheduler: str | None = None,
     out: str | Path | None = None,
     resume: bool = False,
@@ -116,14 +120,23 @@ def sweep(
     out.mkdir(parents=True, exist_ok=True)
 
     if not todo:
-        return _finish(out, experiment, "none (every run was done)", "complete", started, len(done))
+        return _finish(
+            out,
+            experiment,
+            "none (every run was done)",
+            "complete",
+            started=started,
+            reused=len(done),
+        )
     failed_before = sum(r["status"] == "failed" for r in done.values())
-    label = f"{experiment.name}: {len(experiment.points)} points × {experiment.replications}"
+    label = f"{experiment.name}: {len(experiment.points)} points x {experiment.replications}"
     with (
         open_backend(workers, client, scheduler) as backend,
         SweepProgress(len(plan), len(done), failed_before, label, progress) as bar,
     ):
-        _write_manifest(out, experiment, backend.description, "running", started, len(done))
+        _write_manifest(
+            out, experiment, backend.description, "running", started=started, reused=len(done)
+        )
         drive = _Drive(backend, out, keep_tables, bar, chunk_size)
         drive.run(todo)
     if drive.lost:
@@ -131,7 +144,7 @@ def sweep(
             f"[yellow]{len(drive.lost)} runs lost ({drive.lost_reason}); --resume runs them again"
         )
     status = "interrupted" if drive.interrupted else "complete"
-    return _finish(out, experiment, backend.description, status, started, len(done))
+    return _finish(out, experiment, backend.description, status, started=started, reused=len(done))
 
 
 # ------------------------------------------------------------------ planning
@@ -153,7 +166,7 @@ def _plan(experiment: Experiment) -> list[RunSpec]:
 
 def _reusable(
     out: Path, plan: list[RunSpec], resume: bool, keep_tables: bool
-) -> dict[tuple[int, int], dict]:
+) -> dict[tuple[int, int], dict[str, Any]]:
     """Finished runs in ``out`` that belong to this plan; refuses foreign or unasked reuse."""
     parts = store.read_parts(out)
     if parts and not resume:
@@ -197,7 +210,7 @@ class _Drive:
         self.bar = bar
         self.fixed_chunk = chunk_size
         self.run_seconds: list[float] = []
-        self.pending: dict[Future, list[RunSpec]] = {}
+        self.pending: dict[Future[list[RunOutcome]], list[RunSpec]] = {}
         self.lost: list[RunSpec] = []
         self.lost_reason = ""
         self.interrupted = False
@@ -214,7 +227,7 @@ class _Drive:
             self.interrupted = True
             self._wind_down()
 
-    def _submit(self, queue: deque) -> None:
+    def _submit(self, queue: deque[RunSpec]) -> None:
         slots = self.backend.slots()
         while queue and len(self.pending) < 2 * slots:
             size = min(self._chunk_size(len(queue), slots), len(queue))
@@ -239,7 +252,7 @@ class _Drive:
         # near the end, smaller chunks keep every slot busy until the last run
         return max(1, min(size, self.backend.max_chunk, remaining // (2 * slots)))
 
-    def _collect(self, future: Future) -> None:
+    def _collect(self, future: Future[list[RunOutcome]]) -> None:
         chunk = self.pending.pop(future)
         try:
             outcomes = future.result()
@@ -290,7 +303,7 @@ class _Drive:
 
 # ------------------------------------------------------------------ writing
 def _finish(
-    out: Path, experiment: Experiment, executor: str, status: str, started: float, reused: int
+    out: Path, experiment: Experiment, executor: str, status: str, *, started: float, reused: int
 ) -> SweepResult:
     """Assemble runs.parquet and points.parquet from the part files; write the manifest."""
     wanted = {(p.index, r) for p, r, _ in experiment.runs()}
@@ -301,7 +314,9 @@ def _finish(
     atomic_write_parquet(points, out / "points.parquet")
     if status == "complete" and len(records) < experiment.n_runs:
         status = "incomplete"
-    manifest = _write_manifest(out, experiment, executor, status, started, reused, runs)
+    manifest = _write_manifest(
+        out, experiment, executor, status, started=started, reused=reused, runs=runs
+    )
     return SweepResult(out, runs, points, manifest)
 
 
@@ -310,12 +325,11 @@ def _write_manifest(
     experiment: Experiment,
     executor: str,
     status: str,
+    *,
     started: float,
     reused: int,
     runs: pd.DataFrame | None = None,
-) -> dict:
-    from mailnet import __version__
-
+) -> dict[str, Any]:
     now = time.time()
     counts = {"total": experiment.n_runs}
     timings = {"started": _iso(started), "updated": _iso(now), "wall_s": round(now - started, 3)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -11,7 +13,9 @@ from mailnet.sweep.store import FIXED_COLUMNS
 LEVEL = 0.95
 
 
-def confidence_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
+def confidence_interval(
+    values: Iterable[float] | np.ndarray, level: float = LEVEL
+) -> tuple[float, float, float]:
     """``(mean, low, high)`` of the ``level`` Student-t interval for the mean of ``values``.
 
     NaNs are ignored. With no values everything is NaN; with one value the bounds are NaN;
@@ -22,10 +26,10 @@ def confidence_interval(values, level: float = LEVEL) -> tuple[float, float, flo
     n = x.size
     mean = float(x.mean()) if n else np.nan
     half = _half_width(n, float(x.std(ddof=1)) if n > 1 else np.nan, level)
-    return mean, mean - half, mean + half
+    return mean, float(mean - half), float(mean + half)
 
 
-def _half_width(n, sd, level: float):
+def _half_width(n: float | np.ndarray, sd: float | np.ndarray, level: float) -> np.ndarray:
     """Half-width of the t interval; works elementwise on arrays of counts and sds."""
     n = np.asarray(n, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -64,7 +68,7 @@ def point_table(runs: pd.DataFrame, params: pd.DataFrame, level: float = LEVEL) 
         .fillna(0)
         .astype("int64")
     )
-    ok = runs.loc[runs["status"] == "ok", ["point", *metrics]].astype({m: float for m in metrics})
+    ok = runs.loc[runs["status"] == "ok", ["point", *metrics]].astype(dict.fromkeys(metrics, float))
     grouped = ok.groupby("point")[metrics]
     n = grouped.count().reindex(index)
     mean = grouped.mean().reindex(index)
@@ -77,7 +81,7 @@ def point_table(runs: pd.DataFrame, params: pd.DataFrame, level: float = LEVEL) 
         columns[f"{m}.mean"] = mean[m].to_numpy()
         columns[f"{m}.ci_low"] = (mean[m] - half[m]).to_numpy()
         columns[f"{m}.ci_high"] = (mean[m] + half[m]).to_numpy()
-    table = pd.concat(
+    return pd.concat(
         [
             params.reset_index(drop=True),
             counts.reset_index(drop=True),
@@ -85,4 +89,3 @@ def point_table(runs: pd.DataFrame, params: pd.DataFrame, level: float = LEVEL) 
         ],
         axis=1,
     )
-    return table

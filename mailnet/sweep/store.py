@@ -10,6 +10,7 @@ the same table as one never interrupted.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +33,20 @@ def tables_dir(out: Path, point: int, replication: int) -> Path:
     return out / TABLES / f"{point}-{replication}"
 
 
-def write_part(out: Path, record: dict) -> None:
+def write_part(out: Path, record: dict[str, Any]) -> None:
     """Write one run's record atomically (a reader never sees half a file)."""
     path = part_path(out, record["point"], record["replication"])
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(record) + "\n")
 
 
-def read_parts(out: Path) -> dict[tuple[int, int], dict]:
+def read_parts(out: Path) -> dict[tuple[int, int], dict[str, Any]]:
     """Every readable part file as ``{(point, replication): record}``.
 
     Temporary files of interrupted writes start with a dot and are ignored, as is a part
     that cannot be parsed (its run counts as missing and runs again on resume).
     """
-    records = {}
+    records: dict[tuple[int, int], dict[str, Any]] = {}
     folder = out / PARTS
     if not folder.is_dir():
         return records
@@ -58,7 +59,7 @@ def read_parts(out: Path) -> dict[tuple[int, int], dict]:
     return records
 
 
-def runs_frame(experiment: Experiment, records: list[dict]) -> pd.DataFrame:
+def runs_frame(experiment: Experiment, records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per run, sorted by (point, replication).
 
     Columns: ``point``, one per swept key (named by its key path), ``replication``,
@@ -100,7 +101,7 @@ def params_frame(experiment: Experiment) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["point", *label, *converters])
 
 
-def _column_converter(factor: Factor):
+def _column_converter(factor: Factor) -> Callable[[Any], Any]:
     """Keep a factor's values as they are if they share one scalar type (ints and floats
     together become floats); otherwise store every value as text, so the column has one
     Parquet type."""
@@ -132,5 +133,5 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
-def write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")

@@ -12,6 +12,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mailnet.metrics import flatten
 from mailnet.scenario import Scenario
@@ -32,7 +33,7 @@ class RunSpec:
     point: int
     replication: int
     seed: int
-    scenario: dict
+    scenario: dict[str, Any]
     base_dir: str
     source: str
     key: str
@@ -42,7 +43,7 @@ class RunSpec:
 class RunOutcome:
     """A run's record (plain data, see ``run_one``) and, if asked for, its tables."""
 
-    record: dict
+    record: dict[str, Any]
     result: RunResult | None = None
 
 
@@ -86,7 +87,7 @@ def run_one(spec: RunSpec, keep_tables: bool = False) -> RunOutcome:
     return RunOutcome(record, result if keep_tables else None)
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """A JSON-ready scalar: numpy scalars become Python ones."""
     if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
         value = value.item()
