@@ -10,6 +10,7 @@ import pandas as pd
 import simpy
 
 from mailnet import metrics
+from mailnet.environment import environment
 from mailnet.model.world import World
 from mailnet.randomness import RandomStreams
 from mailnet.records import EventLog
@@ -79,6 +80,7 @@ def simulate(
         "wall_time_s": round(wall, 3),
         "simulated_events": _events_scheduled(env),
         "simulated_seconds": scenario.simulation.duration,
+        "environment": environment(),
     }
     return RunResult(
         scenario,

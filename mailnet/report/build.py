@@ -14,7 +14,7 @@ import tomli_w
 from matplotlib.figure import Figure
 
 from mailnet.output import atomic_write_bytes, atomic_write_text
-from mailnet.report import delivery, sweeps, theory, timelines
+from mailnet.report import delivery, provenance, sweeps, theory, timelines
 from mailnet.report.inputs import RunData, SweepData, kind_of, load_run, load_sweep
 from mailnet.report.page import Page
 from mailnet.report.style import format_seconds
@@ -182,7 +182,9 @@ def _run_page(run: RunData, out: Path) -> Page:
     page.pre(run.scenario_toml or "(scenario.toml is missing)")
     if run.manifest:
         page.heading("Manifest")
-        page.table([[k, _plain(v)] for k, v in run.manifest.items()], header=["key", "value"])
+        rows = [[k, _plain(v)] for k, v in run.manifest.items() if k != "environment"]
+        page.table(rows, header=["key", "value"])
+    provenance.add_environment(page, run.path, run.manifest)
     return page
 
 
@@ -393,6 +395,7 @@ def _sweep_page(data: SweepData, out: Path, metrics: list[str] | None) -> Page:
     if manifest.get("base_scenario"):
         page.heading("Base scenario")
         page.pre(tomli_w.dumps(manifest["base_scenario"]))
+    provenance.add_environment(page, data.path, manifest)
     return page
 
 

@@ -9,7 +9,6 @@ Chunks grow until each takes about a second, which keeps per-task dispatch overh
 
 from __future__ import annotations
 
-import platform
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mailnet import environment
 from mailnet.output import atomic_write_parquet, write_run
 from mailnet.sweep import store
 from mailnet.sweep.backends import Backend, SweepError, check_options, open_backend
@@ -160,6 +160,12 @@ def _reusable(
         raise SweepError(
             f"{out} already holds runs of a sweep; pass --resume to complete "
             "it, or choose another --out"
+        )
+    changed = environment.differences(environment.recorded_in(out)) if parts else {}
+    if changed:
+        raise SweepError(
+            f"{out} holds runs made under other versions ({environment.describe(changed)}); "
+            "resuming would mix them: install the recorded versions or choose another --out"
         )
     wanted = {(s.point, s.replication): s for s in plan}
     done = {}
@@ -331,7 +337,7 @@ def _write_manifest(
     manifest = {
         "status": status,
         "mailnet_version": __version__,
-        "python": platform.python_version(),
+        "environment": environment.environment(),
         "executor": executor,
         "experiment": experiment.to_dict(),
         "points": [p.params for p in experiment.points],
