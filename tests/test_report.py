@@ -258,6 +258,7 @@ def _open_in_chromium(page: Path, profile: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not CHROMIUM.exists() and os.environ.get("CI") != "true",
     reason="/usr/bin/chromium is not installed (apt-get install chromium)",
