@@ -19,7 +19,7 @@ EXPERIMENTS := spam_shared_ip mitigations mx_outages retry_policies greylisting 
 
 ifeq ($(INSTALL),pip)
 $(STAMP): pyproject.toml $(CONSTRAINTS)
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	test -x $(BIN)/pip || $(PY) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	touch $(STAMP)
 else

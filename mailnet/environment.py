@@ -23,6 +23,7 @@ RESULT_PACKAGES = ("mailnet", "numpy", "simpy", "pandas", "scipy")
 Python's own arithmetic does not change between releases, so neither is compared."""
 
 UNKNOWN = "unknown"
+INSTALL_HINT = "make demo and make test install the versions pinned in uv.lock"
 
 
 def environment() -> dict[str, str]:
@@ -78,16 +79,30 @@ def recorded_in(directory: Path) -> dict[str, Any] | None:
 
 def mismatch(directory: Path) -> str | None:
     """One sentence saying that ``directory`` was produced under other versions of the
-    ``RESULT_PACKAGES`` than this process has, or ``None`` if it was not (or it has no
-    manifest at all, so there is nothing to compare)."""
-    directory = Path(directory)
+    ``RESULT_PACKAGES`` than this process has, or under versions it does not record;
+    ``None`` if the versions agree or there is no manifest at all to compare."""
+    found = _compare(Path(directory))
+    if found is None:
+        return None
+    return f"{found}; regenerating it may give other numbers ({INSTALL_HINT})"
+
+
+def resume_refusal(directory: Path) -> str | None:
+    """Why the runs already in sweep directory ``directory`` must not be completed in this
+    process (their versions differ from these, or are not recorded), or ``None``."""
+    found = _compare(Path(directory))
+    if found is None:
+        return None
+    return f"{found}; resuming could mix runs of different versions: choose another --out"
+
+
+def _compare(directory: Path) -> str | None:
     if not (directory / "manifest.json").is_file():
         return None
-    changed = differences(recorded_in(directory))
+    recorded = recorded_in(directory)
+    if recorded is None:
+        return f"{directory} does not record the versions it was produced under"
+    changed = differences(recorded)
     if not changed:
         return None
-    return (
-        f"{directory} was produced under other versions than this environment: "
-        f"{describe(changed)}; regenerating it may give other numbers "
-        "(make demo and make test install the versions pinned in uv.lock)"
-    )
+    return f"{directory} was produced under other versions: {describe(changed)}"

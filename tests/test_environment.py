@@ -100,6 +100,12 @@ def test_mismatch_says_nothing_without_a_manifest_or_when_versions_agree(swept, 
     warning = mismatch(swept / "out")
     assert warning is not None
     assert f"simpy 3.0.0 (now {environment()['simpy']})" in warning
+    manifest = json.loads((swept / "out" / "manifest.json").read_text())
+    del manifest["environment"]  # as written before manifests recorded it
+    (swept / "out" / "manifest.json").write_text(json.dumps(manifest))
+    warning = mismatch(swept / "out")
+    assert warning is not None
+    assert "does not record the versions" in warning
 
 
 # ------------------------------------------------------------------ refusing and warning
@@ -118,6 +124,13 @@ def test_resume_refuses_runs_made_under_other_versions(swept):
     assert lines[0].startswith("mailnet: error: ")
     assert f"numpy 1.26.0 (now {np.__version__})" in lines[0]
     assert "Traceback" not in result.output
+
+
+def test_sweep_report_shows_the_environment(swept, tmp_path):
+    html = make_report(swept / "out", tmp_path / "rep").read_text(encoding="utf-8")
+    assert ">Environment</h2>" in html
+    assert np.__version__ in html
+    assert "Warning:" not in html
 
 
 def test_report_warns_when_a_result_was_made_under_other_versions(tmp_path):

@@ -16,9 +16,7 @@ def add_environment(page: Page, directory: Path, manifest: dict) -> None:
     if warning:
         page.note(f"Warning: {warning}.")
     recorded = manifest.get("environment")
-    if not isinstance(recorded, dict):
-        page.note("The manifest predates environment records: the versions are unknown.")
-        recorded = {}
+    recorded = recorded if isinstance(recorded, dict) else {}
     current = environment()
     page.table(
         [

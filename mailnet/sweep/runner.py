@@ -161,12 +161,9 @@ def _reusable(
             f"{out} already holds runs of a sweep; pass --resume to complete "
             "it, or choose another --out"
         )
-    changed = environment.differences(environment.recorded_in(out)) if parts else {}
-    if changed:
-        raise SweepError(
-            f"{out} holds runs made under other versions ({environment.describe(changed)}); "
-            "resuming would mix them: install the recorded versions or choose another --out"
-        )
+    refusal = environment.resume_refusal(out) if parts else None
+    if refusal:
+        raise SweepError(refusal)
     wanted = {(s.point, s.replication): s for s in plan}
     done = {}
     for slot, record in parts.items():
