@@ -3,22 +3,48 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Installs come from uv.lock, the exact versions the project is tested with. uv is taken
+# from PATH, or installed from the package index into $(TOOLS) the first time.
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
+# The same pins for plain pip (make INSTALL=pip ...): a constraints file exported from the lock.
+CONSTRAINTS := constraints.txt
+EXPORT = $(UV) export --frozen --extra test --no-hashes --no-emit-project --no-header --quiet
+CONSTRAINTS_HEADER := \# The pins of uv.lock for pip, written by make lock (do not edit): pip install -c constraints.txt -e .[test]
+
 EXPERIMENTS := spam_shared_ip mitigations mx_outages retry_policies greylisting capacity
 
-.PHONY: demo test bench lint clean experiments golden
+.PHONY: demo test test-fast lint bench clean experiments golden reproduce lock lock-upgrade check-lock
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+ifeq ($(INSTALL),pip)
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	test -x $(BIN)/pip || $(PY) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	touch $(STAMP)
+else
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --extra test --python $(PY) --quiet
+	touch $(STAMP)
+endif
+
+$(TOOLS)/bin/uv:
+	$(PY) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet uv==$(UV_VERSION)
 
 demo: $(STAMP)
 	$(BIN)/mailnet run experiments/scenarios/baseline.toml --out results/demo
 
-test: $(STAMP)
+lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest -n auto -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n auto -q -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_baseline.py
@@ -34,8 +60,24 @@ experiments: $(STAMP)
 golden: $(STAMP)
 	$(BIN)/python tests/test_golden.py
 
-lint: $(STAMP)
-	$(BIN)/ruff check .
+reproduce: $(STAMP)
+	$(BIN)/python tests/test_reproduce.py
+
+# After editing the dependencies in pyproject.toml: resolve again, keeping every other pin.
+lock: | $(UV)
+	$(UV) lock
+	{ echo "$(CONSTRAINTS_HEADER)"; $(EXPORT); } > $(CONSTRAINTS)
+
+# Move every pin to the newest release pyproject.toml allows; then make test and make reproduce.
+lock-upgrade: | $(UV)
+	$(UV) lock --upgrade
+	{ echo "$(CONSTRAINTS_HEADER)"; $(EXPORT); } > $(CONSTRAINTS)
+
+# Fails when pyproject.toml and uv.lock, or uv.lock and the constraints file, disagree.
+check-lock: | $(UV)
+	$(UV) lock --check
+	{ echo "$(CONSTRAINTS_HEADER)"; $(EXPORT); } | diff -u $(CONSTRAINTS) - \
+	  || { echo "$(CONSTRAINTS) is stale: run make lock" >&2; exit 1; }
 
 clean:
-	rm -rf $(VENV) results/demo .pytest_cache
+	rm -rf $(VENV) $(TOOLS) results/demo .pytest_cache .mypy_cache

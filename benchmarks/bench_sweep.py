@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from distributed import Client, LocalCluster
 
+from mailnet.environment import environment
 from mailnet.sweep import sweep
 
 BASE = textwrap.dedent("""
@@ -64,8 +66,6 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args()
 
-    from distributed import Client, LocalCluster
-
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
         folder = Path(tmp)
         (folder / "base.toml").write_text(BASE)
@@ -93,10 +93,10 @@ def main() -> None:
         dask_startup = time.perf_counter() - started
 
         backends = {
-            "serial (this process)": dict(workers=1),
-            f"process pool, {args.workers} workers": dict(workers=args.workers),
-            f"Dask LocalCluster, {args.workers}x1 thread": dict(client=client),
-            f"Dask LocalCluster, {args.workers}x1, 1 run/task": dict(client=client, chunk_size=1),
+            "serial (this process)": {"workers": 1},
+            f"process pool, {args.workers} workers": {"workers": args.workers},
+            f"Dask LocalCluster, {args.workers}x1 thread": {"client": client},
+            f"Dask LocalCluster, {args.workers}x1, 1 run/task": {"client": client, "chunk_size": 1},
         }
         times: dict[str, list[float]] = {name: [] for name in backends}
         run_times: list[float] = []
@@ -116,11 +116,19 @@ def main() -> None:
         client.close()
         cluster.close()
 
-    _report(times, n_runs, args.workers, pool_cold, dask_startup, run_times)
+    _report(
+        times,
+        n_runs=n_runs,
+        workers=args.workers,
+        pool_cold=pool_cold,
+        dask_startup=dask_startup,
+        run_times=run_times,
+    )
 
 
 def _report(
     times: dict[str, list[float]],
+    *,
     n_runs: int,
     workers: int,
     pool_cold: float,
@@ -133,6 +141,7 @@ def _report(
     print()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"load average at the end (1, 5, 15 min): {load} on {os.cpu_count()} cores")
+    print(", ".join(f"{name} {version}" for name, version in environment().items()))
     print(
         f"{n_runs} runs, median run {1000 * statistics.median(run_times):.0f} ms "
         f"(serial, in-process); {len(times[names[0]])} rounds"

@@ -11,6 +11,7 @@ import pandas as pd
 import simpy
 
 from mailnet import metrics
+from mailnet.environment import environment as installed_environment
 from mailnet.model.world import World
 from mailnet.randomness import RandomStreams
 from mailnet.records import EventLog
@@ -108,6 +109,7 @@ def simulate(
         "seed": seed,
         "wall_time_s": round(time.perf_counter() - started, 3),
         "simulated_seconds": scenario.simulation.duration,
+        "environment": installed_environment(),
     }
     return RunResult(
         scenario,

@@ -16,6 +16,7 @@ def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs(path):
     notebook = nbformat.read(path, as_version=4)

@@ -4,6 +4,7 @@ HTML page that opens in a headless browser, the figure functions on their own, b
 from __future__ import annotations
 
 import base64
+import os
 import re
 import subprocess
 import sys
@@ -265,8 +266,10 @@ def _open_in_chromium(page: Path, profile: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (apt-get install chromium)"
+    not CHROMIUM.exists() and os.environ.get("CI") != "true",
+    reason="/usr/bin/chromium is not installed (apt-get install chromium)",
 )
 def test_pages_open_in_headless_chromium_without_errors(run_dir, sweep_dir, tmp_path):
     for name, source in (("run", run_dir), ("sweep", sweep_dir)):

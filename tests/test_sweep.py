@@ -141,6 +141,7 @@ def test_two_local_processes_give_identical_results(folder, reference):
     )
 
 
+@pytest.mark.slow
 def test_dask_cluster_gives_identical_results(folder, reference, tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mailnet.environment import mismatch
 from mailnet.errors import ScenarioError
 
 EXIT_BAD_INPUT = 2
@@ -48,3 +49,6 @@ def report_command(
         typer.echo(f"mailnet: error: {error}", err=True)
         raise typer.Exit(code=EXIT_BAD_INPUT) from None
     typer.echo(f"wrote {page}")
+    warning = mismatch(directory)
+    if warning:
+        typer.echo(f"mailnet: warning: {warning}", err=True)

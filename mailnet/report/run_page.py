@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from mailnet import metric_catalog as catalog
 from mailnet.metric_catalog import format_seconds, format_value
 from mailnet.metrics import flatten
-from mailnet.report import delivery, timelines
+from mailnet.report import delivery, provenance, timelines
 from mailnet.report.embed import MAX_TABLE_ROWS, Figures
 from mailnet.report.inputs import RunData
 from mailnet.report.page import Page
@@ -42,7 +42,9 @@ def run_page(run: RunData, out: Path) -> Page:
     page.pre(run.scenario_toml or "(scenario.toml is missing)")
     if run.manifest:
         page.heading("Manifest")
-        page.table([[k, _plain(v)] for k, v in run.manifest.items()], header=["key", "value"])
+        rows = [[k, _plain(v)] for k, v in run.manifest.items() if k != "environment"]
+        page.table(rows, header=["key", "value"])
+    provenance.add_environment(page, run.path, run.manifest)
     return page
 
 

@@ -12,7 +12,7 @@ import tomli_w
 from matplotlib.figure import Figure
 
 from mailnet import metric_catalog as catalog
-from mailnet.report import sweeps, theory
+from mailnet.report import provenance, sweeps, theory
 from mailnet.report.embed import MAX_TABLE_ROWS, Figures
 from mailnet.report.inputs import SweepData
 from mailnet.report.page import Page
@@ -63,6 +63,7 @@ def sweep_page(data: SweepData, out: Path, metrics: list[str] | None) -> Page:
     if manifest.get("base_scenario"):
         page.heading("Base scenario")
         page.pre(tomli_w.dumps(manifest["base_scenario"]))
+    provenance.add_environment(page, data.path, manifest)
     return page
 
 

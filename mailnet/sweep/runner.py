@@ -10,7 +10,6 @@ Chunks grow until each takes about a second, which keeps per-task dispatch overh
 from __future__ import annotations
 
 import json
-import platform
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from mailnet import environment
 from mailnet.output import atomic_write_parquet, write_run
 from mailnet.sweep import store
 from mailnet.sweep.backends import Backend, SweepError, check_options, open_backend
@@ -174,6 +174,9 @@ def _reusable(
             f"{out} already holds runs of a sweep; pass --resume to complete "
             "it, or choose another --out"
         )
+    refusal = environment.resume_refusal(out) if parts else None
+    if refusal:
+        raise SweepError(refusal)
     wanted = {(s.point, s.replication): s for s in plan}
     done = {}
     for slot, record in parts.items():
@@ -345,7 +348,7 @@ def _write_manifest(
     manifest = {
         "status": status,
         "mailnet_version": __version__,
-        "python": platform.python_version(),
+        "environment": environment.environment(),
         "executor": executor,
         "experiment": experiment.to_dict(),
         "points": [p.params for p in experiment.points],
