@@ -20,7 +20,7 @@ import simpy
 
 from mailnet.errors import ScenarioError
 from mailnet.randomness import BlockDraws
-from mailnet.scenario import SenderGroup
+from mailnet.scenario import Domain, SenderGroup
 from mailnet.units import parse_duration
 
 Submit = Callable[[str, list[str]], None]
@@ -38,7 +38,7 @@ class SenderPopulation:
         domain: str,
         submit: Submit,
         rng: np.random.Generator,
-        domain_users: dict[str, int],
+        domains: dict[str, Domain],
         base_dir: Path | None = None,
         source: str = "<scenario>",
         campaign_rng: np.random.Generator | None = None,
@@ -49,7 +49,7 @@ class SenderPopulation:
         self.domain = domain
         self._submit = submit
         self._rng = rng
-        self._users = domain_users
+        self._domains = domains
         self._campaign_rng = campaign_rng
         self._recipients = self._recipient_drawer()
         if group.campaigns is not None:
@@ -81,7 +81,8 @@ class SenderPopulation:
         extra = group.recipients - 1.0
         counts = BlockDraws(lambda n: rng.poisson(extra, n)) if extra > 0 else None
         invalid, traps = group.invalid_recipients, group.traps
-        users = [self._users.get(d, 1000) for d in names]
+        default = Domain()
+        users = [self._domains.get(d, default).users for d in names]
         last = len(names) - 1
 
         def draw() -> list[str]:

@@ -1,18 +1,12 @@
-"""The outbound MTA: queue manager, destination scheduler and SMTP client.
+"""The outbound MTA: queue manager and SMTP client of one sending hop.
 
-One ``OutboundMta`` per sending hop (a provider's outbound server, or a backup MX relaying
-to its primary). Queued mail is plain ``Delivery`` records: the active queue is a FIFO
-per destination, the deferred queue a heap of eligible times scanned by one queue-runner
-process. Only a delivery in progress is a SimPy process.
-
-The destination scheduler follows Postfix's qmgr (mail-facts.md §1): a concurrency window
-per destination that starts at initial_destination_concurrency, grows by the positive
-feedback per successful session up to destination_concurrency_limit, and shrinks by the
-negative feedback per site-level failure (connection or greeting) to a floor of 1. Each
-such failure adds 1/window to the failed pseudo-cohorts; once they reach the
-failed_cohort_limit the destination is dead for minimal_backoff_time: its mail is deferred
-without a connection ("delivery temporarily suspended"), then the window is reset.
-Per-recipient 4xx and 5xx replies do not throttle.
+One ``OutboundMta`` per sending hop (a provider's outbound server, or a backup MX or
+relay passing mail on). Queued mail is plain ``Delivery`` records: the active queue is a
+FIFO per destination kept by the :class:`~mailnet.model.destinations.DestinationScheduler`
+(Postfix's concurrency windows and dead destinations), the deferred queue a heap of
+eligible times scanned by one queue-runner process. Only a delivery in progress is a
+SimPy process. Which hosts an attempt tries comes from
+:func:`~mailnet.model.routing.mx_route`.
 """
 
 from __future__ import annotations
@@ -20,62 +14,48 @@ from __future__ import annotations
 import heapq
 import math
 import zlib
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import simpy
 
 from mailnet import smtp
+from mailnet.model.destinations import Destination, DestinationScheduler
 from mailnet.model.dns import Resolver
 from mailnet.model.inbound import MxServer
-from mailnet.model.message import Delivery, Message, address_exists, domain_of
+from mailnet.model.message import Delivery, Message, domain_of
+from mailnet.model.routing import mx_route
+from mailnet.policies.outbound_controls import PoolAssigner, WarmupSchedule
+from mailnet.policies.retry import RetryPolicy
 from mailnet.records import EventLog
-
-
-@dataclass(frozen=True, slots=True)
-class SchedulerConfig:
-    """Connection limits of one MTA; defaults are Postfix's (mail-facts.md §1)."""
-
-    max_connections: int = 100
-    destination_concurrency_limit: int = 20
-    initial_destination_concurrency: int = 5
-    failed_cohort_limit: float = 1.0
-    negative_feedback: float = 1.0
-    positive_feedback: float = 1.0
-    connect_timeout: float = 30.0
-    mx_address_limit: int = 5
-    dead_time: float = 300.0
-
-
-class DestinationQueue:
-    """Per-destination state of the scheduler: FIFO of ready mail and the window."""
-
-    __slots__ = ("name", "todo", "window", "busy", "fail_cohorts", "dead", "waiting")
-
-    def __init__(self, name: str, window: float):
-        self.name = name
-        self.todo: deque[Delivery] = deque()
-        self.window = window
-        self.busy = 0
-        self.fail_cohorts = 0.0
-        self.dead = False
-        self.waiting = False
-
+from mailnet.scenario import Provider, Server
 
 BounceHook = Callable[["OutboundMta", Message, list[str], smtp.Reply, str], None]
-"""``(mta, message, recipients, reply, kind)`` with kind ``failed`` or ``delayed``."""
+"""``(mta, message, recipients, reply, kind)`` with kind ``failed``, ``delayed`` or
+``expired``."""
+
+LocalDelivery = Callable[[Message, str, float], smtp.Reply]
+"""``deliver(message, recipient, now)``: store into a local mailbox; the reply says how."""
+
+
+def dead_time(policy: RetryPolicy) -> float:
+    """How long a dead destination stays dead: Postfix's minimal_backoff_time (300 s)."""
+    params = getattr(policy, "params", {}) or {}
+    return float(params.get("minimal_backoff_time", 300.0))
 
 
 class OutboundMta:
     """A sending MTA with its IP pool, queue, retry policy and destination scheduler.
 
-    ``servers`` maps MX host names to servers; ``local_domains`` are delivered straight to
-    ``deliver_local``; ``relay_below`` gives, per domain, the preference of this host's
-    own MX record, so a backup MX only relays to more preferred hosts (RFC 5321 §5.1);
-    ``nexthop`` sends every message to that one host instead of looking up MX records
-    (a provider's smarthost, or an inbound relay's final server).
+    Build one with :meth:`for_provider` or :meth:`for_relay`. ``servers`` maps MX host
+    names to servers; ``local_domains`` are delivered straight to ``deliver_local``;
+    ``relay_below`` gives, per domain, the preference of this host's own MX record, so a
+    backup MX only relays to more preferred hosts (RFC 5321 §5.1); ``nexthop`` sends
+    every message to that one host instead of looking up MX records (a provider's
+    smarthost, or an inbound relay's final server). ``connect_timeout`` and
+    ``mx_address_limit`` are Postfix's smtp_connect_timeout (seconds) and
+    smtp_mx_address_limit.
     """
 
     def __init__(
@@ -84,45 +64,47 @@ class OutboundMta:
         name: str,
         ips: list[str],
         ip_selection: str,
-        config: SchedulerConfig,
-        policy,
+        scheduler: Callable[[Any], DestinationScheduler],
+        policy: RetryPolicy,
         resolver: Resolver,
         servers: dict[str, MxServer],
         log: EventLog,
         rng: np.random.Generator,
+        *,
+        connect_timeout: float,
+        mx_address_limit: int,
         local_domains: set[str] | None = None,
-        deliver_local: Callable[[Message, str, float], smtp.Reply] | None = None,
+        deliver_local: LocalDelivery | None = None,
         relay_below: dict[str, int] | None = None,
         on_bounce: BounceHook | None = None,
         nexthop: str | None = None,
-        asn: int | dict[str, int] = 0,
-        assigner=None,
-        warmup=None,
+        asn: int = 0,
+        assigner: PoolAssigner | None = None,
+        warmup: WarmupSchedule | None = None,
     ):
         self.env = env
         self.name = name
         self.ips = list(ips)
         self.ip_selection = ip_selection
-        self.config = config
+        self.scheduler = scheduler(self._start)
         self.policy = policy
         self.resolver = resolver
         self.servers = servers
         self.log = log
         self.rng = rng
+        self.connect_timeout = connect_timeout
+        self.mx_address_limit = mx_address_limit
         self.local_domains = local_domains or set()
         self.deliver_local = deliver_local
         self.relay_below = relay_below or {}
         self.on_bounce = on_bounce
         self.nexthop = nexthop
-        self._asn = asn
+        self.asn = asn
         self.assigner = assigner
         self.warmup = warmup
-        self._queues: dict[str, DestinationQueue] = {}
-        self._waiting: deque[DestinationQueue] = deque()
         self._deferred: list[tuple[float, int, Delivery]] = []
         self._seq = 0
         self._rr = 0
-        self.busy = 0
         self.active = 0
         self.deferred = 0
         self._active_series = log.levels.series_id("mta", name, "active")
@@ -131,6 +113,78 @@ class OutboundMta:
         self._slack = float(getattr(policy, "scan_slack", 0.0))
         if policy.queue_run_interval is not None:
             env.process(self._queue_runner(float(policy.queue_run_interval)))
+
+    @classmethod
+    def for_provider(
+        cls,
+        env: simpy.Environment,
+        name: str,
+        config: Provider,
+        policy: RetryPolicy,
+        resolver: Resolver,
+        servers: dict[str, MxServer],
+        log: EventLog,
+        rng: np.random.Generator,
+        **hooks: Any,
+    ) -> OutboundMta:
+        """A provider's outbound MTA (``[providers.NAME]``); ``hooks`` are the keyword
+        arguments of the constructor that wire it (deliver_local, on_bounce, assigner,
+        warmup)."""
+        wait = dead_time(policy)
+        return cls(
+            env,
+            name,
+            config.ips,
+            config.ip_selection,
+            lambda start: DestinationScheduler.for_provider(start, config, wait),
+            policy,
+            resolver,
+            servers,
+            log,
+            rng,
+            connect_timeout=config.smtp_connect_timeout,
+            mx_address_limit=config.smtp_mx_address_limit,
+            local_domains=set(config.local_domains),
+            nexthop=config.relay_host,
+            asn=config.asn,
+            **hooks,
+        )
+
+    @classmethod
+    def for_relay(
+        cls,
+        env: simpy.Environment,
+        name: str,
+        config: Server,
+        policy: RetryPolicy,
+        resolver: Resolver,
+        servers: dict[str, MxServer],
+        log: EventLog,
+        rng: np.random.Generator,
+        on_bounce: BounceHook | None = None,
+    ) -> OutboundMta:
+        """The queue of a backup MX or relay server (``[servers.NAME]``): it sends from
+        its own address with Postfix's client defaults and its own ``max_connections``."""
+        wait = dead_time(policy)
+        postfix = Provider.model_construct()
+        below = resolver.preferences(name) if config.role == "backup" else {}
+        return cls(
+            env,
+            name,
+            [config.ip or ""],
+            "round-robin",
+            lambda start: DestinationScheduler.for_relay(start, config.max_connections, wait),
+            policy,
+            resolver,
+            servers,
+            log,
+            rng,
+            connect_timeout=postfix.smtp_connect_timeout,
+            mx_address_limit=postfix.smtp_mx_address_limit,
+            relay_below=below,
+            on_bounce=on_bounce,
+            nexthop=config.relay_to,
+        )
 
     # ------------------------------------------------------------ entering the queue
     def submit(self, message: Message, recipients: list[str]) -> None:
@@ -149,17 +203,13 @@ class OutboundMta:
             self._activate(Delivery(message, domain, rcpts, now))
 
     def _activate(self, delivery: Delivery) -> None:
-        dest = self._queues.get(delivery.domain)
-        if dest is None:
-            dest = DestinationQueue(delivery.domain, self.config.initial_destination_concurrency)
-            self._queues[delivery.domain] = dest
         self.active += 1
         self._record_active()
-        if dest.dead:
+        if not self.scheduler.offer(delivery):
             self._suspend(delivery)
-            return
-        dest.todo.append(delivery)
-        self._dispatch(dest)
+
+    def _start(self, delivery: Delivery, dest: Destination) -> None:
+        self.env.process(self._deliver(delivery, dest))
 
     # ------------------------------------------------------------ the deferred queue
     def _queue_runner(self, interval: float):
@@ -176,7 +226,6 @@ class OutboundMta:
             yield env.timeout(interval)
 
     def _schedule(self, delivery: Delivery, eligible: float) -> None:
-        delivery.eligible = eligible
         self.deferred += 1
         self._record_deferred()
         if self.policy.queue_run_interval is None:
@@ -191,67 +240,23 @@ class OutboundMta:
         self._record_deferred()
         self._activate(delivery)
 
-    # ------------------------------------------------------------ scheduling
-    def _dispatch(self, dest: DestinationQueue) -> None:
-        limit = self.config.max_connections
-        while dest.todo and dest.busy < dest.window and not dest.dead:
-            if self.busy >= limit:
-                if not dest.waiting:
-                    dest.waiting = True
-                    self._waiting.append(dest)
-                return
-            delivery = dest.todo.popleft()
-            dest.busy += 1
-            self.busy += 1
-            self.env.process(self._deliver(delivery, dest))
-
-    def _release(self, dest: DestinationQueue) -> None:
-        dest.busy -= 1
-        self.busy -= 1
-        self._dispatch(dest)
-        waiting = self._waiting
-        while waiting and self.busy < self.config.max_connections:
-            other = waiting.popleft()
-            other.waiting = False
-            self._dispatch(other)
-
-    def _throttle(self, dest: DestinationQueue) -> None:
-        cfg = self.config
-        dest.fail_cohorts += 1.0 / max(dest.window, 1.0)
-        dest.window = max(1.0, dest.window - cfg.negative_feedback)
-        if dest.fail_cohorts >= cfg.failed_cohort_limit and not dest.dead:
-            dest.dead = True
-            while dest.todo:
-                self._suspend(dest.todo.popleft())
-            revive = self.env.timeout(cfg.dead_time)
-            revive.callbacks.append(lambda _event, d=dest: self._revive(d))
-
-    def _revive(self, dest: DestinationQueue) -> None:
-        dest.dead = False
-        dest.window = self.config.initial_destination_concurrency
-        dest.fail_cohorts = 0.0
-        self._dispatch(dest)
-
-    def _unthrottle(self, dest: DestinationQueue) -> None:
-        cfg = self.config
-        dest.fail_cohorts = 0.0
-        if (
-            dest.window < cfg.destination_concurrency_limit
-            and dest.window < dest.busy + cfg.initial_destination_concurrency
-        ):
-            dest.window = min(
-                cfg.destination_concurrency_limit, dest.window + cfg.positive_feedback
-            )
+    def _site_failure(self, dest: Destination) -> None:
+        """A connection-level failure: throttle, and if the destination died, defer what
+        waited for it and revive it after the dead time."""
+        scheduler = self.scheduler
+        held = scheduler.failed(dest)
+        if held is None:
+            return
+        for delivery in held:
+            self._suspend(delivery)
+        revive = self.env.timeout(scheduler.dead_time)
+        revive.callbacks.append(lambda _event, d=dest: scheduler.revive(d))
 
     # ------------------------------------------------------------ one delivery attempt
-    def asn_of(self, ip: str) -> int:
-        asn = self._asn
-        return asn.get(ip, 0) if isinstance(asn, dict) else asn
-
     def _pick_ip(self, delivery: Delivery) -> str | None:
         """The source address of this attempt, or ``None`` when warm-up caps forbid all."""
         if delivery.source_ip is not None and not self._changes_ip and self.assigner is None:
-            ip = delivery.source_ip
+            ip: str | None = delivery.source_ip
         else:
             ip = self._choose_ip(delivery)
         if self.warmup is not None and not self.warmup.admit(ip, self.env.now):
@@ -265,9 +270,7 @@ class OutboundMta:
         message = delivery.message
         if self.assigner is not None:
             key = message.group if self.assigner.strategy == "dedicated" else message.sender
-            return self.assigner.pick(
-                key, message.sender_class, self.env.now, attempt_index=delivery.attempts - 1
-            )
+            return self.assigner.pick(key, message.sender_class, self.env.now)
         ips = self.ips
         if len(ips) == 1:
             return ips[0]
@@ -278,40 +281,29 @@ class OutboundMta:
         self._rr += 1
         return ips[(self._rr - 1) % len(ips)]
 
-    def _deliver(self, delivery: Delivery, dest: DestinationQueue):
+    def _deliver(self, delivery: Delivery, dest: Destination):
         """One delivery attempt: try MX hosts in order until one gives a session."""
         env = self.env
         message = delivery.message
         recipients = delivery.recipients
         delivery.attempts += 1
         ip = self._pick_ip(delivery)
-        domain = delivery.domain
         result = None
         host = None
         started = env.now
-        resolver = self.resolver
         if ip is None:
             site_reply, hosts = smtp.WARMUP_CAP, []
-        elif self.nexthop is not None:
-            site_reply, hosts = None, [self.nexthop]
-        elif domain in resolver.null_mx:
-            site_reply, hosts = smtp.NULL_MX, []
-        elif not resolver.knows(domain):
-            site_reply, hosts = smtp.DNS_NXDOMAIN, []
         else:
-            site_reply = resolver.lookup_fault(domain)
-            hosts = (
-                []
-                if site_reply is not None
-                else resolver.mx_hosts(domain, below=self.relay_below.get(domain))
+            site_reply, hosts = mx_route(
+                self.resolver,
+                delivery.domain,
+                self.nexthop,
+                self.relay_below.get(delivery.domain),
             )
-            if site_reply is None and not hosts:
-                # A relay with no more preferred host left: RFC 5321 §5.1, bounce.
-                site_reply = smtp.Reply(554, "5.4.6", "mail for domain loops back to myself")
-        for host in hosts[: self.config.mx_address_limit]:
+        for host in hosts[: self.mx_address_limit]:
             started = env.now
             result = yield from self.servers[host].session(
-                message, recipients, self.config.connect_timeout, ip, self.asn_of(ip)
+                message, recipients, self.connect_timeout, ip, self.asn
             )
             site_reply = result.site_reply
             if site_reply is None:
@@ -323,15 +315,15 @@ class OutboundMta:
             replies = [site_reply] * len(recipients)
             session_at = math.nan
             if site_reply.transient and site_reply is not smtp.WARMUP_CAP:
-                self._throttle(dest)
+                self._site_failure(dest)
         else:
             replies = result.replies
             causes = result.causes
             session_at = result.session_at
-            self._unthrottle(dest)
+            self.scheduler.succeeded(dest)
             self.policy.after_success(now=env.now, destination=host)
         self._settle_attempt(delivery, ip or "", host, started, session_at, replies, causes)
-        self._release(dest)
+        self.scheduler.done(dest)
 
     def _settle_attempt(
         self, delivery, ip, host, started, session_at, replies, causes=None
@@ -374,8 +366,9 @@ class OutboundMta:
             if not reply.ok:
                 table.final_code[row] = reply.code
                 table.final_enhanced_code[row] = reply.enhanced
+                # a refusal for what others did from this address or network
                 cause = causes[i] if causes else None
-                if cause is not None and cause != "greylisting" and message.legitimate:
+                if cause is not None and message.legitimate:
                     table.mark_collateral(row, cause)
         if bounced:
             self._bounce(message, bounced, last_permanent)
@@ -473,15 +466,3 @@ class OutboundMta:
 
     def _record_deferred(self) -> None:
         self.log.levels.record(self.env.now, self._deferred_series, self.deferred)
-
-
-def local_delivery(mailboxes, table) -> Callable[[Message, str, float], smtp.Reply]:
-    """A ``deliver_local`` that stores into ``mailboxes`` or answers 550 5.1.1."""
-
-    def deliver(message: Message, recipient: str, now: float) -> smtp.Reply:
-        if not address_exists(recipient):
-            return smtp.NO_SUCH_USER
-        mailboxes.store(message.rows[recipient], recipient, domain_of(recipient), now)
-        return smtp.OK
-
-    return deliver

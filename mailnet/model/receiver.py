@@ -14,17 +14,35 @@ this module only connects them to the mail flow.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
+import simpy
 
 from mailnet import smtp
 from mailnet.policies.blocklists import Blocklist
 from mailnet.policies.filtering import ContentFilter
 from mailnet.policies.greylisting import Greylist
 from mailnet.policies.reputation import ReputationTable
+from mailnet.records import ScoreLog
 from mailnet.scenario import Receiver as ReceiverConfig
+
+
+class CollateralCause(StrEnum):
+    """Why legitimate mail was refused or misfiled for what others sent from its address or
+    network. A blocklist cause is written ``blocklist:NAME:SCOPE`` (:func:`blocklist_cause`)."""
+
+    BLOCKLIST = "blocklist"
+    REPUTATION = "reputation"
+    FILTER = "filter"
+
+
+def blocklist_cause(name: str, scope: str) -> str:
+    """The collateral cause of a refusal by blocklist ``name`` listing ``scope``."""
+    return f"{CollateralCause.BLOCKLIST}:{name}:{scope}"
 
 
 class BlocklistNetwork:
@@ -58,11 +76,13 @@ class BlocklistNetwork:
 
 @dataclass(slots=True)
 class Verdict:
-    """A policy reply with the reason behind it (``blocklist:NAME:SCOPE``, ``reputation``,
-    ``greylisting``), so that damage done by other senders' reputation can be counted."""
+    """A policy reply with its collateral cause: what the client's address or network did
+    (``blocklist:NAME:SCOPE``, ``reputation``), so that damage done to legitimate mail by
+    other senders can be counted; ``None`` for a reply that does not depend on them
+    (greylisting treats every new triplet alike)."""
 
     reply: smtp.Reply
-    cause: str
+    cause: str | None
 
 
 class Receiver:
@@ -114,12 +134,12 @@ class Receiver:
             listing = blocklist.listed(ip, asn, now, scopes=self.scopes)
             if listing is not None:
                 return Verdict(
-                    blocklist.reply(action, ip), f"blocklist:{blocklist.name}:{listing.scope}"
+                    blocklist.reply(action, ip), blocklist_cause(blocklist.name, listing.scope)
                 )
         if self.reputation is not None:
             reply = self.reputation.decide(ip, now)
             if reply is not None:
-                return Verdict(reply, "reputation")
+                return Verdict(reply, CollateralCause.REPUTATION)
         return None
 
     def recipient_verdict(self, ip: str, sender: str, recipient: str, now: float) -> Verdict | None:
@@ -127,26 +147,41 @@ class Receiver:
         if self.greylist is None:
             return None
         reply = self.greylist.check(ip, sender, recipient, now)
-        return None if reply is None else Verdict(reply, "greylisting")
+        return None if reply is None else Verdict(reply, None)
 
     def score(self, ip: str, now: float) -> float:
         """The client's reputation score in [0, 1] (1 when the receiver keeps none)."""
         return 1.0 if self.reputation is None else self.reputation.score(ip, now)
 
-    def place(self, is_spam: bool, ip: str, now: float) -> tuple[str, bool]:
+    def file(self, is_spam: bool, ip: str, now: float) -> tuple[str, bool]:
         """Inbox or spam folder for one accepted message, and whether the placement is
         due to the client's reputation (a misfiled ham message that a perfect score would
-        have put in the inbox)."""
+        have put in the inbox). The receiver learns from what it filed."""
         if self.filter is None:
-            return "inbox", False
-        score = self.score(ip, now)
-        u = float(self._rng.random())
-        if is_spam:
-            return ("inbox" if u < self.filter.fn_rate(score) else "spam"), False
-        if u < self.filter.fp_rate(score):
-            return "spam", u >= self.filter.fp_rate(1.0)
-        return "inbox", False
+            folder, by_score = "inbox", False
+        else:
+            folder, by_score = self.filter.place(is_spam, self.score(ip, now))
+        self.observe("spam" if folder == "spam" else "ham", ip, now)
+        return folder, by_score
 
     def observe(self, kind: str, ip: str, now: float) -> None:
+        """Evidence about client ``ip`` (ham, spam, trap, complaint) for its reputation."""
         if self.reputation is not None:
             self.reputation.observe(kind, ip, now)
+
+
+def sample_scores(
+    env: simpy.Environment,
+    receivers: list[Receiver],
+    ips: list[str],
+    scores: ScoreLog,
+    interval: float,
+) -> Iterator[simpy.Event]:
+    """Process: record every receiver's score for every address in ``ips``, from t=0 every
+    ``interval`` seconds (the reputation table of a run)."""
+    while True:
+        now = env.now
+        for receiver in receivers:
+            for ip in ips:
+                scores.record(now, receiver.name, ip, receiver.score(ip, now))
+        yield env.timeout(interval)

@@ -11,6 +11,8 @@ from bisect import bisect_right
 
 import numpy as np
 
+from mailnet.scenario import OutageWindow, RandomOutages
+
 
 class OutageSchedule:
     """Disjoint down windows ``[start, end)`` with a mode each (``timeout`` or ``refuse``)."""
@@ -42,6 +44,21 @@ class OutageSchedule:
     @classmethod
     def never(cls) -> OutageSchedule:
         return cls([])
+
+    @classmethod
+    def from_config(
+        cls,
+        outages: RandomOutages | list[OutageWindow] | None,
+        horizon: float,
+        rng: np.random.Generator,
+    ) -> OutageSchedule:
+        """A server's ``outages``: none, the listed windows, or random ones until
+        ``horizon`` seconds (drawn from ``rng``)."""
+        if outages is None:
+            return cls.never()
+        if isinstance(outages, list):
+            return cls([(w.start, w.end, w.mode) for w in outages])
+        return cls.random(outages.mtbf, outages.mttr, outages.mode, horizon, rng)
 
     def mode_at(self, t: float) -> str | None:
         """``"timeout"`` or ``"refuse"`` while down at ``t``; ``None`` while up."""
