@@ -8,7 +8,7 @@ from mailnet.model.destinations import Destination, DestinationScheduler
 from mailnet.model.message import Delivery, Message
 from mailnet.scenario import Provider
 
-MESSAGE = Message(0, "a@isp.example", "ham", "isp", False, 0.0)
+MESSAGE = Message(0, "a@isp.example", "ham", "isp", is_dsn=False, created_at=0.0)
 
 
 def _delivery(domain: str = "dest.example") -> Delivery:
@@ -17,15 +17,15 @@ def _delivery(domain: str = "dest.example") -> Delivery:
 
 def _scheduler(**overrides) -> tuple[DestinationScheduler, list[tuple[Delivery, Destination]]]:
     started: list[tuple[Delivery, Destination]] = []
-    params = dict(
-        max_connections=100,
-        destination_concurrency_limit=20,
-        initial_destination_concurrency=5,
-        failed_cohort_limit=1.0,
-        negative_feedback=1.0,
-        positive_feedback=1.0,
-        dead_time=300.0,
-    )
+    params = {
+        "max_connections": 100,
+        "destination_concurrency_limit": 20,
+        "initial_destination_concurrency": 5,
+        "failed_cohort_limit": 1.0,
+        "negative_feedback": 1.0,
+        "positive_feedback": 1.0,
+        "dead_time": 300.0,
+    }
     params.update(overrides)
     return DestinationScheduler(lambda d, dest: started.append((d, dest)), **params), started
 
@@ -86,8 +86,11 @@ def test_site_failures_shrink_the_window_and_a_failed_cohort_kills():
         held = s.failed(dest)
         if held is not None:
             break
-    assert dest.dead and dest.window == 1.0
-    assert held is not None and len(held) == 3 and not dest.todo
+    assert dest.dead
+    assert dest.window == 1.0
+    assert held is not None
+    assert len(held) == 3
+    assert not dest.todo
     assert not s.offer(_delivery())  # dead: the caller defers without a connection
     assert s.failed(dest) is None  # already dead
 
@@ -100,7 +103,9 @@ def test_revive_resets_and_restarts():
     s.done(dest)
     assert not s.offer(_delivery())
     s.revive(dest)
-    assert not dest.dead and dest.window == 5 and dest.fail_cohorts == 0.0
+    assert not dest.dead
+    assert dest.window == 5
+    assert dest.fail_cohorts == 0.0
     assert s.offer(_delivery())
     assert len(started) == 2
 

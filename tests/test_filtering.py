@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -31,8 +32,8 @@ def test_rates_move_the_right_way_as_score_falls():
     scores = np.linspace(1.0, 0.0, 11)
     fps = [f.fp_rate(s) for s in scores]
     fns = [f.fn_rate(s) for s in scores]
-    assert all(a < b for a, b in zip(fps, fps[1:], strict=False))
-    assert all(a > b for a, b in zip(fns, fns[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(fps))
+    assert all(a > b for a, b in itertools.pairwise(fns))
 
 
 @pytest.mark.parametrize("score", [1.0, 0.5, 0.1])
@@ -62,7 +63,7 @@ def test_extreme_rates_are_certain():
 
 
 def test_bad_inputs():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be a probability"):
         _filter(fp_base=1.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="score must be in"):
         _filter().place(False, 1.2)

@@ -35,7 +35,7 @@ def test_outbound_filter_catch_rate():
     caught = sum(f.blocks(True) for _ in range(n))
     assert abs(caught / n - 0.8) < 4 * math.sqrt(0.8 * 0.2 / n)
     assert not any(f.blocks(False) for _ in range(1000))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be probabilities"):
         OutboundSpamFilter(1.2, np.random.default_rng(0))
 
 
@@ -156,7 +156,7 @@ def test_by_reputation_moves_bad_senders():
     assert a.pick("dirty", now=8 * DAY) == "10.5.0.1"  # history left the window
     without_new = PoolAssigner("by-reputation", {"good": ["g"], "bad": ["b"]}, stats=stats)
     assert without_new.pick("fresh") == "g"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs stats"):
         PoolAssigner("by-reputation", {"good": ["g"], "bad": ["b"]})
 
 
@@ -173,11 +173,11 @@ def test_dedicated_ips():
 
 
 def test_pool_configuration_errors():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown pool strategy"):
         PoolAssigner("shared", {"a": POOL})  # one shared pool needs no assigner
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs pools"):
         PoolAssigner("dedicated", {"a": POOL})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown pool strategy"):
         PoolAssigner("random", {"a": POOL})
-    with pytest.raises(ValueError):
-        PoolAssigner("shared", {"a": []})
+    with pytest.raises(ValueError, match="has no IPs"):
+        PoolAssigner("by-class", {"a": []})

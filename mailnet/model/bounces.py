@@ -41,5 +41,5 @@ class Bounces:
             self.providers[message.provider].record(message.sender, "bounce", len(recipients))
         if not message.sender or not message.retries:
             return
-        dsn = self._messages.new("", message.sender_class, mta.name, True, [message.sender])
+        dsn = self._messages.new("", message.sender_class, mta.name, [message.sender], is_dsn=True)
         mta.submit(dsn, [message.sender])

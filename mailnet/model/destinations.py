@@ -22,15 +22,17 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from mailnet.model.message import Delivery
+from mailnet.policies.retry import RetryPolicy
 from mailnet.scenario import Provider
 
 
 class Destination:
     """Per-destination state: FIFO of ready mail, the window and its failure count."""
 
-    __slots__ = ("name", "todo", "window", "busy", "fail_cohorts", "dead", "waiting")
+    __slots__ = ("busy", "dead", "fail_cohorts", "name", "todo", "waiting", "window")
 
     def __init__(self, name: str, window: float):
         self.name = name
@@ -40,6 +42,18 @@ class Destination:
         self.fail_cohorts = 0.0
         self.dead = False
         self.waiting = False
+
+
+def dead_time(policy: RetryPolicy) -> float:
+    """How long a dead destination stays dead: the retry policy's minimal_backoff_time,
+    else Postfix's 300 s."""
+    params = getattr(policy, "params", {}) or {}
+    return float(params.get("minimal_backoff_time", 300.0))
+
+
+def postfix_default(name: str) -> Any:
+    """The default of MTA parameter ``name``: Postfix's, as ``[providers.NAME]`` gives it."""
+    return Provider.model_fields[name].default
 
 
 Start = Callable[[Delivery, Destination], None]
@@ -98,8 +112,18 @@ class DestinationScheduler:
     def for_relay(
         cls, start: Start, max_connections: int, dead_time: float
     ) -> DestinationScheduler:
-        """The scheduler of a backup MX or relay: Postfix's defaults, its own connections."""
-        return cls.for_provider(start, Provider.model_construct(), dead_time, max_connections)
+        """The scheduler of a backup MX or relay: Postfix's defaults (those of
+        ``[providers.NAME]``) with its own ``max_connections``."""
+        return cls(
+            start,
+            max_connections=max_connections,
+            destination_concurrency_limit=postfix_default("destination_concurrency_limit"),
+            initial_destination_concurrency=postfix_default("initial_destination_concurrency"),
+            failed_cohort_limit=postfix_default("destination_concurrency_failed_cohort_limit"),
+            negative_feedback=postfix_default("destination_concurrency_negative_feedback"),
+            positive_feedback=postfix_default("destination_concurrency_positive_feedback"),
+            dead_time=dead_time,
+        )
 
     def destination(self, name: str) -> Destination:
         """The state of destination ``name`` (created with the initial window)."""

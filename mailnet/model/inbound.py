@@ -70,6 +70,7 @@ class MxServer:
         env: simpy.Environment,
         name: str,
         config: Server,
+        *,
         service_time: Callable[[], float],
         outages: OutageSchedule,
         levels: LevelLog,

@@ -26,15 +26,15 @@ class Message:
     """
 
     __slots__ = (
+        "created_at",
+        "group",
         "id",
+        "is_dsn",
+        "provider",
+        "retries",
+        "rows",
         "sender",
         "sender_class",
-        "provider",
-        "is_dsn",
-        "created_at",
-        "rows",
-        "group",
-        "retries",
     )
 
     def __init__(
@@ -43,6 +43,7 @@ class Message:
         sender: str,
         sender_class: str,
         provider: str,
+        *,
         is_dsn: bool,
         created_at: float,
         group: str = "",
@@ -77,15 +78,23 @@ class MessageFactory:
         sender: str,
         sender_class: str,
         provider: str,
-        is_dsn: bool,
         recipients: list[str],
+        *,
+        is_dsn: bool,
         group: str = "",
         retries: bool = True,
     ) -> Message:
         """A message created now, with a table row per recipient."""
         now = self.env.now
         message = Message(
-            self._next_id, sender, sender_class, provider, is_dsn, now, group=group, retries=retries
+            self._next_id,
+            sender,
+            sender_class,
+            provider,
+            is_dsn=is_dsn,
+            created_at=now,
+            group=group,
+            retries=retries,
         )
         self._next_id += 1
         table = self._table
@@ -105,14 +114,14 @@ class Delivery:
     """
 
     __slots__ = (
-        "message",
-        "domain",
-        "recipients",
         "arrival",
-        "first_failure",
         "attempts",
-        "warned",
+        "domain",
+        "first_failure",
+        "message",
+        "recipients",
         "source_ip",
+        "warned",
     )
 
     def __init__(self, message: Message, domain: str, recipients: list[str], arrival: float):

@@ -3,30 +3,36 @@
 One ``OutboundMta`` per sending hop (a provider's outbound server, or a backup MX or
 relay passing mail on). Queued mail is plain ``Delivery`` records: the active queue is a
 FIFO per destination kept by the :class:`~mailnet.model.destinations.DestinationScheduler`
-(Postfix's concurrency windows and dead destinations), the deferred queue a heap of
-eligible times scanned by one queue-runner process. Only a delivery in progress is a
-SimPy process. Which hosts an attempt tries comes from
-:func:`~mailnet.model.routing.mx_route`.
+(Postfix's concurrency windows and dead destinations), the deferred queue a
+:class:`~mailnet.model.deferred.DeferredQueue`. Only a delivery in progress is a SimPy
+process. Which hosts an attempt tries comes from :func:`~mailnet.model.routing.mx_route`,
+which address it leaves from from :class:`~mailnet.model.sources.SourceAddresses`.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
-import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
 import simpy
 
 from mailnet import smtp
-from mailnet.model.destinations import Destination, DestinationScheduler
+from mailnet.model.deferred import DeferredQueue
+from mailnet.model.destinations import (
+    Destination,
+    DestinationScheduler,
+    Start,
+    dead_time,
+    postfix_default,
+)
 from mailnet.model.dns import Resolver
 from mailnet.model.inbound import MxServer
 from mailnet.model.message import Delivery, Message, domain_of
 from mailnet.model.routing import mx_route
-from mailnet.policies.outbound_controls import PoolAssigner, WarmupSchedule
+from mailnet.model.sources import SourceAddresses
+from mailnet.policies.outbound_controls import SenderStats
 from mailnet.policies.retry import RetryPolicy
 from mailnet.records import EventLog
 from mailnet.scenario import Provider, Server
@@ -37,12 +43,6 @@ BounceHook = Callable[["OutboundMta", Message, list[str], smtp.Reply, str], None
 
 LocalDelivery = Callable[[Message, str, float], smtp.Reply]
 """``deliver(message, recipient, now)``: store into a local mailbox; the reply says how."""
-
-
-def dead_time(policy: RetryPolicy) -> float:
-    """How long a dead destination stays dead: Postfix's minimal_backoff_time (300 s)."""
-    params = getattr(policy, "params", {}) or {}
-    return float(params.get("minimal_backoff_time", 300.0))
 
 
 class OutboundMta:
@@ -62,15 +62,13 @@ class OutboundMta:
         self,
         env: simpy.Environment,
         name: str,
-        ips: list[str],
-        ip_selection: str,
-        scheduler: Callable[[Any], DestinationScheduler],
+        *,
+        sources: SourceAddresses,
+        scheduler: Callable[[Start], DestinationScheduler],
         policy: RetryPolicy,
         resolver: Resolver,
         servers: dict[str, MxServer],
         log: EventLog,
-        rng: np.random.Generator,
-        *,
         connect_timeout: float,
         mx_address_limit: int,
         local_domains: set[str] | None = None,
@@ -79,19 +77,16 @@ class OutboundMta:
         on_bounce: BounceHook | None = None,
         nexthop: str | None = None,
         asn: int = 0,
-        assigner: PoolAssigner | None = None,
-        warmup: WarmupSchedule | None = None,
     ):
         self.env = env
         self.name = name
-        self.ips = list(ips)
-        self.ip_selection = ip_selection
+        self.sources = sources
+        self.ips = sources.ips
         self.scheduler = scheduler(self._start)
         self.policy = policy
         self.resolver = resolver
         self.servers = servers
         self.log = log
-        self.rng = rng
         self.connect_timeout = connect_timeout
         self.mx_address_limit = mx_address_limit
         self.local_domains = local_domains or set()
@@ -100,19 +95,18 @@ class OutboundMta:
         self.on_bounce = on_bounce
         self.nexthop = nexthop
         self.asn = asn
-        self.assigner = assigner
-        self.warmup = warmup
-        self._deferred: list[tuple[float, int, Delivery]] = []
-        self._seq = 0
-        self._rr = 0
         self.active = 0
-        self.deferred = 0
         self._active_series = log.levels.series_id("mta", name, "active")
-        self._deferred_series = log.levels.series_id("mta", name, "deferred")
         self._changes_ip = bool(getattr(policy, "changes_source_ip", False))
-        self._slack = float(getattr(policy, "scan_slack", 0.0))
-        if policy.queue_run_interval is not None:
-            env.process(self._queue_runner(float(policy.queue_run_interval)))
+        interval = policy.queue_run_interval
+        self.deferred = DeferredQueue(
+            env,
+            self._activate,
+            log.levels,
+            log.levels.series_id("mta", name, "deferred"),
+            interval=None if interval is None else float(interval),
+            slack=float(getattr(policy, "scan_slack", 0.0)),
+        )
 
     @classmethod
     def for_provider(
@@ -120,34 +114,36 @@ class OutboundMta:
         env: simpy.Environment,
         name: str,
         config: Provider,
+        *,
         policy: RetryPolicy,
         resolver: Resolver,
         servers: dict[str, MxServer],
         log: EventLog,
         rng: np.random.Generator,
-        **hooks: Any,
+        stats: SenderStats | None,
+        deliver_local: LocalDelivery,
+        on_bounce: BounceHook,
     ) -> OutboundMta:
-        """A provider's outbound MTA (``[providers.NAME]``); ``hooks`` are the keyword
-        arguments of the constructor that wire it (deliver_local, on_bounce, assigner,
-        warmup)."""
+        """A provider's outbound MTA (``[providers.NAME]``). ``rng`` draws source
+        addresses; ``stats`` are the per-sender counts its pools may read; its own
+        domains are delivered by ``deliver_local``."""
         wait = dead_time(policy)
         return cls(
             env,
             name,
-            config.ips,
-            config.ip_selection,
-            lambda start: DestinationScheduler.for_provider(start, config, wait),
-            policy,
-            resolver,
-            servers,
-            log,
-            rng,
+            sources=SourceAddresses.for_provider(config, rng, stats),
+            scheduler=lambda start: DestinationScheduler.for_provider(start, config, wait),
+            policy=policy,
+            resolver=resolver,
+            servers=servers,
+            log=log,
             connect_timeout=config.smtp_connect_timeout,
             mx_address_limit=config.smtp_mx_address_limit,
             local_domains=set(config.local_domains),
+            deliver_local=deliver_local,
+            on_bounce=on_bounce,
             nexthop=config.relay_host,
             asn=config.asn,
-            **hooks,
         )
 
     @classmethod
@@ -156,6 +152,7 @@ class OutboundMta:
         env: simpy.Environment,
         name: str,
         config: Server,
+        *,
         policy: RetryPolicy,
         resolver: Resolver,
         servers: dict[str, MxServer],
@@ -166,21 +163,20 @@ class OutboundMta:
         """The queue of a backup MX or relay server (``[servers.NAME]``): it sends from
         its own address with Postfix's client defaults and its own ``max_connections``."""
         wait = dead_time(policy)
-        postfix = Provider.model_construct()
         below = resolver.preferences(name) if config.role == "backup" else {}
         return cls(
             env,
             name,
-            [config.ip or ""],
-            "round-robin",
-            lambda start: DestinationScheduler.for_relay(start, config.max_connections, wait),
-            policy,
-            resolver,
-            servers,
-            log,
-            rng,
-            connect_timeout=postfix.smtp_connect_timeout,
-            mx_address_limit=postfix.smtp_mx_address_limit,
+            sources=SourceAddresses([config.ip or ""], "round-robin", rng),
+            scheduler=lambda start: DestinationScheduler.for_relay(
+                start, config.max_connections, wait
+            ),
+            policy=policy,
+            resolver=resolver,
+            servers=servers,
+            log=log,
+            connect_timeout=postfix_default("smtp_connect_timeout"),
+            mx_address_limit=postfix_default("smtp_mx_address_limit"),
             relay_below=below,
             on_bounce=on_bounce,
             nexthop=config.relay_to,
@@ -202,6 +198,12 @@ class OutboundMta:
                 continue
             self._activate(Delivery(message, domain, rcpts, now))
 
+    def accept(
+        self, message: Message, recipients: list[str], now: float, host: str, client_ip: str
+    ) -> None:
+        """Take mail the MX host of this relay accepted (an ``MxServer.accept``)."""
+        self.submit(message, recipients)
+
     def _activate(self, delivery: Delivery) -> None:
         self.active += 1
         self._record_active()
@@ -210,35 +212,6 @@ class OutboundMta:
 
     def _start(self, delivery: Delivery, dest: Destination) -> None:
         self.env.process(self._deliver(delivery, dest))
-
-    # ------------------------------------------------------------ the deferred queue
-    def _queue_runner(self, interval: float):
-        """Scan the deferred queue every ``interval`` seconds from t=0 (as qmgr does)."""
-        env = self.env
-        heap = self._deferred
-        while True:
-            horizon = env.now + self._slack
-            while heap and heap[0][0] <= horizon:
-                _, _, delivery = heapq.heappop(heap)
-                self.deferred -= 1
-                self._activate(delivery)
-            self._record_deferred()
-            yield env.timeout(interval)
-
-    def _schedule(self, delivery: Delivery, eligible: float) -> None:
-        self.deferred += 1
-        self._record_deferred()
-        if self.policy.queue_run_interval is None:
-            wake = self.env.timeout(max(0.0, eligible - self.env.now))
-            wake.callbacks.append(lambda _event, d=delivery: self._wake(d))
-        else:
-            self._seq += 1
-            heapq.heappush(self._deferred, (eligible, self._seq, delivery))
-
-    def _wake(self, delivery: Delivery) -> None:
-        self.deferred -= 1
-        self._record_deferred()
-        self._activate(delivery)
 
     def _site_failure(self, dest: Destination) -> None:
         """A connection-level failure: throttle, and if the destination died, defer what
@@ -250,47 +223,22 @@ class OutboundMta:
         for delivery in held:
             self._suspend(delivery)
         revive = self.env.timeout(scheduler.dead_time)
-        revive.callbacks.append(lambda _event, d=dest: scheduler.revive(d))
+        revive.callbacks.append(lambda _event: scheduler.revive(dest))
 
     # ------------------------------------------------------------ one delivery attempt
-    def _pick_ip(self, delivery: Delivery) -> str | None:
-        """The source address of this attempt, or ``None`` when warm-up caps forbid all."""
-        if delivery.source_ip is not None and not self._changes_ip and self.assigner is None:
-            ip: str | None = delivery.source_ip
-        else:
-            ip = self._choose_ip(delivery)
-        if self.warmup is not None and not self.warmup.admit(ip, self.env.now):
-            # a capped address: take the next one of the pool that may still send today
-            others = [o for o in self.ips if o != ip]
-            ip = next((o for o in others if self.warmup.admit(o, self.env.now)), None)
-        delivery.source_ip = ip
-        return ip
-
-    def _choose_ip(self, delivery: Delivery) -> str:
-        message = delivery.message
-        if self.assigner is not None:
-            key = message.group if self.assigner.strategy == "dedicated" else message.sender
-            return self.assigner.pick(key, message.sender_class, self.env.now)
-        ips = self.ips
-        if len(ips) == 1:
-            return ips[0]
-        if self.ip_selection == "sender-hash":
-            return ips[zlib.crc32(message.sender.encode()) % len(ips)]
-        if self.ip_selection == "random":
-            return ips[int(self.rng.integers(len(ips)))]
-        self._rr += 1
-        return ips[(self._rr - 1) % len(ips)]
-
-    def _deliver(self, delivery: Delivery, dest: Destination):
+    def _deliver(self, delivery: Delivery, dest: Destination) -> Generator[simpy.Event, Any, None]:
         """One delivery attempt: try MX hosts in order until one gives a session."""
         env = self.env
         message = delivery.message
         recipients = delivery.recipients
         delivery.attempts += 1
-        ip = self._pick_ip(delivery)
+        ip = self.sources.pick(delivery, env.now, self._changes_ip)
+        source = ip or ""
         result = None
         host = None
         started = env.now
+        site_reply: smtp.Reply | None
+        hosts: list[str]
         if ip is None:
             site_reply, hosts = smtp.WARMUP_CAP, []
         else:
@@ -303,7 +251,7 @@ class OutboundMta:
         for host in hosts[: self.mx_address_limit]:
             started = env.now
             result = yield from self.servers[host].session(
-                message, recipients, self.connect_timeout, ip, self.asn
+                message, recipients, self.connect_timeout, source, self.asn
             )
             site_reply = result.site_reply
             if site_reply is None:
@@ -317,17 +265,30 @@ class OutboundMta:
             if site_reply.transient and site_reply is not smtp.WARMUP_CAP:
                 self._site_failure(dest)
         else:
+            assert result is not None  # no site failure: a session was held
             replies = result.replies
             causes = result.causes
             session_at = result.session_at
             self.scheduler.succeeded(dest)
-            self.policy.after_success(now=env.now, destination=host)
-        self._settle_attempt(delivery, ip or "", host, started, session_at, replies, causes)
+            self.policy.after_success(now=env.now, destination=host or delivery.domain)
+        self._settle_attempt(
+            delivery, source, host, (started, session_at), replies=replies, causes=causes
+        )
         self.scheduler.done(dest)
 
     def _settle_attempt(
-        self, delivery, ip, host, started, session_at, replies, causes=None
+        self,
+        delivery: Delivery,
+        ip: str,
+        host: str | None,
+        times: tuple[float, float],
+        *,
+        replies: list[smtp.Reply],
+        causes: list[str | None] | None,
     ) -> None:
+        """Record one attempt per recipient and settle each: sent, bounced or deferred.
+        ``times`` are the attempt's start and the session's start (NaN without one)."""
+        started, session_at = times
         env = self.env
         message = delivery.message
         table = self.log.messages
@@ -370,9 +331,9 @@ class OutboundMta:
                 cause = causes[i] if causes else None
                 if cause is not None and message.legitimate:
                     table.mark_collateral(row, cause)
-        if bounced:
+        if last_permanent is not None:
             self._bounce(message, bounced, last_permanent)
-        if deferred:
+        if last_transient is not None:
             delivery.recipients = deferred
             self._defer(delivery, last_transient, host or delivery.domain)
 
@@ -441,7 +402,7 @@ class OutboundMta:
         ):
             delivery.warned = True
             self.on_bounce(self, message, list(delivery.recipients), reply, "delayed")
-        self._schedule(delivery, eligible)
+        self.deferred.hold(delivery, eligible)
 
     def _expire(self, delivery: Delivery, reply: smtp.Reply) -> None:
         message = delivery.message
@@ -463,6 +424,3 @@ class OutboundMta:
     # ------------------------------------------------------------ levels
     def _record_active(self) -> None:
         self.log.levels.record(self.env.now, self._active_series, self.active)
-
-    def _record_deferred(self) -> None:
-        self.log.levels.record(self.env.now, self._deferred_series, self.deferred)

@@ -14,9 +14,10 @@ this module only connects them to the mail flow.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -95,38 +96,10 @@ class Receiver:
         self.network = network
         self.subscriptions = [(network.lists[n], action) for n, action in config.blocklists.items()]
         self.scopes = tuple(config.blocklist_scopes)
-        g = config.greylisting
-        self.greylist = (
-            None
-            if g is None
-            else Greylist(
-                g.delay, g.retry_window, g.max_age, g.auto_whitelist_clients, g.ipv4_prefix
-            )
-        )
-        r = config.reputation
-        self.reputation = (
-            None
-            if r is None
-            else ReputationTable(
-                r.half_life,
-                prior=r.prior,
-                prior_weight=r.prior_weight,
-                throttle_below=r.throttle_below,
-                reject_below=r.reject_below,
-                throttle_rate=r.throttle_rate,
-                throttle_burst=r.throttle_burst,
-                style=r.style,
-            )
-        )
-        f = config.filter
-        self.filter = (
-            None
-            if f is None
-            else ContentFilter(
-                f.fp_base, f.fn_base, fp_worst=f.fp_worst, fn_worst=f.fn_worst, rng=rng
-            )
-        )
-        self._rng = rng
+        g, r, f = config.greylisting, config.reputation, config.filter
+        self.greylist = None if g is None else Greylist.from_config(g)
+        self.reputation = None if r is None else ReputationTable.from_config(r)
+        self.filter = None if f is None else ContentFilter.from_config(f, rng)
 
     def session_verdict(self, ip: str, asn: int, now: float) -> Verdict | None:
         """What the receiver says to client ``ip`` for this whole session, if not OK."""
@@ -176,7 +149,7 @@ def sample_scores(
     ips: list[str],
     scores: ScoreLog,
     interval: float,
-) -> Iterator[simpy.Event]:
+) -> Generator[simpy.Event, Any, None]:
     """Process: record every receiver's score for every address in ``ips``, from t=0 every
     ``interval`` seconds (the reputation table of a run)."""
     while True:

@@ -9,6 +9,8 @@ provider's outbound MTA.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import simpy
 
@@ -17,7 +19,10 @@ from mailnet.model.message import Message, MessageFactory, SenderClass
 from mailnet.model.outbound import OutboundMta
 from mailnet.policies.outbound_controls import OutboundSpamFilter, SenderStats, SenderSuspension
 from mailnet.records import MessageTable
-from mailnet.scenario import Provider
+from mailnet.scenario import Provider, SenderGroup
+
+Submit = Callable[[str, list[str]], None]
+"""``submit(sender_address, recipients)``: a client hands a message to its provider's MSA."""
 
 
 class SenderShaper:
@@ -47,6 +52,7 @@ class SubmissionServer:
         table: MessageTable,
         messages: MessageFactory,
         stats: SenderStats | None,
+        *,
         suspension: SenderSuspension | None = None,
         spam_filter: OutboundSpamFilter | None = None,
         shaper: SenderShaper | None = None,
@@ -66,6 +72,7 @@ class SubmissionServer:
         env: simpy.Environment,
         config: Provider,
         mta: OutboundMta,
+        *,
         table: MessageTable,
         messages: MessageFactory,
         stats: SenderStats | None,
@@ -94,7 +101,13 @@ class SubmissionServer:
         """A client submits a message now; returns it (its rows record what happened)."""
         now = self.env.now
         message = self._messages.new(
-            sender, sender_class, self.mta.name, False, recipients, group=group, retries=retries
+            sender,
+            sender_class,
+            self.mta.name,
+            recipients,
+            is_dsn=False,
+            group=group,
+            retries=retries,
         )
         if self.suspension is not None and self.suspension.suspended(sender, now):
             self._reject(message, smtp.SUSPENDED_SENDER)
@@ -113,6 +126,15 @@ class SubmissionServer:
             hold = self.env.timeout(release - now)
             hold.callbacks.append(lambda _e: self.mta.submit(message, recipients))
         return message
+
+    def submitter(self, group_name: str, group: SenderGroup) -> Submit:
+        """The ``submit(sender, recipients)`` of the clients of sender group ``group``."""
+        sender_class, retries = group.sender_class, group.retries
+
+        def submit(sender: str, recipients: list[str]) -> None:
+            self.submit(sender, recipients, group_name, sender_class, retries)
+
+        return submit
 
     def record(self, sender: str, kind: str, count: int = 1) -> None:
         """Feedback about mail already sent: a hard ``bounce`` or a ``complaint``."""

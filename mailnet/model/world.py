@@ -25,7 +25,7 @@ from mailnet.model.outbound import OutboundMta
 from mailnet.model.receiver import BlocklistNetwork, Receiver, sample_scores
 from mailnet.model.submission import SubmissionServer
 from mailnet.policies.outages import OutageSchedule
-from mailnet.policies.outbound_controls import PoolAssigner, SenderStats, WarmupSchedule
+from mailnet.policies.outbound_controls import SenderStats
 from mailnet.policies.retry import RetryPolicy, make_retry_policy
 from mailnet.randomness import RandomStreams
 from mailnet.records import EventLog
@@ -45,6 +45,7 @@ class World:
         env: simpy.Environment,
         streams: RandomStreams,
         log: EventLog,
+        *,
         base_dir: Path | None = None,
         source: str = "<scenario>",
     ):
@@ -73,18 +74,20 @@ class World:
         self.bounces = Bounces(self.messages)
 
         self.servers: dict[str, MxServer] = {}
-        for name, cfg in scenario.servers.items():
+        for name, server_cfg in scenario.servers.items():
             self.servers[name] = MxServer(
                 env,
                 name,
-                cfg,
-                service_sampler(cfg.service_time, streams.get(f"servers.{name}.service")),
-                OutageSchedule.from_config(
-                    cfg.outages, horizon, streams.get(f"servers.{name}.outages")
+                server_cfg,
+                service_time=service_sampler(
+                    server_cfg.service_time, streams.get(f"servers.{name}.service")
                 ),
-                log.levels,
-                streams.get(f"servers.{name}.replies"),
-                receiver=self.receivers[cfg.receiver] if cfg.receiver else None,
+                outages=OutageSchedule.from_config(
+                    server_cfg.outages, horizon, streams.get(f"servers.{name}.outages")
+                ),
+                levels=log.levels,
+                rng=streams.get(f"servers.{name}.replies"),
+                receiver=self.receivers[server_cfg.receiver] if server_cfg.receiver else None,
             )
 
         self.mtas: dict[str, OutboundMta] = {}
@@ -96,52 +99,49 @@ class World:
                 env,
                 name,
                 cfg,
-                _retry_policy(cfg.retry, cfg.retry_params, streams, name),
-                self.resolver,
-                self.servers,
-                log,
-                streams.get(f"providers.{name}.ips"),
+                policy=_retry_policy(cfg.retry, cfg.retry_params, streams, name),
+                resolver=self.resolver,
+                servers=self.servers,
+                log=log,
+                rng=streams.get(f"providers.{name}.ips"),
+                stats=stats,
                 deliver_local=self.mailboxes.deliver,
                 on_bounce=self.bounces,
-                assigner=PoolAssigner.for_provider(cfg, stats),
-                warmup=None if cfg.warmup is None else WarmupSchedule.from_config(cfg.warmup),
             )
             self.mtas[name] = mta
             self.submission[name] = SubmissionServer.for_provider(
                 env,
                 cfg,
                 mta,
-                log.messages,
-                self.messages,
-                stats,
-                streams.get(f"providers.{name}.filter"),
-                self.suspensions,
+                table=log.messages,
+                messages=self.messages,
+                stats=stats,
+                filter_rng=streams.get(f"providers.{name}.filter"),
+                suspensions=self.suspensions,
             )
         self.bounces.providers = self.feedback.providers = self.submission
 
         # Backup MX hosts and relays are MTAs too: each has its own queue and retry policy.
         self.relays: dict[str, OutboundMta] = {}
-        for name, cfg in scenario.servers.items():
+        for name, server_cfg in scenario.servers.items():
             server = self.servers[name]
-            if cfg.role == "primary":
+            if server_cfg.role == "primary":
                 agent = DeliveryAgent(server.receiver, self.mailboxes, self.feedback, log.messages)
                 server.accept = agent.accept
                 continue
             relay = OutboundMta.for_relay(
                 env,
                 name,
-                cfg,
-                _retry_policy(cfg.retry, cfg.retry_params, streams, name),
-                self.resolver,
-                self.servers,
-                log,
-                streams.get(f"relays.{name}"),
+                server_cfg,
+                policy=_retry_policy(server_cfg.retry, server_cfg.retry_params, streams, name),
+                resolver=self.resolver,
+                servers=self.servers,
+                log=log,
+                rng=streams.get(f"relays.{name}"),
                 on_bounce=self.bounces,
             )
             self.relays[name] = relay
-            server.accept = lambda message, rcpts, now, host, client_ip, relay=relay: relay.submit(
-                message, rcpts
-            )
+            server.accept = relay.accept
 
         scored = [r for r in self.receivers.values() if r.reputation is not None]
         if scored:
@@ -152,17 +152,14 @@ class World:
         self.senders: dict[str, SenderPopulation] = {}
         for name, group in scenario.senders.items():
             provider = scenario.providers[group.provider]
-            msa = self.submission[group.provider]
             self.senders[name] = SenderPopulation(
                 env,
                 name,
                 group,
-                provider.local_domains[0],
-                lambda sender, rcpts, msa=msa, name=name, group=group: msa.submit(
-                    sender, rcpts, name, group.sender_class, group.retries
-                ),
-                streams.get(f"senders.{name}"),
-                scenario.domains,
+                domain=provider.local_domains[0],
+                submit=self.submission[group.provider].submitter(name, group),
+                rng=streams.get(f"senders.{name}"),
+                domains=scenario.domains,
                 base_dir=base_dir,
                 source=source,
                 campaign_rng=streams.get(f"senders.{name}.campaigns"),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from numpy.random import Generator
 
+from mailnet.scenario import FilterConfig
+
 
 def _lerp(at_worst: float, at_best: float, score: float) -> float:
     return at_worst + (at_best - at_worst) * score
@@ -54,6 +56,17 @@ class ContentFilter:
         self.fp_worst = float(fp_worst)
         self.fn_worst = float(fn_worst)
         self.rng = rng
+
+    @classmethod
+    def from_config(cls, config: FilterConfig, rng: Generator) -> ContentFilter:
+        """The filter of ``[receivers.NAME.filter]``, drawing from ``rng``."""
+        return cls(
+            config.fp_base,
+            config.fn_base,
+            fp_worst=config.fp_worst,
+            fn_worst=config.fn_worst,
+            rng=rng,
+        )
 
     @staticmethod
     def _check(score: float) -> float:

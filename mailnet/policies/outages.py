@@ -8,6 +8,7 @@ front, as alternating exponential up (mean ``mtbf``) and down (mean ``mttr``) pe
 from __future__ import annotations
 
 from bisect import bisect_right
+from itertools import pairwise
 
 import numpy as np
 
@@ -19,7 +20,7 @@ class OutageSchedule:
 
     def __init__(self, windows: list[tuple[float, float, str]]):
         windows = sorted(windows)
-        for (_s0, e0, _), (s1, _, _) in zip(windows, windows[1:], strict=False):
+        for (_s0, e0, _), (s1, _, _) in pairwise(windows):
             if s1 < e0:
                 raise ValueError(f"outage windows overlap at {s1}s")
         self.windows = windows

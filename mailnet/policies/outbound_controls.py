@@ -196,7 +196,7 @@ class WarmupSchedule:
     @classmethod
     def from_config(cls, config: WarmupConfig) -> WarmupSchedule:
         """The schedule of ``[providers.NAME.warmup]``: its addresses start together."""
-        return cls(config.daily_limits, starts={ip: config.start for ip in config.ips})
+        return cls(config.daily_limits, starts=dict.fromkeys(config.ips, config.start))
 
     def day(self, ip: str, now: float) -> int | None:
         """Warm-up day of ``ip`` at ``now`` (0-based), or ``None`` if it is not warming."""

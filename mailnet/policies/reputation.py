@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from mailnet.scenario import ReputationConfig
 from mailnet.smtp import Reply
 from mailnet.units import DAY
 
@@ -24,7 +25,7 @@ class TokenBucket:
     ``take(now)`` spends one token if there is one; times must not decrease.
     """
 
-    __slots__ = ("rate", "burst", "_tokens", "_t")
+    __slots__ = ("_t", "_tokens", "burst", "rate")
 
     def __init__(self, rate: float, burst: float, now: float = 0.0):
         if rate < 0 or burst < 1:
@@ -197,6 +198,20 @@ class ReputationTable:
             raise ValueError(f"unknown evidence kinds {sorted(unknown)}; use {sorted(WEIGHTS)}")
         self._evidence: dict[str, _Evidence] = {}
         self._buckets: dict[str, TokenBucket] = {}
+
+    @classmethod
+    def from_config(cls, config: ReputationConfig) -> ReputationTable:
+        """The table of ``[receivers.NAME.reputation]``."""
+        return cls(
+            config.half_life,
+            prior=config.prior,
+            prior_weight=config.prior_weight,
+            throttle_below=config.throttle_below,
+            reject_below=config.reject_below,
+            throttle_rate=config.throttle_rate,
+            throttle_burst=config.throttle_burst,
+            style=config.style,
+        )
 
     def _decayed(self, ip: str, now: float) -> _Evidence | None:
         ev = self._evidence.get(ip)
