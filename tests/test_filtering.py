@@ -67,3 +67,27 @@ def test_bad_inputs():
         _filter(fp_base=1.5)
     with pytest.raises(ValueError, match="score must be in"):
         _filter().place(False, 1.2)
+
+
+def test_receiver_files_and_learns_from_what_it_filed():
+    """The receiver's filing: the filter at the client's score, and reputation evidence."""
+    from mailnet.model.receiver import BlocklistNetwork, Receiver
+    from mailnet.scenario import Receiver as ReceiverConfig
+
+    config = ReceiverConfig.model_validate(
+        {
+            "reputation": {"throttle_below": 0.0, "reject_below": 0.0},
+            "filter": {"fp_base": 0.0, "fn_base": 0.0, "fp_worst": 1.0, "fn_worst": 0.0},
+        }
+    )
+    receiver = Receiver("r", config, BlocklistNetwork({}), np.random.default_rng(1))
+    ip = "198.51.100.9"
+    assert receiver.file(False, ip, 0.0) == ("inbox", False)  # prior score 1: never misfiled
+    for _ in range(50):
+        receiver.observe("trap", ip, 0.0)
+    assert receiver.score(ip, 0.0) < 0.01
+    folder, by_score = receiver.file(False, ip, 0.0)
+    assert (folder, by_score) == ("spam", True)  # ham misfiled for the address's record
+    assert receiver.file(True, ip, 0.0) == ("spam", False)
+    without = Receiver("plain", ReceiverConfig(), BlocklistNetwork({}), np.random.default_rng(1))
+    assert without.file(True, ip, 0.0) == ("inbox", False)

@@ -29,7 +29,14 @@ from mailnet.policies.outbound_controls import SenderStats
 from mailnet.policies.retry import RetryPolicy, make_retry_policy
 from mailnet.randomness import RandomStreams
 from mailnet.records import EventLog
-from mailnet.scenario import CustomRetry, Scenario, build_blocklist
+from mailnet.scenario import (
+    CustomRetry,
+    Provider,
+    Scenario,
+    SenderGroup,
+    Server,
+    build_blocklist,
+)
 
 
 class World:
@@ -52,6 +59,7 @@ class World:
         self.scenario = scenario
         self.env = env
         self.log = log
+        self.streams = streams
         horizon = scenario.simulation.duration
         self.messages = MessageFactory(env, log.messages)
         self.resolver = Resolver(scenario.domains, streams.get("dns"), streams.get("dns.faults"))
@@ -72,98 +80,110 @@ class World:
             scenario, self.blocklists, streams.get("complaints")
         )
         self.bounces = Bounces(self.messages)
-
-        self.servers: dict[str, MxServer] = {}
-        for name, server_cfg in scenario.servers.items():
-            self.servers[name] = MxServer(
-                env,
-                name,
-                server_cfg,
-                service_time=service_sampler(
-                    server_cfg.service_time, streams.get(f"servers.{name}.service")
-                ),
-                outages=OutageSchedule.from_config(
-                    server_cfg.outages, horizon, streams.get(f"servers.{name}.outages")
-                ),
-                levels=log.levels,
-                rng=streams.get(f"servers.{name}.replies"),
-                receiver=self.receivers[server_cfg.receiver] if server_cfg.receiver else None,
-            )
-
+        self.servers = {name: self._server(name, cfg) for name, cfg in scenario.servers.items()}
         self.mtas: dict[str, OutboundMta] = {}
         self.submission: dict[str, SubmissionServer] = {}
         self.suspensions: list[dict] = []
         for name, cfg in scenario.providers.items():
-            stats = SenderStats.for_provider(cfg)
-            mta = OutboundMta.for_provider(
-                env,
-                name,
-                cfg,
-                policy=_retry_policy(cfg.retry, cfg.retry_params, streams, name),
-                resolver=self.resolver,
-                servers=self.servers,
-                log=log,
-                rng=streams.get(f"providers.{name}.ips"),
-                stats=stats,
-                deliver_local=self.mailboxes.deliver,
-                on_bounce=self.bounces,
-            )
-            self.mtas[name] = mta
-            self.submission[name] = SubmissionServer.for_provider(
-                env,
-                cfg,
-                mta,
-                table=log.messages,
-                messages=self.messages,
-                stats=stats,
-                filter_rng=streams.get(f"providers.{name}.filter"),
-                suspensions=self.suspensions,
-            )
+            self._provider(name, cfg)
         self.bounces.providers = self.feedback.providers = self.submission
-
-        # Backup MX hosts and relays are MTAs too: each has its own queue and retry policy.
         self.relays: dict[str, OutboundMta] = {}
         for name, server_cfg in scenario.servers.items():
-            server = self.servers[name]
-            if server_cfg.role == "primary":
-                agent = DeliveryAgent(server.receiver, self.mailboxes, self.feedback, log.messages)
-                server.accept = agent.accept
-                continue
-            relay = OutboundMta.for_relay(
-                env,
-                name,
-                server_cfg,
-                policy=_retry_policy(server_cfg.retry, server_cfg.retry_params, streams, name),
-                resolver=self.resolver,
-                servers=self.servers,
-                log=log,
-                rng=streams.get(f"relays.{name}"),
-                on_bounce=self.bounces,
-            )
-            self.relays[name] = relay
-            server.accept = relay.accept
-
+            self._connect_server(name, server_cfg)
         scored = [r for r in self.receivers.values() if r.reputation is not None]
         if scored:
             ips = [ip for mta in self.mtas.values() for ip in mta.ips]
             interval = scenario.simulation.sample_interval
             env.process(sample_scores(env, scored, ips, log.scores, interval))
+        self.senders = {
+            name: self._senders(name, group, base_dir, source)
+            for name, group in scenario.senders.items()
+        }
 
-        self.senders: dict[str, SenderPopulation] = {}
-        for name, group in scenario.senders.items():
-            provider = scenario.providers[group.provider]
-            self.senders[name] = SenderPopulation(
-                env,
-                name,
-                group,
-                domain=provider.local_domains[0],
-                submit=self.submission[group.provider].submitter(name, group),
-                rng=streams.get(f"senders.{name}"),
-                domains=scenario.domains,
-                base_dir=base_dir,
-                source=source,
-                campaign_rng=streams.get(f"senders.{name}.campaigns"),
-            )
+    def _server(self, name: str, cfg: Server) -> MxServer:
+        streams = self.streams
+        return MxServer(
+            self.env,
+            name,
+            cfg,
+            service_time=service_sampler(cfg.service_time, streams.get(f"servers.{name}.service")),
+            outages=OutageSchedule.from_config(
+                cfg.outages,
+                self.scenario.simulation.duration,
+                streams.get(f"servers.{name}.outages"),
+            ),
+            levels=self.log.levels,
+            rng=streams.get(f"servers.{name}.replies"),
+            receiver=self.receivers[cfg.receiver] if cfg.receiver else None,
+        )
+
+    def _provider(self, name: str, cfg: Provider) -> None:
+        """A provider's MTA and MSA, sharing the per-sender counts its controls read."""
+        streams = self.streams
+        stats = SenderStats.for_provider(cfg)
+        mta = OutboundMta.for_provider(
+            self.env,
+            name,
+            cfg,
+            policy=_retry_policy(cfg.retry, cfg.retry_params, streams, name),
+            resolver=self.resolver,
+            servers=self.servers,
+            log=self.log,
+            rng=streams.get(f"providers.{name}.ips"),
+            stats=stats,
+            deliver_local=self.mailboxes.deliver,
+            on_bounce=self.bounces,
+        )
+        self.mtas[name] = mta
+        self.submission[name] = SubmissionServer.for_provider(
+            self.env,
+            cfg,
+            mta,
+            table=self.log.messages,
+            messages=self.messages,
+            stats=stats,
+            filter_rng=streams.get(f"providers.{name}.filter"),
+            suspensions=self.suspensions,
+        )
+
+    def _connect_server(self, name: str, cfg: Server) -> None:
+        """Where an MX server's accepted mail goes: a primary's delivery agent, or the
+        queue of a backup MX or relay (an MTA too, with its own retry policy)."""
+        server = self.servers[name]
+        if cfg.role == "primary":
+            agent = DeliveryAgent(server.receiver, self.mailboxes, self.feedback, self.log.messages)
+            server.accept = agent.accept
+            return
+        relay = OutboundMta.for_relay(
+            self.env,
+            name,
+            cfg,
+            policy=_retry_policy(cfg.retry, cfg.retry_params, self.streams, name),
+            resolver=self.resolver,
+            servers=self.servers,
+            log=self.log,
+            rng=self.streams.get(f"relays.{name}"),
+            on_bounce=self.bounces,
+        )
+        self.relays[name] = relay
+        server.accept = relay.accept
+
+    def _senders(
+        self, name: str, group: SenderGroup, base_dir: Path | None, source: str
+    ) -> SenderPopulation:
+        provider = self.scenario.providers[group.provider]
+        return SenderPopulation(
+            self.env,
+            name,
+            group,
+            domain=provider.local_domains[0],
+            submit=self.submission[group.provider].submitter(name, group),
+            rng=self.streams.get(f"senders.{name}"),
+            domains=self.scenario.domains,
+            base_dir=base_dir,
+            source=source,
+            campaign_rng=self.streams.get(f"senders.{name}.campaigns"),
+        )
 
 
 def _retry_policy(

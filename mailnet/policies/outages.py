@@ -69,7 +69,3 @@ class OutageSchedule:
             if start <= t < end:
                 return mode
         return None
-
-    def downtime(self, until: float) -> float:
-        """Seconds down in ``[0, until)``."""
-        return sum(max(0.0, min(e, until) - s) for s, e, _ in self.windows if s < until)

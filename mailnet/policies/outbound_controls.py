@@ -96,7 +96,7 @@ class SenderSuspension:
     A sender is suspended at the first ``record`` or ``suspended`` call at which, in the
     trailing ``window``, it has sent at least ``min_volume`` messages and its bounce rate
     is ``>= bounce_threshold`` or its complaint rate ``>= complaint_threshold``. It stays
-    suspended for ``duration`` seconds (``None``: until :meth:`reinstate`).
+    suspended for ``duration`` seconds (``None``: for good).
 
     Defaults (mail-facts.md §7): Amazon SES puts accounts under review at a 5 % bounce or
     0.1 % complaint rate (and may pause at 10 % / 0.5 %); the 7-day window and the
@@ -170,11 +170,6 @@ class SenderSuspension:
                 )
             return True
         return False
-
-    def reinstate(self, sender: str) -> None:
-        """Lift a suspension (the provider's review); the sender is re-checked on its next
-        event, so it is suspended again if its window still holds the bad rates."""
-        self._until.pop(sender, None)
 
 
 class WarmupSchedule:

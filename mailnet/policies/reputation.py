@@ -8,7 +8,6 @@ limiter used here and by the outbound controls. Times are seconds.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from mailnet.scenario import ReputationConfig
@@ -53,16 +52,6 @@ class TokenBucket:
             self._tokens = max(0.0, self._tokens - n)
             return True
         return False
-
-    def wait(self, now: float, n: float = 1.0) -> float:
-        """Seconds from ``now`` until ``n`` tokens are there (``inf`` if never)."""
-        self._refill(now)
-        missing = n - self._tokens
-        if missing <= _EPS:
-            return 0.0
-        if self.rate == 0 or n > self.burst:
-            return math.inf
-        return missing / self.rate
 
 
 WEIGHTS = {"ham": 1.0, "spam": 1.0, "trap": 50.0, "complaint": 100.0}
