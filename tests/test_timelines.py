@@ -149,3 +149,18 @@ def test_retrieval_follows_polling():
     # one client polls at a fixed phase: every retrieval lies on the same 10-minute grid
     phase = np.mod(m["retrieved_at"], 600)
     assert np.allclose(phase, phase.iloc[0])
+
+
+def test_campaigns_alone_send_their_bursts_on_time():
+    """A sender with campaigns and no steady rate: ``size`` messages at each start."""
+    raw = one_mx_world()
+    raw["simulation"]["duration"] = "2h"
+    raw["senders"]["users"] = {
+        "provider": "isp",
+        "count": 3,
+        "domains": {"dest.example": 1.0},
+        "campaigns": {"every": "1h", "size": 5, "start": "10m"},
+    }
+    result = simulate(build(raw))
+    created = result.messages.drop_duplicates("message_id")["created_at"]
+    assert sorted(created) == [600.0] * 5 + [4200.0] * 5

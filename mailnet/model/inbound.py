@@ -80,7 +80,6 @@ class MxServer:
         self.env = env
         self.name = name
         self.ip = config.ip or ""
-        self.role = config.role
         self.connect_time = config.connect_time
         self.backlog = None if config.backlog == "unlimited" else config.backlog
         self.outages = outages

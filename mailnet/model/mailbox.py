@@ -37,7 +37,6 @@ class Mailboxes:
         self._table = table
         self._rng = rng
         self._phase: dict[str, float] = {}
-        self.stored = 0
 
     def deliver(self, message: Message, recipient: str, now: float) -> smtp.Reply:
         """Local delivery by the sending MTA itself (its own domains): store, or answer
@@ -53,12 +52,10 @@ class Mailboxes:
         table.delivered_at[row] = now
         table.settle(row, "delivered", smtp.OK.code, smtp.OK.enhanced)
         if is_trap(recipient):
-            self.stored += 1
             return  # nobody reads a spam trap
         retrieved = self.retrieval_time(recipient, domain, now)
         if retrieved <= self._horizon:
             table.retrieved_at[row] = retrieved
-        self.stored += 1
 
     def retrieval_time(self, recipient: str, domain: str, now: float) -> float:
         """When ``recipient``'s client fetches a message stored at ``now`` (seconds)."""

@@ -340,31 +340,11 @@ class OutboundMta:
     def _suspend(self, delivery: Delivery) -> None:
         """Defer without a connection: the destination is dead."""
         now = self.env.now
-        message = delivery.message
-        table = self.log.messages
-        reply = smtp.SUSPENDED
         delivery.attempts += 1
         self.active -= 1
         self._record_active()
-        for rcpt in delivery.recipients:
-            row = message.rows[rcpt]
-            table.attempts[row] += 1
-            table.final_code[row] = reply.code
-            table.final_enhanced_code[row] = reply.enhanced
-            self.log.attempts.add(
-                message.id,
-                rcpt,
-                self.name,
-                "",
-                None,
-                now,
-                math.nan,
-                now,
-                reply.code,
-                reply.enhanced,
-                "deferred",
-            )
-        self._defer(delivery, reply, delivery.domain)
+        replies = [smtp.SUSPENDED] * len(delivery.recipients)
+        self._settle_attempt(delivery, "", None, (now, math.nan), replies=replies, causes=None)
 
     def _defer(self, delivery: Delivery, reply: smtp.Reply, destination: str) -> None:
         """Hand a failed delivery to the retry policy: hold it, or expire it.
