@@ -36,7 +36,7 @@ class BlockDraws:
     """Scalar draws served from pre-drawn blocks: numpy scalar calls cost ~0.6 us each,
     a block of 4096 costs ~11 ns per value (des-performance.md)."""
 
-    __slots__ = ("_draw", "_block", "_size", "_i")
+    __slots__ = ("_block", "_draw", "_i", "_size")
 
     def __init__(self, draw, size: int = 4096):
         self._draw = draw

@@ -40,6 +40,8 @@ CONNECT_REFUSED = Reply(421, "4.4.1", "Connection refused")
 BACKLOG_FULL = Reply(421, "4.3.2", "Service not available, too many connections")
 NO_SUCH_USER = Reply(550, "5.1.1", "Recipient address rejected: User unknown")
 NULL_MX = Reply(556, "5.1.10", "Recipient address has null MX")
+MX_LOOP = Reply(554, "5.4.6", "mail for domain loops back to myself")
+"""A relay with no more preferred MX host left: RFC 5321 §5.1, bounce."""
 SUSPENDED = Reply(421, "4.4.1", "delivery temporarily suspended: destination is dead")
 EXPIRED = Reply(554, "5.4.7", "delivery time expired")
 DNS_TEMPFAIL = Reply(451, "4.4.3", "Host or domain name lookup failed: temporary failure")

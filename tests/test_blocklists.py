@@ -133,10 +133,10 @@ def test_asn_share_threshold_needs_the_share():
 
 
 def test_asn_escalation_requires_sizes():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="asn_sizes"):
         Blocklist("l3", asn_share=0.1)
     bl = Blocklist("l3", asn_share=0.1, asn_sizes={AS: 10})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no size for"):
         bl.observe("trap", IP, 64999, 0.0)
 
 
@@ -164,7 +164,7 @@ def test_records_frame_columns_and_values():
 def test_time_must_not_go_back():
     bl = Blocklist("testbl")
     bl.observe("trap", IP, AS, 10.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="time went back"):
         bl.listed(IP, AS, 5.0)
 
 
@@ -182,7 +182,7 @@ def test_presets():
     uce.observe("trap", IP, AS, 0.0)
     assert uce.listed(IP, AS, 7 * DAY - 1) is not None
     assert uce.listed(IP, AS, 7 * DAY) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown blocklist preset"):
         Blocklist.preset("nosuchlist")
 
 
@@ -200,7 +200,7 @@ def test_replies():
     )
     assert bl.reply("defer", IP).code == 451
     assert bl.reply("defer", IP).enhanced == "4.7.1"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown blocklist action"):
         bl.reply("drop", IP)
 
 

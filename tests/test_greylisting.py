@@ -41,20 +41,6 @@ def test_early_retries_do_not_reset_first_seen():
     assert g.check(IP, SENDER, RCPT, 300.0) is None
 
 
-def test_log_uses_postgrey_reasons():
-    log: list = []
-    g = Greylist(log=log)
-    g.check(IP, SENDER, RCPT, 0.0)
-    g.check(IP, SENDER, RCPT, 10.0)
-    g.check(IP, SENDER, RCPT, 400.0)
-    assert [(t, action, reason) for t, _, action, reason in log] == [
-        (0.0, "greylist", "new"),
-        (10.0, "greylist", "early-retry"),
-        (400.0, "pass", "triplet found"),
-    ]
-    assert log[0][1] == ("198.51.100.0/24", SENDER, RCPT)
-
-
 def test_first_retry_after_retry_window_starts_over():
     g = Greylist()
     g.check(IP, SENDER, RCPT, 0.0)
@@ -161,14 +147,6 @@ def test_auto_whitelist_counts_at_most_one_success_per_hour():
     assert g.successes(IP) == 2
 
 
-def test_auto_whitelist_can_key_on_the_address():
-    g = Greylist(awl_by_network=False)
-    for i in range(5):
-        _deliver_new_triplet(g, IP, i, i * HOUR)
-    assert g.whitelisted(IP, 5 * HOUR)
-    assert not g.whitelisted("198.51.100.8", 5 * HOUR)
-
-
 def test_auto_whitelist_disabled_and_expires():
     g = Greylist(auto_whitelist_clients=0)
     for i in range(6):
@@ -182,20 +160,8 @@ def test_auto_whitelist_disabled_and_expires():
     assert not g.whitelisted(IP, last_counted + 35 * DAY + 1)
 
 
-def test_purge_drops_what_postgrey_maintenance_drops():
-    g = Greylist()
-    g.check(IP, SENDER, "a@dest.example", 0.0)  # never passed
-    g.check(IP, SENDER, "b@dest.example", 0.0)
-    g.check(IP, SENDER, "b@dest.example", 300.0)  # passed
-    assert g.purge(2 * DAY + 301) == 1
-    assert len(g) == 1
-    assert g.purge(35 * DAY + 301) == 2  # the passed triplet and its client's AWL entry
-    assert len(g) == 0
-    assert g.successes(IP) == 0
-
-
 def test_bad_parameters_are_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must not be negative"):
         Greylist(delay=-1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ipv4_prefix must be"):
         Greylist(ipv4_prefix=33)

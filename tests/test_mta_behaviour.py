@@ -78,8 +78,10 @@ def test_per_recipient_replies_do_not_throttle():
     a = result.attempts
     first = a.sort_values("started_at").drop_duplicates("message_id")
     # every attempt got a session (452 is per recipient): no dead destination, no suspension
-    assert len(first) == 10 and a["session_at"].notna().all()
-    assert (first["code"] == 452).all() and (first["enhanced_code"] == "4.2.2").all()
+    assert len(first) == 10
+    assert a["session_at"].notna().all()
+    assert (first["code"] == 452).all()
+    assert (first["enhanced_code"] == "4.2.2").all()
     # each success-free session still widens nothing and shrinks nothing: the first ten
     # attempts all happen within the first two service times
     assert first["started_at"].max() < 2.2
@@ -113,7 +115,8 @@ def test_inbound_relay_in_front_of_final_server():
     raw["servers"]["mx.dest.example"]["outages"] = [{"start": "0s", "end": "1h", "mode": "refuse"}]
     result = simulate(build(raw))
     a = result.attempts.sort_values("started_at")
-    assert a.iloc[0]["hop"] == "isp" and a.iloc[0]["outcome"] == "sent"
+    assert a.iloc[0]["hop"] == "isp"
+    assert a.iloc[0]["outcome"] == "sent"
     inner = a[a["hop"] == "gateway.dest.example"]
     assert (inner["mx_host"] == "mx.dest.example").all()
     # the gateway retries on Exim's schedule with its -q30m runner, from its own arrival
@@ -136,7 +139,7 @@ def test_delay_warning_dsn():
 
 
 @pytest.mark.parametrize(
-    "preset, warn", [("sendmail", 4 * 3600), ("exim", 24 * 3600), ("exchange", 4 * 3600)]
+    ("preset", "warn"), [("sendmail", 4 * 3600), ("exim", 24 * 3600), ("exchange", 4 * 3600)]
 )
 def test_default_delay_warnings(preset, warn):
     """The warning goes out when the first failure at or after the warning age is handled."""

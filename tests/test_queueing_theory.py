@@ -23,7 +23,7 @@ from mailnet.scenario import Scenario
 SEEDS = [11, 12, 13, 14, 15, 16, 17, 18]
 
 
-def mmc_world(c: int, lam: float, mu: float, backlog, duration: float, lifetime="5d") -> dict:
+def mmc_world(c: int, lam: float, mu: float, backlog, duration: float, *, lifetime="5d") -> dict:
     return {
         "simulation": {"duration": duration, "warmup": "1000s", "seed": 1},
         "providers": {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import itertools
 
 import pytest
 
@@ -22,7 +22,6 @@ def test_token_bucket_burst_then_rate():
     assert not b.take(9.999)
     assert b.take(10.0)
     assert not b.take(10.0)
-    assert b.wait(10.0) == pytest.approx(10.0)
     assert b.take(20.0)
 
 
@@ -40,14 +39,13 @@ def test_token_bucket_per_minute_rate_is_exact():
     assert admitted == [0, 60, 120, 180, 240, 300, 360, 420, 480, 540]
 
 
-def test_token_bucket_wait_and_errors():
+def test_token_bucket_without_rate_and_errors():
     b = TokenBucket(rate=0.0, burst=1)
     b.take(0.0)
-    assert b.wait(5.0) == math.inf
     assert not b.take(6.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="time went back"):
         b.take(0.5)  # time went back
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="token bucket needs"):
         TokenBucket(rate=1.0, burst=0.5)
 
 
@@ -76,7 +74,7 @@ def test_bad_evidence_lowers_the_score_monotonically(kind):
     for _ in range(5):
         t.observe(kind, IP, 0.0)
         scores.append(t.score(IP, 0.0))
-    assert all(a > b for a, b in zip(scores, scores[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(scores))
     assert all(0.0 <= s <= 1.0 for s in scores)
 
 
@@ -104,14 +102,14 @@ def test_evidence_halves_every_half_life_and_score_recovers():
     assert t.evidence(IP, 7 * DAY) == (0.0, pytest.approx(50.0))
     assert t.evidence(IP, 14 * DAY) == (0.0, pytest.approx(25.0))
     scores = [t.score(IP, d * DAY) for d in range(14, 200, 7)]
-    assert all(a < b for a, b in zip(scores, scores[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(scores))
     assert scores[-1] == pytest.approx(1.0, abs=1e-3)
 
 
 def test_unknown_kind_is_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown evidence kind"):
         ReputationTable().observe("virus", IP, 0.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown evidence kinds"):
         ReputationTable(weights={"virus": 3.0})
 
 
@@ -137,7 +135,8 @@ def test_bad_ip_is_rejected_with_550():
     t = _table_at("rejected", style="microsoft")
     reply = t.decide(IP, 0.0)
     assert (reply.code, reply.enhanced) == (550, "5.7.1")
-    assert "S3150" in reply.text and IP in reply.text
+    assert "S3150" in reply.text
+    assert IP in reply.text
 
 
 @pytest.mark.parametrize(
@@ -172,5 +171,5 @@ def test_reply_styles():
         "originating from your IP address. To protect our users from spam, mail "
         "sent from your IP address has been blocked.",
     )
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown reply style"):
         ReputationTable(style="aol")

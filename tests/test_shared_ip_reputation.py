@@ -76,7 +76,8 @@ def test_trap_hit_lists_the_ip_and_legitimate_mail_bounces_until_delisting():
         554,
         "5.7.1",
     )
-    assert bob["collateral"] and bob["collateral_cause"] == "blocklist:spamcop:ip"
+    assert bob["collateral"]
+    assert bob["collateral_cause"] == "blocklist:spamcop:ip"
     assert m.loc["carol@dest.example", "status"] == "delivered"
     assert not m.loc["carol@dest.example", "collateral"]
     assert result.summary["collateral"]["recipients"] == 1
@@ -92,12 +93,14 @@ def test_deferring_receiver_delivers_after_delisting():
     delisted = result.listings.iloc[0]["delisted_at"]
     a = result.attempts[result.attempts["recipient"] == "bob@dest.example"]
     before = a[a["started_at"] < delisted]
-    assert (before["code"] == 451).all() and (before["enhanced_code"] == "4.7.1").all()
+    assert (before["code"] == 451).all()
+    assert (before["enhanced_code"] == "4.7.1").all()
     assert a.iloc[-1]["outcome"] == "sent"
     # delivered at the first Postfix retry after the delisting
     assert delisted <= a.iloc[-1]["started_at"] <= delisted + 4000 + 300
     row = result.messages.set_index("recipient").loc["bob@dest.example"]
-    assert row["status"] == "delivered" and row["collateral"]
+    assert row["status"] == "delivered"
+    assert row["collateral"]
 
 
 def test_prefix_escalation_lists_a_neighbour_that_never_sent_spam():
@@ -142,7 +145,8 @@ def test_greylisted_ham_delivered_at_first_postfix_retry_and_fire_and_forget_spa
     m = result.messages.set_index("recipient")
     assert m.loc["alice@dest.example", "delivered_at"] == pytest.approx(301.05)
     spam = a[a["recipient"] == "bob@dest.example"]
-    assert len(spam) == 1 and spam.iloc[0]["code"] == 450
+    assert len(spam) == 1
+    assert spam.iloc[0]["code"] == 450
     assert m.loc["bob@dest.example", "status"] == "expired"
     assert result.summary["dsn"]["messages"] == 0
 
@@ -183,7 +187,7 @@ def test_more_spam_more_collateral_and_segmentation_less():
 
 def test_outbound_controls_stop_spam_at_the_source():
     raw = load_scenario(
-        BASE, overrides=SHORT + ["providers.isp.outbound_filter.catch_rate=1.0"]
+        BASE, overrides=[*SHORT, "providers.isp.outbound_filter.catch_rate=1.0"]
     ).to_dict()
     result = simulate(Scenario.from_dict(raw), seed=1)
     spam = result.messages[result.messages["sender_class"] == "spam"]
@@ -195,13 +199,14 @@ def test_outbound_controls_stop_spam_at_the_source():
 
 def test_suspension_stops_a_bouncing_sender():
     result = simulate(
-        load_scenario(BASE, overrides=SHORT + ["providers.isp.suspension.bounce_rate=0.05"]), seed=1
+        load_scenario(BASE, overrides=[*SHORT, "providers.isp.suspension.bounce_rate=0.05"]), seed=1
     )
     assert "spammer0@isp.example" in set(result.suspensions["sender"])
     spam = result.messages[result.messages["sender_class"] == "spam"]
     suspended_at = result.suspensions["at"].min()
     later = spam[spam["created_at"] > suspended_at + 1]
-    assert len(later) > 0 and (later["attempts"] == 0).all()
+    assert len(later) > 0
+    assert (later["attempts"] == 0).all()
 
 
 def test_rate_limit_holds_mail_at_the_msa():

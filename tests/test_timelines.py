@@ -64,7 +64,8 @@ def test_backup_mx_stores_and_forwards():
     result = simulate(build(raw))
     a = result.attempts.sort_values("started_at")
     first = a.iloc[0]
-    assert first["hop"] == "isp" and first["mx_host"] == "backup.dest.example"
+    assert first["hop"] == "isp"
+    assert first["mx_host"] == "backup.dest.example"
     assert first["outcome"] == "sent"
     relay = a[a["hop"] == "backup.dest.example"]
     # the backup's own Postfix queue: refused by the primary at 1.05 s, then its schedule
@@ -119,7 +120,8 @@ def test_next_mx_after_timeout():
     slow = np.isclose(latency, 30 + 0.05 + 1)
     fast = np.isclose(latency, 0.05 + 1)
     assert (slow | fast).all()
-    assert slow.any() and fast.any()  # the shuffle puts either host first
+    assert slow.any()
+    assert fast.any()
 
 
 def test_implicit_mx_and_local_delivery():
@@ -147,3 +149,18 @@ def test_retrieval_follows_polling():
     # one client polls at a fixed phase: every retrieval lies on the same 10-minute grid
     phase = np.mod(m["retrieved_at"], 600)
     assert np.allclose(phase, phase.iloc[0])
+
+
+def test_campaigns_alone_send_their_bursts_on_time():
+    """A sender with campaigns and no steady rate: ``size`` messages at each start."""
+    raw = one_mx_world()
+    raw["simulation"]["duration"] = "2h"
+    raw["senders"]["users"] = {
+        "provider": "isp",
+        "count": 3,
+        "domains": {"dest.example": 1.0},
+        "campaigns": {"every": "1h", "size": 5, "start": "10m"},
+    }
+    result = simulate(build(raw))
+    created = result.messages.drop_duplicates("message_id")["created_at"]
+    assert sorted(created) == [600.0] * 5 + [4200.0] * 5

@@ -11,8 +11,9 @@ a spam trap. Campaigns add bursts: ``size`` messages at uniform random times wit
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ import simpy
 
 from mailnet.errors import ScenarioError
 from mailnet.randomness import BlockDraws
-from mailnet.scenario import SenderGroup
+from mailnet.scenario import Campaigns, Domain, SenderGroup
 from mailnet.units import parse_duration
 
 Submit = Callable[[str, list[str]], None]
@@ -35,13 +36,14 @@ class SenderPopulation:
         env: simpy.Environment,
         name: str,
         group: SenderGroup,
+        *,
         domain: str,
         submit: Submit,
         rng: np.random.Generator,
-        domain_users: dict[str, int],
+        domains: dict[str, Domain],
         base_dir: Path | None = None,
         source: str = "<scenario>",
-        campaign_rng: np.random.Generator | None = None,
+        campaign_rng: np.random.Generator,
     ):
         self.env = env
         self.name = name
@@ -49,11 +51,10 @@ class SenderPopulation:
         self.domain = domain
         self._submit = submit
         self._rng = rng
-        self._users = domain_users
-        self._campaign_rng = campaign_rng
+        self._domains = domains
         self._recipients = self._recipient_drawer()
         if group.campaigns is not None:
-            env.process(self._campaigns())
+            env.process(self._campaigns(group.campaigns, campaign_rng))
         if group.rate is not None:
             total = group.count * group.rate
             if total > 0:
@@ -61,7 +62,7 @@ class SenderPopulation:
         elif group.messages is not None:
             plan = [(m.at, self.address(m.sender), list(m.to)) for m in group.messages]
             env.process(self._replay(plan))
-        else:
+        elif group.trace is not None:
             env.process(self._replay(self._read_trace(group.trace, base_dir, source)))
 
     def address(self, index: int) -> str:
@@ -77,11 +78,12 @@ class SenderPopulation:
         names = list(group.domains)
         weights = np.array([group.domains[d] for d in names], dtype=float)
         cumulative = np.cumsum(weights / weights.sum())
-        uniforms = BlockDraws(lambda n: rng.random(n))
+        uniforms = BlockDraws(rng.random)
         extra = group.recipients - 1.0
         counts = BlockDraws(lambda n: rng.poisson(extra, n)) if extra > 0 else None
         invalid, traps = group.invalid_recipients, group.traps
-        users = [self._users.get(d, 1000) for d in names]
+        default = Domain()
+        users = [self._domains.get(d, default).users for d in names]
         last = len(names) - 1
 
         def draw() -> list[str]:
@@ -111,11 +113,11 @@ class SenderPopulation:
             yield env.timeout(gaps.next())
             self._submit(self.address(int(senders.next())), draw())
 
-    def _campaigns(self):
+    def _campaigns(
+        self, campaign: Campaigns, rng: np.random.Generator
+    ) -> Generator[simpy.Event, Any, None]:
         """Bursts of ``size`` messages at uniform random times in ``[t, t + over)``."""
         env = self.env
-        campaign = self.group.campaigns
-        rng = self._campaign_rng
         draw = self._recipients
         start = campaign.start
         while True:
@@ -153,7 +155,7 @@ class SenderPopulation:
         if missing:
             raise ScenarioError(source, key, f"{path} lacks columns {sorted(missing)}")
         plan = []
-        for i, row in frame.iterrows():
+        for i, (_, row) in enumerate(frame.iterrows()):
             try:
                 at = parse_duration(row["at"].strip())
             except (ValueError, AttributeError) as exc:

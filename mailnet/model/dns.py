@@ -54,11 +54,16 @@ class Resolver:
     def knows(self, domain: str) -> bool:
         return domain in self._records or domain in self.null_mx
 
-    def preference(self, domain: str, host: str) -> int | None:
-        for pref, name in self._records.get(domain, ()):
-            if name == host:
-                return pref
-        return None
+    def preferences(self, host: str) -> dict[str, int]:
+        """Per domain, the preference of ``host``'s own MX record: where it stands as a
+        backup MX (domains it is no MX of are left out)."""
+        out: dict[str, int] = {}
+        for domain, records in self._records.items():
+            for pref, name in records:
+                if name == host:
+                    out[domain] = pref
+                    break
+        return out
 
     def mx_hosts(self, domain: str, below: int | None = None) -> list[str]:
         """Hosts to try, best first. ``below``: a relay drops its own preference and higher."""

@@ -12,8 +12,9 @@ a primary, the relay queue for a backup or relay.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import simpy
@@ -23,7 +24,30 @@ from mailnet.model.message import Message, address_exists
 from mailnet.model.receiver import Receiver
 from mailnet.policies.outages import OutageSchedule
 from mailnet.policies.reputation import TokenBucket
+from mailnet.randomness import BlockDraws
 from mailnet.records import LevelLog
+from mailnet.scenario import Distribution, Server
+
+Accept = Callable[[Message, list[str], float, str, str], None]
+"""``accept(message, recipients, now, host, client_ip)``: take mail the MX accepted."""
+
+
+def service_sampler(dist: Distribution, rng: np.random.Generator) -> Callable[[], float]:
+    """A zero-argument function drawing service times (seconds) from ``dist``."""
+    if dist.dist == "constant":
+        value = float(dist.mean or 0.0)
+        return lambda: value
+    if dist.dist == "exponential":
+        mean = float(dist.mean or 0.0)
+        return BlockDraws(lambda n: rng.exponential(mean, n)).next
+    if dist.dist == "uniform":
+        low, high = float(dist.low or 0.0), float(dist.high or 0.0)
+        return BlockDraws(lambda n: rng.uniform(low, high, n)).next
+    mean, sd = float(dist.mean or 0.0), float(dist.sd or 0.0)
+    sigma2 = math.log1p((sd / mean) ** 2)
+    mu = math.log(mean) - sigma2 / 2
+    sigma = math.sqrt(sigma2)
+    return BlockDraws(lambda n: rng.lognormal(mu, sigma, n)).next
 
 
 @dataclass(slots=True)
@@ -37,44 +61,39 @@ class SessionResult:
 
 
 class MxServer:
-    """One MX host. ``accept(message, recipients, now, host, client_ip)`` receives what it
-    takes; ``receiver`` (optional) is the organisation whose policies it applies."""
+    """One MX host (``[servers.NAME]``). ``accept`` receives what it takes; ``receiver``
+    (optional) is the organisation whose policies it applies; ``rng`` draws full
+    mailboxes."""
 
     def __init__(
         self,
         env: simpy.Environment,
         name: str,
-        ip: str,
-        sessions: int,
-        backlog: int | None,
-        connect_time: float,
+        config: Server,
+        *,
         service_time: Callable[[], float],
         outages: OutageSchedule,
-        role: str,
         levels: LevelLog,
-        rng: np.random.Generator | None = None,
-        mailbox_full: float = 0.0,
-        recipient_rate: float | None = None,
-        recipient_burst: int = 10,
+        rng: np.random.Generator,
+        receiver: Receiver | None = None,
     ):
         self.env = env
         self.name = name
-        self.ip = ip
-        self.role = role
-        self.connect_time = connect_time
-        self.backlog = backlog
+        self.ip = config.ip or ""
+        self.connect_time = config.connect_time
+        self.backlog = None if config.backlog == "unlimited" else config.backlog
         self.outages = outages
         self._service_time = service_time
-        self._sessions = simpy.Resource(env, capacity=sessions)
+        self._sessions = simpy.Resource(env, capacity=config.sessions)
         self._levels = levels
         self._busy_series = levels.series_id("server", name, "sessions")
         self._backlog_series = levels.series_id("server", name, "backlog")
-        self.accept: Callable[[Message, list[str], float, str, str], None] | None = None
-        self.receiver: Receiver | None = None
+        self.accept: Accept | None = None
+        self.receiver = receiver
         self._rng = rng
-        self._mailbox_full = mailbox_full
-        self._rate = recipient_rate
-        self._burst = float(recipient_burst)
+        self._mailbox_full = config.mailbox_full
+        self._rate = config.recipient_rate_limit
+        self._burst = float(config.recipient_burst)
         self._buckets: dict[str, TokenBucket] = {}
 
     def session(
@@ -84,7 +103,7 @@ class MxServer:
         connect_timeout: float,
         client_ip: str = "",
         asn: int = 0,
-    ):
+    ) -> Generator[simpy.Event, Any, SessionResult]:
         """Generator for the client's process: connect, wait for a session, transact.
 
         Returns a ``SessionResult``; times are seconds of simulated time. A session whose

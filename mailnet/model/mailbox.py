@@ -12,8 +12,13 @@ import math
 
 import numpy as np
 
-from mailnet.model.message import is_trap
+from mailnet import smtp
+from mailnet.model.message import Message, address_exists, domain_of, is_trap
 from mailnet.records import MessageTable
+from mailnet.scenario import Domain
+
+_DEFAULT = Domain()
+"""Retrieval of a domain the scenario does not name: the defaults of ``[domains.NAME]``."""
 
 
 class Mailboxes:
@@ -21,37 +26,42 @@ class Mailboxes:
 
     def __init__(
         self,
-        poll_intervals: dict[str, float],
+        domains: dict[str, Domain],
         horizon: float,
         table: MessageTable,
         rng: np.random.Generator,
-        push_domains: set[str] | None = None,
     ):
-        self._poll = poll_intervals
-        self._push = push_domains or set()
+        self._poll = {name: d.poll_interval for name, d in domains.items()}
+        self._push = {name for name, d in domains.items() if d.retrieval == "imap"}
         self._horizon = horizon
         self._table = table
         self._rng = rng
         self._phase: dict[str, float] = {}
-        self.stored = 0
+
+    def deliver(self, message: Message, recipient: str, now: float) -> smtp.Reply:
+        """Local delivery by the sending MTA itself (its own domains): store, or answer
+        550 5.1.1 for a mailbox that does not exist."""
+        if not address_exists(recipient):
+            return smtp.NO_SUCH_USER
+        self.store(message.rows[recipient], recipient, domain_of(recipient), now)
+        return smtp.OK
 
     def store(self, row: int, recipient: str, domain: str, now: float) -> None:
         """Deliver a message row to ``recipient``'s mailbox at ``now``."""
         table = self._table
         table.delivered_at[row] = now
-        table.settle(row, "delivered", 250, "2.0.0")
+        table.settle(row, "delivered", smtp.OK.code, smtp.OK.enhanced)
         if is_trap(recipient):
-            self.stored += 1
             return  # nobody reads a spam trap
         retrieved = self.retrieval_time(recipient, domain, now)
         if retrieved <= self._horizon:
             table.retrieved_at[row] = retrieved
-        self.stored += 1
 
     def retrieval_time(self, recipient: str, domain: str, now: float) -> float:
+        """When ``recipient``'s client fetches a message stored at ``now`` (seconds)."""
         if domain in self._push:
             return now
-        interval = self._poll.get(domain, 600.0)
+        interval = self._poll.get(domain, _DEFAULT.poll_interval)
         phase = self._phase.get(recipient)
         if phase is None:
             phase = float(self._rng.uniform(0.0, interval))

@@ -2,40 +2,52 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+import simpy
+
+from mailnet.records import MessageTable
+
+
+class SenderClass(StrEnum):
+    """What kind of mail a sender sends (``class`` of ``[senders.NAME]``)."""
+
+    HAM = "ham"
+    BULK = "bulk"
+    SPAM = "spam"
+
 
 class Message:
     """A message as submitted: envelope sender, class and the table rows of its recipients.
 
     ``rows`` maps each envelope recipient to its row in the messages table. A DSN has the
-    null sender ``""`` and ``is_dsn`` set.
+    null sender ``""`` and ``is_dsn`` set. ``group`` is the sender group that wrote it
+    (empty for DSNs); ``retries`` is false for spamware that never retries or bounces.
     """
 
     __slots__ = (
+        "created_at",
+        "group",
         "id",
+        "is_dsn",
+        "provider",
+        "retries",
+        "rows",
         "sender",
         "sender_class",
-        "provider",
-        "is_dsn",
-        "created_at",
-        "rows",
-        "size",
-        "original",
-        "group",
-        "retries",
     )
 
     def __init__(
         self,
-        id,
-        sender,
-        sender_class,
-        provider,
-        is_dsn,
-        created_at,
-        size=4096,
-        original=None,
-        group="",
-        retries=True,
+        id: int,
+        sender: str,
+        sender_class: str,
+        provider: str,
+        *,
+        is_dsn: bool,
+        created_at: float,
+        group: str = "",
+        retries: bool = True,
     ):
         self.id = id
         self.sender = sender
@@ -44,34 +56,72 @@ class Message:
         self.is_dsn = is_dsn
         self.created_at = created_at
         self.rows: dict[str, int] = {}
-        self.size = size
-        self.original = original
         self.group = group
         self.retries = retries
 
     @property
     def legitimate(self) -> bool:
         """Mail whose sender is not a spammer (ham, bulk, and DSNs of either)."""
-        return self.sender_class != "spam"
+        return self.sender_class != SenderClass.SPAM
+
+
+class MessageFactory:
+    """Creates messages with consecutive ids, one messages-table row per recipient."""
+
+    def __init__(self, env: simpy.Environment, table: MessageTable):
+        self.env = env
+        self._table = table
+        self._next_id = 0
+
+    def new(
+        self,
+        sender: str,
+        sender_class: str,
+        provider: str,
+        recipients: list[str],
+        *,
+        is_dsn: bool,
+        group: str = "",
+        retries: bool = True,
+    ) -> Message:
+        """A message created now, with a table row per recipient."""
+        now = self.env.now
+        message = Message(
+            self._next_id,
+            sender,
+            sender_class,
+            provider,
+            is_dsn=is_dsn,
+            created_at=now,
+            group=group,
+            retries=retries,
+        )
+        self._next_id += 1
+        table = self._table
+        for rcpt in recipients:
+            message.rows[rcpt] = table.add(
+                message.id, rcpt, sender, sender_class, provider, domain_of(rcpt), is_dsn, now
+            )
+        return message
 
 
 class Delivery:
     """A queue entry of one MTA: one message for one destination domain.
 
     ``recipients`` still pending; ``arrival`` is when this MTA queued it (seconds);
-    ``first_failure`` the time of its first failed attempt here (or None).
+    ``first_failure`` the time of its first failed attempt here (or None); ``source_ip``
+    the address of its last attempt.
     """
 
     __slots__ = (
-        "message",
-        "domain",
-        "recipients",
         "arrival",
-        "first_failure",
         "attempts",
-        "warned",
-        "eligible",
+        "domain",
+        "first_failure",
+        "message",
+        "recipients",
         "source_ip",
+        "warned",
     )
 
     def __init__(self, message: Message, domain: str, recipients: list[str], arrival: float):
@@ -82,7 +132,6 @@ class Delivery:
         self.first_failure: float | None = None
         self.attempts = 0
         self.warned = False
-        self.eligible = arrival
         self.source_ip: str | None = None
 
 

@@ -1,136 +1,186 @@
-"""The outbound MTA: queue manager, destination scheduler and SMTP client.
+"""The outbound MTA: queue manager and SMTP client of one sending hop.
 
-One ``OutboundMta`` per sending hop (a provider's outbound server, or a backup MX relaying
-to its primary). Queued mail is plain ``Delivery`` records: the active queue is a FIFO
-per destination, the deferred queue a heap of eligible times scanned by one queue-runner
-process. Only a delivery in progress is a SimPy process.
-
-The destination scheduler follows Postfix's qmgr (mail-facts.md §1): a concurrency window
-per destination that starts at initial_destination_concurrency, grows by the positive
-feedback per successful session up to destination_concurrency_limit, and shrinks by the
-negative feedback per site-level failure (connection or greeting) to a floor of 1. Each
-such failure adds 1/window to the failed pseudo-cohorts; once they reach the
-failed_cohort_limit the destination is dead for minimal_backoff_time: its mail is deferred
-without a connection ("delivery temporarily suspended"), then the window is reset.
-Per-recipient 4xx and 5xx replies do not throttle.
+One ``OutboundMta`` per sending hop (a provider's outbound server, or a backup MX or
+relay passing mail on). Queued mail is plain ``Delivery`` records: the active queue is a
+FIFO per destination kept by the :class:`~mailnet.model.destinations.DestinationScheduler`
+(Postfix's concurrency windows and dead destinations), the deferred queue a
+:class:`~mailnet.model.deferred.DeferredQueue`. Only a delivery in progress is a SimPy
+process. Which hosts an attempt tries comes from :func:`~mailnet.model.routing.mx_route`,
+which address it leaves from from :class:`~mailnet.model.sources.SourceAddresses`.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
-import zlib
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Generator
+from typing import Any
 
 import numpy as np
 import simpy
 
 from mailnet import smtp
+from mailnet.model.deferred import DeferredQueue
+from mailnet.model.destinations import (
+    Destination,
+    DestinationScheduler,
+    Start,
+    dead_time,
+    postfix_default,
+)
 from mailnet.model.dns import Resolver
 from mailnet.model.inbound import MxServer
-from mailnet.model.message import Delivery, Message, address_exists, domain_of
+from mailnet.model.message import Delivery, Message, domain_of
+from mailnet.model.routing import mx_route
+from mailnet.model.sources import SourceAddresses
+from mailnet.policies.outbound_controls import SenderStats
+from mailnet.policies.retry import RetryPolicy
 from mailnet.records import EventLog
-
-
-@dataclass(frozen=True, slots=True)
-class SchedulerConfig:
-    """Connection limits of one MTA; defaults are Postfix's (mail-facts.md §1)."""
-
-    max_connections: int = 100
-    destination_concurrency_limit: int = 20
-    initial_destination_concurrency: int = 5
-    failed_cohort_limit: float = 1.0
-    negative_feedback: float = 1.0
-    positive_feedback: float = 1.0
-    connect_timeout: float = 30.0
-    mx_address_limit: int = 5
-    dead_time: float = 300.0
-
-
-class DestinationQueue:
-    """Per-destination state of the scheduler: FIFO of ready mail and the window."""
-
-    __slots__ = ("name", "todo", "window", "busy", "fail_cohorts", "dead", "waiting")
-
-    def __init__(self, name: str, window: float):
-        self.name = name
-        self.todo: deque[Delivery] = deque()
-        self.window = window
-        self.busy = 0
-        self.fail_cohorts = 0.0
-        self.dead = False
-        self.waiting = False
-
+from mailnet.scenario import Provider, Server
 
 BounceHook = Callable[["OutboundMta", Message, list[str], smtp.Reply, str], None]
-"""``(mta, message, recipients, reply, kind)`` with kind ``failed`` or ``delayed``."""
+"""``(mta, message, recipients, reply, kind)`` with kind ``failed``, ``delayed`` or
+``expired``."""
+
+LocalDelivery = Callable[[Message, str, float], smtp.Reply]
+"""``deliver(message, recipient, now)``: store into a local mailbox; the reply says how."""
 
 
 class OutboundMta:
     """A sending MTA with its IP pool, queue, retry policy and destination scheduler.
 
-    ``servers`` maps MX host names to servers; ``local_domains`` are delivered straight to
-    ``deliver_local``; ``relay_below`` gives, per domain, the preference of this host's
-    own MX record, so a backup MX only relays to more preferred hosts (RFC 5321 §5.1);
-    ``nexthop`` sends every message to that one host instead of looking up MX records
-    (a provider's smarthost, or an inbound relay's final server).
+    Build one with :meth:`for_provider` or :meth:`for_relay`. ``servers`` maps MX host
+    names to servers; ``local_domains`` are delivered straight to ``deliver_local``;
+    ``relay_below`` gives, per domain, the preference of this host's own MX record, so a
+    backup MX only relays to more preferred hosts (RFC 5321 §5.1); ``nexthop`` sends
+    every message to that one host instead of looking up MX records (a provider's
+    smarthost, or an inbound relay's final server). ``connect_timeout`` and
+    ``mx_address_limit`` are Postfix's smtp_connect_timeout (seconds) and
+    smtp_mx_address_limit.
     """
 
     def __init__(
         self,
         env: simpy.Environment,
         name: str,
-        ips: list[str],
-        ip_selection: str,
-        config: SchedulerConfig,
-        policy,
+        *,
+        sources: SourceAddresses,
+        scheduler: Callable[[Start], DestinationScheduler],
+        policy: RetryPolicy,
         resolver: Resolver,
         servers: dict[str, MxServer],
         log: EventLog,
-        rng: np.random.Generator,
+        connect_timeout: float,
+        mx_address_limit: int,
         local_domains: set[str] | None = None,
-        deliver_local: Callable[[Message, str, float], smtp.Reply] | None = None,
+        deliver_local: LocalDelivery | None = None,
         relay_below: dict[str, int] | None = None,
         on_bounce: BounceHook | None = None,
         nexthop: str | None = None,
-        asn: int | dict[str, int] = 0,
-        assigner=None,
-        warmup=None,
+        asn: int = 0,
     ):
         self.env = env
         self.name = name
-        self.ips = list(ips)
-        self.ip_selection = ip_selection
-        self.config = config
+        self.sources = sources
+        self.ips = sources.ips
+        self.scheduler = scheduler(self._start)
         self.policy = policy
         self.resolver = resolver
         self.servers = servers
         self.log = log
-        self.rng = rng
+        self.connect_timeout = connect_timeout
+        self.mx_address_limit = mx_address_limit
         self.local_domains = local_domains or set()
         self.deliver_local = deliver_local
         self.relay_below = relay_below or {}
         self.on_bounce = on_bounce
         self.nexthop = nexthop
-        self._asn = asn
-        self.assigner = assigner
-        self.warmup = warmup
-        self._queues: dict[str, DestinationQueue] = {}
-        self._waiting: deque[DestinationQueue] = deque()
-        self._deferred: list[tuple[float, int, Delivery]] = []
-        self._seq = 0
-        self._rr = 0
-        self.busy = 0
+        self.asn = asn
         self.active = 0
-        self.deferred = 0
         self._active_series = log.levels.series_id("mta", name, "active")
-        self._deferred_series = log.levels.series_id("mta", name, "deferred")
         self._changes_ip = bool(getattr(policy, "changes_source_ip", False))
-        self._slack = float(getattr(policy, "scan_slack", 0.0))
-        if policy.queue_run_interval is not None:
-            env.process(self._queue_runner(float(policy.queue_run_interval)))
+        interval = policy.queue_run_interval
+        self.deferred = DeferredQueue(
+            env,
+            self._activate,
+            log.levels,
+            log.levels.series_id("mta", name, "deferred"),
+            interval=None if interval is None else float(interval),
+            slack=float(getattr(policy, "scan_slack", 0.0)),
+        )
+
+    @classmethod
+    def for_provider(
+        cls,
+        env: simpy.Environment,
+        name: str,
+        config: Provider,
+        *,
+        policy: RetryPolicy,
+        resolver: Resolver,
+        servers: dict[str, MxServer],
+        log: EventLog,
+        rng: np.random.Generator,
+        stats: SenderStats | None,
+        deliver_local: LocalDelivery,
+        on_bounce: BounceHook,
+    ) -> OutboundMta:
+        """A provider's outbound MTA (``[providers.NAME]``). ``rng`` draws source
+        addresses; ``stats`` are the per-sender counts its pools may read; its own
+        domains are delivered by ``deliver_local``."""
+        wait = dead_time(policy)
+        return cls(
+            env,
+            name,
+            sources=SourceAddresses.for_provider(config, rng, stats),
+            scheduler=lambda start: DestinationScheduler.for_provider(start, config, wait),
+            policy=policy,
+            resolver=resolver,
+            servers=servers,
+            log=log,
+            connect_timeout=config.smtp_connect_timeout,
+            mx_address_limit=config.smtp_mx_address_limit,
+            local_domains=set(config.local_domains),
+            deliver_local=deliver_local,
+            on_bounce=on_bounce,
+            nexthop=config.relay_host,
+            asn=config.asn,
+        )
+
+    @classmethod
+    def for_relay(
+        cls,
+        env: simpy.Environment,
+        name: str,
+        config: Server,
+        *,
+        policy: RetryPolicy,
+        resolver: Resolver,
+        servers: dict[str, MxServer],
+        log: EventLog,
+        rng: np.random.Generator,
+        on_bounce: BounceHook | None = None,
+    ) -> OutboundMta:
+        """The queue of a backup MX or relay server (``[servers.NAME]``): it sends from
+        its own address with Postfix's client defaults and its own ``max_connections``."""
+        wait = dead_time(policy)
+        below = resolver.preferences(name) if config.role == "backup" else {}
+        return cls(
+            env,
+            name,
+            sources=SourceAddresses([config.ip or ""], "round-robin", rng),
+            scheduler=lambda start: DestinationScheduler.for_relay(
+                start, config.max_connections, wait
+            ),
+            policy=policy,
+            resolver=resolver,
+            servers=servers,
+            log=log,
+            connect_timeout=postfix_default("smtp_connect_timeout"),
+            mx_address_limit=postfix_default("smtp_mx_address_limit"),
+            relay_below=below,
+            on_bounce=on_bounce,
+            nexthop=config.relay_to,
+        )
 
     # ------------------------------------------------------------ entering the queue
     def submit(self, message: Message, recipients: list[str]) -> None:
@@ -148,170 +198,60 @@ class OutboundMta:
                 continue
             self._activate(Delivery(message, domain, rcpts, now))
 
+    def accept(
+        self, message: Message, recipients: list[str], now: float, host: str, client_ip: str
+    ) -> None:
+        """Take mail the MX host of this relay accepted (an ``MxServer.accept``)."""
+        self.submit(message, recipients)
+
     def _activate(self, delivery: Delivery) -> None:
-        dest = self._queues.get(delivery.domain)
-        if dest is None:
-            dest = DestinationQueue(delivery.domain, self.config.initial_destination_concurrency)
-            self._queues[delivery.domain] = dest
         self.active += 1
         self._record_active()
-        if dest.dead:
+        if not self.scheduler.offer(delivery):
             self._suspend(delivery)
+
+    def _start(self, delivery: Delivery, dest: Destination) -> None:
+        self.env.process(self._deliver(delivery, dest))
+
+    def _site_failure(self, dest: Destination) -> None:
+        """A connection-level failure: throttle, and if the destination died, defer what
+        waited for it and revive it after the dead time."""
+        scheduler = self.scheduler
+        held = scheduler.failed(dest)
+        if held is None:
             return
-        dest.todo.append(delivery)
-        self._dispatch(dest)
-
-    # ------------------------------------------------------------ the deferred queue
-    def _queue_runner(self, interval: float):
-        """Scan the deferred queue every ``interval`` seconds from t=0 (as qmgr does)."""
-        env = self.env
-        heap = self._deferred
-        while True:
-            horizon = env.now + self._slack
-            while heap and heap[0][0] <= horizon:
-                _, _, delivery = heapq.heappop(heap)
-                self.deferred -= 1
-                self._activate(delivery)
-            self._record_deferred()
-            yield env.timeout(interval)
-
-    def _schedule(self, delivery: Delivery, eligible: float) -> None:
-        delivery.eligible = eligible
-        self.deferred += 1
-        self._record_deferred()
-        if self.policy.queue_run_interval is None:
-            wake = self.env.timeout(max(0.0, eligible - self.env.now))
-            wake.callbacks.append(lambda _event, d=delivery: self._wake(d))
-        else:
-            self._seq += 1
-            heapq.heappush(self._deferred, (eligible, self._seq, delivery))
-
-    def _wake(self, delivery: Delivery) -> None:
-        self.deferred -= 1
-        self._record_deferred()
-        self._activate(delivery)
-
-    # ------------------------------------------------------------ scheduling
-    def _dispatch(self, dest: DestinationQueue) -> None:
-        limit = self.config.max_connections
-        while dest.todo and dest.busy < dest.window and not dest.dead:
-            if self.busy >= limit:
-                if not dest.waiting:
-                    dest.waiting = True
-                    self._waiting.append(dest)
-                return
-            delivery = dest.todo.popleft()
-            dest.busy += 1
-            self.busy += 1
-            self.env.process(self._deliver(delivery, dest))
-
-    def _release(self, dest: DestinationQueue) -> None:
-        dest.busy -= 1
-        self.busy -= 1
-        self._dispatch(dest)
-        waiting = self._waiting
-        while waiting and self.busy < self.config.max_connections:
-            other = waiting.popleft()
-            other.waiting = False
-            self._dispatch(other)
-
-    def _throttle(self, dest: DestinationQueue) -> None:
-        cfg = self.config
-        dest.fail_cohorts += 1.0 / max(dest.window, 1.0)
-        dest.window = max(1.0, dest.window - cfg.negative_feedback)
-        if dest.fail_cohorts >= cfg.failed_cohort_limit and not dest.dead:
-            dest.dead = True
-            while dest.todo:
-                self._suspend(dest.todo.popleft())
-            revive = self.env.timeout(cfg.dead_time)
-            revive.callbacks.append(lambda _event, d=dest: self._revive(d))
-
-    def _revive(self, dest: DestinationQueue) -> None:
-        dest.dead = False
-        dest.window = self.config.initial_destination_concurrency
-        dest.fail_cohorts = 0.0
-        self._dispatch(dest)
-
-    def _unthrottle(self, dest: DestinationQueue) -> None:
-        cfg = self.config
-        dest.fail_cohorts = 0.0
-        if (
-            dest.window < cfg.destination_concurrency_limit
-            and dest.window < dest.busy + cfg.initial_destination_concurrency
-        ):
-            dest.window = min(
-                cfg.destination_concurrency_limit, dest.window + cfg.positive_feedback
-            )
+        for delivery in held:
+            self._suspend(delivery)
+        revive = self.env.timeout(scheduler.dead_time)
+        revive.callbacks.append(lambda _event: scheduler.revive(dest))
 
     # ------------------------------------------------------------ one delivery attempt
-    def asn_of(self, ip: str) -> int:
-        asn = self._asn
-        return asn.get(ip, 0) if isinstance(asn, dict) else asn
-
-    def _pick_ip(self, delivery: Delivery) -> str | None:
-        """The source address of this attempt, or ``None`` when warm-up caps forbid all."""
-        if delivery.source_ip is not None and not self._changes_ip and self.assigner is None:
-            ip = delivery.source_ip
-        else:
-            ip = self._choose_ip(delivery)
-        if self.warmup is not None and not self.warmup.admit(ip, self.env.now):
-            # a capped address: take the next one of the pool that may still send today
-            others = [o for o in self.ips if o != ip]
-            ip = next((o for o in others if self.warmup.admit(o, self.env.now)), None)
-        delivery.source_ip = ip
-        return ip
-
-    def _choose_ip(self, delivery: Delivery) -> str:
-        message = delivery.message
-        if self.assigner is not None:
-            key = message.group if self.assigner.strategy == "dedicated" else message.sender
-            return self.assigner.pick(
-                key, message.sender_class, self.env.now, attempt_index=delivery.attempts - 1
-            )
-        ips = self.ips
-        if len(ips) == 1:
-            return ips[0]
-        if self.ip_selection == "sender-hash":
-            return ips[zlib.crc32(message.sender.encode()) % len(ips)]
-        if self.ip_selection == "random":
-            return ips[int(self.rng.integers(len(ips)))]
-        self._rr += 1
-        return ips[(self._rr - 1) % len(ips)]
-
-    def _deliver(self, delivery: Delivery, dest: DestinationQueue):
+    def _deliver(self, delivery: Delivery, dest: Destination) -> Generator[simpy.Event, Any, None]:
         """One delivery attempt: try MX hosts in order until one gives a session."""
         env = self.env
         message = delivery.message
         recipients = delivery.recipients
         delivery.attempts += 1
-        ip = self._pick_ip(delivery)
-        domain = delivery.domain
+        ip = self.sources.pick(delivery, env.now, self._changes_ip)
+        source = ip or ""
         result = None
         host = None
         started = env.now
-        resolver = self.resolver
+        site_reply: smtp.Reply | None
+        hosts: list[str]
         if ip is None:
             site_reply, hosts = smtp.WARMUP_CAP, []
-        elif self.nexthop is not None:
-            site_reply, hosts = None, [self.nexthop]
-        elif domain in resolver.null_mx:
-            site_reply, hosts = smtp.NULL_MX, []
-        elif not resolver.knows(domain):
-            site_reply, hosts = smtp.DNS_NXDOMAIN, []
         else:
-            site_reply = resolver.lookup_fault(domain)
-            hosts = (
-                []
-                if site_reply is not None
-                else resolver.mx_hosts(domain, below=self.relay_below.get(domain))
+            site_reply, hosts = mx_route(
+                self.resolver,
+                delivery.domain,
+                self.nexthop,
+                self.relay_below.get(delivery.domain),
             )
-            if site_reply is None and not hosts:
-                # A relay with no more preferred host left: RFC 5321 §5.1, bounce.
-                site_reply = smtp.Reply(554, "5.4.6", "mail for domain loops back to myself")
-        for host in hosts[: self.config.mx_address_limit]:
+        for host in hosts[: self.mx_address_limit]:
             started = env.now
             result = yield from self.servers[host].session(
-                message, recipients, self.config.connect_timeout, ip, self.asn_of(ip)
+                message, recipients, self.connect_timeout, source, self.asn
             )
             site_reply = result.site_reply
             if site_reply is None:
@@ -323,19 +263,32 @@ class OutboundMta:
             replies = [site_reply] * len(recipients)
             session_at = math.nan
             if site_reply.transient and site_reply is not smtp.WARMUP_CAP:
-                self._throttle(dest)
+                self._site_failure(dest)
         else:
+            assert result is not None  # no site failure: a session was held
             replies = result.replies
             causes = result.causes
             session_at = result.session_at
-            self._unthrottle(dest)
-            self.policy.after_success(now=env.now, destination=host)
-        self._settle_attempt(delivery, ip or "", host, started, session_at, replies, causes)
-        self._release(dest)
+            self.scheduler.succeeded(dest)
+            self.policy.after_success(now=env.now, destination=host or delivery.domain)
+        self._settle_attempt(
+            delivery, source, host, (started, session_at), replies=replies, causes=causes
+        )
+        self.scheduler.done(dest)
 
     def _settle_attempt(
-        self, delivery, ip, host, started, session_at, replies, causes=None
+        self,
+        delivery: Delivery,
+        ip: str,
+        host: str | None,
+        times: tuple[float, float],
+        *,
+        replies: list[smtp.Reply],
+        causes: list[str | None] | None,
     ) -> None:
+        """Record one attempt per recipient and settle each: sent, bounced or deferred.
+        ``times`` are the attempt's start and the session's start (NaN without one)."""
+        started, session_at = times
         env = self.env
         message = delivery.message
         table = self.log.messages
@@ -374,43 +327,24 @@ class OutboundMta:
             if not reply.ok:
                 table.final_code[row] = reply.code
                 table.final_enhanced_code[row] = reply.enhanced
+                # a refusal for what others did from this address or network
                 cause = causes[i] if causes else None
-                if cause is not None and cause != "greylisting" and message.legitimate:
+                if cause is not None and message.legitimate:
                     table.mark_collateral(row, cause)
-        if bounced:
+        if last_permanent is not None:
             self._bounce(message, bounced, last_permanent)
-        if deferred:
+        if last_transient is not None:
             delivery.recipients = deferred
             self._defer(delivery, last_transient, host or delivery.domain)
 
     def _suspend(self, delivery: Delivery) -> None:
         """Defer without a connection: the destination is dead."""
         now = self.env.now
-        message = delivery.message
-        table = self.log.messages
-        reply = smtp.SUSPENDED
         delivery.attempts += 1
         self.active -= 1
         self._record_active()
-        for rcpt in delivery.recipients:
-            row = message.rows[rcpt]
-            table.attempts[row] += 1
-            table.final_code[row] = reply.code
-            table.final_enhanced_code[row] = reply.enhanced
-            self.log.attempts.add(
-                message.id,
-                rcpt,
-                self.name,
-                "",
-                None,
-                now,
-                math.nan,
-                now,
-                reply.code,
-                reply.enhanced,
-                "deferred",
-            )
-        self._defer(delivery, reply, delivery.domain)
+        replies = [smtp.SUSPENDED] * len(delivery.recipients)
+        self._settle_attempt(delivery, "", None, (now, math.nan), replies=replies, causes=None)
 
     def _defer(self, delivery: Delivery, reply: smtp.Reply, destination: str) -> None:
         """Hand a failed delivery to the retry policy: hold it, or expire it.
@@ -448,7 +382,7 @@ class OutboundMta:
         ):
             delivery.warned = True
             self.on_bounce(self, message, list(delivery.recipients), reply, "delayed")
-        self._schedule(delivery, eligible)
+        self.deferred.hold(delivery, eligible)
 
     def _expire(self, delivery: Delivery, reply: smtp.Reply) -> None:
         message = delivery.message
@@ -470,18 +404,3 @@ class OutboundMta:
     # ------------------------------------------------------------ levels
     def _record_active(self) -> None:
         self.log.levels.record(self.env.now, self._active_series, self.active)
-
-    def _record_deferred(self) -> None:
-        self.log.levels.record(self.env.now, self._deferred_series, self.deferred)
-
-
-def local_delivery(mailboxes, table) -> Callable[[Message, str, float], smtp.Reply]:
-    """A ``deliver_local`` that stores into ``mailboxes`` or answers 550 5.1.1."""
-
-    def deliver(message: Message, recipient: str, now: float) -> smtp.Reply:
-        if not address_exists(recipient):
-            return smtp.NO_SUCH_USER
-        mailboxes.store(message.rows[recipient], recipient, domain_of(recipient), now)
-        return smtp.OK
-
-    return deliver

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import simpy
 
 from mailnet import smtp
-from mailnet.model.message import Message
+from mailnet.model.message import Message, MessageFactory, SenderClass
 from mailnet.model.outbound import OutboundMta
 from mailnet.policies.outbound_controls import OutboundSpamFilter, SenderStats, SenderSuspension
 from mailnet.records import MessageTable
+from mailnet.scenario import Provider, SenderGroup
+
+Submit = Callable[[str, list[str]], None]
+"""``submit(sender_address, recipients)``: a client hands a message to its provider's MSA."""
 
 
 class SenderShaper:
@@ -45,8 +50,9 @@ class SubmissionServer:
         env: simpy.Environment,
         mta: OutboundMta,
         table: MessageTable,
-        new_message: Callable[..., Message],
+        messages: MessageFactory,
         stats: SenderStats | None,
+        *,
         suspension: SenderSuspension | None = None,
         spam_filter: OutboundSpamFilter | None = None,
         shaper: SenderShaper | None = None,
@@ -54,24 +60,61 @@ class SubmissionServer:
         self.env = env
         self.mta = mta
         self._table = table
-        self._new_message = new_message
+        self._messages = messages
         self.stats = stats
         self.suspension = suspension
         self.spam_filter = spam_filter
         self.shaper = shaper
+
+    @classmethod
+    def for_provider(
+        cls,
+        env: simpy.Environment,
+        config: Provider,
+        mta: OutboundMta,
+        *,
+        table: MessageTable,
+        messages: MessageFactory,
+        stats: SenderStats | None,
+        filter_rng: np.random.Generator,
+        suspensions: list[dict],
+    ) -> SubmissionServer:
+        """The MSA of ``[providers.NAME]`` with the controls it configures; suspensions
+        are appended to ``suspensions``."""
+        sus, spam, rate = config.suspension, config.outbound_filter, config.rate_limit
+        return cls(
+            env,
+            mta,
+            table,
+            messages,
+            stats,
+            suspension=None
+            if sus is None or stats is None
+            else SenderSuspension.from_config(sus, stats, suspensions),
+            spam_filter=None if spam is None else OutboundSpamFilter.from_config(spam, filter_rng),
+            shaper=None if rate is None else SenderShaper(rate.rate, rate.burst),
+        )
 
     def submit(
         self, sender: str, recipients: list[str], group: str, sender_class: str, retries: bool
     ) -> Message:
         """A client submits a message now; returns it (its rows record what happened)."""
         now = self.env.now
-        message = self._new_message(
-            sender, sender_class, self.mta.name, False, recipients, group=group, retries=retries
+        message = self._messages.new(
+            sender,
+            sender_class,
+            self.mta.name,
+            recipients,
+            is_dsn=False,
+            group=group,
+            retries=retries,
         )
         if self.suspension is not None and self.suspension.suspended(sender, now):
             self._reject(message, smtp.SUSPENDED_SENDER)
             return message
-        if self.spam_filter is not None and self.spam_filter.blocks(sender_class == "spam"):
+        if self.spam_filter is not None and self.spam_filter.blocks(
+            sender_class == SenderClass.SPAM
+        ):
             self._reject(message, smtp.OUTBOUND_SPAM)
             return message
         if self.stats is not None:
@@ -83,6 +126,15 @@ class SubmissionServer:
             hold = self.env.timeout(release - now)
             hold.callbacks.append(lambda _e: self.mta.submit(message, recipients))
         return message
+
+    def submitter(self, group_name: str, group: SenderGroup) -> Submit:
+        """The ``submit(sender, recipients)`` of the clients of sender group ``group``."""
+        sender_class, retries = group.sender_class, group.retries
+
+        def submit(sender: str, recipients: list[str]) -> None:
+            self.submit(sender, recipients, group_name, sender_class, retries)
+
+        return submit
 
     def record(self, sender: str, kind: str, count: int = 1) -> None:
         """Feedback about mail already sent: a hard ``bounce`` or a ``complaint``."""

@@ -49,7 +49,7 @@ class SlidingCount:
     event exactly ``window`` seconds old has left the window.
     """
 
-    __slots__ = ("window", "_events", "_sum")
+    __slots__ = ("_events", "_sum", "window")
 
     def __init__(self, window: float):
         self.window = float(window)
@@ -124,41 +124,41 @@ PRESETS: dict[str, dict[str, Any]] = {
     # reports older than a week are ignored, a spamtrap hit weighs five reports, and the
     # listing lapses ~24 h (12-48 h) after reports stop. Thresholds are this model's
     # reading of that rule for a low-volume IP: one trap hit or five reports in 7 days.
-    "spamcop": dict(
-        zone="bl.spamcop.net",
-        trap_hits=1,
-        complaints=5,
-        spam_volume=None,
-        window=7 * DAY,
-        duration=24 * HOUR,
-    ),
+    "spamcop": {
+        "zone": "bl.spamcop.net",
+        "trap_hits": 1,
+        "complaints": 5,
+        "spam_volume": None,
+        "window": 7 * DAY,
+        "duration": 24 * HOUR,
+    },
     # UCEPROTECT (mail-facts.md §7, uceprotect.net policy pages): level 1 lists an IP on a
     # spamtrap hit and expires 7 days after the last one; level 2 lists a /24 once more
     # than 4 of its IPs are on level 1 (2024 revision: 4); level 3 lists an AS once level-1
     # IPs reach 50 per 100,000 of its addresses and number at least 50.
-    "uceprotect": dict(
-        zone="dnsbl.uceprotect.net",
-        trap_hits=1,
-        complaints=None,
-        spam_volume=None,
-        window=7 * DAY,
-        duration=7 * DAY,
-        prefix_len=24,
-        prefix_threshold=5,
-        asn_share=50 / 100_000,
-        asn_min_listed=50,
-    ),
+    "uceprotect": {
+        "zone": "dnsbl.uceprotect.net",
+        "trap_hits": 1,
+        "complaints": None,
+        "spam_volume": None,
+        "window": 7 * DAY,
+        "duration": 7 * DAY,
+        "prefix_len": 24,
+        "prefix_threshold": 5,
+        "asn_share": 50 / 100_000,
+        "asn_min_listed": 50,
+    },
     # Spamhaus CSS, returned as 127.0.0.3 by zen.spamhaus.org (mail-facts.md §7): automated
     # listings of low-reputation senders, "automatically expired after 3 days". What
     # triggers it is not public; one spamtrap hit in 7 days is this model's stand-in.
-    "spamhaus-css": dict(
-        zone="zen.spamhaus.org",
-        trap_hits=1,
-        complaints=None,
-        spam_volume=None,
-        window=7 * DAY,
-        duration=3 * DAY,
-    ),
+    "spamhaus-css": {
+        "zone": "zen.spamhaus.org",
+        "trap_hits": 1,
+        "complaints": None,
+        "spam_volume": None,
+        "window": 7 * DAY,
+        "duration": 3 * DAY,
+    },
 }
 """Parameters of :meth:`Blocklist.preset`, per list name (see the comments for sources)."""
 
@@ -382,7 +382,10 @@ class Blocklist:
                 group.record = self._open("asn", key, now, "escalation")
 
     def _delist_ip(self, ip: str, state: _IpState, at: float) -> None:
-        state.record.delisted_at = at
+        record = state.record
+        if record is None:  # not listed: nothing to end
+            return
+        record.delisted_at = at
         state.record = None
         if self.prefix_threshold is not None:
             group = self._prefixes[_prefix_of(ip, self.prefix_len)]

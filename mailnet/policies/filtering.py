@@ -1,13 +1,15 @@
 """Content filtering at the receiver: inbox or spam folder, swayed by the sender IP's score.
 
 Pure decisions, no simulation engine. ``ContentFilter.place(is_spam, score)`` draws from
-the numpy Generator it was built with. A filter trusts mail from a well-reputed IP more:
+the numpy Generator it was built with and tells whether the score decided the placement. A filter trusts mail from a well-reputed IP more:
 as the score falls, ham is misfiled more often and spam slips through less often.
 """
 
 from __future__ import annotations
 
 from numpy.random import Generator
+
+from mailnet.scenario import FilterConfig
 
 
 def _lerp(at_worst: float, at_best: float, score: float) -> float:
@@ -55,6 +57,17 @@ class ContentFilter:
         self.fn_worst = float(fn_worst)
         self.rng = rng
 
+    @classmethod
+    def from_config(cls, config: FilterConfig, rng: Generator) -> ContentFilter:
+        """The filter of ``[receivers.NAME.filter]``, drawing from ``rng``."""
+        return cls(
+            config.fp_base,
+            config.fn_base,
+            fp_worst=config.fp_worst,
+            fn_worst=config.fn_worst,
+            rng=rng,
+        )
+
     @staticmethod
     def _check(score: float) -> float:
         if not 0 <= score <= 1:
@@ -69,9 +82,15 @@ class ContentFilter:
         """Probability that spam from an IP with ``score`` lands in the inbox."""
         return _lerp(self.fn_worst, self.fn_base, self._check(score))
 
-    def place(self, is_spam: bool, score: float) -> str:
-        """``"inbox"`` or ``"spam"`` for one message; one uniform draw from ``rng``."""
-        u = self.rng.random()
+    def place(self, is_spam: bool, score: float) -> tuple[str, bool]:
+        """``("inbox" | "spam", by_score)`` for one message; one uniform draw from ``rng``.
+
+        ``by_score`` marks ham misfiled only because of the score: a perfect score would
+        have put it in the inbox.
+        """
+        u = float(self.rng.random())
         if is_spam:
-            return "inbox" if u < self.fn_rate(score) else "spam"
-        return "spam" if u < self.fp_rate(score) else "inbox"
+            return ("inbox" if u < self.fn_rate(score) else "spam"), False
+        if u < self.fp_rate(score):
+            return "spam", u >= self.fp_rate(1.0)
+        return "inbox", False

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from mailnet.scenario import GreylistConfig
 from mailnet.smtp import Reply
 from mailnet.units import DAY, HOUR
 
@@ -104,15 +105,13 @@ class Greylist:
       time and at least an hour has passed since the last counted one. The client key is
       the client network, like the triplet, so a sender rotating addresses inside a /24
       is whitelisted as one client. (postgrey 1.34 keys its client database on the full
-      address; pass ``awl_by_network=False`` for that.) Whitelisted clients are not
-      entered in the triplet table, as in postgrey >= 1.22.
+      address.) Whitelisted clients are not entered in the triplet table, as in postgrey
+      >= 1.22.
     - postgrey keeps the full address when the client's reverse DNS name contains its
       last two octets (dial-up pools); the model has no reverse DNS, so that rule is left
       out.
-
-    ``log``, if given, receives ``(now, key, action, reason)`` tuples for every check,
-    with postgrey's log wording: action ``"pass"`` (reason ``"triplet found"`` or
-    ``"client AWL"``) or ``"greylist"`` (reason ``"new"`` or ``"early-retry"``).
+    - postgrey's nightly maintenance deletes stale entries; here they are ignored (and
+      replaced) when next looked up, which gives the same answers.
     """
 
     def __init__(
@@ -121,11 +120,9 @@ class Greylist:
         retry_window: float = 2 * DAY,
         max_age: float = 35 * DAY,
         auto_whitelist_clients: int = 5,
+        *,
         ipv4_prefix: int = 24,
         ipv6_prefix: int = 64,
-        *,
-        awl_by_network: bool = True,
-        log: list | None = None,
     ):
         if delay < 0 or retry_window < 0 or max_age < 0:
             raise ValueError("delay, retry_window and max_age must not be negative")
@@ -139,10 +136,19 @@ class Greylist:
         self.auto_whitelist_clients = int(auto_whitelist_clients)
         self.ipv4_prefix = ipv4_prefix
         self.ipv6_prefix = ipv6_prefix
-        self.awl_by_network = awl_by_network
-        self.log = log
         self._triplets: dict[tuple[str, str, str], _Triplet] = {}
         self._clients: dict[str, _Client] = {}
+
+    @classmethod
+    def from_config(cls, config: GreylistConfig) -> Greylist:
+        """The greylist of ``[receivers.NAME.greylisting]``."""
+        return cls(
+            config.delay,
+            config.retry_window,
+            config.max_age,
+            config.auto_whitelist_clients,
+            ipv4_prefix=config.ipv4_prefix,
+        )
 
     def key(self, client_ip: str, sender: str, recipient: str) -> tuple[str, str, str]:
         """The triplet a delivery attempt is filed under."""
@@ -150,9 +156,7 @@ class Greylist:
         return (net, normalize_sender(sender), recipient.lower())
 
     def _client_key(self, client_ip: str) -> str:
-        if self.awl_by_network:
-            return client_network(client_ip, self.ipv4_prefix, self.ipv6_prefix)
-        return client_ip
+        return client_network(client_ip, self.ipv4_prefix, self.ipv6_prefix)
 
     def whitelisted(self, client_ip: str, now: float) -> bool:
         """Whether the client passes everything by the auto-whitelist at ``now``."""
@@ -177,15 +181,14 @@ class Greylist:
         Updates the triplet and auto-whitelist state, so call it once per recipient of
         each delivery attempt, at the attempt's time ``now`` (seconds).
         """
-        key = self.key(client_ip, sender, recipient)
         if self.whitelisted(client_ip, now):
             client = self._clients[self._client_key(client_ip)]
             if now >= client.last + _AWL_COUNT_SPACING:
                 client.count += 1
                 client.last = now
-            self._note(now, key, "pass", "client AWL")
             return None
 
+        key = self.key(client_ip, sender, recipient)
         entry = self._triplets.get(key)
         if entry is not None and now - entry.last > self.max_age:
             entry = None
@@ -201,11 +204,9 @@ class Greylist:
         self._triplets[key] = _Triplet(first, now)
 
         if now - first < self.delay:
-            self._note(now, key, "greylist", "new" if first == now else "early-retry")
             return self.reply(recipient)
         if not already_passed:
             self._count_success(client_ip, now)
-        self._note(now, key, "pass", "triplet found")
         return None
 
     def _count_success(self, client_ip: str, now: float) -> None:
@@ -219,10 +220,6 @@ class Greylist:
             client.count += 1
             client.last = now
 
-    def _note(self, now: float, key: tuple[str, str, str], action: str, reason: str) -> None:
-        if self.log is not None:
-            self.log.append((now, key, action, reason))
-
     @staticmethod
     def reply(recipient: str) -> Reply:
         """Postfix's reply to postgrey's ``DEFER_IF_PERMIT`` (mail-facts.md §6)."""
@@ -233,27 +230,3 @@ class Greylist:
             f"<{recipient}>: Recipient address rejected: Greylisted, "
             f"see http://postgrey.schweikert.ch/help/{domain}.html",
         )
-
-    def purge(self, now: float) -> int:
-        """Forget entries postgrey's maintenance would delete at ``now``; returns how many.
-
-        Optional: lookups already ignore stale entries; this only bounds memory in long
-        runs. Deletes triplets unseen for more than ``max_age``, triplets that never
-        passed and were last seen more than ``retry_window`` ago, and auto-whitelist
-        entries unseen for more than ``max_age``.
-        """
-        stale = [
-            k
-            for k, e in self._triplets.items()
-            if now - e.last > self.max_age
-            or (e.last - e.first < self.delay and now - e.last > self.retry_window)
-        ]
-        for k in stale:
-            del self._triplets[k]
-        old_clients = [k for k, c in self._clients.items() if now - c.last > self.max_age]
-        for k in old_clients:
-            del self._clients[k]
-        return len(stale) + len(old_clients)
-
-    def __len__(self) -> int:
-        return len(self._triplets)

@@ -8,8 +8,11 @@ front, as alternating exponential up (mean ``mtbf``) and down (mean ``mttr``) pe
 from __future__ import annotations
 
 from bisect import bisect_right
+from itertools import pairwise
 
 import numpy as np
+
+from mailnet.scenario import OutageWindow, RandomOutages
 
 
 class OutageSchedule:
@@ -17,7 +20,7 @@ class OutageSchedule:
 
     def __init__(self, windows: list[tuple[float, float, str]]):
         windows = sorted(windows)
-        for (_s0, e0, _), (s1, _, _) in zip(windows, windows[1:], strict=False):
+        for (_s0, e0, _), (s1, _, _) in pairwise(windows):
             if s1 < e0:
                 raise ValueError(f"outage windows overlap at {s1}s")
         self.windows = windows
@@ -43,6 +46,21 @@ class OutageSchedule:
     def never(cls) -> OutageSchedule:
         return cls([])
 
+    @classmethod
+    def from_config(
+        cls,
+        outages: RandomOutages | list[OutageWindow] | None,
+        horizon: float,
+        rng: np.random.Generator,
+    ) -> OutageSchedule:
+        """A server's ``outages``: none, the listed windows, or random ones until
+        ``horizon`` seconds (drawn from ``rng``)."""
+        if outages is None:
+            return cls.never()
+        if isinstance(outages, list):
+            return cls([(w.start, w.end, w.mode) for w in outages])
+        return cls.random(outages.mtbf, outages.mttr, outages.mode, horizon, rng)
+
     def mode_at(self, t: float) -> str | None:
         """``"timeout"`` or ``"refuse"`` while down at ``t``; ``None`` while up."""
         i = bisect_right(self._starts, t) - 1
@@ -51,7 +69,3 @@ class OutageSchedule:
             if start <= t < end:
                 return mode
         return None
-
-    def downtime(self, until: float) -> float:
-        """Seconds down in ``[0, until)``."""
-        return sum(max(0.0, min(e, until) - s) for s, e, _ in self.windows if s < until)

@@ -1,5 +1,6 @@
-"""What a mail provider does about its own senders: rate limits, outbound spam filtering,
-suspension on bad bounce or complaint rates, IP warm-up and IP pool assignment.
+"""What a mail provider does about its own senders: outbound spam filtering, suspension on
+bad bounce or complaint rates, IP warm-up and IP pool assignment (the per-sender rate
+limit is the MSA's shaper in ``mailnet.model.submission``).
 
 Pure decisions, no simulation engine; randomness only from a numpy Generator passed in.
 ESP practices and thresholds are from mail-facts.md §7. Times are seconds.
@@ -8,44 +9,21 @@ ESP practices and thresholds are from mail-facts.md §7. Times are seconds.
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from numpy.random import Generator
 
 from mailnet.policies.blocklists import SlidingCount
-from mailnet.policies.reputation import TokenBucket
+from mailnet.scenario import (
+    OutboundFilterConfig,
+    Provider,
+    SuspensionConfig,
+    WarmupConfig,
+)
 from mailnet.units import DAY
 
 SENDER_EVENTS = ("sent", "bounce", "complaint")
-
-
-class SenderRateLimit:
-    """A token bucket per sender: ``rate`` messages per second, bursts of ``burst``.
-
-    Each sender's bucket starts full at its first message.
-    """
-
-    def __init__(self, rate: float, burst: float):
-        TokenBucket(rate, burst)  # validates the parameters
-        self.rate = float(rate)
-        self.burst = float(burst)
-        self._buckets: dict[str, TokenBucket] = {}
-
-    def _bucket(self, sender: str, now: float) -> TokenBucket:
-        bucket = self._buckets.get(sender)
-        if bucket is None:
-            bucket = self._buckets[sender] = TokenBucket(self.rate, self.burst, now)
-        return bucket
-
-    def admit(self, sender: str, now: float) -> bool:
-        """Whether ``sender`` may send one message at ``now`` (spends a token if so)."""
-        return self._bucket(sender, now).take(now)
-
-    def wait(self, sender: str, now: float) -> float:
-        """Seconds until ``sender`` may send its next message."""
-        return self._bucket(sender, now).wait(now)
 
 
 class OutboundSpamFilter:
@@ -58,6 +36,11 @@ class OutboundSpamFilter:
         self.catch_rate = float(catch_rate)
         self.fp_rate = float(fp_rate)
         self.rng = rng
+
+    @classmethod
+    def from_config(cls, config: OutboundFilterConfig, rng: Generator) -> OutboundSpamFilter:
+        """The filter of ``[providers.NAME.outbound_filter]``."""
+        return cls(config.catch_rate, rng, fp_rate=config.fp_rate)
 
     def blocks(self, is_spam: bool) -> bool:
         """Whether this message is stopped before it leaves the provider."""
@@ -74,6 +57,14 @@ class SenderStats:
             raise ValueError("window must be positive")
         self.window = float(window)
         self._counts: dict[str, dict[str, SlidingCount]] = {}
+
+    @classmethod
+    def for_provider(cls, config: Provider) -> SenderStats | None:
+        """Counts for a provider whose controls read them (suspension or pools by
+        reputation), over the suspension's window (else 7 days); ``None`` otherwise."""
+        if config.suspension is None and config.pool_strategy != "by-reputation":
+            return None
+        return cls(config.suspension.window if config.suspension else 7 * DAY)
 
     def record(self, sender: str, kind: str, now: float, count: int = 1) -> None:
         """Count ``count`` events of ``kind`` (``sent``, ``bounce``, ``complaint``) at ``now``."""
@@ -105,7 +96,7 @@ class SenderSuspension:
     A sender is suspended at the first ``record`` or ``suspended`` call at which, in the
     trailing ``window``, it has sent at least ``min_volume`` messages and its bounce rate
     is ``>= bounce_threshold`` or its complaint rate ``>= complaint_threshold``. It stays
-    suspended for ``duration`` seconds (``None``: until :meth:`reinstate`).
+    suspended for ``duration`` seconds (``None``: for good).
 
     Defaults (mail-facts.md §7): Amazon SES puts accounts under review at a 5 % bounce or
     0.1 % complaint rate (and may pause at 10 % / 0.5 %); the 7-day window and the
@@ -134,6 +125,21 @@ class SenderSuspension:
         self.window = self.stats.window
         self.log = log
         self._until: dict[str, float] = {}
+
+    @classmethod
+    def from_config(
+        cls, config: SuspensionConfig, stats: SenderStats, log: list | None = None
+    ) -> SenderSuspension:
+        """The rule of ``[providers.NAME.suspension]``, counting in ``stats``."""
+        return cls(
+            config.bounce_rate,
+            config.complaint_rate,
+            config.window,
+            config.min_volume,
+            duration=config.duration,
+            stats=stats,
+            log=log,
+        )
 
     def record(self, sender: str, kind: str, now: float, count: int = 1) -> None:
         """Count events of ``kind`` (``sent``, ``bounce``, ``complaint``) and re-check."""
@@ -165,60 +171,27 @@ class SenderSuspension:
             return True
         return False
 
-    def reinstate(self, sender: str) -> None:
-        """Lift a suspension (the provider's review); the sender is re-checked on its next
-        event, so it is suspended again if its window still holds the bad rates."""
-        self._until.pop(sender, None)
-
-
-WARMUP_DAILY_LIMITS = (
-    50,
-    100,
-    500,
-    1_000,
-    5_000,
-    10_000,
-    20_000,
-    40_000,
-    70_000,
-    100_000,
-    150_000,
-    250_000,
-    400_000,
-    600_000,
-    1_000_000,
-    2_000_000,
-    4_000_000,
-)
-"""Messages per day on days 0, 1, 2, ... of a new IP: the dedicated-IP warm-up schedule
-SendGrid publishes [U: recalled, not in mail-facts.md]."""
-
 
 class WarmupSchedule:
     """Daily sending caps for IPs that are being warmed up.
 
-    An IP registered with :meth:`start` (or in ``starts``, IP -> start time) may send
-    ``daily_limits[k]`` messages on day ``k = floor((now - start) / DAY)`` of its warm-up,
-    days counted from its start, and without a cap once the list is exhausted. IPs never
-    registered are established and uncapped.
+    An IP in ``starts`` (IP -> start time, seconds) may send ``daily_limits[k]``
+    messages on day ``k = floor((now - start) / DAY)`` of its warm-up, days counted from
+    its start, and without a cap once the list is exhausted. Other IPs are established
+    and uncapped. The default schedule is the scenario's (``[providers.NAME.warmup]``).
     """
 
-    def __init__(
-        self,
-        daily_limits: Sequence[int] = WARMUP_DAILY_LIMITS,
-        *,
-        starts: Mapping[str, float] | None = None,
-    ):
+    def __init__(self, daily_limits: Sequence[int], *, starts: Mapping[str, float]):
         if any(n < 0 for n in daily_limits):
             raise ValueError("daily limits must not be negative")
         self.daily_limits = tuple(int(n) for n in daily_limits)
-        self._starts: dict[str, float] = dict(starts or {})
+        self._starts: dict[str, float] = dict(starts)
         self._sent: dict[str, tuple[int, int]] = {}
 
-    def start(self, ip: str, now: float) -> None:
-        """Begin warming ``ip`` up at ``now`` (day 0 starts then)."""
-        self._starts[ip] = float(now)
-        self._sent.pop(ip, None)
+    @classmethod
+    def from_config(cls, config: WarmupConfig) -> WarmupSchedule:
+        """The schedule of ``[providers.NAME.warmup]``: its addresses start together."""
+        return cls(config.daily_limits, starts=dict.fromkeys(config.ips, config.start))
 
     def day(self, ip: str, now: float) -> int | None:
         """Warm-up day of ``ip`` at ``now`` (0-based), or ``None`` if it is not warming."""
@@ -252,12 +225,9 @@ class WarmupSchedule:
         return True
 
 
-STRATEGIES = ("shared", "sender-hash", "by-class", "by-reputation", "dedicated")
-
-
-def _stable_hash(text: str) -> int:
-    # crc32, not hash(): str hashes change between processes (style.md §4.5).
-    return zlib.crc32(text.encode())
+STRATEGIES = ("by-class", "by-reputation", "dedicated")
+"""Pool strategies of ``[providers.NAME] pool_strategy`` besides ``shared`` (one pool,
+addresses taken by the provider's ``ip_selection``)."""
 
 
 class PoolAssigner:
@@ -265,9 +235,6 @@ class PoolAssigner:
 
     ``pools`` maps pool names to lists of IPs. Strategies:
 
-    - ``"shared"``: one pool for everyone (``pools`` has exactly one entry).
-    - ``"sender-hash"``: one pool; each sender always uses the IP its name hashes to
-      (crc32), so an IP carries a fixed subset of senders.
     - ``"by-class"``: pools named by sender class (e.g. transactional vs marketing, as
       SendGrid and Postmark separate them); a class without a pool uses ``"default"``.
     - ``"by-reputation"``: pools ``"good"`` and ``"bad"`` (and optionally ``"new"``);
@@ -278,12 +245,10 @@ class PoolAssigner:
       Re-evaluated at every pick (Mailgun's dynamic pools, mail-facts.md §7, check
       periodically; picks are the finest period).
     - ``"dedicated"``: senders in ``dedicated`` (sender -> IP or list of IPs) use their
-      own IPs; everyone else uses pool ``"shared"``.
+      own IPs, the first of them; everyone else uses pool ``"shared"``.
 
-    Inside a pool, ``within="round-robin"`` takes the pool's IPs in turn, pick by pick
-    (retries thus usually leave from another IP); ``within="hash"`` keeps a sender on the
-    IP its name hashes to. With ``rotate_on_retry``, hashed choices move on by
-    ``attempt_index`` IPs, like Gmail's retries from other addresses (mail-facts.md §6).
+    Inside a pool the IPs are taken in turn, pick by pick (retries thus usually leave
+    from another IP).
     """
 
     def __init__(
@@ -296,20 +261,14 @@ class PoolAssigner:
         bad_bounce_rate: float = 0.05,
         bad_complaint_rate: float = 0.001,
         min_volume: int = 200,
-        within: str = "round-robin",
-        rotate_on_retry: bool = False,
     ):
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown pool strategy {strategy!r}; use one of {STRATEGIES}")
-        if within not in ("round-robin", "hash"):
-            raise ValueError("within must be 'round-robin' or 'hash'")
         self.pools = {name: tuple(ips) for name, ips in pools.items()}
         for name, ips in self.pools.items():
             if not ips:
                 raise ValueError(f"pool {name!r} has no IPs")
         need: tuple[str, ...] = ()
-        if strategy in ("shared", "sender-hash") and len(self.pools) != 1:
-            raise ValueError(f"strategy {strategy!r} takes exactly one pool")
         if strategy == "by-reputation":
             need = ("good", "bad")
             if stats is None:
@@ -328,23 +287,34 @@ class PoolAssigner:
         self.bad_bounce_rate = bad_bounce_rate
         self.bad_complaint_rate = bad_complaint_rate
         self.min_volume = min_volume
-        self.within = within
-        self.rotate_on_retry = rotate_on_retry
         self._turn: dict[str, int] = {}
+
+    @classmethod
+    def for_provider(cls, config: Provider, stats: SenderStats | None) -> PoolAssigner | None:
+        """The pools of ``config``; ``None`` for one shared pool (``ip_selection``).
+        Dedicated pools are named after sender groups; the shared pool is every other
+        address (all of them if none is left)."""
+        if config.pool_strategy == "shared":
+            return None
+        pools = {name: list(ips) for name, ips in config.pools.items()}
+        if config.pool_strategy == "dedicated":
+            own = {ip for ips in pools.values() for ip in ips}
+            shared = [ip for ip in config.ips if ip not in own] or list(config.ips)
+            return cls("dedicated", {"shared": shared}, dedicated=pools)
+        return cls(config.pool_strategy, pools, stats=stats)
 
     def pool_of(self, sender: str, sender_class: Any = None, now: float = 0.0) -> str:
         """Name of the pool ``sender`` draws from at ``now`` (``"dedicated"`` for its own)."""
         strategy = self.strategy
-        if strategy in ("shared", "sender-hash"):
-            return next(iter(self.pools))
         if strategy == "by-class":
             if sender_class in self.pools:
-                return sender_class
+                return str(sender_class)
             if "default" in self.pools:
                 return "default"
             raise KeyError(f"no pool for sender class {sender_class!r} and no 'default' pool")
         if strategy == "dedicated":
             return "dedicated" if sender in self.dedicated else "shared"
+        assert self.stats is not None  # checked in __init__ for by-reputation
         sent, bounce_rate, complaint_rate = self.stats.rates(sender, now)
         if sent < self.min_volume:
             return "new" if "new" in self.pools else "good"
@@ -352,19 +322,13 @@ class PoolAssigner:
             return "bad"
         return "good"
 
-    def pick(
-        self, sender: str, sender_class: Any = None, now: float = 0.0, attempt_index: int = 0
-    ) -> str:
-        """The source IP for attempt ``attempt_index`` (0 = first) of a message from
-        ``sender`` of class ``sender_class`` at ``now``."""
+    def pick(self, sender: str, sender_class: Any = None, now: float = 0.0) -> str:
+        """The source IP for the next attempt of a message from ``sender`` of class
+        ``sender_class`` at ``now``."""
         pool = self.pool_of(sender, sender_class, now)
         if pool == "dedicated":
-            ips = self.dedicated[sender]
-            return ips[(attempt_index if self.rotate_on_retry else 0) % len(ips)]
+            return self.dedicated[sender][0]
         ips = self.pools[pool]
-        if self.strategy == "sender-hash" or self.within == "hash":
-            shift = attempt_index if self.rotate_on_retry else 0
-            return ips[(_stable_hash(sender) + shift) % len(ips)]
         turn = self._turn.get(pool, 0)
         self._turn[pool] = turn + 1
         return ips[turn % len(ips)]

@@ -8,9 +8,9 @@ limiter used here and by the outbound controls. Times are seconds.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from mailnet.scenario import ReputationConfig
 from mailnet.smtp import Reply
 from mailnet.units import DAY
 
@@ -24,7 +24,7 @@ class TokenBucket:
     ``take(now)`` spends one token if there is one; times must not decrease.
     """
 
-    __slots__ = ("rate", "burst", "_tokens", "_t")
+    __slots__ = ("_t", "_tokens", "burst", "rate")
 
     def __init__(self, rate: float, burst: float, now: float = 0.0):
         if rate < 0 or burst < 1:
@@ -52,16 +52,6 @@ class TokenBucket:
             self._tokens = max(0.0, self._tokens - n)
             return True
         return False
-
-    def wait(self, now: float, n: float = 1.0) -> float:
-        """Seconds from ``now`` until ``n`` tokens are there (``inf`` if never)."""
-        self._refill(now)
-        missing = n - self._tokens
-        if missing <= _EPS:
-            return 0.0
-        if self.rate == 0 or n > self.burst:
-            return math.inf
-        return missing / self.rate
 
 
 WEIGHTS = {"ham": 1.0, "spam": 1.0, "trap": 50.0, "complaint": 100.0}
@@ -197,6 +187,20 @@ class ReputationTable:
             raise ValueError(f"unknown evidence kinds {sorted(unknown)}; use {sorted(WEIGHTS)}")
         self._evidence: dict[str, _Evidence] = {}
         self._buckets: dict[str, TokenBucket] = {}
+
+    @classmethod
+    def from_config(cls, config: ReputationConfig) -> ReputationTable:
+        """The table of ``[receivers.NAME.reputation]``."""
+        return cls(
+            config.half_life,
+            prior=config.prior,
+            prior_weight=config.prior_weight,
+            throttle_below=config.throttle_below,
+            reject_below=config.reject_below,
+            throttle_rate=config.throttle_rate,
+            throttle_burst=config.throttle_burst,
+            style=config.style,
+        )
 
     def _decayed(self, ip: str, now: float) -> _Evidence | None:
         ev = self._evidence.get(ip)

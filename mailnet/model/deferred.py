@@ -1,0 +1,81 @@
+"""An MTA's deferred queue: mail waiting for its retry time.
+
+With a queue-run interval (Postfix's queue_run_delay, Exim's -q runner) one process scans
+the queue every interval from t=0 and releases what is due by the scan time plus the
+policy's slack; without one each entry wakes exactly at its eligible time. The queue's
+length is recorded as a level series at every change.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Generator
+from functools import partial
+from typing import Any
+
+import simpy
+
+from mailnet.model.message import Delivery
+from mailnet.records import LevelLog
+
+
+class DeferredQueue:
+    """Deliveries held until their retry time, then handed to ``release``.
+
+    ``interval`` and ``slack`` are seconds; ``series`` is the level series (registered
+    by the owner) that records the queue length.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        release: Callable[[Delivery], None],
+        levels: LevelLog,
+        series: int,
+        *,
+        interval: float | None,
+        slack: float,
+    ):
+        self.env = env
+        self._release = release
+        self._levels = levels
+        self._series = series
+        self._interval = interval
+        self._slack = slack
+        self._heap: list[tuple[float, int, Delivery]] = []
+        self._seq = 0
+        self.size = 0
+        if interval is not None:
+            env.process(self._runner(interval))
+
+    def hold(self, delivery: Delivery, eligible: float) -> None:
+        """Keep ``delivery`` until ``eligible`` (seconds), or the first scan after it."""
+        self.size += 1
+        self._record()
+        if self._interval is None:
+            wake = self.env.timeout(max(0.0, eligible - self.env.now))
+            wake.callbacks.append(partial(self._wake, delivery))
+        else:
+            self._seq += 1
+            heapq.heappush(self._heap, (eligible, self._seq, delivery))
+
+    def _runner(self, interval: float) -> Generator[simpy.Event, Any, None]:
+        """Scan every ``interval`` seconds from t=0 (as qmgr does)."""
+        env = self.env
+        heap = self._heap
+        while True:
+            horizon = env.now + self._slack
+            while heap and heap[0][0] <= horizon:
+                _, _, delivery = heapq.heappop(heap)
+                self.size -= 1
+                self._release(delivery)
+            self._record()
+            yield env.timeout(interval)
+
+    def _wake(self, delivery: Delivery, _event: simpy.Event | None = None) -> None:
+        self.size -= 1
+        self._record()
+        self._release(delivery)
+
+    def _record(self) -> None:
+        self._levels.record(self.env.now, self._series, self.size)
