@@ -39,7 +39,7 @@ class Mailboxes:
         """Deliver a message row to ``recipient``'s mailbox at ``now``."""
         table = self._table
         table.delivered_at[row] = now
-        table.settle(row, "delivered", 250, "2.0.0")
+        table.settle(row, "delivered", 250, "2.0.0", "delivered to mailbox")
         if is_trap(recipient):
             self.stored += 1
             return  # nobody reads a spam trap

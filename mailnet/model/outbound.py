@@ -52,7 +52,7 @@ class SchedulerConfig:
 class DestinationQueue:
     """Per-destination state of the scheduler: FIFO of ready mail and the window."""
 
-    __slots__ = ("name", "todo", "window", "busy", "fail_cohorts", "dead", "waiting")
+    __slots__ = ("busy", "dead", "fail_cohorts", "name", "reason", "todo", "waiting", "window")
 
     def __init__(self, name: str, window: float):
         self.name = name
@@ -62,6 +62,8 @@ class DestinationQueue:
         self.fail_cohorts = 0.0
         self.dead = False
         self.waiting = False
+        # why the destination is (or was last) dead: its latest connection failure
+        self.reason = smtp.SUSPENDED
 
 
 BounceHook = Callable[["OutboundMta", Message, list[str], smtp.Reply, str], None]
@@ -323,6 +325,8 @@ class OutboundMta:
             replies = [site_reply] * len(recipients)
             session_at = math.nan
             if site_reply.transient and site_reply is not smtp.WARMUP_CAP:
+                if host is not None:
+                    dest.reason = _suspension(host, self.servers[host].ip, site_reply)
                 self._throttle(dest)
         else:
             replies = result.replies
@@ -370,10 +374,12 @@ class OutboundMta:
                 reply.code,
                 reply.enhanced,
                 outcome,
+                reply.text,
             )
             if not reply.ok:
                 table.final_code[row] = reply.code
                 table.final_enhanced_code[row] = reply.enhanced
+                table.final_reply[row] = reply.text
                 cause = causes[i] if causes else None
                 if cause is not None and cause != "greylisting" and message.legitimate:
                     table.mark_collateral(row, cause)
@@ -388,7 +394,8 @@ class OutboundMta:
         now = self.env.now
         message = delivery.message
         table = self.log.messages
-        reply = smtp.SUSPENDED
+        dest = self._queues.get(delivery.domain)
+        reply = smtp.SUSPENDED if dest is None else dest.reason
         delivery.attempts += 1
         self.active -= 1
         self._record_active()
@@ -397,6 +404,7 @@ class OutboundMta:
             table.attempts[row] += 1
             table.final_code[row] = reply.code
             table.final_enhanced_code[row] = reply.enhanced
+            table.final_reply[row] = reply.text
             self.log.attempts.add(
                 message.id,
                 rcpt,
@@ -409,6 +417,7 @@ class OutboundMta:
                 reply.code,
                 reply.enhanced,
                 "deferred",
+                reply.text,
             )
         self._defer(delivery, reply, delivery.domain)
 
@@ -423,7 +432,7 @@ class OutboundMta:
             # spamware: fire and forget, never a second attempt and never a bounce
             table = self.log.messages
             for rcpt in delivery.recipients:
-                table.settle(message.rows[rcpt], "expired", reply.code, reply.enhanced)
+                table.settle(message.rows[rcpt], "expired", reply.code, reply.enhanced, reply.text)
             return
         if delivery.first_failure is None:
             delivery.first_failure = now
@@ -455,7 +464,7 @@ class OutboundMta:
         table = self.log.messages
         status = "dropped" if message.is_dsn else "expired"
         for rcpt in delivery.recipients:
-            table.settle(message.rows[rcpt], status, reply.code, reply.enhanced)
+            table.settle(message.rows[rcpt], status, reply.code, reply.enhanced, reply.text)
         if not message.is_dsn and self.on_bounce is not None:
             self.on_bounce(self, message, list(delivery.recipients), reply, "expired")
 
@@ -463,7 +472,7 @@ class OutboundMta:
         table = self.log.messages
         status = "dropped" if message.is_dsn else "bounced"
         for rcpt in recipients:
-            table.settle(message.rows[rcpt], status, reply.code, reply.enhanced)
+            table.settle(message.rows[rcpt], status, reply.code, reply.enhanced, reply.text)
         if not message.is_dsn and message.retries and self.on_bounce is not None:
             self.on_bounce(self, message, recipients, reply, "failed")
 
@@ -475,12 +484,24 @@ class OutboundMta:
         self.log.levels.record(self.env.now, self._deferred_series, self.deferred)
 
 
+def _suspension(host: str, ip: str, failure: smtp.Reply) -> smtp.Reply:
+    """The deferral of mail for a destination that ``failure`` at ``host`` made dead, with
+    Postfix's reason text (the failure as its SMTP client words it)."""
+    if failure.code == 421 and failure.enhanced == "4.4.1":
+        why = f"connect to {host}[{ip}]:25: {failure.text}"
+    else:
+        why = f"host {host}[{ip}] refused to talk to me: {failure}"
+    text = f"delivery temporarily suspended: {why}"
+    return smtp.Reply(smtp.SUSPENDED.code, smtp.SUSPENDED.enhanced, text)
+
+
 def local_delivery(mailboxes, table) -> Callable[[Message, str, float], smtp.Reply]:
     """A ``deliver_local`` that stores into ``mailboxes`` or answers 550 5.1.1."""
 
     def deliver(message: Message, recipient: str, now: float) -> smtp.Reply:
         if not address_exists(recipient):
             return smtp.NO_SUCH_USER
+        table.stored_by[message.rows[recipient]] = message.provider
         mailboxes.store(message.rows[recipient], recipient, domain_of(recipient), now)
         return smtp.OK
 

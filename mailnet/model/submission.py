@@ -78,11 +78,16 @@ class SubmissionServer:
             self.stats.record(sender, "sent", now, len(recipients))
         release = self.shaper.release_time(sender, now) if self.shaper is not None else now
         if release <= now:
-            self.mta.submit(message, recipients)
+            self._release(message, recipients)
         else:
             hold = self.env.timeout(release - now)
-            hold.callbacks.append(lambda _e: self.mta.submit(message, recipients))
+            hold.callbacks.append(lambda _e: self._release(message, recipients))
         return message
+
+    def _release(self, message: Message, recipients: list[str]) -> None:
+        for row in message.rows.values():
+            self._table.release(row, self.env.now)
+        self.mta.submit(message, recipients)
 
     def record(self, sender: str, kind: str, count: int = 1) -> None:
         """Feedback about mail already sent: a hard ``bounce`` or a ``complaint``."""
@@ -93,4 +98,4 @@ class SubmissionServer:
     def _reject(self, message: Message, reply: smtp.Reply) -> None:
         # refused at submission: the client is told at once, so there is no DSN
         for row in message.rows.values():
-            self._table.settle(row, "bounced", reply.code, reply.enhanced)
+            self._table.settle(row, "bounced", reply.code, reply.enhanced, reply.text)

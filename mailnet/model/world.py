@@ -329,6 +329,7 @@ class World:
             else:
                 folder = "inbox"
             table.folder[row] = folder
+            table.stored_by[row] = host
             if (
                 folder == "inbox"
                 and group is not None
@@ -384,6 +385,10 @@ class World:
         dsn = self.new_message(
             "", message.sender_class, mta.name, True, [message.sender], original=message
         )
+        table = self.log.messages
+        for row in dsn.rows.values():
+            table.link_dsn(row, message.id, kind, recipients[0])
+            table.release(row, self.env.now)
         mta.submit(dsn, [message.sender])
 
 
