@@ -82,9 +82,6 @@ _DAEMONS = frozenset({"qmgr", "pickup"})
 _RECEIPT, _CLEANUP, _QMGR, _DELIVERY, _LOCAL, _EXPIRED, _NOTIFY = 0, 1, 2, 3, 3.5, 4, 5
 _REMOVED = 100
 
-_OUTBOUND_REJECT = "Message rejected by the provider's outbound policy"
-"""Text of a refusal at submission (outbound spam filter or suspended sender)."""
-
 # Receiver policy replies whose text names the client: blocklist actions and the
 # reputation styles that throttle (mailnet.policies.blocklists and .reputation)
 _BLOCKLIST_ACTIONS = {(554, "5.7.1"): "reject", (451, "4.7.1"): "defer"}
@@ -373,6 +370,8 @@ class _Writer:
         a_code = a["code"].astype(int).tolist()
         a_enh = [e or "" for e in _column(a, "enhanced_code")]
         a_out = _column(a, "outcome")
+        a_reply = _column(a, "reply")
+        m_reply = _column(m, "final_reply")
 
         # ---------------------------------------------------------- queue files
         shaped = {
@@ -530,7 +529,7 @@ class _Writer:
                     qf.host,
                     "cleanup",
                     f"{qf.qid}: milter-reject: END-OF-MESSAGE from localhost[127.0.0.1]: "
-                    f"{m_enh[row] or '5.7.1'} {_OUTBOUND_REJECT}; from=<{qf.sender}> "
+                    f"{m_enh[row]} {m_reply[row]}; from=<{qf.sender}> "
                     f"to=<{qf.rcpts[0]}> proto=ESMTP helo=<localhost>",
                 )
                 continue
@@ -592,15 +591,6 @@ class _Writer:
                 )
 
         # ---------------------------------------------------------- senders' smtp
-        failures: dict[tuple[str, str], list[tuple[float, str]]] = {}
-        for i, mx in enumerate(a_mx):
-            if mx is not None and math.isnan(a_session[i]) and a_out[i] != "sent":
-                _relay, text = self.site_failure(i, mx, a_code, a_enh, a_start, a_end, a_ip)
-                domain = a_rcpt[i].rpartition("@")[2]
-                failures.setdefault((a_hop[i], domain), []).append((a_end[i], text))
-        for reasons in failures.values():
-            reasons.sort(key=lambda r: r[0])
-
         last_attempt: dict[tuple[int, str], int] = {}
         bounced_at: set[tuple[int, float]] = set()
         deferred_at: set[tuple[int, float]] = set()
@@ -614,7 +604,7 @@ class _Writer:
             domain = rcpt.rpartition("@")[2]
             if mx is None:
                 relay = "none"
-                text = self.no_connection(i, hop, domain, a_code, a_enh, a_ip, end, failures)
+                text = self.no_connection(i, domain, a_code, a_enh, a_ip, a_reply)
             elif math.isnan(a_session[i]):
                 relay, text = self.site_failure(i, mx, a_code, a_enh, a_start, a_end, a_ip)
             else:
@@ -754,14 +744,13 @@ class _Writer:
         reply = self.reply_text(code, enh, "", ips[i], mx)
         return f"{hostip}:25", f"host {hostip} refused to talk to me: {code} {enh} {reply}"
 
-    def no_connection(self, i, hop, domain, codes, enhanced, ips, end, failures) -> str:
+    def no_connection(self, i, domain, codes, enhanced, ips, replies) -> str:
         """The text of an attempt that made no connection at all."""
         code, enh = codes[i], enhanced[i]
         if not ips[i]:
-            reasons = failures.get((hop, domain), [])
-            k = bisect.bisect_right(reasons, (end, "\uffff")) - 1
-            reason = reasons[k][1] if k >= 0 else "destination is dead"
-            return f"delivery temporarily suspended: {reason}"
+            # no source address: a dead destination (the row names the failure that
+            # made it dead) or every address at its warm-up cap
+            return replies[i]
         key = (code, enh)
         if key == (smtp.NULL_MX.code, smtp.NULL_MX.enhanced):
             return f"Domain {domain} does not accept mail (nullMX)"
