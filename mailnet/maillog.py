@@ -49,13 +49,14 @@ the tables: every message is ``MESSAGE_SIZE`` bytes and every DSN ``DSN_SIZE``.
 
 from __future__ import annotations
 
-import bisect
 import math
 import zlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from itertools import count
 from pathlib import Path
+
+import pandas as pd
 
 from mailnet import smtp
 from mailnet.policies.blocklists import PRESETS
@@ -207,7 +208,10 @@ def _column(frame, name) -> list:
     """A column as a list of Python values, missing values as ``None``."""
     series = frame[name]
     values = series.astype(object).tolist()
-    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values]
+    return [
+        None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v
+        for v in values
+    ]
 
 
 def _floats(frame, name) -> list[float]:
@@ -221,38 +225,6 @@ def _known_replies() -> dict[tuple[int, str], str]:
         if isinstance(value, smtp.Reply):
             texts.setdefault((value.code, value.enhanced), value.text)
     return texts
-
-
-class _Causes:
-    """Events of one sender at one hop that may have sent a DSN, matched to DSNs in time."""
-
-    __slots__ = ("times", "files", "used")
-
-    def __init__(self):
-        self.times: list[float] = []
-        self.files: list[_QueueFile] = []
-        self.used: list[bool] = []
-
-    def add(self, t: float, qf: _QueueFile) -> None:
-        self.times.append(t)
-        self.files.append(qf)
-        self.used.append(False)
-
-    def freeze(self) -> None:
-        order = sorted(range(len(self.times)), key=lambda k: self.times[k])
-        self.times = [self.times[k] for k in order]
-        self.files = [self.files[k] for k in order]
-
-    def latest(self, t: float) -> int | None:
-        """Index of the latest unused event at or before ``t``."""
-        k = bisect.bisect_right(self.times, t) - 1
-        while k >= 0 and self.used[k]:
-            k -= 1
-        return k if k >= 0 else None
-
-    def take(self, k: int) -> _QueueFile:
-        self.used[k] = True
-        return self.files[k]
 
 
 class _Writer:
@@ -274,9 +246,6 @@ class _Writer:
             self.hostnames[name] = name
         self.server_ip = {name: cfg.ip for name, cfg in servers.items()}
         self.local_domains = {name: set(cfg.local_domains) for name, cfg in providers.items()}
-        # possible causes of DSNs by (hop, original sender): failures and delay warnings
-        self.causes: dict[tuple[str, str], _Causes] = {}
-        self.delayed: dict[tuple[str, str], _Causes] = {}
 
     # ------------------------------------------------------------------ helpers
     def host(self, hop: str) -> str:
@@ -351,7 +320,10 @@ class _Writer:
         m_status = _column(m, "status")
         m_attempts = m["attempts"].astype(int).tolist()
         m_enh = _column(m, "final_enhanced_code")
-        m_delivered = _floats(m, "delivered_at")
+        m_released = _floats(m, "released_at")
+        m_dsn_of = _column(m, "dsn_of")
+        m_dsn_kind = _column(m, "dsn_kind")
+        m_dsn_rcpt = _column(m, "dsn_recipient")
         rows_of: dict[int, list[int]] = {}
         for i, mid in enumerate(m_mid):
             rows_of.setdefault(mid, []).append(i)
@@ -374,17 +346,6 @@ class _Writer:
         m_reply = _column(m, "final_reply")
 
         # ---------------------------------------------------------- queue files
-        shaped = {
-            name
-            for name, cfg in self.scenario.providers.items()
-            if getattr(cfg, "rate_limit", None) is not None
-        }
-        first_try: dict[tuple[str, int], float] = {}
-        if shaped:
-            for i, hop in enumerate(a_hop):
-                if hop in shaped:
-                    key = (hop, a_mid[i])
-                    first_try[key] = min(first_try.get(key, math.inf), a_start[i])
         files: list[_QueueFile] = []
         order = count()
         for mid, rows in rows_of.items():
@@ -393,7 +354,9 @@ class _Writer:
             dsn = m_dsn[first]
             local = self.local_domains.get(hop, set())
             origin = "bounce" if dsn else "pickup"
-            arrival = m_created[first]
+            released = m_released[first]
+            # a queue file starts when the MSA released the message
+            arrival = m_created[first] if math.isnan(released) else released
             if not dsn and any(
                 m_status[i] == "bounced"
                 and m_attempts[i] == 0
@@ -402,16 +365,6 @@ class _Writer:
             ):
                 # refused at submission by the provider's outbound controls
                 origin = "rejected"
-            elif hop in shaped and not dsn:
-                # held at the submission server: the queue file starts on release, which
-                # is when the first local delivery or the first attempt happened
-                held = [
-                    m_delivered[i]
-                    for i in rows
-                    if m_domain[i] in local and m_status[i] == "delivered" and m_attempts[i] == 0
-                ]
-                held.append(first_try.get((hop, mid), math.inf))
-                arrival = max(arrival, min(held)) if min(held) < math.inf else arrival
             files.append(
                 _QueueFile(
                     hop,
@@ -557,7 +510,6 @@ class _Writer:
                         self.local_line(
                             qf, m_rcpt[i], m_enh[i] or "5.1.1", "bounced", f'unknown user: "{user}"'
                         )
-                        self.add_cause(qf, qf.arrival)
 
         # ---------------------------------------------------------- receivers' smtpd
         for key, rows in sessions.items():
@@ -592,8 +544,6 @@ class _Writer:
 
         # ---------------------------------------------------------- senders' smtp
         last_attempt: dict[tuple[int, str], int] = {}
-        bounced_at: set[tuple[int, float]] = set()
-        deferred_at: set[tuple[int, float]] = set()
         for i in sorted(range(len(a_mid)), key=lambda k: (a_end[k], k)):
             mid, rcpt, hop, mx = a_mid[i], a_rcpt[i], a_hop[i], a_mx[i]
             start, end, outcome = a_start[i], a_end[i], a_out[i]
@@ -640,12 +590,6 @@ class _Writer:
             )
             if outcome in ("sent", "bounced"):
                 qf.done[rcpt] = end
-            if outcome == "bounced" and (id(qf), end) not in bounced_at:
-                bounced_at.add((id(qf), end))
-                self.add_cause(qf, end)
-            elif outcome == "deferred" and (id(qf), end) not in deferred_at:
-                deferred_at.add((id(qf), end))
-                self.add_cause(qf, end, delayed=True)
 
         # ---------------------------------------------------------- expiry
         expired_at: set[tuple[int, float]] = set()
@@ -668,29 +612,17 @@ class _Writer:
                 "qmgr",
                 f"{qf.qid}: from=<{qf.sender}>, status=expired, returned to sender",
             )
-            self.add_cause(qf, end)
 
         # ---------------------------------------------------------- DSNs
-        # A DSN starts when its cause happens: a failure at that instant, else a delay
-        # warning at that instant, else (mail held before its queue) the latest earlier
-        # failure of the same sender at the same hop.
-        for causes in (*self.causes.values(), *self.delayed.values()):
-            causes.freeze()
+        # each DSN names the message it reports on and its first reported recipient
         for qf in files:
             if qf.origin != "bounce" or not qf.rcpts:
                 continue
-            key = (qf.hop, qf.rcpts[0])
-            failure, delay = self.causes.get(key), self.delayed.get(key)
-            failed = failure.latest(qf.arrival) if failure is not None else None
-            delayed = delay.latest(qf.arrival) if delay is not None else None
-            if failed is not None and failure.times[failed] == qf.arrival:
-                kind, parent = "non-delivery", failure.take(failed)
-            elif delayed is not None and delay.times[delayed] == qf.arrival:
-                kind, parent = "delay", delay.take(delayed)
-            elif failed is not None:
-                kind, parent = "non-delivery", failure.take(failed)
-            else:
+            row = rows_of[qf.mid][0]
+            if m_dsn_of[row] is None:
                 continue
+            parent = find(qf.hop, int(m_dsn_of[row]), qf.arrival, m_dsn_rcpt[row])
+            kind = "delay" if m_dsn_kind[row] == "delayed" else "non-delivery"
             self.emit(
                 qf.arrival,
                 parent.gen * 10 + _NOTIFY,
@@ -707,16 +639,6 @@ class _Writer:
                 )
 
     # ------------------------------------------------------------------ pieces
-    def add_cause(self, qf: _QueueFile, t: float, delayed: bool = False) -> None:
-        """Note that ``qf`` may have sent a DSN at ``t`` (matched to DSNs afterwards)."""
-        if qf.origin == "bounce" or not qf.sender:
-            return
-        table = self.delayed if delayed else self.causes
-        causes = table.get((qf.hop, qf.sender))
-        if causes is None:
-            causes = table[(qf.hop, qf.sender)] = _Causes()
-        causes.add(t, qf)
-
     def local_line(self, qf: _QueueFile, rcpt: str, dsn: str, status: str, text: str) -> None:
         self.emit(
             qf.arrival,
