@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -108,7 +109,6 @@ class MessageTable:
             self.final_reply[row] = text
 
     def frame(self) -> pd.DataFrame:
-        codes = np.asarray(self.final_code, dtype=np.int64)
         return MESSAGES.frame(
             {
                 "message_id": self.message_id,
@@ -124,7 +124,7 @@ class MessageTable:
                 "status": self.status,
                 "attempts": self.attempts,
                 # 0 marks "no reply yet" (a row still in the queue with no attempt): null
-                "final_code": np.where(codes == 0, None, codes),
+                "final_code": [c or None for c in self.final_code],
                 "final_enhanced_code": [c or None for c in self.final_enhanced_code],
                 "folder": self.folder,
                 "collateral": [c is not None for c in self.collateral_cause],
@@ -279,10 +279,10 @@ class EventLog:
         self.scores = ScoreLog()
 
 
-def _pick(labels: list[str], ids: np.ndarray) -> pd.Categorical:
+def _pick(labels: list[str], ids: np.ndarray) -> pd.Categorical[Any]:
     if not labels:
         return pd.Categorical([])
     categories = sorted(set(labels))
     position = {c: i for i, c in enumerate(categories)}
     codes = np.array([position[label] for label in labels], dtype=np.int64)[ids]
-    return pd.Categorical.from_codes(codes, categories=categories)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(categories))
