@@ -421,3 +421,40 @@ def test_deferrals_without_a_source_address_log_their_recorded_reason():
         for x in capped
     )
     assert not any("delivery temporarily suspended" in x for x in lines)
+
+
+def test_the_log_is_written_from_recorded_facts_alone():
+    """The writer reads the tables: no policy lookups, no matching of events in time."""
+    import ast
+    from pathlib import Path
+
+    import mailnet.maillog
+
+    package = Path(mailnet.maillog.__file__).parent
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith("mailnet.policies"), (path.name, name)
+                assert name != "bisect", path.name
+
+
+def test_recorded_replies_in_postfix_wording():
+    from mailnet import smtp
+    from mailnet.maillog.format import client_said, receiver_said
+
+    assert receiver_said(smtp.NO_SUCH_USER.text, "x@d.example") == (
+        "<x@d.example>: Recipient address rejected: User unknown in local recipient table"
+    )
+    grey = "<x@d.example>: Recipient address rejected: Greylisted, see http://h/d.html"
+    assert receiver_said(grey, "x@d.example") == grey
+    assert receiver_said(smtp.MAILBOX_FULL.text, "x@d.example") == "Mailbox full"
+    assert client_said(smtp.NULL_MX.text, "void.example") == (
+        "Domain void.example does not accept mail (nullMX)"
+    )
+    assert client_said("anything else", "void.example") == "anything else"
