@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import math
 from array import array
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mailnet.tables import ATTEMPTS, MESSAGES, OUTCOMES, QUEUES, REPUTATION, STATUSES
+
 NAN = math.nan
 
-STATUSES = ("delivered", "bounced", "expired", "dropped", "in_queue")
-OUTCOMES = ("sent", "deferred", "bounced")
+__all__ = ["OUTCOMES", "STATUSES", "AttemptLog", "EventLog", "LevelLog", "MessageTable", "ScoreLog"]
 
 
 class MessageTable:
@@ -43,8 +45,15 @@ class MessageTable:
         self.final_enhanced_code: list[str] = []
         self.folder: list[str | None] = []
         self.collateral_cause: list[str | None] = []
+        self.final_reply: list[str | None] = []
+        self.released_at = array("d")
+        self.stored_by: list[str | None] = []
+        self.dsn_of: list[int | None] = []
+        self.dsn_kind: list[str | None] = []
+        self.dsn_recipient: list[str | None] = []
 
-    def add(
+    # one positional argument per column: the model calls this for every recipient
+    def add(  # noqa: PLR0917
         self, message_id, recipient, sender, sender_class, provider, domain, is_dsn, created_at
     ) -> int:
         """Append an in-queue row and return its index."""
@@ -64,46 +73,68 @@ class MessageTable:
         self.final_enhanced_code.append("")
         self.folder.append(None)
         self.collateral_cause.append(None)
+        self.final_reply.append(None)
+        self.released_at.append(NAN)
+        self.stored_by.append(None)
+        self.dsn_of.append(None)
+        self.dsn_kind.append(None)
+        self.dsn_recipient.append(None)
         return len(self.status) - 1
+
+    def release(self, row: int, now: float) -> None:
+        """The row's message entered its provider's outbound queue at ``now``."""
+        self.released_at[row] = now
+
+    def link_dsn(self, row: int, original: int, kind: str, recipient: str) -> None:
+        """Mark a DSN row: it reports on message ``original`` (``kind`` failed, expired or
+        delayed), first on that message's ``recipient``."""
+        self.dsn_of[row] = original
+        self.dsn_kind[row] = kind
+        self.dsn_recipient[row] = recipient
 
     def mark_collateral(self, row: int, cause: str) -> None:
         """Legitimate mail hurt by a reputation others earned; the first cause is kept."""
         if self.collateral_cause[row] is None:
             self.collateral_cause[row] = cause
 
-    def settle(self, row: int, status: str, code: int, enhanced: str) -> None:
-        """Give a row its final status (once; a settled row is never changed again)."""
+    def settle(self, row: int, status: str, code: int, enhanced: str, text: str = "") -> None:
+        """Give a row its final status and reply (once; a settled row is never changed
+        again). ``text`` is the reply's text; empty keeps the last one noted."""
         if self.status[row] != "in_queue":
             raise RuntimeError(f"row {row} settled twice ({self.status[row]} -> {status})")
         self.status[row] = status
         self.final_code[row] = code
         self.final_enhanced_code[row] = enhanced
+        if text:
+            self.final_reply[row] = text
 
     def frame(self) -> pd.DataFrame:
-        cat = _categorical
-        codes = np.asarray(self.final_code, dtype=np.int64)
-        return pd.DataFrame(
+        return MESSAGES.frame(
             {
-                "message_id": np.asarray(self.message_id, dtype=np.int64),
-                "recipient": cat(self.recipient),
-                "sender": cat(self.sender),
-                "sender_class": cat(self.sender_class),
-                "provider": cat(self.provider),
-                "recipient_domain": cat(self.recipient_domain),
-                "is_dsn": np.asarray(self.is_dsn, dtype=bool),
-                "created_at": np.asarray(self.created_at, dtype=float),
-                "delivered_at": np.asarray(self.delivered_at, dtype=float),
-                "retrieved_at": np.asarray(self.retrieved_at, dtype=float),
-                "status": pd.Categorical(self.status, categories=STATUSES),
-                "attempts": np.asarray(self.attempts, dtype=np.int64),
+                "message_id": self.message_id,
+                "recipient": self.recipient,
+                "sender": self.sender,
+                "sender_class": self.sender_class,
+                "provider": self.provider,
+                "recipient_domain": self.recipient_domain,
+                "is_dsn": self.is_dsn,
+                "created_at": self.created_at,
+                "delivered_at": self.delivered_at,
+                "retrieved_at": self.retrieved_at,
+                "status": self.status,
+                "attempts": self.attempts,
                 # 0 marks "no reply yet" (a row still in the queue with no attempt): null
-                "final_code": pd.array(np.where(codes == 0, None, codes), dtype="Int64"),
-                "final_enhanced_code": cat([c or None for c in self.final_enhanced_code]),
-                "folder": pd.Categorical(self.folder, categories=("inbox", "spam")),
-                "collateral": np.asarray(
-                    [c is not None for c in self.collateral_cause], dtype=bool
-                ),
-                "collateral_cause": cat(self.collateral_cause),
+                "final_code": [c or None for c in self.final_code],
+                "final_enhanced_code": [c or None for c in self.final_enhanced_code],
+                "folder": self.folder,
+                "collateral": [c is not None for c in self.collateral_cause],
+                "collateral_cause": self.collateral_cause,
+                "final_reply": self.final_reply,
+                "released_at": self.released_at,
+                "stored_by": self.stored_by,
+                "dsn_of": self.dsn_of,
+                "dsn_kind": self.dsn_kind,
+                "dsn_recipient": self.dsn_recipient,
             }
         )
 
@@ -123,8 +154,10 @@ class AttemptLog:
         self.code = array("l")
         self.enhanced_code: list[str] = []
         self.outcome: list[str] = []
+        self.reply: list[str] = []
 
-    def add(
+    # one positional argument per column: the model calls this for every attempt row
+    def add(  # noqa: PLR0917
         self,
         message_id,
         recipient,
@@ -137,7 +170,9 @@ class AttemptLog:
         code,
         enhanced,
         outcome,
+        reply="",
     ) -> None:
+        """Append one row; ``reply`` is the text of the reply (``code``, ``enhanced``)."""
         self.message_id.append(message_id)
         self.recipient.append(recipient)
         self.hop.append(hop)
@@ -149,25 +184,26 @@ class AttemptLog:
         self.code.append(code)
         self.enhanced_code.append(enhanced)
         self.outcome.append(outcome)
+        self.reply.append(reply)
 
     def __len__(self) -> int:
         return len(self.outcome)
 
     def frame(self) -> pd.DataFrame:
-        cat = _categorical
-        return pd.DataFrame(
+        return ATTEMPTS.frame(
             {
-                "message_id": np.asarray(self.message_id, dtype=np.int64),
-                "recipient": cat(self.recipient),
-                "hop": cat(self.hop),
-                "source_ip": cat(self.source_ip),
-                "mx_host": cat(self.mx_host),
-                "started_at": np.asarray(self.started_at, dtype=float),
-                "session_at": np.asarray(self.session_at, dtype=float),
-                "ended_at": np.asarray(self.ended_at, dtype=float),
-                "code": np.asarray(self.code, dtype=np.int64),
-                "enhanced_code": cat(self.enhanced_code),
-                "outcome": pd.Categorical(self.outcome, categories=OUTCOMES),
+                "message_id": self.message_id,
+                "recipient": self.recipient,
+                "hop": self.hop,
+                "source_ip": self.source_ip,
+                "mx_host": self.mx_host,
+                "started_at": self.started_at,
+                "session_at": self.session_at,
+                "ended_at": self.ended_at,
+                "code": self.code,
+                "enhanced_code": self.enhanced_code,
+                "outcome": self.outcome,
+                "reply": self.reply,
             }
         )
 
@@ -201,13 +237,13 @@ class LevelLog:
         kinds = [k[0] for k in keys]
         entities = [k[1] for k in keys]
         metrics = [k[2] for k in keys]
-        return pd.DataFrame(
+        return QUEUES.frame(
             {
-                "time": np.asarray(self.time, dtype=float),
+                "time": self.time,
                 "kind": _pick(kinds, ids),
                 "entity": _pick(entities, ids),
                 "metric": _pick(metrics, ids),
-                "value": np.asarray(self.value, dtype=np.int64),
+                "value": self.value,
             }
         )
 
@@ -228,13 +264,8 @@ class ScoreLog:
         self.score.append(score)
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                "time": np.asarray(self.time, dtype=float),
-                "receiver": _categorical(self.receiver),
-                "ip": _categorical(self.ip),
-                "score": np.asarray(self.score, dtype=float),
-            }
+        return REPUTATION.frame(
+            {"time": self.time, "receiver": self.receiver, "ip": self.ip, "score": self.score}
         )
 
 
@@ -248,14 +279,10 @@ class EventLog:
         self.scores = ScoreLog()
 
 
-def _categorical(values: list) -> pd.Categorical:
-    return pd.Categorical(values)
-
-
-def _pick(labels: list[str], ids: np.ndarray) -> pd.Categorical:
+def _pick(labels: list[str], ids: np.ndarray) -> pd.Categorical[Any]:
     if not labels:
         return pd.Categorical([])
     categories = sorted(set(labels))
     position = {c: i for i, c in enumerate(categories)}
     codes = np.array([position[label] for label in labels], dtype=np.int64)[ids]
-    return pd.Categorical.from_codes(codes, categories=categories)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(categories))

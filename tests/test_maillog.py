@@ -143,7 +143,8 @@ def test_timeout_suspension_and_expiry_lines():
     ]
     lines = without_pids(maillog_lines(simulate(build(raw))))
     timeouts = [x for x in lines if "Connection timed out)" in x and "suspended" not in x]
-    assert timeouts and all("relay=none" in x and "dsn=4.4.1" in x for x in timeouts)
+    assert timeouts
+    assert all("relay=none" in x and "dsn=4.4.1" in x for x in timeouts)
     assert (
         "status=deferred (connect to mx.dest.example[198.18.0.1]:25: Connection timed out)"
         in timeouts[0]
@@ -154,7 +155,8 @@ def test_timeout_suspension_and_expiry_lines():
         if "status=deferred (delivery temporarily suspended: connect "
         "to mx.dest.example[198.18.0.1]:25: Connection timed out)" in x
     ]
-    assert suspended and all("relay=none" in x for x in suspended)
+    assert suspended
+    assert all("relay=none" in x for x in suspended)
     expired = [x for x in lines if "status=expired, returned to sender" in x]
     assert len(expired) == 6
     assert all(
@@ -289,8 +291,11 @@ def test_rich_scenario_has_every_kind_of_event(rich):
     result, path = rich
     m, a = result.messages, result.attempts
     counts = result.summary["status"]
-    assert counts["delivered"] and counts["bounced"] and counts["expired"]
-    assert (a["outcome"] == "deferred").sum() and (a["source_ip"] == "").any()  # dead site
+    assert counts["delivered"]
+    assert counts["bounced"]
+    assert counts["expired"]
+    assert (a["outcome"] == "deferred").sum()
+    assert (a["source_ip"] == "").any()  # dead site
     assert (a["hop"] == "backup.dest.example").any()
     assert (m["is_dsn"] & (m["provider"] == "backup.dest.example")).any()
     local = (m["attempts"] == 0) & (m["status"] == "delivered") & ~m["is_dsn"]
@@ -336,14 +341,16 @@ def test_rich_log_is_well_formed(rich):
             new_files.append(program.group(2))
         if "status=" in line and "to=<" in line:
             assert DELIVERY.search(line), line
-            assert "tls=" not in line and "conn_use=" not in line
+            assert "tls=" not in line
+            assert "conn_use=" not in line
     assert seconds == sorted(seconds)
     assert len(new_files) == len(set(new_files))  # queue IDs are unique over all hosts
     assert all(re.fullmatch(r"[0-9A-F]{10,}", q) for q in new_files)
     # one notification per DSN, and one bounce line per bounced recipient
     dsns = result.messages["is_dsn"].sum()
     assert sum("notification: " in line for line in lines) == dsns
-    assert EPOCH.month == 3 and EPOCH.day == 1
+    assert EPOCH.month == 3
+    assert EPOCH.day == 1
 
 
 def pflogsumm_totals(path) -> dict:
@@ -380,3 +387,77 @@ def test_pflogsumm_counts_match_the_tables(rich):
     m = result.messages
     refused = (m["attempts"] == 0) & m["final_enhanced_code"].astype(str).str.startswith("5.7")
     assert expected["bounced"] == summary["status"]["bounced"] - int(refused.sum())
+
+
+def test_held_mail_is_picked_up_when_the_msa_releases_it():
+    """A rate-limited sender's second message waits an hour at the MSA: its queue file,
+    its local bounce and the DSN all start on release, not on submission."""
+    raw = one_mx_world()
+    raw["providers"]["isp"]["rate_limit"] = {"rate": "1/h", "burst": 1}
+    raw["senders"]["users"]["messages"] = [
+        {"at": "0s", "to": ["alice@dest.example"]},
+        {"at": "60s", "to": ["nosuchuser1@isp.example"]},
+    ]
+    lines = without_pids(maillog_lines(simulate(build(raw))))
+    held = [x for x in lines if "nosuchuser1" in x or "notification" in x]
+    assert [x[:15] for x in held] == ["Mar  1 01:00:00"] * 2
+    assert 'status=bounced (unknown user: "nosuchuser1")' in held[0]
+    assert "sender non-delivery notification" in held[1]
+    pickups = [x for x in lines if "postfix/pickup" in x]
+    assert [x[:15] for x in pickups] == ["Mar  1 00:00:00", "Mar  1 01:00:00"]
+
+
+def test_deferrals_without_a_source_address_log_their_recorded_reason():
+    """Mail held back by warm-up caps says so; it is not a dead destination."""
+    raw = one_mx_world()
+    raw["providers"]["isp"]["warmup"] = {"ips": ["198.51.100.1"], "daily_limits": [1]}
+    raw["senders"]["users"]["messages"] = [
+        {"at": f"{i}m", "to": [f"u{i}@dest.example"]} for i in range(3)
+    ]
+    lines = without_pids(maillog_lines(simulate(build(raw))))
+    capped = [x for x in lines if "dsn=4.7.0" in x]
+    assert capped
+    assert all(
+        x.endswith(
+            "status=deferred (delivery deferred: every source address is at its warm-up cap)"
+        )
+        for x in capped
+    )
+    assert not any("delivery temporarily suspended" in x for x in lines)
+
+
+def test_the_log_is_written_from_recorded_facts_alone():
+    """The writer reads the tables: no policy lookups, no matching of events in time."""
+    import ast
+    from pathlib import Path
+
+    import mailnet.maillog
+
+    package = Path(mailnet.maillog.__file__).parent
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith("mailnet.policies"), (path.name, name)
+                assert name != "bisect", path.name
+
+
+def test_recorded_replies_in_postfix_wording():
+    from mailnet import smtp
+    from mailnet.maillog.format import client_said, receiver_said
+
+    assert receiver_said(smtp.NO_SUCH_USER.text, "x@d.example") == (
+        "<x@d.example>: Recipient address rejected: User unknown in local recipient table"
+    )
+    grey = "<x@d.example>: Recipient address rejected: Greylisted, see http://h/d.html"
+    assert receiver_said(grey, "x@d.example") == grey
+    assert receiver_said(smtp.MAILBOX_FULL.text, "x@d.example") == "Mailbox full"
+    assert client_said(smtp.NULL_MX.text, "void.example") == (
+        "Domain void.example does not accept mail (nullMX)"
+    )
+    assert client_said("anything else", "void.example") == "anything else"

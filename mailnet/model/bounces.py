@@ -42,4 +42,5 @@ class Bounces:
         if not message.sender or not message.retries:
             return
         dsn = self._messages.new("", message.sender_class, mta.name, [message.sender], is_dsn=True)
+        self._messages.link_dsn(dsn, message, kind, recipients[0])
         mta.submit(dsn, [message.sender])

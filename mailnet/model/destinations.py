@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from mailnet import smtp
 from mailnet.model.message import Delivery
 from mailnet.policies.retry import RetryPolicy
 from mailnet.scenario import Provider
@@ -32,7 +33,7 @@ from mailnet.scenario import Provider
 class Destination:
     """Per-destination state: FIFO of ready mail, the window and its failure count."""
 
-    __slots__ = ("busy", "dead", "fail_cohorts", "name", "todo", "waiting", "window")
+    __slots__ = ("busy", "dead", "fail_cohorts", "name", "reason", "todo", "waiting", "window")
 
     def __init__(self, name: str, window: float):
         self.name = name
@@ -42,6 +43,8 @@ class Destination:
         self.fail_cohorts = 0.0
         self.dead = False
         self.waiting = False
+        # why the destination is (or was last) dead: its latest connection failure
+        self.reason = smtp.SUSPENDED
 
 
 def dead_time(policy: RetryPolicy) -> float:

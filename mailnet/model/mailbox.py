@@ -43,14 +43,16 @@ class Mailboxes:
         550 5.1.1 for a mailbox that does not exist."""
         if not address_exists(recipient):
             return smtp.NO_SUCH_USER
-        self.store(message.rows[recipient], recipient, domain_of(recipient), now)
+        row = message.rows[recipient]
+        self._table.stored_by[row] = message.provider
+        self.store(row, recipient, domain_of(recipient), now)
         return smtp.OK
 
     def store(self, row: int, recipient: str, domain: str, now: float) -> None:
         """Deliver a message row to ``recipient``'s mailbox at ``now``."""
         table = self._table
         table.delivered_at[row] = now
-        table.settle(row, "delivered", smtp.OK.code, smtp.OK.enhanced)
+        table.settle(row, "delivered", smtp.OK.code, smtp.OK.enhanced, "delivered to mailbox")
         if is_trap(recipient):
             return  # nobody reads a spam trap
         retrieved = self.retrieval_time(recipient, domain, now)

@@ -59,6 +59,7 @@ class DeliveryAgent:
             else:
                 folder = "inbox"
             table.folder[row] = folder
+            table.stored_by[row] = host
             if folder == "inbox" and complaints and not trap and feedback.complains(complaints):
                 feedback.complaint(message, client_ip, asn, receiver, now)
             self.mailboxes.store(row, rcpt, domain_of(rcpt), now)

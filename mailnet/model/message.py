@@ -104,6 +104,15 @@ class MessageFactory:
             )
         return message
 
+    def link_dsn(self, dsn: Message, original: Message, kind: str, recipient: str) -> None:
+        """Record that ``dsn`` reports ``kind`` (failed, delayed, expired) on ``recipient``
+        of ``original``; a DSN is released to its MTA as soon as it is made."""
+        table = self._table
+        now = self.env.now
+        for row in dsn.rows.values():
+            table.link_dsn(row, original.id, kind, recipient)
+            table.release(row, now)
+
 
 class Delivery:
     """A queue entry of one MTA: one message for one destination domain.

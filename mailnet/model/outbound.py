@@ -263,6 +263,8 @@ class OutboundMta:
             replies = [site_reply] * len(recipients)
             session_at = math.nan
             if site_reply.transient and site_reply is not smtp.WARMUP_CAP:
+                if host is not None:
+                    dest.reason = _suspension(host, self.servers[host].ip, site_reply)
                 self._site_failure(dest)
         else:
             assert result is not None  # no site failure: a session was held
@@ -323,10 +325,12 @@ class OutboundMta:
                 reply.code,
                 reply.enhanced,
                 outcome,
+                reply.text,
             )
             if not reply.ok:
                 table.final_code[row] = reply.code
                 table.final_enhanced_code[row] = reply.enhanced
+                table.final_reply[row] = reply.text
                 # a refusal for what others did from this address or network
                 cause = causes[i] if causes else None
                 if cause is not None and message.legitimate:
@@ -343,7 +347,9 @@ class OutboundMta:
         delivery.attempts += 1
         self.active -= 1
         self._record_active()
-        replies = [smtp.SUSPENDED] * len(delivery.recipients)
+        # the deferral names the failure that made the destination dead, as Postfix does
+        reason = self.scheduler.destination(delivery.domain).reason
+        replies = [reason] * len(delivery.recipients)
         self._settle_attempt(delivery, "", None, (now, math.nan), replies=replies, causes=None)
 
     def _defer(self, delivery: Delivery, reply: smtp.Reply, destination: str) -> None:
@@ -357,7 +363,7 @@ class OutboundMta:
             # spamware: fire and forget, never a second attempt and never a bounce
             table = self.log.messages
             for rcpt in delivery.recipients:
-                table.settle(message.rows[rcpt], "expired", reply.code, reply.enhanced)
+                table.settle(message.rows[rcpt], "expired", reply.code, reply.enhanced, reply.text)
             return
         if delivery.first_failure is None:
             delivery.first_failure = now
@@ -389,7 +395,7 @@ class OutboundMta:
         table = self.log.messages
         status = "dropped" if message.is_dsn else "expired"
         for rcpt in delivery.recipients:
-            table.settle(message.rows[rcpt], status, reply.code, reply.enhanced)
+            table.settle(message.rows[rcpt], status, reply.code, reply.enhanced, reply.text)
         if not message.is_dsn and self.on_bounce is not None:
             self.on_bounce(self, message, list(delivery.recipients), reply, "expired")
 
@@ -397,10 +403,21 @@ class OutboundMta:
         table = self.log.messages
         status = "dropped" if message.is_dsn else "bounced"
         for rcpt in recipients:
-            table.settle(message.rows[rcpt], status, reply.code, reply.enhanced)
+            table.settle(message.rows[rcpt], status, reply.code, reply.enhanced, reply.text)
         if not message.is_dsn and message.retries and self.on_bounce is not None:
             self.on_bounce(self, message, recipients, reply, "failed")
 
     # ------------------------------------------------------------ levels
     def _record_active(self) -> None:
         self.log.levels.record(self.env.now, self._active_series, self.active)
+
+
+def _suspension(host: str, ip: str, failure: smtp.Reply) -> smtp.Reply:
+    """The deferral of mail for a destination that ``failure`` at ``host`` made dead, with
+    Postfix's reason text (the failure as its SMTP client words it)."""
+    if failure.code == 421 and failure.enhanced == "4.4.1":
+        why = f"connect to {host}[{ip}]:25: {failure.text}"
+    else:
+        why = f"host {host}[{ip}] refused to talk to me: {failure}"
+    text = f"delivery temporarily suspended: {why}"
+    return smtp.Reply(smtp.SUSPENDED.code, smtp.SUSPENDED.enhanced, text)

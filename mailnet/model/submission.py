@@ -121,11 +121,17 @@ class SubmissionServer:
             self.stats.record(sender, "sent", now, len(recipients))
         release = self.shaper.release_time(sender, now) if self.shaper is not None else now
         if release <= now:
-            self.mta.submit(message, recipients)
+            self._release(message, recipients)
         else:
             hold = self.env.timeout(release - now)
-            hold.callbacks.append(lambda _e: self.mta.submit(message, recipients))
+            hold.callbacks.append(lambda _e: self._release(message, recipients))
         return message
+
+    def _release(self, message: Message, recipients: list[str]) -> None:
+        """Hand ``message`` to the MTA now, and record when."""
+        for row in message.rows.values():
+            self._table.release(row, self.env.now)
+        self.mta.submit(message, recipients)
 
     def submitter(self, group_name: str, group: SenderGroup) -> Submit:
         """The ``submit(sender, recipients)`` of the clients of sender group ``group``."""
@@ -145,4 +151,4 @@ class SubmissionServer:
     def _reject(self, message: Message, reply: smtp.Reply) -> None:
         # refused at submission: the client is told at once, so there is no DSN
         for row in message.rows.values():
-            self._table.settle(row, "bounced", reply.code, reply.enhanced)
+            self._table.settle(row, "bounced", reply.code, reply.enhanced, reply.text)

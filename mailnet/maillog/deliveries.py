@@ -1,0 +1,88 @@
+"""The sending hops' ``smtp`` lines: one per attempt row, in the order attempts ended.
+
+Fields are Postfix's, ``to=<…>, relay=…, delay=…, delays=a/b/c/d, dsn=…, status=… (…)``.
+The text in parentheses is the recorded reply as Postfix's SMTP client words it:
+``250 2.0.0 Ok: queued as ID`` (the receiving file's queue ID); ``host H[IP] said: …
+(in reply to RCPT TO command)`` for a refused recipient; ``connect to H[IP]:25: …``
+(``relay=none``) or ``host H[IP] refused to talk to me: …`` for a connection without a
+session; the client's own text for no connection at all (a dead destination's recorded
+reason, DNS failures, a null MX). ``delay`` runs from the file's arrival; ``delays``
+are: a, time before the last entry into the active queue (0 on the first attempt, else
+up to the start of the attempt); b, on the first attempt the wait before the
+connection; c, connection set-up (up to the session, or the whole failed connection);
+d, the session.
+"""
+
+from __future__ import annotations
+
+import math
+
+from mailnet.maillog.events import DELIVERY, GENERATION, Events
+from mailnet.maillog.format import client_said, format_delay, format_delays, receiver_said
+from mailnet.maillog.queue import QueueFile, QueueFiles
+from mailnet.maillog.source import Attempts, Hosts
+
+LastAttempts = dict[tuple[int, str], int]
+"""The attempt row that ended last, by (message, recipient)."""
+
+
+def log_deliveries(
+    events: Events, queue: QueueFiles, attempts: Attempts, hosts: Hosts
+) -> LastAttempts:
+    """Every attempt row's ``smtp`` line; returns each recipient's last attempt."""
+    last: LastAttempts = {}
+    a = attempts
+    for i in sorted(range(len(a)), key=lambda k: (a.end[k], k)):
+        mid, rcpt, start, end = a.mid[i], a.rcpt[i], a.start[i], a.end[i]
+        qf = queue.find(a.hop[i], mid, start, rcpt)
+        prev = last.get((mid, rcpt))
+        if prev is None or a.end[prev] <= end:
+            last[(mid, rcpt)] = i
+        relay, text = _outcome(i, a, queue, hosts)
+        events.emit(
+            end,
+            qf.gen * GENERATION + DELIVERY,
+            qf.host,
+            "smtp",
+            f"{qf.qid}: to=<{rcpt}>, relay={relay}, "
+            f"delay={format_delay(end - qf.arrival)}, delays={_delays(i, a, qf)}, "
+            f"dsn={a.enhanced[i]}, status={a.outcome[i]} ({text})",
+        )
+        if a.outcome[i] in ("sent", "bounced"):
+            qf.done[rcpt] = end
+    return last
+
+
+def _delays(i: int, a: Attempts, qf: QueueFile) -> str:
+    """``delays=a/b/c/d`` of attempt row ``i`` of a recipient of ``qf``."""
+    rcpt, start, end, session = a.rcpt[i], a.start[i], a.end[i], a.session[i]
+    first = rcpt not in qf.tried
+    qf.tried.add(rcpt)
+    queued_for = max(0.0, start - qf.arrival)
+    wait, before = (0.0, queued_for) if first else (queued_for, 0.0)
+    if math.isnan(session):
+        setup, transfer = end - start, 0.0
+    else:
+        setup, transfer = session - start, end - session
+    return format_delays(wait, before, setup, transfer)
+
+
+def _outcome(i: int, a: Attempts, queue: QueueFiles, hosts: Hosts) -> tuple[str, str]:
+    """``(relay, text)`` of attempt row ``i``."""
+    mx, code, enhanced, reply = a.mx[i], a.code[i], a.enhanced[i], a.reply[i]
+    if mx is None:
+        if not a.ip[i]:
+            return "none", reply  # no source address: a dead destination or warm-up caps
+        return "none", client_said(reply, a.rcpt[i].rpartition("@")[2])
+    hostip = hosts.hostip(mx)
+    if math.isnan(a.session[i]):
+        if (code, enhanced) == (421, "4.4.1"):
+            return "none", f"connect to {hostip}:25: {reply}"
+        return f"{hostip}:25", f"host {hostip} refused to talk to me: {code} {enhanced} {reply}"
+    relay = f"{hostip}:25"
+    if a.outcome[i] == "sent":
+        receiver = queue.by_session.get((a.mid[i], a.hop[i], mx, a.start[i]))
+        queued = f" as {receiver.qid}" if receiver is not None else ""
+        return relay, f"{code} {enhanced} {reply}{queued}"
+    said = receiver_said(reply, a.rcpt[i])
+    return relay, f"host {hostip} said: {code} {enhanced} {said} (in reply to RCPT TO command)"

@@ -1,0 +1,195 @@
+"""The output tables' schemas: every column declared once, with its dtype and meaning.
+
+The recorders of ``mailnet.records`` build their frames through ``Table.frame`` (names,
+order and dtypes come from here), and README.md's "Outputs" section lists each table's
+columns as ``Table.markdown`` writes them; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+STATUSES = ("delivered", "bounced", "expired", "dropped", "in_queue")
+OUTCOMES = ("sent", "deferred", "bounced")
+FOLDERS = ("inbox", "spam")
+DSN_KINDS = ("failed", "expired", "delayed")
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column: ``dtype`` is a pandas dtype name (``category`` with fixed ``categories``
+    when they are given, inferred from the values otherwise; ``str`` is an object column of
+    text); ``meaning`` is the sentence README.md shows for it."""
+
+    name: str
+    dtype: str
+    meaning: str
+    categories: tuple[str, ...] | None = None
+
+    def convert(self, values: Any) -> Any:
+        """``values`` (a list, array or extension array) as this column's dtype."""
+        if self.dtype == "category":
+            return pd.Categorical(values, categories=self.categories)
+        if self.dtype == "Int64":
+            return pd.array(values, dtype="Int64")
+        if self.dtype == "str":
+            return pd.array(list(values), dtype="str")
+        return np.asarray(values, dtype=self.dtype)
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """An output table: written as ``name``.parquet with ``columns`` in this order."""
+
+    name: str
+    columns: tuple[Column, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def frame(self, data: Mapping[str, Any]) -> pd.DataFrame:
+        """The frame of ``data`` (column name -> values), in declared order and dtypes.
+
+        Raises ``KeyError`` when ``data`` lacks a declared column or has an undeclared one,
+        so a recorder cannot drift from its declaration.
+        """
+        extra = set(data) - set(self.names)
+        missing = set(self.names) - set(data)
+        if extra or missing:
+            raise KeyError(
+                f"{self.name}: undeclared columns {sorted(extra)}, missing {sorted(missing)}"
+            )
+        return pd.DataFrame({c.name: c.convert(data[c.name]) for c in self.columns})
+
+    def markdown(self) -> str:
+        """The README table of the columns: name, type and meaning."""
+        rows = ["| column | type | meaning |", "|---|---|---|"]
+        for c in self.columns:
+            dtype = c.dtype if c.categories is None else " \\| ".join(c.categories)
+            rows.append(f"| `{c.name}` | {dtype} | {c.meaning} |")
+        return "\n".join(rows)
+
+
+def _table(name: str, columns: Sequence[tuple[str, str, str] | Column]) -> Table:
+    return Table(name, tuple(c if isinstance(c, Column) else Column(*c) for c in columns))
+
+
+MESSAGES = _table(
+    "messages",
+    [
+        ("message_id", "int64", "the message; a message has one row per recipient"),
+        ("recipient", "category", "the envelope recipient of this row"),
+        ("sender", "category", "the envelope sender (empty for a DSN)"),
+        ("sender_class", "category", "`ham`, `bulk` or `spam` (a DSN keeps its original's)"),
+        ("provider", "category", "the MTA that queued the message first"),
+        ("recipient_domain", "category", "the recipient's domain"),
+        ("is_dsn", "bool", "a delivery status notification (bounce or delay warning)"),
+        ("created_at", "float64", "submitted by the client, or created by the MTA (a DSN)"),
+        ("delivered_at", "float64", "stored in the final mailbox"),
+        ("retrieved_at", "float64", "fetched by the recipient's client"),
+        Column("status", "category", "the row's final status", STATUSES),
+        ("attempts", "int64", "delivery attempts for this recipient, over every hop"),
+        ("final_code", "Int64", "basic code of the last reply (null before any reply)"),
+        ("final_enhanced_code", "category", "enhanced status code of the last reply"),
+        Column(
+            "folder",
+            "category",
+            "for delivered mail at a receiver with a content filter",
+            FOLDERS,
+        ),
+        ("collateral", "bool", "legitimate mail hurt by others' reputation"),
+        ("collateral_cause", "category", "what hurt it: `filter`, `reputation`, `blocklist:…`"),
+        ("final_reply", "category", "text of the last reply (`delivered to mailbox` once stored)"),
+        (
+            "released_at",
+            "float64",
+            "entered the queue of `provider`: the MSA's release, later "
+            "than `created_at` when the sender's rate limit held it; null when refused at "
+            "submission or still held",
+        ),
+        (
+            "stored_by",
+            "category",
+            "the host that stored the row in its mailbox: the "
+            "provider (local delivery) or the primary MX",
+        ),
+        ("dsn_of", "Int64", "for a DSN, the `message_id` it reports on"),
+        Column("dsn_kind", "category", "for a DSN, why it was sent", DSN_KINDS),
+        (
+            "dsn_recipient",
+            "category",
+            "for a DSN, the first recipient of the original that it reports on",
+        ),
+    ],
+)
+
+ATTEMPTS = _table(
+    "attempts",
+    [
+        ("message_id", "int64", "the message"),
+        ("recipient", "category", "the recipient"),
+        ("hop", "category", "the sending MTA (a provider, a backup MX or relay)"),
+        ("source_ip", "category", "the sending address (empty when none was used)"),
+        ("mx_host", "category", "the server connected to (null when no connection was made)"),
+        ("started_at", "float64", "the client opens the connection to `mx_host`"),
+        (
+            "session_at",
+            "float64",
+            "the server begins the session (null when it never did: "
+            "`session_at - started_at` is the wait in the backlog plus the server's constant "
+            "`connect_time`)",
+        ),
+        ("ended_at", "float64", "the attempt ends"),
+        ("code", "int64", "basic code of the reply for this recipient"),
+        ("enhanced_code", "category", "enhanced status code of the reply"),
+        Column("outcome", "category", "what the reply means for the recipient", OUTCOMES),
+        (
+            "reply",
+            "category",
+            "text of the reply; mail deferred at a dead destination says "
+            "`delivery temporarily suspended:` and the failure that made it dead",
+        ),
+    ],
+)
+
+QUEUES = _table(
+    "queues",
+    [
+        ("time", "float64", "when the value changed"),
+        ("kind", "category", "`mta` or `server`"),
+        ("entity", "category", "the MTA or server"),
+        ("metric", "category", "`active`, `deferred` (MTA), `sessions`, `backlog` (server)"),
+        ("value", "int64", "the new value: a step function, one row per change"),
+    ],
+)
+
+LISTINGS = _table(
+    "listings",
+    [
+        ("list", "str", "the blocklist"),
+        ("scope", "str", "`ip`, `prefix` or `asn`"),
+        ("key", "str", "the listed address, prefix or AS number"),
+        ("listed_at", "float64", "when the listing began"),
+        ("delisted_at", "float64", "when it ended (null while it lasts)"),
+        ("trigger", "str", "what listed it: `trap`, `complaint`, `spam` or `escalation`"),
+    ],
+)
+
+REPUTATION = _table(
+    "reputation",
+    [
+        ("time", "float64", "the sample time"),
+        ("receiver", "category", "the receiving organisation"),
+        ("ip", "category", "the sending address"),
+        ("score", "float64", "the receiver's reputation score of the address, in [0, 1]"),
+    ],
+)
+
+TABLES = (MESSAGES, ATTEMPTS, QUEUES, LISTINGS, REPUTATION)
+"""Every table of a run directory, in the order README.md lists them."""
