@@ -26,7 +26,13 @@ class MessageTable:
 
     A row starts ``in_queue`` and is settled at most once by ``settle``; ``attempts``
     counts delivery attempts for the recipient over every hop.
+
+    The columns a row starts with a default value in (times not yet reached, the final
+    reply, the DSN link, ...) grow ``_CHUNK`` rows at a time, so adding a row appends only
+    what the caller gives; every column is cut to ``len(self)`` rows by ``frame``.
     """
+
+    _CHUNK = 4096
 
     def __init__(self):
         self.message_id: list[int] = []
@@ -37,8 +43,10 @@ class MessageTable:
         self.recipient_domain: list[str] = []
         self.is_dsn: list[bool] = []
         self.created_at = array("d")
+        # columns with a default value, grown in chunks
         self.delivered_at = array("d")
         self.retrieved_at = array("d")
+        self.released_at = array("d")
         self.status: list[str] = []
         self.attempts = array("l")
         self.final_code = array("l")
@@ -46,17 +54,49 @@ class MessageTable:
         self.folder: list[str | None] = []
         self.collateral_cause: list[str | None] = []
         self.final_reply: list[str | None] = []
-        self.released_at = array("d")
         self.stored_by: list[str | None] = []
         self.dsn_of: list[int | None] = []
         self.dsn_kind: list[str | None] = []
         self.dsn_recipient: list[str | None] = []
+        self._rows = 0
+        self._capacity = 0
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def _grow(self) -> None:
+        n = self._CHUNK
+        nans = array("d", [NAN]) * n
+        zeros = array("l", [0]) * n
+        nones: list[Any] = [None] * n
+        self.delivered_at.extend(nans)
+        self.retrieved_at.extend(nans)
+        self.released_at.extend(nans)
+        self.status.extend(["in_queue"] * n)
+        self.attempts.extend(zeros)
+        self.final_code.extend(zeros)
+        self.final_enhanced_code.extend([""] * n)
+        for column in (
+            self.folder,
+            self.collateral_cause,
+            self.final_reply,
+            self.stored_by,
+            self.dsn_of,
+            self.dsn_kind,
+            self.dsn_recipient,
+        ):
+            column.extend(nones)
+        self._capacity += n
 
     # one positional argument per column: the model calls this for every recipient
     def add(  # noqa: PLR0917
         self, message_id, recipient, sender, sender_class, provider, domain, is_dsn, created_at
     ) -> int:
         """Append an in-queue row and return its index."""
+        row = self._rows
+        if row == self._capacity:
+            self._grow()
+        self._rows = row + 1
         self.message_id.append(message_id)
         self.recipient.append(recipient)
         self.sender.append(sender)
@@ -65,21 +105,7 @@ class MessageTable:
         self.recipient_domain.append(domain)
         self.is_dsn.append(is_dsn)
         self.created_at.append(created_at)
-        self.delivered_at.append(NAN)
-        self.retrieved_at.append(NAN)
-        self.status.append("in_queue")
-        self.attempts.append(0)
-        self.final_code.append(0)
-        self.final_enhanced_code.append("")
-        self.folder.append(None)
-        self.collateral_cause.append(None)
-        self.final_reply.append(None)
-        self.released_at.append(NAN)
-        self.stored_by.append(None)
-        self.dsn_of.append(None)
-        self.dsn_kind.append(None)
-        self.dsn_recipient.append(None)
-        return len(self.status) - 1
+        return row
 
     def release(self, row: int, now: float) -> None:
         """The row's message entered its provider's outbound queue at ``now``."""
@@ -109,6 +135,8 @@ class MessageTable:
             self.final_reply[row] = text
 
     def frame(self) -> pd.DataFrame:
+        n = self._rows
+        collateral = self.collateral_cause[:n]
         return MESSAGES.frame(
             {
                 "message_id": self.message_id,
@@ -119,22 +147,22 @@ class MessageTable:
                 "recipient_domain": self.recipient_domain,
                 "is_dsn": self.is_dsn,
                 "created_at": self.created_at,
-                "delivered_at": self.delivered_at,
-                "retrieved_at": self.retrieved_at,
-                "status": self.status,
-                "attempts": self.attempts,
+                "delivered_at": self.delivered_at[:n],
+                "retrieved_at": self.retrieved_at[:n],
+                "status": self.status[:n],
+                "attempts": self.attempts[:n],
                 # 0 marks "no reply yet" (a row still in the queue with no attempt): null
-                "final_code": [c or None for c in self.final_code],
-                "final_enhanced_code": [c or None for c in self.final_enhanced_code],
-                "folder": self.folder,
-                "collateral": [c is not None for c in self.collateral_cause],
-                "collateral_cause": self.collateral_cause,
-                "final_reply": self.final_reply,
-                "released_at": self.released_at,
-                "stored_by": self.stored_by,
-                "dsn_of": self.dsn_of,
-                "dsn_kind": self.dsn_kind,
-                "dsn_recipient": self.dsn_recipient,
+                "final_code": [c or None for c in self.final_code[:n]],
+                "final_enhanced_code": [c or None for c in self.final_enhanced_code[:n]],
+                "folder": self.folder[:n],
+                "collateral": [c is not None for c in collateral],
+                "collateral_cause": collateral,
+                "final_reply": self.final_reply[:n],
+                "released_at": self.released_at[:n],
+                "stored_by": self.stored_by[:n],
+                "dsn_of": self.dsn_of[:n],
+                "dsn_kind": self.dsn_kind[:n],
+                "dsn_recipient": self.dsn_recipient[:n],
             }
         )
 
