@@ -30,6 +30,7 @@ from mailnet.report import (
     sweep_figure,
     sweep_panels_figure,
 )
+from mailnet.report.delivery import reply_label
 from mailnet.report.inputs import kind_of
 from mailnet.report.sweeps import headline_metrics, parameter_axis, swept_groups
 from mailnet.report.timelines import step_means
@@ -397,3 +398,12 @@ def test_make_report_does_not_need_a_display_or_pyplot(run_dir, tmp_path):
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_reply_labels_name_any_enhanced_code_by_rfc_3463():
+    """A reply a new policy adds is labelled by its subject, without an entry of its own."""
+    assert reply_label(550, "5.1.1") == "550 5.1.1 bad destination mailbox"
+    assert reply_label(450, "4.7.25") == "450 4.7.25 security or policy status"
+    assert reply_label(451, "4.4.3") == "451 4.4.3 directory server failure"
+    assert reply_label(450, "4.2.0") == "450 4.2.0 other or undefined mailbox status"
+    assert reply_label(None, None) == "unknown"

@@ -41,11 +41,11 @@ OUTCOMES = (  # (label, test on a messages frame)
     ("still queued at the end", lambda m: m["status"] == "in_queue"),
 )
 
-ENHANCED_CODES = {  # RFC 3463 subject.detail
+ENHANCED_CODES = {  # RFC 3463 §3 subject.detail
     "0.0": "other or undefined status",
     "1.1": "bad destination mailbox",
     "1.2": "bad destination system",
-    "2.0": "mailbox status (greylisted)",
+    "2.0": "other or undefined mailbox status",
     "2.1": "mailbox disabled / rate limited",
     "2.2": "mailbox full",
     "3.2": "system not accepting messages",
@@ -54,6 +54,19 @@ ENHANCED_CODES = {  # RFC 3463 subject.detail
     "4.7": "delivery time expired",
     "7.0": "security or policy",
     "7.1": "delivery not authorized",
+}
+"""Meanings of the details the model's replies use; any other detail is named by its
+subject (``ENHANCED_SUBJECTS``), so a policy with a new reply needs nothing here."""
+
+ENHANCED_SUBJECTS = {  # RFC 3463 §3: the subject alone
+    "0": "other or undefined status",
+    "1": "addressing status",
+    "2": "mailbox status",
+    "3": "mail system status",
+    "4": "network and routing status",
+    "5": "mail delivery protocol status",
+    "6": "message content or media status",
+    "7": "security or policy status",
 }
 
 
@@ -192,10 +205,12 @@ def attempts_figure(messages: pd.DataFrame) -> Figure:
 
 
 def reply_label(code: float | None, enhanced: str | None) -> str:
-    """``"451 4.7.1 delivery not authorized"``: the reply codes and what RFC 3463 calls them."""
+    """``"451 4.7.1 delivery not authorized"``: the reply codes and what RFC 3463 calls them
+    (``"450 4.7.25 security or policy status"`` for a detail without its own meaning)."""
     enhanced_text = "" if pd.isna(enhanced) else str(enhanced)
     code_text = "" if code is None or pd.isna(code) else str(int(code))
-    meaning = ENHANCED_CODES.get(enhanced_text.partition(".")[2], "")
+    detail = enhanced_text.partition(".")[2]
+    meaning = ENHANCED_CODES.get(detail) or ENHANCED_SUBJECTS.get(detail.partition(".")[0], "")
     return " ".join(part for part in (code_text, enhanced_text, meaning) if part) or "unknown"
 
 
