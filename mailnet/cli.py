@@ -14,7 +14,7 @@ from mailnet.errors import ScenarioError
 from mailnet.maillog import write_maillog
 from mailnet.metric_catalog import format_metric, format_value, members, title
 from mailnet.metrics import flatten
-from mailnet.output import write_run
+from mailnet.output import RunDirError, check_run_dir, staged_run_dir, write_run
 from mailnet.policies.retry import presets_table
 from mailnet.report.cli import register as register_report
 from mailnet.scenario import load_scenario
@@ -34,27 +34,44 @@ def _fail(error: Exception) -> NoReturn:
     raise typer.Exit(code=2)
 
 
+RUNS_DIR = Path("runs")
+"""Where ``mailnet run`` writes by default: ad-hoc runs, kept out of git (``results/``
+holds the committed experiments)."""
+
+
 @app.command()
 def run(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
+    *,
     seed: Annotated[int | None, typer.Option(help="Seed (default: the scenario's).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Run directory to write.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help=f"Run directory to write (default: {RUNS_DIR}/<scenario file name>); "
+            "must be absent, empty, or a previous run (replaced only with --force)."
+        ),
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override a key: KEY=VALUE (TOML dotted key and value)."),
     ] = None,
     maillog: Annotated[bool, typer.Option(help="Also write a Postfix-format maillog.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace OUT if it holds a previous run.")
+    ] = False,
 ) -> None:
     """Simulate one scenario; print its summary and write its tables to OUT."""
+    out = out or RUNS_DIR / scenario.stem
     try:
         loaded = load_scenario(scenario, overrides=set_ or [])
+        check_run_dir(out, force=force)
         result = simulate(loaded, seed=seed, base_dir=scenario.parent, source=str(scenario))
-    except ScenarioError as error:
+    except (ScenarioError, RunDirError) as error:
         _fail(error)
-    out = out or Path("results") / scenario.stem
-    write_run(result, out)
-    if maillog:
-        write_maillog(result, out / "maillog")
+    with staged_run_dir(out) as stage:
+        write_run(result, stage)
+        if maillog:
+            write_maillog(result, stage / "maillog")
     print_summary(result.summary, result.manifest)
     console.print(f"wrote [bold]{out}[/]")
 
