@@ -33,7 +33,7 @@ $(TOOLS)/bin/uv:
 	$(TOOLS)/bin/python -m pip install --quiet uv==$(UV_VERSION)
 
 demo: $(STAMP)
-	$(BIN)/mailnet run experiments/scenarios/baseline.toml --out results/demo
+	$(BIN)/mailnet run experiments/scenarios/baseline.toml --out runs/demo --force
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -80,4 +80,4 @@ check-lock: | $(UV)
 	  || { echo "$(CONSTRAINTS) is stale: run make lock" >&2; exit 1; }
 
 clean:
-	rm -rf $(VENV) $(TOOLS) results/demo .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(TOOLS) runs/demo .pytest_cache .mypy_cache

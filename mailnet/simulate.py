@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,13 @@ SUSPENSION_COLUMNS = {
     "complaint_rate": "float64",
 }
 """Columns of ``RunResult.suspensions`` and their types."""
+
+PROGRESS_SLICES = 500
+"""Slices of simulated time a run with a progress callback is run in."""
+
+Progress = Callable[[float, int], None]
+"""A progress callback: called with the simulated time reached (seconds) and the number
+of messages created so far."""
 
 
 @dataclass
@@ -79,12 +87,15 @@ def simulate(
     source: str = "<scenario>",
     *,
     environment: simpy.Environment | None = None,
+    progress: Progress | None = None,
 ) -> RunResult:
     """Run ``scenario`` for its duration with ``seed`` (default: the scenario's own).
 
     The same scenario and seed always give identical tables. ``base_dir`` resolves
     relative trace paths. ``environment``: a fresh SimPy environment to run in (default
-    ``simpy.Environment()``), e.g. one that counts events for a benchmark.
+    ``simpy.Environment()``), e.g. one that counts events for a benchmark. ``progress``:
+    called after each of ``PROGRESS_SLICES`` slices of simulated time; running in slices
+    gives the same tables.
     """
     seed = scenario.simulation.seed if seed is None else int(seed)
     started = time.perf_counter()
@@ -98,7 +109,10 @@ def simulate(
         base_dir=Path(base_dir) if base_dir is not None else None,
         source=source,
     )
-    env.run(until=scenario.simulation.duration)
+    if progress is None:
+        env.run(until=scenario.simulation.duration)
+    else:
+        _run_in_slices(env, scenario.simulation.duration, lambda: progress(env.now, _created(log)))
     messages = log.messages.frame()
     attempts = log.attempts.frame()
     queues = log.levels.frame()
@@ -123,3 +137,25 @@ def simulate(
         log.scores.frame(),
         suspension_frame(world.suspensions),
     )
+
+
+def _run_in_slices(env: simpy.Environment, end: float, report: Callable[[], None]) -> None:
+    """``env.run(until=end)`` in ``PROGRESS_SLICES`` steps, calling ``report`` after each.
+
+    Stopping at a time and going on processes the same events in the same order: the
+    stop is one more event, scheduled urgent, that only ends ``env.run``.
+    """
+    step = end / PROGRESS_SLICES
+    for i in range(1, PROGRESS_SLICES):
+        if i * step > env.now:
+            env.run(until=i * step)
+            report()
+    if end > env.now:
+        env.run(until=end)
+    report()
+
+
+def _created(log: EventLog) -> int:
+    """Messages created so far: their ids are consecutive from 0, rows in creation order."""
+    ids = log.messages.message_id
+    return int(ids[-1]) + 1 if len(ids) else 0

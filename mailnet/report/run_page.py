@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from mailnet import metric_catalog as catalog
 from mailnet.metric_catalog import format_seconds, format_value
 from mailnet.metrics import flatten
+from mailnet.qshape import deferred_peak, format_qshape, qshape
 from mailnet.report import delivery, provenance, timelines
 from mailnet.report.embed import MAX_TABLE_ROWS, Figures
 from mailnet.report.inputs import RunData
@@ -105,6 +106,24 @@ def _queue_section(page: Page, out: Path, run: RunData) -> None:
             [[catalog.title(k), catalog.format_metric(k, v)] for k, v in averages.items()],
             header=["queue (after warm-up)", "time average"],
         )
+    _qshape_section(page, run)
+
+
+def _qshape_section(page: Page, run: RunData) -> None:
+    """The queues as Postfix's qshape shows them, at the peak of the deferred queue."""
+    peak = deferred_peak(run.queues)
+    if peak is None:
+        return
+    at, size = peak
+    page.heading("Queue shape at the deferred peak", level=3)
+    page.paragraph(
+        f"The deferred queue of every MTA together peaked at {size} deliveries (a message's "
+        f"recipients at one domain) at {format_seconds(at)}. The queued recipients then, as Postfix's qshape shows them "
+        "(mailnet qshape RUN_DIR --at TIME): by recipient domain and by minutes since they "
+        "reached the queue (column T: the total; 5: under 5 minutes; 10: 5 to 10 minutes; "
+        "1280+: over 1280 minutes)."
+    )
+    page.pre(format_qshape(qshape(run.messages, run.attempts, at)))
 
 
 def _reputation_section(page: Page, out: Path, run: RunData) -> None:
