@@ -16,6 +16,7 @@ from mailnet.model.world import World
 from mailnet.randomness import RandomStreams
 from mailnet.records import EventLog
 from mailnet.scenario import Scenario
+from mailnet.scenario.schema import check_seed
 from mailnet.version import __version__
 
 SUSPENSION_COLUMNS = {
@@ -86,7 +87,7 @@ def simulate(
     relative trace paths. ``environment``: a fresh SimPy environment to run in (default
     ``simpy.Environment()``), e.g. one that counts events for a benchmark.
     """
-    seed = scenario.simulation.seed if seed is None else int(seed)
+    seed = scenario.simulation.seed if seed is None else check_seed(seed, "--seed")
     started = time.perf_counter()
     env = simpy.Environment() if environment is None else environment
     log = EventLog()
