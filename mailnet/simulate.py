@@ -17,6 +17,7 @@ from mailnet.model.world import World
 from mailnet.randomness import RandomStreams
 from mailnet.records import EventLog
 from mailnet.scenario import Scenario
+from mailnet.scenario.schema import check_seed
 from mailnet.version import __version__
 
 SUSPENSION_COLUMNS = {
@@ -97,7 +98,7 @@ def simulate(
     called after each of ``PROGRESS_SLICES`` slices of simulated time; running in slices
     gives the same tables.
     """
-    seed = scenario.simulation.seed if seed is None else int(seed)
+    seed = scenario.simulation.seed if seed is None else check_seed(seed, "--seed")
     started = time.perf_counter()
     env = simpy.Environment() if environment is None else environment
     log = EventLog()

@@ -10,7 +10,7 @@ import pytest
 
 from mailnet.errors import ScenarioError
 from mailnet.policies.retry import EximParams, retry_params
-from mailnet.scenario import Scenario
+from mailnet.scenario import Scenario, load_scenario
 from tests.conftest import one_mx_world
 
 GOOD = textwrap.dedent("""
@@ -82,6 +82,58 @@ CASES = [
         "no domain named",
     ),
     ("[simulation]", "[simulation\n", "", "not valid TOML"),
+    (
+        "sessions = 5",
+        'role = "relay"\nrelay_to = "gw.dest.example"\n'
+        '[servers."gw.dest.example"]\nrole = "relay"\nrelay_to = "mx1.dest.example"',
+        'servers."gw.dest.example".relay_to',
+        "mail for 'dest.example' loops: mx1.dest.example -> gw.dest.example -> mx1.dest.example",
+    ),
+    ('duration = "1h"', 'duration = "1h"\nseed = -1', "simulation.seed", "greater than or equal"),
+    ("count = 10", "count = 1" + "0" * 300, "senders.users.count", "integer out of range"),
+    ("count = 10", "count = 10\nrecipients = inf", "senders.users.recipients", "finite number"),
+    (
+        '"dest.example" = 1.0',
+        '"dest.example" = nan',
+        'senders.users.domains."dest.example"',
+        "finite number",
+    ),
+    (
+        'duration = "1h"',
+        'duration = "1h"\nsample_interval = 0',
+        "simulation.sample_interval",
+        "must be positive",
+    ),
+    (
+        'local_domains = ["isp.example"]',
+        'local_domains = ["isp.example"]\nrate_limit = { rate = "0/h" }',
+        "providers.isp.rate_limit.rate",
+        "must be positive",
+    ),
+    (
+        'local_domains = ["isp.example"]',
+        'local_domains = ["isp.example"]\nsuspension = { window = "0s" }',
+        "providers.isp.suspension.window",
+        "must be positive",
+    ),
+    (
+        "sessions = 5",
+        'sessions = 5\nreceiver = "r"\n[receivers.r]\nreputation = { half_life = "0s" }',
+        "receivers.r.reputation.half_life",
+        "must be positive",
+    ),
+    (
+        "sessions = 5",
+        'sessions = 5\nrecipient_rate_limit = "0/d"',
+        'servers."mx1.dest.example".recipient_rate_limit',
+        "must be positive",
+    ),
+    (
+        "sessions = 5",
+        "sessions = 5\nhopcount_limit = 1",
+        'servers."mx1.dest.example".hopcount_limit',
+        "greater than or equal to 2",
+    ),
 ]
 
 
@@ -130,6 +182,16 @@ def test_missing_file(tmp_path):
         ),
         ("providers.isp.max_conections=3", "providers.isp.max_conections", "unknown key"),
         ("novalue", "novalue", "KEY=VALUE"),
+        (
+            'servers."mx.dest.exmaple".sessions=5',
+            '--set: servers."mx.dest.exmaple".sessions',
+            "no server named 'mx.dest.exmaple' in the scenario; to add one, give its whole table",
+        ),
+        (
+            "receivers.strict.greylisting.delay=1m",
+            "--set: receivers.strict.greylisting.delay",
+            "no receiver named 'strict'",
+        ),
     ],
 )
 def test_bad_overrides(tmp_path, override, key, words):
@@ -140,6 +202,93 @@ def test_bad_overrides(tmp_path, override, key, words):
     assert len(proc.stderr.strip().splitlines()) == 1
     assert key in proc.stderr
     assert words in proc.stderr
+
+
+def test_negative_seed_option_is_refused(tmp_path):
+    path = tmp_path / "good.toml"
+    path.write_text(GOOD)
+    proc = run_cli("run", str(path), "--seed", "-5", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (
+        "mailnet: error: --seed: a seed is a whole number from 0 to 9223372036854775807, got -5"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_overrides_may_add_an_entity_with_its_whole_table_or_set_an_implicit_one(tmp_path):
+    path = tmp_path / "good.toml"
+    path.write_text(GOOD)
+    out = tmp_path / "o"
+    proc = run_cli(
+        "run",
+        str(path),
+        "--set",
+        'servers."mx2.dest.example"={ sessions = 3 }',
+        "--set",
+        'servers."mx2.dest.example".backlog=7',
+        "--set",
+        'servers."mx.isp.example".sessions=9',
+        "--set",
+        "simulation.duration=10m",
+        "--out",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    resolved = load_scenario(out / "scenario.toml")
+    assert resolved.servers["mx2.dest.example"].backlog == 7
+    assert resolved.servers["mx.isp.example"].sessions == 9
+
+
+TRACE_GOOD = "at,sender,recipients\n10s,0,a@dest.example\n1m,3,b@DEST.Example;c@dest.example\n"
+
+TRACES = [
+    # (trace text, expected words after "row N: " or the file name)
+    ("at,sender,recipients\n10s,0,\n", "row 2: no recipients"),
+    ("at,sender,recipients\n10s,0,a@dest.example,extra\n", "row 2: 4 fields, expected 3"),
+    ("at,sender,recipients\n10s,0\n", "row 2: 2 fields, expected 3"),
+    ("at,sender,recipients\n10s,0,alice\n", "row 2: not a mail address: 'alice'"),
+    (
+        "at,sender,recipients\n10s,0,a@nowhere.example\n",
+        "row 2: no domain named 'nowhere.example' in [domains]",
+    ),
+    ("at,sender,recipients\nsoon,0,a@dest.example\n", "row 2: at: not a duration"),
+    ("at,sender,recipients\n10s,10,a@dest.example\n", "row 2: sender '10' is not a client index"),
+    ("when,who,whom\n10s,0,a@dest.example\n", "the header must be at,sender,recipients"),
+]
+
+
+def _trace_scenario(tmp_path, trace: str):
+    (tmp_path / "trace.csv").write_text(trace)
+    path = tmp_path / "traced.toml"
+    path.write_text(
+        GOOD.replace('rate = "20/d"', 'trace = "trace.csv"').replace(
+            'domains = { "dest.example" = 1.0 }\n', ""
+        )
+    )
+    return path
+
+
+@pytest.mark.parametrize(("trace", "words"), TRACES)
+def test_bad_traces_are_refused_like_explicit_messages(tmp_path, trace, words):
+    path = _trace_scenario(tmp_path, trace)
+    proc = run_cli("run", str(path), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"mailnet: error: {path}: senders.users.trace: "), lines[0]
+    assert words in lines[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_good_trace_matches_domains_without_regard_to_case(tmp_path):
+    from mailnet import simulate
+
+    path = _trace_scenario(tmp_path, TRACE_GOOD)
+    result = simulate(load_scenario(path), base_dir=tmp_path)
+    m = result.messages
+    assert sorted(m["recipient"]) == ["a@dest.example", "b@dest.example", "c@dest.example"]
+    assert (m["status"] == "delivered").all()  # routed to dest.example's MX
+    assert sorted(m["sender"].unique()) == ["users0@isp.example", "users3@isp.example"]
 
 
 def test_good_file_runs_with_overrides(tmp_path):

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
+import tomli_w
 
 from mailnet.policies.blocklists import Blocklist, Listing, SlidingCount
 from mailnet.smtp import Reply
 from mailnet.units import DAY, HOUR
+from tests.conftest import one_mx_world
 
 IP = "203.0.113.5"
 AS = 64500
@@ -211,3 +215,25 @@ def test_sliding_count_edges():
     assert c.total(9.999) == 3
     assert c.total(10.0) == 2
     assert c.total(15.0) == 0
+
+
+def test_override_of_a_blocklist_duration_runs_and_takes_effect(tmp_path):
+    """``--set blocklists.X.duration=1h``: the listing a trap hit makes lasts one hour."""
+    raw = one_mx_world(receiver="dest")
+    raw["senders"]["users"]["messages"] = [{"at": "0s", "to": ["trap1@dest.example"]}]
+    raw["receivers"] = {"dest": {"blocklists": {"bl": "reject"}}}
+    raw["blocklists"] = {"bl": {"trap_hits": 1, "duration": "1d", "window": "1d"}}
+    path = tmp_path / "listed.toml"
+    path.write_text(tomli_w.dumps(raw))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "mailnet.cli", "run", str(path), "--out", str(out)]
+    overrides = ["--set", "blocklists.bl.duration=1h", "--set", "blocklists.bl.window=2h"]
+    proc = subprocess.run(
+        command + overrides, check=False, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    listings = pd.read_parquet(out / "listings.parquet")
+    (listing,) = listings.itertuples()
+    # the trap hit at 1.05 s (connection set-up and 1 s of service) lists for one hour
+    assert listing.listed_at == pytest.approx(1.05)
+    assert listing.delisted_at == pytest.approx(1.05 + HOUR)

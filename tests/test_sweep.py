@@ -257,11 +257,11 @@ def test_resume_refuses_results_of_another_experiment(folder, reference, tmp_pat
 
 
 def test_failed_run_is_recorded_and_the_sweep_continues(tmp_path):
-    # traces are read when a run starts: an unreadable one fails that run only
-    (tmp_path / "good.csv").write_text(
-        "at,sender,recipients\n1m,0,a@dest.example\n5m,0,b@dest.example\n"
-    )
-    (tmp_path / "bad.csv").write_text("when,who\n1m,0\n")
+    # traces are checked at loading and read again when a run starts: one that became
+    # unreadable in between fails that run only
+    good = "at,sender,recipients\n1m,0,a@dest.example\n5m,0,b@dest.example\n"
+    (tmp_path / "good.csv").write_text(good)
+    (tmp_path / "bad.csv").write_text(good)
     base = BASE.replace('rate = "30/h"\ndomains = { "dest.example" = 1.0 }', 'trace = "good.csv"')
     assert base != BASE
     (tmp_path / "base.toml").write_text(base)
@@ -273,11 +273,13 @@ def test_failed_run_is_recorded_and_the_sweep_continues(tmp_path):
         "senders.users.trace" = ["bad.csv", "good.csv"]
     """)
     )
-    result = sweep(tmp_path / "exp.toml", workers=2, out=tmp_path / "out", progress=False)
+    experiment = load_experiment(tmp_path / "exp.toml")
+    (tmp_path / "bad.csv").write_text("when,who\n1m,0\n")
+    result = sweep(experiment, workers=2, out=tmp_path / "out", progress=False)
     runs = result.runs
     assert runs["status"].tolist() == ["failed", "failed", "ok", "ok"]
     assert runs["error"][0].startswith("ScenarioError: ")
-    assert "lacks columns" in runs["error"][0]
+    assert "the header must be at,sender,recipients" in runs["error"][0]
     assert runs["error"][2:].isna().all()
     assert runs["messages"].tolist()[2:] == [2, 2]
     assert result.points["ok"].tolist() == [0, 2]

@@ -149,8 +149,20 @@ BAD = [
     (
         '"providers.isp.ip_selection"',
         '"senders.spammer.count"',
-        "senders.spammer.provider",
-        "required",
+        'grid."senders.spammer.count"',
+        "no sender named 'spammer' in the scenario",
+    ),
+    (
+        "'servers.\"mx.dest.example\".sessions' = [1, 2, 4]",
+        "'servers.\"mx.dest.exmaple\".sessions' = [1, 2, 4]",
+        "grid.'servers.\"mx.dest.exmaple\".sessions'",
+        "no server named 'mx.dest.exmaple' in the scenario; to add one, give its whole table",
+    ),
+    (
+        '"senders.users.rate" = ["10/h", "30/h"]',
+        '"receivers.strict.greylisting.delay" = ["1m", "5m"]',
+        'linked."receivers.strict.greylisting.delay"',
+        "no receiver named 'strict'",
     ),
     (
         '"providers.isp.ip_selection" = ["round-robin", "random"]',

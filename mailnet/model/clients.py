@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import simpy
 
-from mailnet.errors import ScenarioError
+from mailnet.errors import key_path
 from mailnet.randomness import BlockDraws
 from mailnet.scenario import Campaigns, Domain, SenderGroup
-from mailnet.units import parse_duration
+from mailnet.scenario.traces import address_problem, domain_names, read_trace, trace_path
 
 Submit = Callable[[str, list[str]], None]
 """``submit(sender_address, recipients)``: hand a message to the provider's MSA."""
@@ -60,7 +59,11 @@ class SenderPopulation:
             if total > 0:
                 env.process(self._poisson(total))
         elif group.messages is not None:
-            plan = [(m.at, self.address(m.sender), list(m.to)) for m in group.messages]
+            names = domain_names(domains)
+            plan = [
+                (m.at, self.address(m.sender), [address_problem(r, names)[1] for r in m.to])
+                for m in group.messages
+            ]
             env.process(self._replay(plan))
         elif group.trace is not None:
             env.process(self._replay(self._read_trace(group.trace, base_dir, source)))
@@ -142,31 +145,15 @@ class SenderPopulation:
                 yield env.timeout(at - env.now)
             self._submit(sender, list(dict.fromkeys(recipients)))
 
-    def _read_trace(self, trace: str, base_dir: Path | None, source: str):
-        path = Path(trace)
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
-        key = f"senders.{self.name}.trace"
-        try:
-            frame = pd.read_csv(path, dtype=str)
-        except Exception as exc:  # pandas raises many kinds; all mean an unreadable trace
-            raise ScenarioError(source, key, f"cannot read {path}: {exc}") from None
-        missing = {"at", "sender", "recipients"} - set(frame.columns)
-        if missing:
-            raise ScenarioError(source, key, f"{path} lacks columns {sorted(missing)}")
-        plan = []
-        for i, (_, row) in enumerate(frame.iterrows()):
-            try:
-                at = parse_duration(row["at"].strip())
-            except (ValueError, AttributeError) as exc:
-                raise ScenarioError(source, key, f"{path} row {i + 2}: {exc}") from None
-            sender = str(row["sender"]).strip()
-            if "@" not in sender:
-                if not sender.isdigit() or int(sender) >= self.group.count:
-                    raise ScenarioError(source, key, f"{path} row {i + 2}: bad sender {sender!r}")
-                sender = self.address(int(sender))
-            recipients = [r for r in str(row["recipients"]).replace(";", " ").split() if r]
-            if not recipients:
-                raise ScenarioError(source, key, f"{path} row {i + 2}: no recipients")
-            plan.append((at, sender, recipients))
-        return plan
+    def _read_trace(
+        self, trace: str, base_dir: Path | None, source: str
+    ) -> list[tuple[float, str, list[str]]]:
+        """The trace's messages, checked as at load time (``mailnet.scenario.traces``)."""
+        key = key_path(["senders", self.name, "trace"])
+        rows = read_trace(
+            trace_path(trace, base_dir), self.group, domain_names(self._domains), source, key
+        )
+        return [
+            (at, sender if isinstance(sender, str) else self.address(sender), recipients)
+            for at, sender, recipients in rows
+        ]

@@ -17,17 +17,24 @@ class SenderClass(StrEnum):
     SPAM = "spam"
 
 
+SUBMISSION_HOPS = 1
+"""Received: headers of a message as its provider's MSA accepted it."""
+
+
 class Message:
     """A message as submitted: envelope sender, class and the table rows of its recipients.
 
     ``rows`` maps each envelope recipient to its row in the messages table. A DSN has the
     null sender ``""`` and ``is_dsn`` set. ``group`` is the sender group that wrote it
     (empty for DSNs); ``retries`` is false for spamware that never retries or bounces.
+    ``hops`` counts, per recipient, the MTAs its copy has passed (its Received: headers):
+    one from submission, one more at each relay or backup MX that accepts it.
     """
 
     __slots__ = (
         "created_at",
         "group",
+        "hops",
         "id",
         "is_dsn",
         "provider",
@@ -56,8 +63,15 @@ class Message:
         self.is_dsn = is_dsn
         self.created_at = created_at
         self.rows: dict[str, int] = {}
+        self.hops: dict[str, int] = {}
         self.group = group
         self.retries = retries
+
+    def add_hop(self, recipient: str) -> int:
+        """Count one more MTA on ``recipient``'s copy; the number of hops it has now."""
+        hops = self.hops.get(recipient, SUBMISSION_HOPS) + 1
+        self.hops[recipient] = hops
+        return hops
 
     @property
     def legitimate(self) -> bool:

@@ -55,7 +55,7 @@ class OutboundMta:
     every message to that one host instead of looking up MX records (a provider's
     smarthost, or an inbound relay's final server). ``connect_timeout`` and
     ``mx_address_limit`` are Postfix's smtp_connect_timeout (seconds) and
-    smtp_mx_address_limit.
+    smtp_mx_address_limit; a relay bounces a copy that reaches ``hopcount_limit`` hops.
     """
 
     def __init__(
@@ -77,6 +77,7 @@ class OutboundMta:
         on_bounce: BounceHook | None = None,
         nexthop: str | None = None,
         asn: int = 0,
+        hopcount_limit: int | None = None,
     ):
         self.env = env
         self.name = name
@@ -95,6 +96,7 @@ class OutboundMta:
         self.on_bounce = on_bounce
         self.nexthop = nexthop
         self.asn = asn
+        self.hopcount_limit = hopcount_limit
         self.active = 0
         self._active_series = log.levels.series_id("mta", name, "active")
         self._changes_ip = bool(getattr(policy, "changes_source_ip", False))
@@ -180,6 +182,7 @@ class OutboundMta:
             relay_below=below,
             on_bounce=on_bounce,
             nexthop=config.relay_to,
+            hopcount_limit=config.hopcount_limit,
         )
 
     # ------------------------------------------------------------ entering the queue
@@ -201,8 +204,16 @@ class OutboundMta:
     def accept(
         self, message: Message, recipients: list[str], now: float, host: str, client_ip: str
     ) -> None:
-        """Take mail the MX host of this relay accepted (an ``MxServer.accept``)."""
-        self.submit(message, recipients)
+        """Take mail the MX host of this relay accepted (an ``MxServer.accept``); a copy
+        at ``hopcount_limit`` hops is bounced (5.4.0), so that no loop runs forever."""
+        limit = self.hopcount_limit
+        if limit is not None:
+            over = [r for r in recipients if message.add_hop(r) >= limit]
+            if over:
+                self._bounce(message, over, smtp.TOO_MANY_HOPS)
+                recipients = [r for r in recipients if r not in over]
+        if recipients:
+            self.submit(message, recipients)
 
     def _activate(self, delivery: Delivery) -> None:
         self.active += 1

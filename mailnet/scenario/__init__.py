@@ -28,6 +28,7 @@ from mailnet.scenario.overrides import (
     parse_dotted,
     parse_override,
     set_dotted,
+    undefined_entity,
 )
 from mailnet.scenario.providers import (
     OutboundFilterConfig,
@@ -81,4 +82,5 @@ __all__ = [
     "parse_override",
     "read_toml",
     "set_dotted",
+    "undefined_entity",
 ]

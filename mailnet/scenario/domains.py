@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mailnet.scenario.fields import CustomRetry, Duration, Model, Rate
+from mailnet.scenario.fields import CustomRetry, Duration, Model, PositiveRate
 
 
 class MxRecord(Model):
@@ -106,6 +106,10 @@ class Server(Model):
     recipient's mailbox is full at an attempt (452 4.2.2, transient); with
     ``recipient_rate_limit`` each recipient accepts at most that rate (token bucket of
     ``recipient_burst`` messages) and is answered 450 4.2.1 beyond it, as Gmail does.
+
+    A backup or relay bounces (554 5.4.0) a copy that has passed ``hopcount_limit`` MTAs,
+    counting submission and itself: Postfix's hopcount_limit of Received: headers, 50
+    (mail-facts.md §11).
     """
 
     sessions: int = Field(50, ge=1)
@@ -120,9 +124,10 @@ class Server(Model):
     retry_params: dict[str, Any] = Field(default_factory=dict)
     max_connections: int = Field(20, ge=1)
     mailbox_full: float = Field(0.0, ge=0, le=1)
-    recipient_rate_limit: Rate | None = None
+    recipient_rate_limit: PositiveRate | None = None
     recipient_burst: int = Field(10, ge=1)
     receiver: str | None = None
+    hopcount_limit: int = Field(50, ge=2, le=10_000)
 
     @model_validator(mode="after")
     def _relay(self) -> Server:

@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mailnet.errors import ScenarioError
+from mailnet.errors import ScenarioError, key_path
 
 DottedKey = str | Sequence[str]
 """A TOML dotted key as text, or its parts already split."""
@@ -71,15 +71,59 @@ def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+ENTITY_SECTIONS = ("providers", "senders", "domains", "servers", "receivers", "blocklists")
+"""Sections whose tables are named entities: a key inside one must name an existing entity."""
+
+
+def undefined_entity(base: Mapping[str, Any], key: DottedKey, value: Any) -> str | None:
+    """Why setting ``key`` to ``value`` in ``base`` would invent an entity, or None.
+
+    ``servers."mx.dest.exmaple".sessions`` names a server ``base`` does not define (nor
+    define implicitly, as each provider's local domains and their MX servers): setting it
+    would create a server that nothing uses, so a sweep would measure nothing. Creating an
+    entity takes its whole table (``servers."new" = {...}``).
+    """
+    parts = key_parts(key)
+    if len(parts) < 2 or parts[0] not in ENTITY_SECTIONS:
+        return None
+    section, name = parts[0], parts[1]
+    if len(parts) == 2 and isinstance(value, Mapping):
+        return None
+    if name in _defined(base, section):
+        return None
+    singular = section.removesuffix("s")
+    return (
+        f"no {singular} named {name!r} in the scenario; to add one, give its whole "
+        f"table ({key_path([section, name])} = {{...}})"
+    )
+
+
+def _defined(base: Mapping[str, Any], section: str) -> set[str]:
+    """The names of ``section``'s entities in ``base``, implicit ones included."""
+    table = base.get(section)
+    names = set(table) if isinstance(table, Mapping) else set()
+    if section in ("domains", "servers"):
+        providers = base.get("providers")
+        for provider in providers.values() if isinstance(providers, Mapping) else ():
+            local = provider.get("local_domains") if isinstance(provider, Mapping) else None
+            for domain in local if isinstance(local, list) else ():
+                names.add(str(domain) if section == "domains" else f"mx.{domain}")
+    return names
+
+
 def parse_override(text: str) -> dict[str, Any]:
     """``KEY=VALUE`` with a TOML dotted key and a TOML value (bare words become strings).
 
     ``'servers."mx1.example".sessions=80'`` gives ``{"servers": {"mx1.example": {"sessions": 80}}}``.
     """
+    return _nested_override(*_split_override(text))
+
+
+def _split_override(text: str) -> tuple[str, Any]:
     key, eq, value = text.partition("=")
     if not eq or not key.strip():
         raise ScenarioError("--set", text, "expected KEY=VALUE")
-    return _nested_override(key.strip(), _toml_value(value.strip()))
+    return key.strip(), _toml_value(value.strip())
 
 
 def apply_overrides(
@@ -93,10 +137,14 @@ def apply_overrides(
     if not overrides:
         return raw
     if isinstance(overrides, Mapping):
-        items = [_nested_override(k, v) for k, v in overrides.items()]
+        pairs = list(overrides.items())
     else:
-        items = [parse_override(text) for text in overrides]
-    for item in items:
+        pairs = [_split_override(text) for text in overrides]
+    for key, value in pairs:
+        item = _nested_override(key, value)
+        problem = undefined_entity(raw, key, value)
+        if problem is not None:
+            raise ScenarioError("--set", key_path(key_parts(key)), problem)
         raw = merge(raw, item)
     return raw
 

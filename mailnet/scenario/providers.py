@@ -10,13 +10,19 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mailnet.scenario.fields import CustomRetry, Duration, Model, Rate
+from mailnet.scenario.fields import (
+    CustomRetry,
+    Duration,
+    Model,
+    PositiveDuration,
+    PositiveRate,
+)
 
 
 class SenderRateLimitConfig(Model):
     """Per-sender submission limit: a token bucket; mail beyond it waits at the MSA."""
 
-    rate: Rate
+    rate: PositiveRate
     burst: int = Field(10, ge=1)
 
 
@@ -33,9 +39,9 @@ class SuspensionConfig(Model):
 
     bounce_rate: float = Field(0.05, gt=0, le=1)
     complaint_rate: float = Field(0.001, gt=0, le=1)
-    window: Duration = 7 * 86400.0
+    window: PositiveDuration = 7 * 86400.0
     min_volume: int = Field(200, ge=1)
-    duration: Duration | None = None
+    duration: PositiveDuration | None = None
 
 
 class WarmupConfig(Model):

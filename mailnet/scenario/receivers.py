@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mailnet.scenario.fields import Duration, Model, Rate
+from mailnet.scenario.fields import Duration, Model, PositiveDuration, PositiveRate
 
 Scope = Literal["ip", "prefix", "asn"]
 """A listing level: the address itself, its prefix, or its autonomous system."""
@@ -28,12 +28,12 @@ class GreylistConfig(Model):
 class ReputationConfig(Model):
     """A receiver's local IP reputation (see mailnet.policies.reputation for the score)."""
 
-    half_life: Duration = 7 * 86400.0
+    half_life: PositiveDuration = 7 * 86400.0
     prior: float = Field(1.0, ge=0, le=1)
     prior_weight: float = Field(10.0, gt=0)
     throttle_below: float = Field(0.8, ge=0, le=1)
     reject_below: float = Field(0.5, ge=0, le=1)
-    throttle_rate: Rate = 1 / 60
+    throttle_rate: PositiveRate = 1 / 60
     throttle_burst: int = Field(10, ge=1)
     style: Literal["gmail", "microsoft", "yahoo"] = "gmail"
 
@@ -76,8 +76,8 @@ class BlocklistConfig(Model):
     trap_hits: int | None = Field(None, ge=1)
     complaints: int | None = Field(None, ge=1)
     spam_volume: int | None = Field(None, ge=1)
-    window: Duration | None = None
-    duration: Duration | None = None
+    window: PositiveDuration | None = None
+    duration: PositiveDuration | None = None
     prefix_len: int | None = Field(None, ge=8, le=32)
     prefix_threshold: int | None = Field(None, ge=1)
     asn_share: float | None = Field(None, gt=0, le=1)

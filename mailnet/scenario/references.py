@@ -15,7 +15,9 @@ from mailnet.errors import ScenarioError, key_path
 from mailnet.policies.blocklists import Blocklist
 from mailnet.policies.retry import RetryParamsError, retry_params
 from mailnet.scenario.fields import CustomRetry
+from mailnet.scenario.loops import check_loops
 from mailnet.scenario.receivers import BlocklistConfig
+from mailnet.scenario.traces import address_problem, domain_names, read_trace, trace_path
 
 if TYPE_CHECKING:
     from mailnet.scenario.schema import Scenario
@@ -34,6 +36,7 @@ def check_references(scenario: Scenario, source: str, base_dir: Path | None) -> 
     _blocklists(scenario, source)
     _provider_pools(scenario, source)
     _domains(scenario, source)
+    check_loops(scenario, source)
     local = _local_domains(scenario)
     for name in scenario.senders:
         _sender(scenario, name, source, base_dir, local)
@@ -41,7 +44,12 @@ def check_references(scenario: Scenario, source: str, base_dir: Path | None) -> 
 
 def build_blocklist(name: str, config: BlocklistConfig, scenario: Scenario) -> Blocklist:
     """The ``Blocklist`` for ``[blocklists.NAME]``; AS sizes come from the providers."""
-    overrides = config.model_dump(exclude_none=True, exclude={"preset"})
+    # the fields as values (seconds), not as dumped: a dump writes durations as text
+    overrides = {
+        field: getattr(config, field)
+        for field in type(config).model_fields
+        if field != "preset" and getattr(config, field) is not None
+    }
     sizes: dict[int, int] = {}
     for provider in scenario.providers.values():
         sizes[provider.asn] = max(sizes.get(provider.asn, 0), provider.asn_size)
@@ -178,6 +186,7 @@ def _sender(
                 ["senders", name, "domains", domain],
                 f"no domain named {domain!r} in [domains]",
             )
+    domains = domain_names([*scenario.domains, *local])
     for i, message in enumerate(group.messages or []):
         if message.sender >= group.count:
             raise _error(
@@ -186,25 +195,15 @@ def _sender(
                 f"sender index {message.sender} is not below count {group.count}",
             )
         for address in message.to:
-            _address(source, ["senders", name, "messages", i, "to"], address, scenario, local)
+            problem, _ = address_problem(address, domains)
+            if problem is not None:
+                raise _error(source, ["senders", name, "messages", i, "to"], problem)
     if group.trace is not None:
-        path = Path(group.trace)
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
+        path = trace_path(group.trace, base_dir)
+        key = key_path(["senders", name, "trace"])
         if not path.exists():
-            raise _error(
-                source, ["senders", name, "trace"], f"trace file {str(path)!r} does not exist"
-            )
-
-
-def _address(
-    source: str, key: Key, address: str, scenario: Scenario, local: dict[str, str]
-) -> None:
-    user, at, domain = address.rpartition("@")
-    if not at or not user or not domain:
-        raise _error(source, key, f"not a mail address: {address!r}")
-    if domain not in scenario.domains and domain not in local:
-        raise _error(source, key, f"no domain named {domain!r} in [domains]")
+            raise ScenarioError(source, key, f"trace file {str(path)!r} does not exist")
+        read_trace(path, group, domains, source, key)
 
 
 def _retry(source: str, key: Key, retry: str | CustomRetry, params: dict[str, Any]) -> None:

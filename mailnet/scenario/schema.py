@@ -8,19 +8,38 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import operator
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
-from mailnet.errors import validation_error
+from mailnet.errors import ScenarioError, key_path, validation_error
 from mailnet.scenario.domains import Domain, Server
-from mailnet.scenario.fields import Duration, Model
+from mailnet.scenario.fields import MAX_INTEGER, Duration, Model, PositiveDuration, huge_integer
 from mailnet.scenario.providers import Provider
 from mailnet.scenario.receivers import BlocklistConfig, Receiver
 from mailnet.scenario.references import check_references
 from mailnet.scenario.senders import SenderGroup
 from mailnet.units import format_duration
+
+MAX_SEED = MAX_INTEGER
+"""Seeds are whole numbers from 0 to this, the largest TOML integer."""
+
+
+def check_seed(seed: Any, source: str) -> int:
+    """``seed`` if it is a whole number from 0 to ``MAX_SEED``; else ``ScenarioError``
+    naming ``source`` (``--seed``). Negative seeds are refused, not mapped."""
+    try:
+        value = None if isinstance(seed, bool) else operator.index(seed)
+    except TypeError:
+        value = None
+    if value is None or not 0 <= value <= MAX_SEED:
+        raise ScenarioError(
+            source, "", f"a seed is a whole number from 0 to {MAX_SEED}, got {seed!r}"
+        )
+    return value
 
 
 class Simulation(Model):
@@ -29,8 +48,8 @@ class Simulation(Model):
 
     duration: Duration = 2 * 86400.0
     warmup: Duration = 0.0
-    seed: int = 1
-    sample_interval: Duration = 900.0
+    seed: int = Field(1, ge=0, le=MAX_SEED)
+    sample_interval: PositiveDuration = 900.0
 
     @field_validator("duration")
     @classmethod
@@ -68,6 +87,10 @@ class Scenario(Model):
         cls, raw: dict, source: str = "<scenario>", base_dir: Path | None = None
     ) -> Scenario:
         """Validate a raw mapping (as read from TOML). Raises ``ScenarioError``."""
+        huge = huge_integer(raw)
+        if huge is not None:
+            problem = f"integer out of range (beyond ±{MAX_INTEGER})"
+            raise ScenarioError(source, key_path(list(huge)), problem)
         raw = _with_implicit_parts(copy.deepcopy(raw))
         try:
             scenario = cls.model_validate(raw)
@@ -80,9 +103,14 @@ class Scenario(Model):
         """Every value, defaults included, in file form (durations as text)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
-    def to_toml(self) -> str:
-        """The resolved scenario as TOML, loadable again with ``load_scenario``."""
-        return tomli_w.dumps(self.to_dict())
+    def to_toml(self, seed: int | None = None) -> str:
+        """The resolved scenario as TOML, loadable again with ``load_scenario``; with
+        ``seed`` (the seed a run actually used) in place of the scenario's own. Every
+        number is written to full precision, so the file reproduces the run exactly."""
+        raw = self.to_dict()
+        if seed is not None:
+            raw["simulation"]["seed"] = check_seed(seed, "--seed")
+        return tomli_w.dumps(raw)
 
 
 def _with_implicit_parts(raw: dict) -> dict:

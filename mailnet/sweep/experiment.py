@@ -32,7 +32,14 @@ from pydantic import (
 )
 
 from mailnet.errors import ScenarioError, error_key, key_path, problem, problem_at
-from mailnet.scenario import Scenario, key_parts, merge, parse_dotted, read_toml
+from mailnet.scenario import (
+    Scenario,
+    key_parts,
+    merge,
+    parse_dotted,
+    read_toml,
+    undefined_entity,
+)
 
 
 def replication_seed(seed: int, replication: int) -> int:
@@ -293,6 +300,7 @@ def _build(raw: dict, source: str, base_dir: Path, name: str) -> Experiment:
     # the base alone must be a valid scenario; its own faults name its own file
     base_scenario = Scenario.from_dict(base, source=str(spec.base), base_dir=spec.base.parent)
     grid, linked = spec.factors("grid"), spec.factors("linked")
+    _check_entities(base, source, grid=grid, linked=linked)
     labels = tuple(spec.labels or ())
     return Experiment(
         source=source,
@@ -308,6 +316,18 @@ def _build(raw: dict, source: str, base_dir: Path, name: str) -> Experiment:
         description=spec.description,
         labels=labels,
     )
+
+
+def _check_entities(
+    base: dict, source: str, *, grid: tuple[Factor, ...], linked: tuple[Factor, ...]
+) -> None:
+    """Each swept key names entities the base scenario defines (see ``undefined_entity``)."""
+    for section, factors in (("grid", grid), ("linked", linked)):
+        for factor in factors:
+            for value in factor.values:
+                problem = undefined_entity(base, factor.parts, value)
+                if problem is not None:
+                    raise ScenarioError(source, _entry_key(section, factor.key), problem)
 
 
 def _entry_key(section: str, text: str) -> str:

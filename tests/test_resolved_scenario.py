@@ -1,0 +1,96 @@
+"""The resolved scenario.toml of a run reproduces the run exactly: every number to full
+precision, and the seed the run used."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import tomllib
+
+import pandas as pd
+import pytest
+
+from mailnet.scenario import Scenario, load_scenario
+from mailnet.scenario.fields import exact_duration, exact_rate
+from mailnet.units import parse_duration, parse_rate
+
+# values that 12 significant digits or a unit rounded to a whole count would change
+SCENARIO = textwrap.dedent("""
+    [simulation]
+    duration = "3h"
+    seed = 11
+    [providers.isp]
+    ips = ["198.51.100.1"]
+    local_domains = ["isp.example"]
+    smtp_connect_timeout = "30.0000000000001s"
+    [senders.users]
+    provider = "isp"
+    count = 7
+    rate = "13.3333333333333337/h"
+    recipients = 1.1234567890123456
+    domains = { "dest.example" = 0.1234567890123456, "other.example" = 0.3 }
+    [domains."dest.example"]
+    mx = [ { host = "mx.dest.example", preference = 10 } ]
+    [domains."other.example"]
+    mx = [ { host = "mx.other.example", preference = 10 } ]
+    [servers."mx.dest.example"]
+    sessions = 2
+    service_time = { dist = "exponential", mean = "4.00000000001s" }
+    outages = { mtbf = "1.0000000001h", mttr = "10m" }
+    [servers."mx.other.example"]
+    service_time = { dist = "constant", mean = "1.0000000000002s" }
+""")
+
+TABLES = ("messages", "attempts", "queues")
+
+
+def _run(*args: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mailnet.cli", "run", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def _tables(out) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_parquet(out / f"{name}.parquet") for name in TABLES}
+
+
+def _assert_same(a, b) -> None:
+    for name in TABLES:
+        pd.testing.assert_frame_equal(_tables(a)[name], _tables(b)[name], check_exact=True)
+
+
+@pytest.mark.parametrize("seed", [None, "5"])
+def test_rerun_of_the_resolved_scenario_gives_identical_tables(tmp_path, seed):
+    path = tmp_path / "odd.toml"
+    path.write_text(SCENARIO)
+    first, again = tmp_path / "first", tmp_path / "again"
+    _run(str(path), "--out", str(first), *(["--seed", seed] if seed else []))
+    resolved = first / "scenario.toml"
+    given = load_scenario(path)
+    used = given.simulation.model_copy(update={"seed": int(seed or 11)})
+    assert load_scenario(resolved) == given.model_copy(update={"simulation": used})
+    _run(str(resolved), "--out", str(again))
+    _assert_same(first, again)
+    assert len(_tables(first)["messages"]) > 10
+
+
+def test_resolved_seed_is_the_seed_used():
+    scenario = Scenario.from_dict(tomllib.loads(SCENARIO))
+    assert "seed = 42" in scenario.to_toml(seed=42)
+    assert "seed = 11" in scenario.to_toml()
+
+
+@pytest.mark.parametrize(
+    "seconds", [0.0, 300.0, 1.0000000001, 30.0000000000001, 1e-7, 86400 * 365.25, 0.1 + 0.2]
+)
+def test_durations_are_written_exactly(seconds):
+    assert parse_duration(exact_duration(seconds)) == seconds
+    assert parse_rate(exact_rate(seconds)) == seconds
+    assert exact_duration(300.0) == "5m"
+    assert exact_rate(20 / 86400) == "20/d"
