@@ -41,7 +41,10 @@ BACKLOG_FULL = Reply(421, "4.3.2", "Service not available, too many connections"
 NO_SUCH_USER = Reply(550, "5.1.1", "Recipient address rejected: User unknown")
 NULL_MX = Reply(556, "5.1.10", "Recipient address has null MX")
 MX_LOOP = Reply(554, "5.4.6", "mail for domain loops back to myself")
-"""A relay with no more preferred MX host left: RFC 5321 §5.1, bounce."""
+"""A relay that is itself the best MX: RFC 5321 §5.1, bounce (Postfix ``smtp_addr.c``)."""
+NO_PRIMARY_RELAY = Reply(451, "4.4.4", "unable to find primary relay")
+"""A backup MX whose more preferred MX hosts have no address: defer (Postfix
+``smtp_addr.c``; mail-facts.md §11)."""
 TOO_MANY_HOPS = Reply(554, "5.4.0", "Error: too many hops")
 """A copy that passed hopcount_limit MTAs (Received: headers, Postfix's cleanup; mail-facts.md §11)."""
 SUSPENDED = Reply(421, "4.4.1", "delivery temporarily suspended: destination is dead")

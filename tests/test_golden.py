@@ -63,6 +63,7 @@ def test_golden_world_crosses_the_mail_path(tables: dict[str, str]) -> None:
     for reply in ("451,4.7.1", "450,4.2.0", "421,4.4.1", "550,5.1.1", "250,2.0.0"):
         assert reply in attempts, reply
     assert "backup.bigmail.example" in attempts
+    assert "backup.corp.example" in attempts  # a 4xx at the primary moves on to the backup
     assert "spamcop" in tables["listings"]
     assert ",spam," in tables["messages"]
 

@@ -192,3 +192,18 @@ def test_imap_push_retrieves_at_once():
     result = simulate(build(raw))
     row = result.messages.iloc[0]
     assert row["retrieved_at"] == row["delivered_at"]
+
+
+def test_session_limit_one_keeps_a_4xx_for_the_next_attempt():
+    """smtp_mx_session_limit = 1: the greylisting primary is the final host, so the
+    recipient is deferred there and the backup is never tried in that delivery."""
+    raw = one_mx_world(receiver="dest")
+    raw["receivers"] = {"dest": {"greylisting": {"delay": "5m"}}}
+    raw["domains"]["dest.example"]["mx"].append({"host": "backup.dest.example", "preference": 20})
+    raw["servers"]["backup.dest.example"] = {"role": "backup"}
+    raw["providers"]["isp"]["smtp_mx_session_limit"] = 1
+    result = simulate(build(raw))
+    a = result.attempts.sort_values("started_at")
+    assert list(a["mx_host"]) == ["mx.dest.example", "mx.dest.example"]
+    assert list(a["outcome"]) == ["deferred", "sent"]
+    assert (a["hop"] == "isp").all()

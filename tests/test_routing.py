@@ -51,3 +51,16 @@ def test_backup_mx_tries_only_more_preferred_hosts_else_loops():
     assert mx_route(resolver, "d.example", below=below["d.example"]) == (None, ["mx1.d.example"])
     top = resolver.preferences("mx1.d.example")["d.example"]
     assert mx_route(resolver, "d.example", below=top) == (smtp.MX_LOOP, [])
+
+
+def test_backup_below_addressless_hosts_defers_444():
+    """Better MX records whose hosts have no address: the backup cannot find its primary
+    relay and defers (4.4.4); a sender that is no MX of the domain skips those hosts."""
+    names = {"d.example": _two_mx()}
+    resolver = Resolver(
+        names, np.random.default_rng(1), np.random.default_rng(2), {"mx1.d.example"}
+    )
+    assert mx_route(resolver, "d.example", below=20) == (smtp.NO_PRIMARY_RELAY, [])
+    assert mx_route(resolver, "d.example") == (None, ["mx2.d.example"])
+    assert smtp.NO_PRIMARY_RELAY.transient
+    assert smtp.MX_LOOP.permanent

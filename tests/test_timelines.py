@@ -164,3 +164,112 @@ def test_campaigns_alone_send_their_bursts_on_time():
     result = simulate(build(raw))
     created = result.messages.drop_duplicates("message_id")["created_at"]
     assert sorted(created) == [600.0] * 5 + [4200.0] * 5
+
+
+def greylisted_primary_world(backup_greylists: bool = False) -> dict:
+    """``dest.example``: a greylisting primary (5 min) and a backup MX that greylists only
+    if ``backup_greylists``; one message at t=0."""
+    raw = one_mx_world(receiver="dest")
+    raw["receivers"] = {"dest": {"greylisting": {"delay": "5m"}}}
+    raw["domains"]["dest.example"]["mx"].append({"host": "backup.dest.example", "preference": 20})
+    raw["servers"]["backup.dest.example"] = {
+        "role": "backup",
+        "service_time": {"dist": "constant", "mean": "1s"},
+        **({"receiver": "dest"} if backup_greylists else {}),
+    }
+    return raw
+
+
+def test_greylisting_primary_delivers_through_the_backup_at_once():
+    """Postfix keeps a recipient answered 4xx for the next MX in the same delivery: the
+    primary greylists at 0.05 s, the backup takes the mail at 1.1 s (0.05 s + 0.05 s set-up,
+    1 s service). The backup's relay to the primary is greylisted in turn (a new triplet,
+    passing at 301.1 s): deferred at 1.15 s and at its 300 s scan, stored at the 600 s scan."""
+    result = simulate(build(greylisted_primary_world()))
+    a = result.attempts.sort_values(["started_at", "ended_at"])
+    first = a[a["hop"] == "isp"]
+    assert list(first["mx_host"]) == ["mx.dest.example", "backup.dest.example"]
+    assert list(first["outcome"]) == ["deferred", "sent"]
+    assert (list(first["code"]), list(first["enhanced_code"])) == ([450, 250], ["4.2.0", "2.0.0"])
+    assert list(first["started_at"]) == pytest.approx([0.0, 0.05])
+    assert list(first["ended_at"]) == pytest.approx([0.05, 1.1])
+    relay = a[a["hop"] == "backup.dest.example"]
+    assert list(relay["outcome"]) == ["deferred", "deferred", "sent"]
+    assert list(relay["started_at"]) == pytest.approx([1.1, 300.0, 600.0])
+    row = result.messages.iloc[0]
+    assert row["status"] == "delivered"
+    assert row["delivered_at"] == pytest.approx(601.05)
+    # two attempt rows for the sender's one delivery, three for the backup's queue
+    assert row["attempts"] == 5
+
+
+def test_a_4xx_at_the_last_host_defers():
+    """Both MX hosts greylist: the recipient tries the backup in the same delivery, is
+    deferred there (the last host), and is delivered at Postfix's 300 s scan."""
+    result = simulate(build(greylisted_primary_world(backup_greylists=True)))
+    a = result.attempts.sort_values(["started_at", "ended_at"])
+    first = a[a["hop"] == "isp"]
+    assert list(first["mx_host"])[:2] == ["mx.dest.example", "backup.dest.example"]
+    assert list(first["outcome"]) == ["deferred", "deferred", "sent"]
+    assert list(first["started_at"]) == pytest.approx([0.0, 0.05, 300.0])
+    # the retry goes to the primary, whose triplet has passed its delay: stored at 301.05 s
+    assert first.iloc[-1]["mx_host"] == "mx.dest.example"
+    assert result.messages.iloc[0]["delivered_at"] == pytest.approx(301.05)
+
+
+def test_session_limit_stops_before_the_third_host():
+    """smtp_mx_session_limit 2: three greylisting hosts of equal preference, the third is
+    never tried in one delivery; a failed connection is no session, so with the first host
+    refusing connections the two others are both tried."""
+    raw = one_mx_world(receiver="dest")
+    raw["receivers"] = {"dest": {"greylisting": {"delay": "1h"}}}
+    for name in ("mx2.dest.example", "mx3.dest.example"):
+        raw["domains"]["dest.example"]["mx"].append({"host": name, "preference": 10})
+        raw["servers"][name] = {
+            "receiver": "dest",
+            "service_time": {"dist": "constant", "mean": "1s"},
+        }
+    raw["simulation"]["duration"] = "200s"
+    result = simulate(build(raw))
+    a = result.attempts
+    assert len(a) == 2
+    assert (a["outcome"] == "deferred").all()
+    assert a["mx_host"].nunique() == 2
+
+    raw["servers"]["mx.dest.example"]["outages"] = [{"start": "0s", "end": "1d", "mode": "refuse"}]
+    raw["domains"]["dest.example"]["mx"][0]["preference"] = 5
+    result = simulate(build(raw))
+    a = result.attempts
+    # the refused connection (0.05 s) leaves no attempt row, as the info line Postfix logs
+    assert list(a["code"]) == [450, 450]
+    assert set(a["mx_host"]) == {"mx2.dest.example", "mx3.dest.example"}
+    assert list(a["started_at"]) == pytest.approx([0.05, 0.1])
+
+
+def test_backup_without_a_reachable_primary_defers_444(monkeypatch):
+    """A backup MX whose primary has no address record defers with Postfix's 4.4.4
+    "unable to find primary relay" on its own schedule (from its arrival at 1.05 s)
+    instead of bouncing; the sender skips the addressless primary."""
+    from mailnet.model import dns, world
+
+    def resolver(*args):
+        return dns.Resolver(*args, unresolvable={"mx.dest.example"})
+
+    monkeypatch.setattr(world, "Resolver", resolver)
+    raw = one_mx_world()
+    raw["simulation"]["duration"] = "1h"
+    raw["domains"]["dest.example"]["mx"].append({"host": "backup.dest.example", "preference": 20})
+    raw["servers"]["backup.dest.example"] = {
+        "role": "backup",
+        "service_time": {"dist": "constant", "mean": "1s"},
+    }
+    result = simulate(build(raw))
+    a = result.attempts.sort_values("started_at")
+    first = a.iloc[0]
+    assert (first["hop"], first["mx_host"]) == ("isp", "backup.dest.example")
+    relay = a[a["hop"] == "backup.dest.example"]
+    assert (relay["outcome"] == "deferred").all()
+    assert (relay["enhanced_code"] == "4.4.4").all()
+    assert relay["mx_host"].isna().all()
+    assert list(np.floor(relay["started_at"])) == [1, 300, 600, 1200, 2400]
+    assert result.messages.iloc[0]["status"] == "in_queue"

@@ -4,7 +4,8 @@ Lower preference first; hosts of equal preference are shuffled (as Postfix's
 smtp_randomize_addresses does); a domain without MX records is reached through its
 implicit MX, the domain's own host; a null MX (RFC 7505) means the domain takes no mail.
 A lookup may fail: temporarily (the sender defers, 4.4.3) or with "no such domain" (the
-sender bounces, 5.1.2), with each domain's probabilities.
+sender bounces, 5.1.2), with each domain's probabilities. An MX host may have no address
+record: it is never tried, as Postfix's smtp_addr_list leaves it out.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ from mailnet.scenario import Domain
 
 
 class Resolver:
-    """MX lookups for every domain of the scenario, shuffled with the ``dns`` stream."""
+    """MX lookups for every domain of the scenario, shuffled with the ``dns`` stream.
+    ``unresolvable``: MX host names without an address record."""
 
     def __init__(
         self,
         domains: dict[str, Domain],
         rng: np.random.Generator,
         fault_rng: np.random.Generator | None = None,
+        unresolvable: set[str] | None = None,
     ):
         self._rng = rng
+        self._unresolvable = unresolvable or set()
         self._fault_rng = fault_rng
         self._records: dict[str, list[tuple[int, str]]] = {}
         self._faults: dict[str, tuple[float, float]] = {}
@@ -65,9 +69,15 @@ class Resolver:
                     break
         return out
 
+    def has_better(self, domain: str, below: int) -> bool:
+        """Whether ``domain`` has MX records more preferred than ``below``, with an
+        address or not."""
+        return any(pref < below for pref, _ in self._records[domain])
+
     def mx_hosts(self, domain: str, below: int | None = None) -> list[str]:
-        """Hosts to try, best first. ``below``: a relay drops its own preference and higher."""
-        records = self._records[domain]
+        """Hosts with an address to try, best first. ``below``: a relay drops its own
+        preference and higher."""
+        records = [r for r in self._records[domain] if r[1] not in self._unresolvable]
         if below is not None:
             records = [r for r in records if r[0] < below]
         out: list[str] = []

@@ -28,7 +28,7 @@ from mailnet.model.destinations import (
     postfix_default,
 )
 from mailnet.model.dns import Resolver
-from mailnet.model.inbound import MxServer
+from mailnet.model.inbound import MxServer, SessionResult
 from mailnet.model.message import Delivery, Message, domain_of
 from mailnet.model.routing import mx_route
 from mailnet.model.sources import SourceAddresses
@@ -53,9 +53,10 @@ class OutboundMta:
     ``relay_below`` gives, per domain, the preference of this host's own MX record, so a
     backup MX only relays to more preferred hosts (RFC 5321 §5.1); ``nexthop`` sends
     every message to that one host instead of looking up MX records (a provider's
-    smarthost, or an inbound relay's final server). ``connect_timeout`` and
-    ``mx_address_limit`` are Postfix's smtp_connect_timeout (seconds) and
-    smtp_mx_address_limit; a relay bounces a copy that reaches ``hopcount_limit`` hops.
+    smarthost, or an inbound relay's final server). ``connect_timeout``,
+    ``mx_address_limit`` and ``mx_session_limit`` are Postfix's smtp_connect_timeout
+    (seconds), smtp_mx_address_limit and smtp_mx_session_limit; a relay bounces a copy
+    that reaches ``hopcount_limit`` hops.
     """
 
     def __init__(
@@ -71,6 +72,7 @@ class OutboundMta:
         log: EventLog,
         connect_timeout: float,
         mx_address_limit: int,
+        mx_session_limit: int,
         local_domains: set[str] | None = None,
         deliver_local: LocalDelivery | None = None,
         relay_below: dict[str, int] | None = None,
@@ -90,6 +92,7 @@ class OutboundMta:
         self.log = log
         self.connect_timeout = connect_timeout
         self.mx_address_limit = mx_address_limit
+        self.mx_session_limit = mx_session_limit
         self.local_domains = local_domains or set()
         self.deliver_local = deliver_local
         self.relay_below = relay_below or {}
@@ -141,6 +144,7 @@ class OutboundMta:
             log=log,
             connect_timeout=config.smtp_connect_timeout,
             mx_address_limit=config.smtp_mx_address_limit,
+            mx_session_limit=config.smtp_mx_session_limit,
             local_domains=set(config.local_domains),
             deliver_local=deliver_local,
             on_bounce=on_bounce,
@@ -179,6 +183,7 @@ class OutboundMta:
             log=log,
             connect_timeout=postfix_default("smtp_connect_timeout"),
             mx_address_limit=postfix_default("smtp_mx_address_limit"),
+            mx_session_limit=postfix_default("smtp_mx_session_limit"),
             relay_below=below,
             on_bounce=on_bounce,
             nexthop=config.relay_to,
@@ -238,16 +243,19 @@ class OutboundMta:
 
     # ------------------------------------------------------------ one delivery attempt
     def _deliver(self, delivery: Delivery, dest: Destination) -> Generator[simpy.Event, Any, None]:
-        """One delivery attempt: try MX hosts in order until one gives a session."""
+        """One delivery attempt: MX hosts in order, recipients with a 4xx moving on.
+
+        As Postfix's smtp_connect_inet (``smtp_connect.c``): at most ``mx_address_limit``
+        hosts and ``mx_session_limit`` sessions; a failed connection counts against the
+        first limit only. The host that reaches either limit, or the last one, is the
+        final host. At a host that is not final, a recipient answered 4xx is kept for the
+        next host in this same delivery (``smtp_trouble.c``, smtp_rcpt_fail); 2xx and 5xx
+        are final anywhere. Each session records its own attempt rows.
+        """
         env = self.env
-        message = delivery.message
-        recipients = delivery.recipients
         delivery.attempts += 1
         ip = self.sources.pick(delivery, env.now, self._changes_ip)
         source = ip or ""
-        result = None
-        host = None
-        started = env.now
         site_reply: smtp.Reply | None
         hosts: list[str]
         if ip is None:
@@ -259,35 +267,81 @@ class OutboundMta:
                 self.nexthop,
                 self.relay_below.get(delivery.domain),
             )
-        for host in hosts[: self.mx_address_limit]:
+        hosts = hosts[: self.mx_address_limit]
+        sessions = 0
+        host = None
+        started = env.now
+        result = None
+        for i, host in enumerate(hosts):
             started = env.now
             result = yield from self.servers[host].session(
-                message, recipients, self.connect_timeout, source, self.asn
+                delivery.message, delivery.recipients, self.connect_timeout, source, self.asn
             )
             site_reply = result.site_reply
-            if site_reply is None:
+            if site_reply is not None:
+                continue  # a failed connection is no session (smtp_connect.c)
+            sessions += 1
+            if i == len(hosts) - 1 or sessions >= self.mx_session_limit:
+                break  # the final host
+            if not any(reply.transient for reply in result.replies):
                 break
+            if sessions == 1:
+                self.scheduler.succeeded(dest)
+            self._settle_attempt(
+                delivery,
+                source,
+                host,
+                (started, result.session_at),
+                replies=result.replies,
+                causes=result.causes,
+                keep=True,
+            )
+            self.policy.after_success(now=env.now, destination=host)
         self.active -= 1
         self._record_active()
-        causes = None
-        if site_reply is not None:
-            replies = [site_reply] * len(recipients)
-            session_at = math.nan
-            if site_reply.transient and site_reply is not smtp.WARMUP_CAP:
+        self._finish(
+            delivery,
+            dest,
+            (source, host, started),
+            sessions=sessions,
+            failure=site_reply,
+            result=result,
+        )
+        self.scheduler.done(dest)
+
+    def _finish(
+        self,
+        delivery: Delivery,
+        dest: Destination,
+        where: tuple[str, str | None, float],
+        *,
+        sessions: int,
+        failure: smtp.Reply | None,
+        result: SessionResult | None,
+    ) -> None:
+        """Settle the rest of a delivery at its final host. ``where``: source address,
+        final host and the start of its connection; ``sessions`` held in this delivery;
+        ``failure`` the final host's failure (or ``result`` its session)."""
+        source, host, started = where
+        site_reply = failure
+        if site_reply is None:
+            assert result is not None  # the final session
+            assert host is not None
+            if sessions == 1:
+                self.scheduler.succeeded(dest)
+            self.policy.after_success(now=self.env.now, destination=host)
+            replies, causes, session_at = result.replies, result.causes, result.session_at
+        else:
+            # no host left: the rest get the last failure, which throttles the destination
+            # unless a session was held in this delivery
+            if sessions == 0 and site_reply.transient and site_reply is not smtp.WARMUP_CAP:
                 if host is not None:
                     dest.reason = _suspension(host, self.servers[host].ip, site_reply)
                 self._site_failure(dest)
-        else:
-            assert result is not None  # no site failure: a session was held
-            replies = result.replies
-            causes = result.causes
-            session_at = result.session_at
-            self.scheduler.succeeded(dest)
-            self.policy.after_success(now=env.now, destination=host or delivery.domain)
+            replies, causes, session_at = [site_reply] * len(delivery.recipients), None, math.nan
         self._settle_attempt(
             delivery, source, host, (started, session_at), replies=replies, causes=causes
         )
-        self.scheduler.done(dest)
 
     def _settle_attempt(
         self,
@@ -298,9 +352,13 @@ class OutboundMta:
         *,
         replies: list[smtp.Reply],
         causes: list[str | None] | None,
+        keep: bool = False,
     ) -> None:
         """Record one attempt per recipient and settle each: sent, bounced or deferred.
-        ``times`` are the attempt's start and the session's start (NaN without one)."""
+        ``times`` are the attempt's start and the session's start (NaN without one).
+        ``keep``: the host is not the final one, so the recipients answered 4xx stay in
+        ``delivery`` for the next host instead of being deferred (their rows still say
+        ``deferred``, with this host's reply)."""
         started, session_at = times
         env = self.env
         message = delivery.message
@@ -350,7 +408,8 @@ class OutboundMta:
             self._bounce(message, bounced, last_permanent)
         if last_transient is not None:
             delivery.recipients = deferred
-            self._defer(delivery, last_transient, host or delivery.domain)
+            if not keep:
+                self._defer(delivery, last_transient, host or delivery.domain)
 
     def _suspend(self, delivery: Delivery) -> None:
         """Defer without a connection: the destination is dead."""

@@ -60,8 +60,9 @@ class Provider(Model):
     Defaults are Postfix's (mail-facts.md §1): ``max_connections`` is default_process_limit
     (100), the destination window starts at initial_destination_concurrency (5) and grows
     to default_destination_concurrency_limit (20); one failed pseudo-cohort
-    (failed_cohort_limit 1) marks a destination dead; smtp_connect_timeout is 30 s and
-    smtp_mx_address_limit 5.
+    (failed_cohort_limit 1) marks a destination dead; smtp_connect_timeout is 30 s,
+    smtp_mx_address_limit 5 and smtp_mx_session_limit 2 (SMTP sessions per delivery; a
+    failed connection is no session: mail-facts.md §11, ``smtp_connect.c``).
     """
 
     ips: list[str] = Field(min_length=1)
@@ -74,6 +75,7 @@ class Provider(Model):
     destination_concurrency_positive_feedback: float = Field(1.0, ge=0, le=1)
     smtp_connect_timeout: Duration = 30.0
     smtp_mx_address_limit: int = Field(5, ge=1)
+    smtp_mx_session_limit: int = Field(2, ge=1)
     local_domains: list[str] = Field(min_length=1)
     hostname: str | None = None
     relay_host: str | None = None
