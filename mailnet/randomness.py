@@ -1,15 +1,15 @@
 """Named random streams: one independent numpy Generator per source of randomness.
 
 ``RandomStreams(seed).get("senders.users.arrivals")`` always returns the same stream for
-the same seed and name, whatever other streams exist or how many draws they made. Names
-are hashed with crc32 (stable across processes, unlike ``hash()``), so adding a source or
-changing one parameter does not shift the draws of unrelated sources, and replication r
-of every grid point sees the same inputs (common random numbers).
+the same seed and name, whatever other streams exist or how many draws they made. A
+name's UTF-8 bytes, read as one integer together with their length, are the spawn key
+of a ``SeedSequence`` rooted at the seed: an injective derivation (no hash, so two names
+never share a stream, and it is stable across processes, unlike ``hash()``). Adding a
+source or changing one parameter does not shift the draws of unrelated sources, and
+replication r of every grid point sees the same inputs (common random numbers).
 """
 
 from __future__ import annotations
-
-import zlib
 
 import numpy as np
 
@@ -25,11 +25,17 @@ class RandomStreams:
         """The generator for ``name`` (created on first use, then shared)."""
         stream = self._streams.get(name)
         if stream is None:
-            key = zlib.crc32(name.encode("utf-8"))
-            sequence = np.random.SeedSequence(self.seed, spawn_key=(key,))
+            sequence = np.random.SeedSequence(self.seed, spawn_key=stream_key(name))
             stream = np.random.Generator(np.random.PCG64(sequence))
             self._streams[name] = stream
         return stream
+
+
+def stream_key(name: str) -> tuple[int, int]:
+    """The spawn key of stream ``name``: its bytes as one integer, and their count (so
+    that names differing only in trailing NUL bytes differ too)."""
+    data = name.encode("utf-8")
+    return (len(data), int.from_bytes(data, "little"))
 
 
 class BlockDraws:
