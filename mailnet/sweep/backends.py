@@ -9,15 +9,21 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from distributed import Client
+
+
+PARENT_POLL_S = 0.5
+"""How often a local worker checks that the sweep that started it is still alive."""
 
 
 class SweepError(Exception):
@@ -33,7 +39,8 @@ class Backend:
 
     ``slots()`` is the number of runs it can execute at once (re-read, since a cluster
     may gain workers); ``max_chunk`` caps runs per task; ``abandon()`` stops in-flight
-    work at once when the user insists.
+    work at once when the user insists; ``restart()``, where given, replaces an executor
+    that broke (a local pool whose worker process died) with a fresh one.
     """
 
     executor: Executor
@@ -41,6 +48,7 @@ class Backend:
     slots: Callable[[], int]
     max_chunk: int
     abandon: Callable[[], None]
+    restart: Callable[[], None] | None = None
 
 
 class InlineExecutor(Executor):
@@ -101,26 +109,92 @@ def _process_pool(workers: int) -> Iterator[Backend]:
     context = multiprocessing.get_context(method)
     if method == "forkserver":
         context.set_forkserver_preload(["mailnet.sweep.worker"])
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_sigint)
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(os.getpid(), _start_time(os.getpid())),
+        )
+
+    backend = Backend(
+        new_pool(), f"{workers} local processes ({method})", lambda: workers, 64, lambda: None
+    )
     abandoned = False
 
     def abandon() -> None:
         nonlocal abandoned
         abandoned = True
-        # the standard library has no public way to stop running calls before 3.14
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()
+        _terminate(backend.executor)
 
+    def restart() -> None:
+        # a dead worker breaks the whole pool: the others are stopped and a new pool starts
+        _terminate(backend.executor)
+        backend.executor.shutdown(wait=True, cancel_futures=True)
+        backend.executor = new_pool()
+
+    backend.abandon = abandon
+    backend.restart = restart
     try:
-        yield Backend(pool, f"{workers} local processes ({method})", lambda: workers, 64, abandon)
+        yield backend
     finally:
-        pool.shutdown(wait=not abandoned, cancel_futures=True)
+        backend.executor.shutdown(wait=not abandoned, cancel_futures=True)
 
 
-def _ignore_sigint() -> None:
+def _terminate(pool: Executor) -> None:
+    # the standard library has no public way to stop running calls before 3.14
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+
+
+def _init_worker(sweep_pid: int, sweep_started: str | None) -> None:
     # Ctrl-C reaches the whole process group; the parent decides what stops, and workers
     # must not die mid-run printing tracebacks
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    watch = threading.Thread(target=_exit_with_sweep, args=(sweep_pid, sweep_started), daemon=True)
+    watch.start()
+
+
+def _exit_with_sweep(pid: int, started: str | None) -> None:
+    """Exit once the sweep process ``pid`` is gone, so that no worker outlives it.
+
+    The worker's own parent cannot tell: it is the fork server, which stays alive as long
+    as any worker does. ``started`` (the process's start time) tells a reused pid apart.
+    """
+    while _alive(pid, started):
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields 3 onwards of /proc/PID/stat (Linux), or None where unreadable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses; what follows is plain
+    return stat.rsplit(")", 1)[-1].split()
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` (clock ticks after boot), or None where unknown."""
+    fields = _stat(pid)
+    return fields[19] if fields else None
+
+
+def _alive(pid: int, started: str | None) -> bool:
+    """Whether process ``pid``, started at ``started``, still runs (a zombie does not)."""
+    if started is not None:
+        fields = _stat(pid)
+        return fields is not None and fields[0] not in {"Z", "X"} and fields[19] == started
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _connect(address: str) -> Client:

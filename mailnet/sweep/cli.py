@@ -49,11 +49,29 @@ def sweep_command(
         bool,
         typer.Option(help="Also keep each run's tables under OUT/runs/<point>-<replication>/."),
     ] = False,
+    run_timeout: Annotated[
+        str | None,
+        typer.Option(
+            help="Wall-clock limit per run (e.g. 10m); a run over it is retried, then failed."
+        ),
+    ] = None,
+    max_attempts: Annotated[
+        int,
+        typer.Option(
+            help="Attempts per run whose worker died or that timed out, before it is failed."
+        ),
+    ] = 3,
 ) -> None:
     """Run every grid point and replication of EXPERIMENT; write the tables to OUT."""
     # scipy and the sweep machinery load only when a sweep runs, not on every command
     from mailnet.sweep import SweepError, sweep  # noqa: PLC0415
+    from mailnet.units import parse_duration  # noqa: PLC0415
 
+    try:
+        timeout = None if run_timeout is None else parse_duration(run_timeout)
+    except ValueError as error:
+        typer.echo(f"mailnet: error: --run-timeout: {error}", err=True)
+        raise typer.Exit(code=EXIT_BAD_INPUT) from None
     try:
         result = sweep(
             experiment,
@@ -62,6 +80,8 @@ def sweep_command(
             out=out,
             resume=resume,
             keep_tables=keep_tables,
+            run_timeout=timeout,
+            max_attempts=max_attempts,
         )
     except (ScenarioError, SweepError) as error:
         typer.echo(f"mailnet: error: {error}", err=True)

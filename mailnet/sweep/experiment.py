@@ -12,6 +12,7 @@ are one-line ``ScenarioError``s naming the key. Swept keys are TOML dotted keys,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -359,7 +360,7 @@ def _points(
             index=index,
             params=params,
             scenario=scenario,
-            fingerprint=_fingerprint(scenario),
+            fingerprint=_fingerprint(scenario, base_path.parent),
             label=labels[row] if labels else None,
         )
         try:
@@ -371,10 +372,19 @@ def _points(
         yield point
 
 
-def _fingerprint(scenario: dict) -> str:
-    """A digest of a point's scenario, so resumed results are matched to their scenario."""
+def _fingerprint(scenario: dict, base_dir: Path) -> str:
+    """A digest of everything a point's runs read: its scenario and the contents of the
+    trace files it names, so resumed results are matched to their inputs."""
     text = json.dumps(scenario, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    digest = hashlib.sha256(text.encode("utf-8"))
+    senders = scenario.get("senders")
+    for sender in senders.values() if isinstance(senders, dict) else ():
+        trace = sender.get("trace") if isinstance(sender, dict) else None
+        if isinstance(trace, str):
+            # an unreadable trace is refused when the point's scenario is checked
+            with contextlib.suppress(OSError):
+                digest.update(hashlib.sha256((base_dir / trace).read_bytes()).digest())
+    return digest.hexdigest()[:16]
 
 
 def _show(value: Any) -> str:

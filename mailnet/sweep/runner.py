@@ -10,9 +10,14 @@ Chunks grow until each takes about a second, which keeps per-task dispatch overh
 from __future__ import annotations
 
 import json
+import math
+import signal
+import threading
 import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,6 +92,8 @@ def sweep(
     keep_tables: bool = False,
     progress: bool = True,
     chunk_size: int | None = None,
+    run_timeout: float | None = None,
+    max_attempts: int = 3,
 ) -> SweepResult:
     """Run every grid point and replication of ``experiment`` (a file or an ``Experiment``).
 
@@ -98,10 +105,16 @@ def sweep(
     ``points.parquet``, ``manifest.json``, one part file per run under ``parts/`` and,
     with ``keep_tables``, each run's tables under ``runs/<point>-<replication>/``.
     ``resume`` runs only what ``out`` lacks (a failed run stays failed; runs lost with a
-    worker run again); without it, ``out`` must not hold runs yet.
+    worker run again) and refuses when anything the runs read changed; without it,
+    ``out`` must not hold runs yet, and a non-empty ``out`` must be a sweep's. One sweep
+    at a time writes to ``out`` (a lock file, released when the process ends).
     ``chunk_size`` fixes the runs per task (default: adaptive, about a second of work).
-    Ctrl-C stops submitting, lets runs in flight finish (a second Ctrl-C abandons them)
-    and writes the tables from what finished.
+
+    Faults: a run whose worker dies (killed, out of memory) or which takes longer than
+    ``run_timeout`` seconds runs again, alone, up to ``max_attempts`` times in all, and is
+    then recorded as failed with the reason. Ctrl-C or SIGTERM stops submitting, lets
+    runs in flight finish (a second one abandons them) and writes the tables from what
+    finished; no worker process outlives the sweep.
 
     Raises ``ScenarioError`` for a bad experiment and ``SweepError`` for bad options.
     Local worker processes import the main module, so a script that calls ``sweep``
@@ -109,46 +122,74 @@ def sweep(
     """
     started = time.time()
     check_options(workers, client, scheduler)
+    _check_limits(chunk_size, run_timeout, max_attempts)
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
     out = Path(out) if out is not None else Path("results") / experiment.name
+    plan = _plan(experiment, run_timeout)
+    with store.locked(out):
+        done = _reusable(out, plan, resume, keep_tables)
+        todo = [spec for spec in plan if (spec.point, spec.replication) not in done]
+        if not todo:
+            return _finish(
+                out,
+                experiment,
+                "none (every run was done)",
+                "complete",
+                started=started,
+                reused=len(done),
+            )
+        failed_before = sum(r["status"] == "failed" for r in done.values())
+        label = f"{experiment.name}: {len(experiment.points)} points x {experiment.replications}"
+        with (
+            _terminate_as_interrupt(),
+            open_backend(workers, client, scheduler) as backend,
+            SweepProgress(len(plan), len(done), failed_before, label, progress) as bar,
+        ):
+            _write_manifest(
+                out, experiment, backend.description, "running", started=started, reused=len(done)
+            )
+            drive = _Drive(backend, out, keep_tables, bar, chunk_size, max_attempts=max_attempts)
+            drive.run(todo)
+        if drive.lost:
+            bar.note(
+                f"[yellow]{len(drive.lost)} runs lost ({drive.lost_reason}); "
+                "--resume runs them again"
+            )
+        status = "interrupted" if drive.interrupted else "complete"
+        return _finish(
+            out, experiment, backend.description, status, started=started, reused=len(done)
+        )
+
+
+def _check_limits(chunk_size: int | None, run_timeout: float | None, max_attempts: int) -> None:
     if chunk_size is not None and chunk_size < 1:
         raise SweepError(f"chunk_size must be at least 1, not {chunk_size}")
-    plan = _plan(experiment)
-    done = _reusable(out, plan, resume, keep_tables)
-    todo = [spec for spec in plan if (spec.point, spec.replication) not in done]
-    out.mkdir(parents=True, exist_ok=True)
+    if run_timeout is not None and not (0 < run_timeout < math.inf):
+        raise SweepError(f"--run-timeout must be a positive number of seconds, not {run_timeout}")
+    if not 1 <= max_attempts <= 100:
+        raise SweepError(f"--max-attempts must be between 1 and 100, not {max_attempts}")
 
-    if not todo:
-        return _finish(
-            out,
-            experiment,
-            "none (every run was done)",
-            "complete",
-            started=started,
-            reused=len(done),
-        )
-    failed_before = sum(r["status"] == "failed" for r in done.values())
-    label = f"{experiment.name}: {len(experiment.points)} points x {experiment.replications}"
-    with (
-        open_backend(workers, client, scheduler) as backend,
-        SweepProgress(len(plan), len(done), failed_before, label, progress) as bar,
-    ):
-        _write_manifest(
-            out, experiment, backend.description, "running", started=started, reused=len(done)
-        )
-        drive = _Drive(backend, out, keep_tables, bar, chunk_size)
-        drive.run(todo)
-    if drive.lost:
-        bar.note(
-            f"[yellow]{len(drive.lost)} runs lost ({drive.lost_reason}); --resume runs them again"
-        )
-    status = "interrupted" if drive.interrupted else "complete"
-    return _finish(out, experiment, backend.description, status, started=started, reused=len(done))
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM stops the sweep as Ctrl-C does (in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ------------------------------------------------------------------ planning
-def _plan(experiment: Experiment) -> list[RunSpec]:
+def _plan(experiment: Experiment, timeout: float | None = None) -> list[RunSpec]:
     base_dir = str(experiment.base_path.parent.resolve())
     return [
         RunSpec(
@@ -159,6 +200,7 @@ def _plan(experiment: Experiment) -> list[RunSpec]:
             base_dir=base_dir,
             source=experiment.source,
             key=f"{p.fingerprint}-{seed}",
+            timeout=timeout,
         )
         for p, r, seed in experiment.runs()
     ]
@@ -186,7 +228,7 @@ def _reusable(
         if record.get("key") != spec.key:
             raise SweepError(
                 f"{store.part_path(out, *slot)} comes from a different "
-                "experiment (base, grid values or seed changed); choose "
+                "experiment (base, grid values, seed or trace files changed); choose "
                 "another --out"
             )
         if keep_tables and not (store.tables_dir(out, *slot) / "manifest.json").exists():
@@ -197,7 +239,15 @@ def _reusable(
 
 # ------------------------------------------------------------------ executing
 class _Drive:
-    """Submits chunks of runs, writes each finished run, and handles Ctrl-C."""
+    """Submits chunks of runs, writes each finished run, retries runs whose worker was
+    lost or that timed out, and handles Ctrl-C.
+
+    A task that fails (its worker process died, e.g. killed for memory, or a Dask worker
+    was lost) does not say which of its runs was to blame: its runs become suspects and
+    run again one at a time with nothing else in flight, so each further loss is charged
+    to exactly one run. A run charged ``max_attempts`` times (or timed out that often) is
+    recorded as failed with the reason, and the sweep goes on.
+    """
 
     def __init__(
         self,
@@ -206,14 +256,19 @@ class _Drive:
         keep_tables: bool,
         bar: SweepProgress,
         chunk_size: int | None,
+        *,
+        max_attempts: int = 3,
     ):
         self.backend = backend
         self.out = out
         self.keep_tables = keep_tables
         self.bar = bar
         self.fixed_chunk = chunk_size
+        self.max_attempts = max_attempts
         self.run_seconds: list[float] = []
-        self.pending: dict[Future[list[RunOutcome]], list[RunSpec]] = {}
+        self.pending: dict[Future[list[RunOutcome]], tuple[list[RunSpec], bool, float]] = {}
+        self.suspects: deque[RunSpec] = deque()
+        self.attempts: dict[tuple[int, int], int] = {}
         self.lost: list[RunSpec] = []
         self.lost_reason = ""
         self.interrupted = False
@@ -221,29 +276,47 @@ class _Drive:
     def run(self, todo: list[RunSpec]) -> None:
         queue = deque(todo)
         try:
-            while queue or self.pending:
+            while queue or self.pending or self.suspects:
                 self._submit(queue)
+                if not self.pending:
+                    break  # the executor broke and could not be restarted
                 finished, _ = wait(self.pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    self._collect(future)
+                    if future in self.pending:  # not already retried with a broken pool
+                        self._collect(future, queue)
         except KeyboardInterrupt:
             self.interrupted = True
             self._wind_down()
 
     def _submit(self, queue: deque[RunSpec]) -> None:
+        if self.suspects:
+            if not self.pending:
+                self._send([self.suspects.popleft()], queue, isolated=True)
+            return
         slots = self.backend.slots()
         while queue and len(self.pending) < 2 * slots:
             size = min(self._chunk_size(len(queue), slots), len(queue))
-            chunk = [queue.popleft() for _ in range(size)]
+            if not self._send([queue.popleft() for _ in range(size)], queue, isolated=False):
+                return
+
+    def _send(self, chunk: list[RunSpec], queue: deque[RunSpec], *, isolated: bool) -> bool:
+        """Submit ``chunk``; on a broken executor restart it once, else lose everything."""
+        for tries_left in (1, 0):
             try:
                 future = self.backend.executor.submit(run_chunk, chunk, self.keep_tables)
             except KeyboardInterrupt:
                 raise
-            except Exception as exc:  # the executor itself is broken: nothing more can run
-                self._lose(chunk + list(queue), exc)
+            except Exception as exc:  # the executor itself is broken
+                if tries_left and self.backend.restart is not None:
+                    self.backend.restart()
+                    continue
+                self._lose(chunk + list(self.suspects) + list(queue), exc)
                 queue.clear()
-                return
-            self.pending[future] = chunk
+                self.suspects.clear()
+                return False
+            self.pending[future] = (chunk, isolated, time.perf_counter())
+            return True
+        return False
 
     def _chunk_size(self, remaining: int, slots: int) -> int:
         if self.fixed_chunk is not None:
@@ -255,15 +328,53 @@ class _Drive:
         # near the end, smaller chunks keep every slot busy until the last run
         return max(1, min(size, self.backend.max_chunk, remaining // (2 * slots)))
 
-    def _collect(self, future: Future[list[RunOutcome]]) -> None:
-        chunk = self.pending.pop(future)
+    def _collect(self, future: Future[list[RunOutcome]], queue: deque[RunSpec]) -> None:
+        chunk, isolated, sent = self.pending.pop(future)
         try:
             outcomes = future.result()
-        except Exception as exc:  # a lost worker, not a failed run: these run again on resume
-            self._lose(chunk, exc)
+        except Exception as exc:  # a lost worker, not a failed run
+            self._worker_lost(chunk, isolated, sent, exc)
             return
-        for outcome in outcomes:
+        for spec, outcome in zip(chunk, outcomes, strict=True):
+            if outcome.record.get("retry") and self._charge(spec) < self.max_attempts:
+                queue.append(spec)  # timed out: perhaps only slow on a loaded machine
+                continue
+            outcome.record.pop("retry", None)
             self._store(outcome)
+
+    def _worker_lost(
+        self, chunk: list[RunSpec], isolated: bool, sent: float, exc: BaseException
+    ) -> None:
+        if self.backend.restart is not None and isinstance(exc, BrokenExecutor):
+            self.backend.restart()  # settles every future of the old pool
+            for other in list(self.pending):
+                if other.exception() is not None:  # taken down with the pool: run again
+                    self.suspects.extend(self.pending.pop(other)[0])
+        if not isolated:
+            self.suspects.extend(chunk)
+            return
+        (spec,) = chunk
+        if self._charge(spec) < self.max_attempts:
+            self.suspects.append(spec)
+            return
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        record = {
+            "point": spec.point,
+            "replication": spec.replication,
+            "seed": spec.seed,
+            "key": spec.key,
+            "status": "failed",
+            "error": f"the worker running it was lost {self.max_attempts} times "
+            f"(killed, e.g. out of memory?): {reason}",
+            "metrics": {},
+            "wall_time_s": round(time.perf_counter() - sent, 6),
+        }
+        self._store(RunOutcome(record))
+
+    def _charge(self, spec: RunSpec) -> int:
+        slot = (spec.point, spec.replication)
+        self.attempts[slot] = self.attempts.get(slot, 0) + 1
+        return self.attempts[slot]
 
     def _store(self, outcome: RunOutcome) -> None:
         record = outcome.record
@@ -288,18 +399,24 @@ class _Drive:
                 del self.pending[future]
         if not self.pending:
             return
+        in_flight = sum(len(chunk) for chunk, _, _ in self.pending.values())
         self.bar.note(
-            f"interrupted: finishing {sum(map(len, self.pending.values()))} runs "
-            "in flight (Ctrl-C again to abandon them)"
+            f"interrupted: finishing {in_flight} runs in flight (Ctrl-C again to abandon them)"
         )
         try:
             while self.pending:
                 finished, _ = wait(self.pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    if not future.cancelled():
-                        self._collect(future)
-                    else:
-                        self.pending.pop(future)
+                    self.pending.pop(future)
+                    if future.cancelled():
+                        continue
+                    try:
+                        outcomes = future.result()
+                    except Exception:  # lost while stopping: they run again on resume
+                        continue
+                    for outcome in outcomes:
+                        if not outcome.record.get("retry"):
+                            self._store(outcome)
         except KeyboardInterrupt:
             self.backend.abandon()
 

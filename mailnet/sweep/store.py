@@ -9,19 +9,71 @@ the same table as one never interrupted.
 
 from __future__ import annotations
 
+import fcntl
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from mailnet.output import atomic_write_text
+from mailnet.sweep.backends import SweepError
 from mailnet.sweep.experiment import Experiment, Factor
 
 PARTS = "parts"
 TABLES = "runs"
 FIXED_COLUMNS = ("point", "replication", "seed", "status", "error", "wall_time_s")
+LOCK = ".sweep.lock"
+
+
+def is_sweep_dir(out: Path) -> bool:
+    """Whether ``out`` holds a sweep's results (its manifest, or part files)."""
+    if (out / PARTS).is_dir():
+        return True
+    try:
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "experiment" in manifest
+
+
+@contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """Create ``out`` if needed and hold its lock for the block.
+
+    Refuses (``SweepError``) a path that is a file, a non-empty directory that is not a
+    sweep's (nothing of the user's is ever overwritten), and a directory another sweep
+    is writing: the lock is an ``flock`` on ``out/.sweep.lock``, released by the kernel
+    when its holder ends, however it ends.
+    """
+    if out.exists() and not out.is_dir():
+        raise SweepError(f"{out}: exists and is not a directory; choose another --out")
+    if out.is_dir() and not is_sweep_dir(out) and any(p.name != LOCK for p in out.iterdir()):
+        raise SweepError(
+            f"{out}: not empty and not a sweep's results directory; choose another --out"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise SweepError(f"{out}: cannot write there ({exc.strerror})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            raise SweepError(
+                f"{out}: another sweep (process {holder}) is writing there; "
+                "wait for it to end or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 def part_path(out: Path, point: int, replication: int) -> Path:

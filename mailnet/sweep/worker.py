@@ -2,7 +2,8 @@
 
 A SimPy environment cannot be pickled, so each worker builds the scenario and world itself.
 A run that raises is returned as a failed record instead of raising, so one bad run never
-stops a sweep.
+stops a sweep; a run over its time limit is a failed record marked ``retry``, which the
+sweep may run again.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from mailnet.metrics import flatten
 from mailnet.scenario import Scenario
 from mailnet.simulate import RunResult, simulate
+from mailnet.sweep.deadline import RunTimeout, deadline
 
 ERROR_CHARS = 500
 
@@ -37,6 +39,8 @@ class RunSpec:
     base_dir: str
     source: str
     key: str
+    timeout: float | None = None
+    """Wall-clock seconds the run may take (``--run-timeout``), or None."""
 
 
 @dataclass
@@ -57,7 +61,8 @@ def run_one(spec: RunSpec, keep_tables: bool = False) -> RunOutcome:
 
     The record holds ``point``, ``replication``, ``seed``, ``key``, ``status`` (``"ok"`` or
     ``"failed"``), ``error`` (one line, or None), ``wall_time_s`` (seconds, build and run)
-    and ``metrics`` (the flattened summary, JSON-ready; empty for a failed run).
+    and ``metrics`` (the flattened summary, JSON-ready; empty for a failed run). A run
+    stopped by ``spec.timeout`` also has ``retry: True``.
     """
     started = time.perf_counter()
     record = {
@@ -70,11 +75,20 @@ def run_one(spec: RunSpec, keep_tables: bool = False) -> RunOutcome:
     }
     result = None
     try:
-        scenario = Scenario.from_dict(
-            spec.scenario, source=spec.source, base_dir=Path(spec.base_dir)
-        )
-        result = simulate(scenario, seed=spec.seed, base_dir=spec.base_dir, source=spec.source)
+        with deadline(spec.timeout):
+            scenario = Scenario.from_dict(
+                spec.scenario, source=spec.source, base_dir=Path(spec.base_dir)
+            )
+            result = simulate(scenario, seed=spec.seed, base_dir=spec.base_dir, source=spec.source)
         record["metrics"] = {k: _plain(v) for k, v in flatten(result.summary).items()}
+    except RunTimeout:
+        record.update(
+            status="failed",
+            error=f"RunTimeout: the run took longer than --run-timeout {spec.timeout:g} s",
+            metrics={},
+            retry=True,
+        )
+        result = None
     except Exception as exc:  # any failure of the model is the run's result, not the sweep's
         record.update(
             status="failed",
