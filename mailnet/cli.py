@@ -78,10 +78,13 @@ def run(
         result = _simulate(loaded, scenario, seed, show_progress=not quiet)
     except (ScenarioError, RunDirError) as error:
         _fail(error)
-    with staged_run_dir(out) as stage:
-        write_run(result, stage)
-        if maillog:
-            write_maillog(result, stage / "maillog")
+    try:
+        with staged_run_dir(out) as stage:
+            write_run(result, stage)
+            if maillog:
+                write_maillog(result, stage / "maillog")
+    except OSError as error:  # a full or read-only disk: the previous OUT is left as it was
+        _fail(RunDirError(f"{out}: cannot write the run ({error.strerror or error})"))
     print_summary(result.summary, result.manifest)
     console.print(f"wrote [bold]{out}[/]")
 

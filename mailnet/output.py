@@ -26,10 +26,23 @@ from mailnet.simulate import RunResult
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file renamed into place."""
+    """Write ``data`` to ``path`` through a temporary file renamed into place; on a failure
+    (a full disk, say) the temporary file is removed and ``path`` is left as it was."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write; on success it replaces ``path``,
+    on an error it is removed and the error goes on."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -39,9 +52,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` (without its index) to ``path`` through a temporary file."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
 
 
 def write_run(result: RunResult, out: str | Path) -> Path:

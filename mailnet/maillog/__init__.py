@@ -39,6 +39,7 @@ from mailnet.maillog.format import DSN_SIZE, EPOCH, MESSAGE_SIZE, Clock, format_
 from mailnet.maillog.queue import QueueFiles
 from mailnet.maillog.smtpd import log_sessions
 from mailnet.maillog.source import Attempts, Hosts, Messages
+from mailnet.output import atomic_path
 
 if TYPE_CHECKING:
     from mailnet.simulate import RunResult
@@ -67,6 +68,6 @@ def write_maillog(result: RunResult, path: str | Path, epoch: datetime = EPOCH) 
     """Write the run's combined Postfix log to ``path`` (parents created); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as out:
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as out:
         out.writelines(f"{line}\n" for line in maillog_lines(result, epoch))
     return path

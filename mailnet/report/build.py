@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mailnet.errors import ScenarioError
 from mailnet.output import atomic_write_text
 from mailnet.report.embed import save_figure
 from mailnet.report.inputs import kind_of, load_run, load_sweep
@@ -28,6 +29,7 @@ def make_report(
     directory = Path(directory)
     kind = kind_of(directory)
     out = Path(out) if out is not None else directory / "report"
+    _check_out(out)
     out.mkdir(parents=True, exist_ok=True)
     if kind == "run":
         page = run_page(load_run(directory), out)
@@ -36,3 +38,14 @@ def make_report(
     path = out / PAGE
     atomic_write_text(path, page.render())
     return path
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an ``out`` that is a file, or a non-empty directory that holds no report:
+    figures are never written over files of the user's."""
+    if out.exists() and not out.is_dir():
+        raise ScenarioError(str(out), "--out", "exists and is not a directory")
+    if out.is_dir() and not (out / PAGE).exists() and any(out.iterdir()):
+        raise ScenarioError(
+            str(out), "--out", f"not empty and holds no {PAGE}: choose another directory"
+        )
