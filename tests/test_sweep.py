@@ -316,3 +316,48 @@ def test_keep_tables_and_load(tmp_path):
     finished = sweep(tmp_path / "exp.toml", workers=1, out=out, resume=True, progress=False)
     assert finished.manifest["runs"]["reused"] == 2
     assert finished.status == "complete"
+
+
+def test_a_count_missing_from_a_run_is_zero_in_the_averages(folder):
+    # at a low spam rate only one replication in three gets listed: its summary has the
+    # count, the others leave it out; the mean must be over all three (1/3), not 1.0
+    from mailnet.sweep import store
+    from mailnet.sweep.stats import point_table
+
+    experiment = load_experiment(folder / "exp.toml")
+    records = [
+        {
+            "point": 0,
+            "replication": r,
+            "seed": r,
+            "status": "ok",
+            "error": None,
+            "wall_time_s": 0.1,
+            "metrics": {
+                "messages": 10,
+                "latency_s.p90": 5.0,
+                **({"listings.css:ip": 1} if r == 1 else {}),
+            },
+        }
+        for r in range(3)
+    ]
+    records.append(
+        {
+            "point": 0,
+            "replication": 3,
+            "seed": 3,
+            "status": "failed",
+            "error": "x",
+            "wall_time_s": 0.1,
+            "metrics": {},
+        }
+    )
+    runs = store.runs_frame(experiment, records)
+    assert runs["listings.css:ip"].tolist()[:3] == [0, 1, 0]
+    assert np.isnan(runs["listings.css:ip"].iloc[3])  # a failed run stays unknown
+    points = point_table(runs, store.params_frame(experiment))
+    assert points.loc[0, "listings.css:ip.mean"] == pytest.approx(1 / 3)
+    # a non-count that is undefined stays undefined
+    records[0]["metrics"].pop("latency_s.p90")
+    runs = store.runs_frame(experiment, records)
+    assert np.isnan(runs["latency_s.p90"].iloc[0])

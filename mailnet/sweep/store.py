@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from mailnet.metric_catalog import unit_of
 from mailnet.output import atomic_write_text
 from mailnet.sweep.backends import SweepError
 from mailnet.sweep.experiment import Experiment, Factor
@@ -116,7 +117,8 @@ def runs_frame(experiment: Experiment, records: list[dict[str, Any]]) -> pd.Data
 
     Columns: ``point``, one per swept key (named by its key path), ``replication``,
     ``seed``, ``status``, ``error``, ``wall_time_s`` (seconds), then every flattened summary
-    metric in order of first appearance (missing or undefined values are NaN/None).
+    metric in order of first appearance. A count missing from an ok run's summary is 0;
+    other missing or undefined values are NaN/None.
     """
     records = sorted(records, key=lambda r: (r["point"], r["replication"]))
     converters = {f.key: _column_converter(f) for f in experiment.factors}
@@ -135,7 +137,14 @@ def runs_frame(experiment: Experiment, records: list[dict[str, Any]]) -> pd.Data
         rows.append(row)
     label = ["label"] if experiment.labels else []
     columns = ["point", *label, *converters, *FIXED_COLUMNS[1:], *metric_names]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    # a count a run's summary leaves out (no listing on that list, no bounce with that
+    # code) is zero in that run, not unknown: averages over replications must count it
+    ok = frame["status"] == "ok"
+    for name in metric_names:
+        if unit_of(name) == "count":
+            frame.loc[ok, name] = frame.loc[ok, name].fillna(0)
+    return frame
 
 
 def params_frame(experiment: Experiment) -> pd.DataFrame:
