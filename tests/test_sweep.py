@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
+from mailnet.errors import ScenarioError
 from mailnet.sweep import SweepError, SweepResult, load_experiment, replication_seed, sweep
 from tests.conftest import ONE_MX_TOML, sweep_app
 
@@ -110,19 +112,33 @@ def test_mixed_type_values_are_stored_as_text(tmp_path):
 
 
 def test_confidence_intervals_match_scipy(reference):
+    # counts: the t-interval; rates: the delta method on the logit scale; durations: on
+    # the log scale (so neither crosses its metric's bound)
     runs, points = reference.runs, reference.points
     assert (points["ok"] == 6).all()
     assert (points["failed"] == 0).all()
+    scales = {
+        "attempts": lambda m: (m, 1.0, lambda z: z),
+        "delivery_rate": lambda m: (
+            np.log(m / (1 - m)),
+            1 / (m * (1 - m)),
+            lambda z: 1 / (1 + np.exp(-z)),
+        ),
+        "latency_s.p90": lambda m: (np.log(m), 1 / m, np.exp),
+        "session_wait_s.mean": lambda m: (np.log(m), 1 / m, np.exp),
+    }
     checked = 0
-    for metric in ("delivery_rate", "latency_s.p90", "attempts", "session_wait_s.mean"):
+    for metric, scale in scales.items():
         for point, group in runs.groupby("point"):
             x = group[metric].to_numpy(dtype=float)
             assert x.std() > 0
-            low, high = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
+            centre, slope, back = scale(x.mean())
+            half = stats.t.ppf(0.975, len(x) - 1) * stats.sem(x) * slope
             row = points.loc[points["point"] == point].iloc[0]
             assert row[f"{metric}.mean"] == pytest.approx(x.mean(), rel=1e-12)
-            assert row[f"{metric}.ci_low"] == pytest.approx(low, rel=1e-12)
-            assert row[f"{metric}.ci_high"] == pytest.approx(high, rel=1e-12)
+            assert row[f"{metric}.ci_low"] == pytest.approx(back(centre - half), rel=1e-12)
+            assert row[f"{metric}.ci_high"] == pytest.approx(back(centre + half), rel=1e-12)
+            assert row[f"{metric}.median"] == pytest.approx(np.median(x), rel=1e-12)
             checked += 1
     assert checked == 16
 
@@ -361,3 +377,75 @@ def test_a_count_missing_from_a_run_is_zero_in_the_averages(folder):
     records[0]["metrics"].pop("latency_s.p90")
     runs = store.runs_frame(experiment, records)
     assert np.isnan(runs["latency_s.p90"].iloc[0])
+
+
+def test_points_compare_with_a_baseline_by_paired_differences(folder, reference):
+    from mailnet.sweep import store
+    from mailnet.sweep.stats import point_table
+
+    experiment = load_experiment(folder / "exp.toml")
+    points = point_table(reference.runs, store.params_frame(experiment), baseline=1)
+    runs = reference.runs
+    base = runs[runs["point"] == 1].set_index("replication")["delivery_rate"]
+    p_values = []
+    for point in range(4):
+        mine = runs[runs["point"] == point].set_index("replication")["delivery_rate"]
+        row = points.loc[points["point"] == point].iloc[0]
+        if point == 1:
+            assert (row["delivery_rate.diff"], row["delivery_rate.diff_low"]) == (0.0, 0.0)
+            assert np.isnan(row["delivery_rate.diff_p_holm"])
+            continue
+        test = stats.ttest_rel(mine, base)
+        ci = test.confidence_interval(0.95)
+        assert row["delivery_rate.diff"] == pytest.approx((mine - base).mean(), rel=1e-12)
+        assert row["delivery_rate.diff_low"] == pytest.approx(ci.low, rel=1e-9)
+        assert row["delivery_rate.diff_high"] == pytest.approx(ci.high, rel=1e-9)
+        p_values.append((row["delivery_rate.diff_p_holm"], test.pvalue))
+    # Holm: the smallest p-value times 3, then non-decreasing
+    raw = sorted(p for _, p in p_values)
+    adjusted = sorted(a for a, _ in p_values)
+    assert adjusted[0] == pytest.approx(min(1.0, 3 * raw[0]))
+    assert all(a >= p for a, p in p_values)
+
+
+@pytest.mark.parametrize(
+    ("baseline", "expected"),
+    [
+        ("baseline = 2", 2),
+        (
+            """baseline = { 'servers."mx.dest.example".sessions' = 3, "senders.users.rate" = "20/h" }""",
+            2,
+        ),
+    ],
+)
+def test_the_baseline_is_named_by_number_or_by_values(folder, tmp_path, baseline, expected):
+    text = (
+        (folder / "exp.toml")
+        .read_text()
+        .replace('base = "base.toml"', f'base = "{folder / "base.toml"}"')
+    )
+    (tmp_path / "exp.toml").write_text(f"{baseline}\n{text}")
+    experiment = load_experiment(tmp_path / "exp.toml")
+    assert experiment.baseline == expected
+    assert experiment.points[expected].params['servers."mx.dest.example".sessions'] == 3
+
+
+@pytest.mark.parametrize(
+    ("baseline", "problem"),
+    [
+        ("baseline = 9", "baseline: there are 4 points (0 to 3)"),
+        ("baseline = -1", "must be a point number (0 or more)"),
+        ('baseline = "short"', "the label 'short' name 0 points"),
+        ("""baseline = { 'servers."mx.dest.example".sessions' = 3 }""", "name 2 points"),
+        ("baseline = true", "must be a point number, a label"),
+    ],
+)
+def test_a_bad_baseline_is_one_clear_error(folder, tmp_path, baseline, problem):
+    text = (
+        (folder / "exp.toml")
+        .read_text()
+        .replace('base = "base.toml"', f'base = "{folder / "base.toml"}"')
+    )
+    (tmp_path / "exp.toml").write_text(f"{baseline}\n{text}")
+    with pytest.raises(ScenarioError, match=re.escape(problem)):
+        load_experiment(tmp_path / "exp.toml")

@@ -98,6 +98,8 @@ class Experiment:
     points: tuple[Point, ...]
     description: str = ""
     labels: tuple[str, ...] = ()
+    baseline: int | None = None
+    """The index of the point the others are compared with (paired differences), or None."""
 
     @classmethod
     def from_dict(
@@ -145,6 +147,7 @@ class Experiment:
             "linked": {f.key: list(f.values) for f in self.linked},
             "labels": list(self.labels),
             "points": len(self.points),
+            "baseline": self.baseline,
         }
 
 
@@ -212,6 +215,16 @@ def _factor_table(value: Any, info: ValidationInfo) -> dict[str, list[Any]]:
     return value
 
 
+def _baseline(value: Any) -> int | str | dict[str, Any]:
+    if isinstance(value, bool) or not isinstance(value, int | str | dict):
+        raise ValueError(
+            "must be a point number, a label, or a table of swept keys and their values"
+        )
+    if isinstance(value, int) and value < 0:
+        raise ValueError(f"must be a point number (0 or more), not {value}")
+    return value
+
+
 def _label_list(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
         raise ValueError("must be a list of strings")
@@ -234,6 +247,7 @@ class ExperimentFile(BaseModel):
     grid: FactorTable = Field(default_factory=dict)
     linked: FactorTable = Field(default_factory=dict)
     labels: Annotated[list[str] | None, BeforeValidator(_label_list)] = None
+    baseline: Annotated[int | str | dict[str, Any] | None, BeforeValidator(_baseline)] = None
     description: Annotated[str, BeforeValidator(_string)] = ""
 
     def factors(self, section: Literal["grid", "linked"]) -> tuple[Factor, ...]:
@@ -303,6 +317,7 @@ def _build(raw: dict, source: str, base_dir: Path, name: str) -> Experiment:
     grid, linked = spec.factors("grid"), spec.factors("linked")
     _check_entities(base, source, grid=grid, linked=linked)
     labels = tuple(spec.labels or ())
+    points = tuple(_points(base, spec.base, grid, linked, source, labels=labels))
     return Experiment(
         source=source,
         name=name,
@@ -313,10 +328,41 @@ def _build(raw: dict, source: str, base_dir: Path, name: str) -> Experiment:
         seed=spec.seed,
         grid=grid,
         linked=linked,
-        points=tuple(_points(base, spec.base, grid, linked, source, labels=labels)),
+        points=points,
         description=spec.description,
         labels=labels,
+        baseline=_baseline_point(spec.baseline, points, source),
     )
+
+
+def _baseline_point(
+    given: int | str | dict[str, Any] | None, points: tuple[Point, ...], source: str
+) -> int | None:
+    """The index of the point ``baseline`` names: its number, its label, or the values
+    of the swept keys that single it out."""
+    if given is None:
+        return None
+    if isinstance(given, int):
+        if given >= len(points):
+            raise ScenarioError(
+                source, "baseline", f"there are {len(points)} points (0 to {len(points) - 1})"
+            )
+        return given
+    if isinstance(given, str):
+        found = [p.index for p in points if p.label == given]
+        what = f"the label {given!r}"
+    else:
+        wanted = {key_path(list(key_parts(k))): v for k, v in given.items()}
+        found = [
+            p.index for p in points if all(p.params.get(k, _ABSENT) == v for k, v in wanted.items())
+        ]
+        what = "those values"
+    if len(found) != 1:
+        raise ScenarioError(source, "baseline", f"{what} name {len(found)} points, not exactly one")
+    return found[0]
+
+
+_ABSENT = object()
 
 
 def _check_entities(

@@ -429,7 +429,7 @@ def _finish(
     wanted = {(p.index, r) for p, r, _ in experiment.runs()}
     records = [r for slot, r in store.read_parts(out).items() if slot in wanted]
     runs = store.runs_frame(experiment, records)
-    points = point_table(runs, store.params_frame(experiment))
+    points = point_table(runs, store.params_frame(experiment), baseline=experiment.baseline)
     atomic_write_parquet(runs, out / "runs.parquet")
     atomic_write_parquet(points, out / "points.parquet")
     if status == "complete" and len(records) < experiment.n_runs:

@@ -1,13 +1,17 @@
-"""Per-point statistics over replications: means and Student-t confidence intervals."""
+"""Per-point statistics over replications: means with intervals on each metric's scale,
+medians, how often a counted event happened, and paired differences to a baseline point."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mailnet.metric_catalog import unit_of
+from mailnet.sweep.estimators import holm, mean_interval, paired_difference, wilson
 from mailnet.sweep.store import FIXED_COLUMNS
 
 LEVEL = 0.95
@@ -37,13 +41,27 @@ def _half_width(n: float | np.ndarray, sd: float | np.ndarray, level: float) -> 
         return quantile * np.asarray(sd, dtype=float) / np.sqrt(n)
 
 
-def point_table(runs: pd.DataFrame, params: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
+def point_table(
+    runs: pd.DataFrame,
+    params: pd.DataFrame,
+    level: float = LEVEL,
+    *,
+    baseline: int | None = None,
+) -> pd.DataFrame:
     """One row per grid point (every point of ``params``, even those with no runs yet).
 
     Columns: ``point``, the swept keys, ``runs`` (recorded), ``ok`` and ``failed`` (counts),
-    then for every numeric metric ``<metric>.mean``, ``<metric>.ci_low`` and
-    ``<metric>.ci_high``: the mean over the point's ok replications where the metric is
-    defined, and the ``level`` Student-t confidence interval for it.
+    then for every numeric metric, over the point's ok replications where it is defined:
+
+    - ``<metric>.mean``, ``.ci_low``, ``.ci_high``: the mean and its ``level`` Student-t
+      interval, on the logit scale for shares and the log scale for durations, so that
+      an interval never crosses the bound of its metric (``estimators.mean_interval``);
+    - ``<metric>.median``: the median over replications;
+    - for counts, ``<metric>.runs_with`` (the share of runs in which it happened at
+      least once) with its Wilson interval ``.runs_with_low``, ``.runs_with_high``;
+    - with a ``baseline`` point, ``<metric>.diff``, ``.diff_low``, ``.diff_high``: the
+      paired difference to the baseline over replications sharing seeds, and
+      ``.diff_p_holm``, its p-value adjusted by Holm over the points (per metric).
     """
     index = params["point"].to_numpy()
     swept = set(params.columns)
@@ -68,19 +86,14 @@ def point_table(runs: pd.DataFrame, params: pd.DataFrame, level: float = LEVEL) 
         .fillna(0)
         .astype("int64")
     )
-    ok = runs.loc[runs["status"] == "ok", ["point", *metrics]].astype(dict.fromkeys(metrics, float))
-    grouped = ok.groupby("point")[metrics]
-    n = grouped.count().reindex(index)
-    mean = grouped.mean().reindex(index)
-    sd = grouped.std(ddof=1).reindex(index)
-    half = pd.DataFrame(
-        _half_width(n.to_numpy(), sd.to_numpy(), level), index=index, columns=metrics
-    )
-    columns = {}
+    ok = runs.loc[runs["status"] == "ok", ["point", "replication", *metrics]]
+    ok = ok.astype(dict.fromkeys(metrics, float))
+    # per metric, one row per point and one column per replication: pairs line up by seed
+    wide = ok.set_index(["point", "replication"]).unstack("replication").reindex(index)
+    columns: dict[str, np.ndarray] = {}
     for m in metrics:
-        columns[f"{m}.mean"] = mean[m].to_numpy()
-        columns[f"{m}.ci_low"] = (mean[m] - half[m]).to_numpy()
-        columns[f"{m}.ci_high"] = (mean[m] + half[m]).to_numpy()
+        values = wide[m].to_numpy(dtype=float) if len(ok) else np.full((len(index), 0), np.nan)
+        columns.update(_metric_columns(m, values, level, baseline, index))
     return pd.concat(
         [
             params.reset_index(drop=True),
@@ -89,3 +102,47 @@ def point_table(runs: pd.DataFrame, params: pd.DataFrame, level: float = LEVEL) 
         ],
         axis=1,
     )
+
+
+_SCALES = {"share": "logit", "s": "log"}
+
+
+def _metric_columns(
+    metric: str,
+    values: np.ndarray,
+    level: float,
+    baseline: int | None,
+    index: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The columns of one metric; ``values`` has a row per point (in ``index`` order) and
+    a column per replication, NaN where a run failed or left the metric undefined."""
+    unit = unit_of(metric)
+    scale = _SCALES.get(unit or "", "linear")
+    intervals = np.array([mean_interval(row, scale, level) for row in values]).reshape(-1, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no runs yet
+        median = np.nanmedian(values, axis=1) if values.shape[1] else np.full(len(index), np.nan)
+    out = {
+        f"{metric}.mean": intervals[:, 0],
+        f"{metric}.ci_low": intervals[:, 1],
+        f"{metric}.ci_high": intervals[:, 2],
+        f"{metric}.median": median,
+    }
+    if unit == "count":
+        shares = np.array(
+            [wilson(int((row > 0).sum()), int((~np.isnan(row)).sum()), level) for row in values]
+        ).reshape(-1, 3)
+        out[f"{metric}.runs_with"] = shares[:, 0]
+        out[f"{metric}.runs_with_low"] = shares[:, 1]
+        out[f"{metric}.runs_with_high"] = shares[:, 2]
+    if baseline is not None:
+        base = values[int(np.flatnonzero(index == baseline)[0])]
+        diffs = [paired_difference(row, base, level) for row in values]
+        out[f"{metric}.diff"] = np.array([d.estimate for d in diffs])
+        out[f"{metric}.diff_low"] = np.array([d.low for d in diffs])
+        out[f"{metric}.diff_high"] = np.array([d.high for d in diffs])
+        p = np.array(
+            [np.nan if i == baseline else d.p_value for i, d in zip(index, diffs, strict=True)]
+        )
+        out[f"{metric}.diff_p_holm"] = holm(p)
+    return out
