@@ -61,6 +61,23 @@ def sweep_command(
             help="Attempts per run whose worker died or that timed out, before it is failed."
         ),
     ] = 3,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="Replicate each point until every target metric's 95 % half-width is "
+            "within this share of its mean (0.1), or this absolute width (0.005abs)."
+        ),
+    ] = None,
+    max_replications: Annotated[
+        int, typer.Option(help="With --precision: the most replications a point gets.")
+    ] = 100,
+    target_metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --precision: a metric the target applies to (repeatable; default: "
+            "the headline metrics)."
+        ),
+    ] = None,
 ) -> None:
     """Run every grid point and replication of EXPERIMENT; write the tables to OUT."""
     # scipy and the sweep machinery load only when a sweep runs, not on every command
@@ -82,6 +99,9 @@ def sweep_command(
             keep_tables=keep_tables,
             run_timeout=timeout,
             max_attempts=max_attempts,
+            precision=precision,
+            max_replications=max_replications,
+            target_metrics=target_metric,
         )
     except (ScenarioError, SweepError) as error:
         typer.echo(f"mailnet: error: {error}", err=True)

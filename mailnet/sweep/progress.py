@@ -45,6 +45,10 @@ class SweepProgress:
         self._failed += not ok
         self._bar.update(self._task, advance=1, failed=self._failed)
 
+    def extend(self, runs: int) -> None:
+        """Add ``runs`` to the total (a sequential sweep adding replications)."""
+        self._bar.update(self._task, total=(self._bar.tasks[0].total or 0) + runs)
+
     def note(self, text: str) -> None:
         """Print a line above the bar."""
         if self.enabled:

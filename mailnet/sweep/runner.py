@@ -26,10 +26,18 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from mailnet import environment
+from mailnet.metric_catalog import members
 from mailnet.output import atomic_write_parquet, write_run
 from mailnet.sweep import store
 from mailnet.sweep.backends import Backend, SweepError, check_options, open_backend
-from mailnet.sweep.experiment import Experiment, load_experiment
+from mailnet.sweep.experiment import Experiment, load_experiment, replication_seed
+from mailnet.sweep.precision import (
+    MIN_REPLICATIONS,
+    Precision,
+    Shortfall,
+    assess,
+    next_counts,
+)
 from mailnet.sweep.progress import SweepProgress
 from mailnet.sweep.stats import point_table
 from mailnet.sweep.worker import RunOutcome, RunSpec, run_chunk
@@ -94,6 +102,9 @@ def sweep(
     chunk_size: int | None = None,
     run_timeout: float | None = None,
     max_attempts: int = 3,
+    precision: Precision | str | None = None,
+    max_replications: int = 100,
+    target_metrics: list[str] | None = None,
 ) -> SweepResult:
     """Run every grid point and replication of ``experiment`` (a file or an ``Experiment``).
 
@@ -116,6 +127,13 @@ def sweep(
     runs in flight finish (a second one abandons them) and writes the tables from what
     finished; no worker process outlives the sweep.
 
+    ``precision`` (a ``Precision`` or its text, ``"0.1"`` relative or ``"0.005abs"``)
+    replicates each point until the 95 % half-width of every ``target_metrics`` (default:
+    the catalogue's headline metrics), or of its paired difference to the baseline, meets
+    it, starting from ``max(10, replications)`` and stopping at ``max_replications``
+    (see ``mailnet.sweep.precision``); ``points.parquet`` then says per point whether the
+    target was met. Results stay identical on every backend and resumable.
+
     Raises ``ScenarioError`` for a bad experiment and ``SweepError`` for bad options.
     Local worker processes import the main module, so a script that calls ``sweep``
     must do so under ``if __name__ == "__main__":`` (notebooks need nothing).
@@ -126,39 +144,118 @@ def sweep(
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
     out = Path(out) if out is not None else Path("results") / experiment.name
-    plan = _plan(experiment, run_timeout)
+    target = _precision(precision, experiment, max_replications)
+    n0 = (
+        experiment.replications
+        if target is None
+        else max(MIN_REPLICATIONS, experiment.replications)
+    )
+    counts = dict.fromkeys(range(len(experiment.points)), n0)
     with store.locked(out):
+        plan = _plan(experiment, run_timeout, counts)
         done = _reusable(out, plan, resume, keep_tables)
+        before = set(store.read_parts(out)) if done else set()
         todo = [spec for spec in plan if (spec.point, spec.replication) not in done]
-        if not todo:
+        stage = _Stage(experiment, target, max_replications, target_metrics)
+        if not todo and target is None:
             return _finish(
                 out,
-                experiment,
+                stage,
+                counts,
                 "none (every run was done)",
                 "complete",
                 started=started,
                 reused=len(done),
             )
         failed_before = sum(r["status"] == "failed" for r in done.values())
-        label = f"{experiment.name}: {len(experiment.points)} points x {experiment.replications}"
+        label = f"{experiment.name}: {len(experiment.points)} points x {n0}"
         with (
             _terminate_as_interrupt(),
             open_backend(workers, client, scheduler) as backend,
             SweepProgress(len(plan), len(done), failed_before, label, progress) as bar,
         ):
             _write_manifest(
-                out, experiment, backend.description, "running", started=started, reused=len(done)
+                out,
+                stage,
+                counts,
+                backend.description,
+                "running",
+                started=started,
+                reused=len(done),
             )
             drive = _Drive(backend, out, keep_tables, bar, chunk_size, max_attempts=max_attempts)
-            drive.run(todo)
+            while True:
+                drive.run(todo)
+                if drive.interrupted or drive.lost or target is None:
+                    break
+                grown = stage.next_counts(out, counts)
+                if grown == counts:
+                    break
+                bar.note(stage.describe_batch(out, counts, grown))
+                counts = grown
+                plan = _plan(experiment, run_timeout, counts)
+                done = _reusable(out, plan, True, keep_tables)
+                todo = [spec for spec in plan if (spec.point, spec.replication) not in done]
+                bar.extend(len(todo))
         if drive.lost:
             bar.note(
                 f"[yellow]{len(drive.lost)} runs lost ({drive.lost_reason}); "
                 "--resume runs them again"
             )
         status = "interrupted" if drive.interrupted else "complete"
+        reused = sum(1 for point, rep in before if rep < counts.get(point, 0))
         return _finish(
-            out, experiment, backend.description, status, started=started, reused=len(done)
+            out, stage, counts, backend.description, status, started=started, reused=reused
+        )
+
+
+def _precision(
+    precision: Precision | str | None, experiment: Experiment, maximum: int
+) -> Precision | None:
+    if precision is None:
+        return None
+    target = precision if isinstance(precision, Precision) else Precision.parse(precision)
+    n0 = max(MIN_REPLICATIONS, experiment.replications)
+    if not n0 <= maximum <= 100_000:
+        raise SweepError(
+            f"--max-replications must be between {n0} (the replications to start with) "
+            f"and 100000, not {maximum}"
+        )
+    return target
+
+
+@dataclass
+class _Stage:
+    """What the sequential rule needs between batches: the experiment, the target and
+    which metrics it applies to (read from the first runs when not given)."""
+
+    experiment: Experiment
+    precision: Precision | None
+    maximum: int
+    metrics: list[str] | None
+
+    def runs(self, out: Path, counts: dict[int, int]) -> pd.DataFrame:
+        return store.runs_frame(self.experiment, _records(out, counts))
+
+    def assess(self, runs: pd.DataFrame) -> dict[int, Shortfall]:
+        assert self.precision is not None
+        if self.metrics is None:
+            self.metrics = members(runs.columns, headline=True)
+        return assess(runs, self.metrics, self.precision, self.experiment.baseline)
+
+    def next_counts(self, out: Path, counts: dict[int, int]) -> dict[int, int]:
+        shortfalls = self.assess(self.runs(out, counts))
+        return next_counts(counts, shortfalls, self.maximum, self.experiment.baseline)
+
+    def describe_batch(self, out: Path, counts: dict[int, int], grown: dict[int, int]) -> str:
+        shortfalls = self.assess(self.runs(out, counts))
+        short = [p for p, s in shortfalls.items() if not s.met]
+        worst = max(short, key=lambda p: shortfalls[p].worst_ratio)
+        w = shortfalls[worst]
+        return (
+            f"{len(short)} of {len(counts)} points short of the target; widest: point "
+            f"{worst}, {w.worst_metric} at {w.worst_ratio:.2f}x the target half-width; "
+            f"adding {sum(grown.values()) - sum(counts.values())} runs"
         )
 
 
@@ -189,7 +286,10 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 
 # ------------------------------------------------------------------ planning
-def _plan(experiment: Experiment, timeout: float | None = None) -> list[RunSpec]:
+def _plan(experiment: Experiment, timeout: float | None, counts: dict[int, int]) -> list[RunSpec]:
+    """Replications ``0 .. counts[point]-1`` of every point; replication r's seed depends
+    on the experiment's seed and r alone, so added replications keep common random
+    numbers."""
     base_dir = str(experiment.base_path.parent.resolve())
     return [
         RunSpec(
@@ -202,7 +302,9 @@ def _plan(experiment: Experiment, timeout: float | None = None) -> list[RunSpec]
             key=f"{p.fingerprint}-{seed}",
             timeout=timeout,
         )
-        for p, r, seed in experiment.runs()
+        for p in experiment.points
+        for r in range(counts[p.index])
+        for seed in (replication_seed(experiment.seed, r),)
     ]
 
 
@@ -422,42 +524,71 @@ class _Drive:
 
 
 # ------------------------------------------------------------------ writing
+def _records(out: Path, counts: dict[int, int]) -> list[dict[str, Any]]:
+    """The part files of the planned replications (more on disk are kept, not used)."""
+    return [r for (p, rep), r in store.read_parts(out).items() if rep < counts.get(p, 0)]
+
+
 def _finish(
-    out: Path, experiment: Experiment, executor: str, status: str, *, started: float, reused: int
+    out: Path,
+    stage: _Stage,
+    counts: dict[int, int],
+    executor: str,
+    status: str,
+    *,
+    started: float,
+    reused: int,
 ) -> SweepResult:
     """Assemble runs.parquet and points.parquet from the part files; write the manifest."""
-    wanted = {(p.index, r) for p, r, _ in experiment.runs()}
-    records = [r for slot, r in store.read_parts(out).items() if slot in wanted]
+    experiment = stage.experiment
+    records = _records(out, counts)
     runs = store.runs_frame(experiment, records)
     points = point_table(runs, store.params_frame(experiment), baseline=experiment.baseline)
+    met = None
+    if stage.precision is not None and len(runs):
+        shortfalls = stage.assess(runs)
+        points["replications"] = [counts[p] for p in points["point"]]
+        points["target_met"] = [shortfalls.get(p, _UNRUN).met for p in points["point"]]
+        points["target_worst_metric"] = [
+            shortfalls.get(p, _UNRUN).worst_metric for p in points["point"]
+        ]
+        points["target_worst_ratio"] = [
+            shortfalls.get(p, _UNRUN).worst_ratio for p in points["point"]
+        ]
+        met = int(points["target_met"].sum())
     atomic_write_parquet(runs, out / "runs.parquet")
     atomic_write_parquet(points, out / "points.parquet")
-    if status == "complete" and len(records) < experiment.n_runs:
+    if status == "complete" and len(records) < sum(counts.values()):
         status = "incomplete"
     manifest = _write_manifest(
-        out, experiment, executor, status, started=started, reused=reused, runs=runs
+        out, stage, counts, executor, status, started=started, reused=reused, runs=runs, met=met
     )
     return SweepResult(out, runs, points, manifest)
 
 
+_UNRUN = Shortfall(met=False, worst_metric=None, worst_ratio=math.nan)
+
+
 def _write_manifest(
     out: Path,
-    experiment: Experiment,
+    stage: _Stage,
+    planned: dict[int, int],
     executor: str,
     status: str,
     *,
     started: float,
     reused: int,
     runs: pd.DataFrame | None = None,
+    met: int | None = None,
 ) -> dict[str, Any]:
+    experiment = stage.experiment
     now = time.time()
-    counts = {"total": experiment.n_runs}
+    total = sum(planned.values())
+    counts = {"total": total}
     timings = {"started": _iso(started), "updated": _iso(now), "wall_s": round(now - started, 3)}
     if runs is not None:
         ok = int((runs["status"] == "ok").sum())
-        counts.update(
-            ok=ok, failed=int(len(runs) - ok), missing=experiment.n_runs - len(runs), reused=reused
-        )
+        counts.update(ok=ok, failed=int(len(runs) - ok), missing=total - len(runs), reused=reused)
         timings["run_s_total"] = round(float(runs["wall_time_s"].sum()), 3)
         timings["run_s_median"] = (
             round(float(runs["wall_time_s"].median()), 4) if len(runs) else None
@@ -473,6 +604,14 @@ def _write_manifest(
         "runs": counts,
         "timings": timings,
     }
+    if stage.precision is not None:
+        manifest["precision"] = {
+            "target": stage.precision.describe(),
+            "metrics": stage.metrics,
+            "max_replications": stage.maximum,
+            "replications": [planned[p.index] for p in experiment.points],
+            "points_met": met,
+        }
     store.write_json(out / "manifest.json", manifest)
     return manifest
 
