@@ -385,7 +385,7 @@ def test_step_means_are_exact_time_weighted_averages():
 def test_make_report_does_not_need_a_display_or_pyplot(run_dir, tmp_path):
     code = (
         "import sys; from mailnet.report import make_report; "
-        f"make_report({str(run_dir)!r}, {str(tmp_path)!r}); "
+        f"make_report({str(run_dir)!r}, {str(tmp_path / 'report')!r}); "
         "assert 'matplotlib.pyplot' not in sys.modules"
     )
     result = subprocess.run(

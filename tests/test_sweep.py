@@ -112,13 +112,13 @@ def test_mixed_type_values_are_stored_as_text(tmp_path):
 
 
 def test_confidence_intervals_match_scipy(reference):
-    # counts: the t-interval; rates: the delta method on the logit scale; durations: on
-    # the log scale (so neither crosses its metric's bound)
+    # rates: the delta method on the logit scale; durations and counts: on the log scale
+    # (so no interval crosses its metric's bound)
     runs, points = reference.runs, reference.points
     assert (points["ok"] == 6).all()
     assert (points["failed"] == 0).all()
     scales = {
-        "attempts": lambda m: (m, 1.0, lambda z: z),
+        "attempts": lambda m: (np.log(m), 1 / m, np.exp),
         "delivery_rate": lambda m: (
             np.log(m / (1 - m)),
             1 / (m * (1 - m)),

@@ -49,8 +49,11 @@ def report_command(
         typer.echo(f"mailnet: error: {error}", err=True)
         raise typer.Exit(code=EXIT_BAD_INPUT) from None
     except OSError as error:  # a full or read-only disk
-        typer.echo(f"mailnet: error: {out or directory}: cannot write the report "
-                   f"({error.strerror or error})", err=True)
+        typer.echo(
+            f"mailnet: error: {out or directory}: cannot write the report "
+            f"({error.strerror or error})",
+            err=True,
+        )
         raise typer.Exit(code=EXIT_BAD_INPUT) from None
     typer.echo(f"wrote {page}")
     warning = mismatch(directory)

@@ -39,7 +39,11 @@ def sweep_page(data: SweepData, out: Path, metrics: list[str] | None) -> Page:
     chosen = [m for m in chosen if m not in unknown]
     page.heading("Grid points")
     page.table(*points_table(points, parameters, chosen[:TABLE_METRICS]))
-    _metric_figures(page, out, points, parameters, chosen)
+    runs = data.runs if "point" in data.runs.columns else None
+    _metric_figures(page, out, points, parameters, chosen, runs=runs)
+    baseline = manifest.get("experiment", {}).get("baseline")
+    if baseline is not None:
+        _difference_figures(page, out, points, parameters, chosen, baseline=baseline)
     base = manifest.get("base_scenario") or {}
     if theory.capacity_figure(points, base) is not None:
         page.heading("Queueing theory")
@@ -103,22 +107,30 @@ def _overview(page: Page, data: SweepData) -> None:
 
 
 def _metric_figures(
-    page: Page, out: Path, points: pd.DataFrame, parameters: list[str], chosen: list[str]
+    page: Page,
+    out: Path,
+    points: pd.DataFrame,
+    parameters: list[str],
+    chosen: list[str],
+    *,
+    runs: pd.DataFrame | None,
 ) -> None:
     """One figure per metric; the time-average queue lengths share one figure of panels."""
     figures = Figures(page, out)
     page.heading("Metrics against the swept parameters")
     page.paragraph(
-        "Each line is the mean over a grid point's replications; the band (error "
-        "bars for a categorical parameter) is the 95 % Student-t confidence "
-        "interval for that mean."
+        "Each line is the mean over a grid point's replications, each faint dot one "
+        "replication; the band (error bars for a categorical parameter, whose points are "
+        "not joined) is the 95 % Student-t confidence interval for that mean, computed on "
+        "the logit scale for rates and the log scale for durations and counts, so that it "
+        "stays within the metric's range without clipping."
     )
     single = [m for m in chosen if not m.startswith("queue_time_average.")]
     queues = [m for m in chosen if m.startswith("queue_time_average.")]
     for metric in single:
 
         def draw(metric: str = metric) -> Figure:
-            return sweeps.sweep_figure(points, metric, parameters=parameters)
+            return sweeps.sweep_figure(points, metric, parameters=parameters, runs=runs)
 
         figures.add(
             f"metric_{_slug(metric)}",
@@ -135,6 +147,7 @@ def _metric_figures(
                 drawn,
                 parameters=parameters,
                 title="Time-average queue lengths after warm-up",
+                runs=runs,
             ),
             "Time-average queue lengths after warm-up, one panel per queue: "
             + ", ".join(drawn)
@@ -143,6 +156,40 @@ def _metric_figures(
     if len(drawn) < len(queues):
         page.note(
             "Zero at every grid point, not drawn: " + ", ".join(m for m in queues if m not in drawn)
+        )
+
+
+def _difference_figures(
+    page: Page,
+    out: Path,
+    points: pd.DataFrame,
+    parameters: list[str],
+    chosen: list[str],
+    *,
+    baseline: int,
+) -> None:
+    """Each metric's paired difference to the baseline point, where it was computed."""
+    drawn = [m for m in chosen if f"{m}.diff" in points.columns]
+    if not drawn:
+        return
+    figures = Figures(page, out)
+    page.heading(f"Differences to the baseline (point {baseline})")
+    page.paragraph(
+        "Each point's mean difference to the baseline over the replications that share a "
+        "seed (common random numbers), with its paired Student-t 95 % confidence interval; "
+        "points.parquet also gives each difference's p-value adjusted by Holm over the "
+        "points (<metric>.diff_p_holm)."
+    )
+    for metric in drawn:
+
+        def draw(metric: str = metric) -> Figure:
+            return sweeps.sweep_figure(points, metric, parameters=parameters, stat="diff")
+
+        figures.add(
+            f"diff_{_slug(metric)}",
+            draw,
+            f"{catalog.title(metric)} ({metric}): paired difference to point {baseline} "
+            "and its 95 % confidence interval.",
         )
 
 

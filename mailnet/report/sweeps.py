@@ -1,9 +1,13 @@
 """Figures of a sweep: each metric's mean over replications against a swept parameter, with
-its 95 % confidence band, one line per value of the other swept parameters.
+its 95 % confidence interval and every replication's value as a faint dot, one line per
+value of the other swept parameters (points without connecting lines on a categorical
+axis); and, with a baseline point, each point's paired difference to it.
 
 The input is ``points.parquet`` of a sweep directory: one row per grid point, a column per
-swept key (named by its TOML key path), and ``<metric>.mean``, ``<metric>.ci_low`` and
-``<metric>.ci_high`` for every metric.
+swept key (named by its TOML key path), and ``<metric>.mean``, ``.ci_low``, ``.ci_high``
+(and ``.diff``, ``.diff_low``, ``.diff_high`` with a baseline) for every metric; the dots
+come from ``runs.parquet``. Intervals are drawn as computed, never clipped: rates and
+durations have theirs on a bounded scale already (``mailnet.sweep.stats``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,19 @@ from mailnet import metric_catalog as catalog
 from mailnet.report.style import new_figure, new_grid, series_style
 from mailnet.units import HOUR, parse_duration, parse_rate
 
-STATS = (".mean", ".ci_low", ".ci_high")
+STATS = (
+    ".mean",
+    ".ci_low",
+    ".ci_high",
+    ".median",
+    ".runs_with",
+    ".runs_with_low",
+    ".runs_with_high",
+    ".diff",
+    ".diff_low",
+    ".diff_high",
+    ".diff_p_holm",
+)
 BOOKKEEPING = {
     "point",
     "n",
@@ -34,6 +50,10 @@ BOOKKEEPING = {
     "status",
     "error",
     "wall_time_s",
+    "replications",
+    "target_met",
+    "target_worst_metric",
+    "target_worst_ratio",
 }
 
 
@@ -210,17 +230,23 @@ def _layout(points: pd.DataFrame, parameters: Sequence[str] | None, x: str | Non
     return _Layout(axis, xlabel, text, series, title)
 
 
-def _draw(ax: Axes, points: pd.DataFrame, metric: str, layout: _Layout) -> None:
-    """Mean line and confidence band (or error bars) of ``metric``, one line per series."""
-    mean = points[f"{metric}.mean"].to_numpy(dtype=float)
-    low = points[f"{metric}.ci_low"].to_numpy(dtype=float)
-    high = points[f"{metric}.ci_high"].to_numpy(dtype=float)
-    scale, ylabel = metric_scale(metric, mean)
-    # every mailnet metric is non-negative and rates are at most 1: show the interval
-    # within that range rather than below zero
-    low = np.maximum(low, 0.0)
-    if catalog.unit_of(metric) == "share":
-        high = np.minimum(high, 1.0)
+def _draw(
+    ax: Axes,
+    points: pd.DataFrame,
+    metric: str,
+    layout: _Layout,
+    *,
+    runs: pd.DataFrame | None = None,
+    stat: str = "mean",
+) -> None:
+    """``stat`` (``mean`` or ``diff``) of ``metric`` with its interval, one series per line;
+    the replications' own values as faint dots when ``runs`` is given (means only)."""
+    lows = {"mean": "ci_low", "diff": "diff_low"}
+    highs = {"mean": "ci_high", "diff": "diff_high"}
+    mean = points[f"{metric}.{stat}"].to_numpy(dtype=float)
+    low = points[f"{metric}.{lows[stat]}"].to_numpy(dtype=float)
+    high = points[f"{metric}.{highs[stat]}"].to_numpy(dtype=float)
+    scale, ylabel = metric_scale(metric, np.abs(mean))
     axis = layout.axis
     series = layout.series
     dodge = 0.06 * (len(series) - 1) if axis.ticks else 0.0
@@ -231,7 +257,15 @@ def _draw(ax: Axes, points: pd.DataFrame, metric: str, layout: _Layout) -> None:
         xs = axis.values[rows] + (i * 0.12 - dodge if axis.ticks else 0.0)
         style = series_style(i)
         ys, lo, hi = mean[rows] / scale, low[rows] / scale, high[rows] / scale
-        ax.plot(xs, ys, linewidth=1.5, markersize=6, label=label or "mean", **style.line())
+        if runs is not None and stat == "mean":
+            at = (points["point"].to_numpy()[rows], xs)
+            _dots(
+                ax, runs, at, metric, scale=scale, color=style.color, categorical=bool(axis.ticks)
+            )
+        line = style.line()
+        if axis.ticks:
+            line["linestyle"] = "none"  # categories are not a continuum: no lines between
+        ax.plot(xs, ys, linewidth=1.5, markersize=6, label=label or stat, **line)
         if axis.ticks:
             ax.errorbar(
                 xs,
@@ -253,19 +287,72 @@ def _draw(ax: Axes, points: pd.DataFrame, metric: str, layout: _Layout) -> None:
                 hatch=style.hatch,
                 edgecolor=style.color,
             )
+    if stat == "diff":
+        ax.axhline(0.0, color="0.4", linewidth=0.8, linestyle="--")
+    _x_ticks(ax, axis)
+    ax.set_ylabel(("difference in " if stat == "diff" else "") + ylabel)
+
+
+def _dots(
+    ax: Axes,
+    runs: pd.DataFrame,
+    at: tuple[np.ndarray, np.ndarray],
+    metric: str,
+    *,
+    scale: float,
+    color: str,
+    categorical: bool,
+) -> None:
+    """Each ok replication's value at its point, faint, with a small horizontal jitter;
+    ``at`` gives the points' ids and their x positions."""
+    if metric not in runs.columns:
+        return
+    point_ids, xs = at
+    ok = runs[runs["status"] == "ok"] if "status" in runs.columns else runs
+    for point, x in zip(point_ids, xs, strict=True):
+        values = ok.loc[ok["point"] == point, metric].to_numpy(dtype=float) / scale
+        values = values[np.isfinite(values)]
+        if values.size:
+            # a small spread so that equal values stay visible: additive on a categorical
+            # axis, proportional on a numeric one (which may become logarithmic)
+            offset = (np.arange(values.size) % 7 - 3) / 3
+            spread = x + 0.05 * offset if categorical else x * (1 + 0.012 * offset)
+            ax.scatter(
+                spread,
+                values,
+                s=7,
+                color=color,
+                alpha=0.25,
+                linewidths=0,
+                zorder=1,
+            )
+
+
+def _x_ticks(ax: Axes, axis: Axis) -> None:
     if axis.ticks:
         ax.set_xticks(list(axis.ticks), list(axis.ticks.values()))
         ax.set_xlim(-0.5, len(axis.ticks) - 0.5)
-    else:
-        distinct = np.unique(axis.values[np.isfinite(axis.values)])
-        if distinct.size and distinct.min() > 0 and distinct.max() >= 30 * distinct.min():
-            ax.set_xscale("log")
-        if 0 < distinct.size <= 8:
-            # the values as the experiment file wrote them ("15m", "2000/d") where known
-            names = axis.names or {}
-            ax.set_xticks(distinct, [names.get(v, f"{v:g}") for v in distinct])
-            ax.minorticks_off()
-    ax.set_ylabel(ylabel)
+        if max(map(len, axis.ticks.values())) * len(axis.ticks) > 60:
+            ax.tick_params(axis="x", labelrotation=20)  # long labels would overlap
+        return
+    distinct = np.unique(axis.values[np.isfinite(axis.values)])
+    if distinct.size and distinct.min() > 0 and distinct.max() >= 30 * distinct.min():
+        ax.set_xscale("log")
+    if 0 < distinct.size <= 8:
+        # the values as the experiment file wrote them ("15m", "2000/d") where known
+        names = axis.names or {}
+        ax.set_xticks(distinct, [names.get(v, f"{v:g}") for v in distinct])
+        ax.minorticks_off()
+
+
+def replications_note(points: pd.DataFrame) -> str:
+    """``n = 20 replications per point`` (or a range, when points differ)."""
+    column = "ok" if "ok" in points.columns else "runs" if "runs" in points.columns else None
+    if column is None or not len(points):
+        return ""
+    low, high = int(points[column].min()), int(points[column].max())
+    n = f"{low}" if low == high else f"{low}-{high}"
+    return f"n = {n} replications per point"
 
 
 def sweep_figure(
@@ -274,10 +361,14 @@ def sweep_figure(
     *,
     parameters: Sequence[str] | None = None,
     x: str | None = None,
+    runs: pd.DataFrame | None = None,
+    stat: str = "mean",
 ) -> Figure:
     """``metric`` against a swept parameter: the mean over replications as a line with
-    markers and its 95 % confidence interval as a band (error bars on a categorical axis),
-    clipped to the metric's range (non-negative; rates at most 100 %).
+    markers and its 95 % confidence interval as a band (points with error bars on a
+    categorical axis), every replication's value from ``runs`` as a faint dot, and the
+    number of replications in the title. ``stat="diff"`` draws each point's paired
+    difference to the baseline instead, around a zero line.
 
     ``parameters`` lists the swept keys (default: every non-metric column); the x-axis is
     ``x`` or the varying parameter with the most values, and there is one line per
@@ -286,11 +377,17 @@ def sweep_figure(
     """
     layout = _layout(points, parameters, x)
     figure, ax = new_figure(height=4.6, width=8.0)
-    _draw(ax, points, metric, layout)
+    _draw(ax, points, metric, layout, runs=runs, stat=stat)
     ax.set_xlabel(layout.xlabel)
     title = metric_title(metric)
+    what = (
+        "paired difference to the baseline point and its 95 % confidence interval"
+        if stat == "diff"
+        else "mean and 95 % confidence interval"
+    )
     ax.set_title(
-        title[:1].upper() + title[1:] + "\nmean and 95 % confidence interval", fontsize="medium"
+        f"{title[:1].upper()}{title[1:]}\n{what}; {replications_note(points)}",
+        fontsize="medium",
     )
     _legend(ax, layout)
     return figure
@@ -310,7 +407,9 @@ def _legend(ax: Axes, layout: _Layout) -> None:
         )
     else:
         what = "bars" if layout.axis.ticks else "band"
-        ax.legend(handles[:1], [f"mean ({what}: 95 % CI)"], fontsize="small")
+        ax.legend(
+            handles[:1], [f"{labels[0] if labels else 'mean'} ({what}: 95 % CI)"], fontsize="small"
+        )
 
 
 def sweep_panels_figure(
@@ -321,6 +420,7 @@ def sweep_panels_figure(
     x: str | None = None,
     title: str = "",
     ncols: int = 3,
+    runs: pd.DataFrame | None = None,
 ) -> Figure:
     """Several metrics against the same swept parameter, one small panel each (as
     ``sweep_figure``), with one legend for the figure."""
@@ -328,7 +428,7 @@ def sweep_panels_figure(
     nrows = -(-len(metrics) // ncols)
     figure, axes = new_grid(nrows, ncols, height=1.2 + 2.7 * nrows, width=4.0 * ncols)
     for ax, metric in zip(axes.ravel(), metrics, strict=False):
-        _draw(ax, points, metric, layout)
+        _draw(ax, points, metric, layout, runs=runs)
         ax.set_title(panel_title(metric), fontsize="small")
         ax.yaxis.label.set_size("small")
     for ax in axes.ravel()[len(metrics) :]:
@@ -337,7 +437,10 @@ def sweep_panels_figure(
         axes[(len(metrics) - 1 - i) // ncols, (len(metrics) - 1 - i) % ncols].set_xlabel(
             layout.xlabel, fontsize="small"
         )
-    figure.suptitle((title + "\n" if title else "") + "mean and 95 % confidence interval")
+    figure.suptitle(
+        (title + "\n" if title else "")
+        + f"mean and 95 % confidence interval; {replications_note(points)}"
+    )
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if len(layout.series) > 1:
         figure.legend(

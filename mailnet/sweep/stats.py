@@ -54,8 +54,8 @@ def point_table(
     then for every numeric metric, over the point's ok replications where it is defined:
 
     - ``<metric>.mean``, ``.ci_low``, ``.ci_high``: the mean and its ``level`` Student-t
-      interval, on the logit scale for shares and the log scale for durations, so that
-      an interval never crosses the bound of its metric (``estimators.mean_interval``);
+      interval, on the logit scale for shares and the log scale for durations and counts,
+      so that an interval never crosses the bound of its metric (``estimators.mean_interval``);
     - ``<metric>.median``: the median over replications;
     - for counts, ``<metric>.runs_with`` (the share of runs in which it happened at
       least once) with its Wilson interval ``.runs_with_low``, ``.runs_with_high``;
@@ -104,7 +104,7 @@ def point_table(
     )
 
 
-_SCALES = {"share": "logit", "s": "log"}
+_SCALES = {"share": "logit", "s": "log", "count": "log"}
 
 
 def _metric_columns(
