@@ -22,8 +22,69 @@ HELP = (
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``sweep`` command to ``app``."""
+    """Add the ``sweep`` and ``sensitivity`` commands to ``app``."""
     app.command(name="sweep", help=HELP)(sweep_command)
+    app.command(name="sensitivity", help=SENSITIVITY_HELP)(sensitivity_command)
+
+
+SENSITIVITY_HELP = (
+    "Morris screening or Sobol' indices of the metrics over the [ranges] of a sensitivity "
+    "file, run as a sweep into OUT.\n\n"
+    "OUT gets the sweep's tables, sensitivity.parquet (one row per metric and key) and "
+    "sensitivity.png. Exit status: 0 done, 1 runs failed or missing, 2 bad input, "
+    "130 interrupted (complete it with --resume)."
+)
+
+
+def sensitivity_command(
+    design: Annotated[Path, typer.Argument(help="Sensitivity file (an experiment with [ranges]).")],
+    *,
+    workers: Annotated[
+        int | None, typer.Option(help="Local worker processes (default: one per core).")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Run on the Dask cluster at this address.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Results directory (default: results/<file name>).")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Run only the runs OUT does not hold yet.")] = False,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(help="Metric to analyse (repeatable; default: the headline metrics)."),
+    ] = None,
+) -> None:
+    """Sensitivity of the metrics to the [ranges] of DESIGN."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from mailnet.sweep import SweepError  # noqa: PLC0415
+    from mailnet.sweep.sensitivity import run_sensitivity  # noqa: PLC0415
+
+    try:
+        indices, directory = run_sensitivity(
+            design, out=out, metrics=metric, workers=workers, scheduler=scheduler, resume=resume
+        )
+    except (ScenarioError, SweepError) as error:
+        typer.echo(f"mailnet: error: {error}", err=True)
+        raise typer.Exit(code=EXIT_BAD_INPUT) from None
+    if len(indices):
+        first, conf, second = (
+            ("mu_star", "mu_star_conf", "sigma")
+            if "mu_star" in indices
+            else ("ST", "ST_conf", "S1")
+        )
+        table = Table(title="sensitivity", show_lines=False)
+        for column in ("metric", "key", first, f"± {conf}", second):
+            table.add_column(column)
+        for row in indices.sort_values(["metric", first], ascending=[True, False]).itertuples():
+            table.add_row(
+                str(row.metric),
+                str(row.key),
+                *(f"{getattr(row, c):.4g}" for c in (first, conf, second)),
+            )
+        Console().print(table)
+    typer.echo(f"wrote {directory / 'sensitivity.parquet'}")
 
 
 def sweep_command(
