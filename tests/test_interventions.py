@@ -343,3 +343,38 @@ def test_load_scenario_reads_changes_from_a_file(tmp_path) -> None:
 
 def _toml(text: str) -> dict:
     return tomllib.loads(text)
+
+
+def test_the_timelines_mark_each_change() -> None:
+    from mailnet.report import timelines
+
+    raw = one_mx_world()
+    raw["changes"] = [{"at": "6h", "set": {'servers."mx.dest.example".sessions': 3}}]
+    result = simulate(Scenario.from_dict(raw))
+    figure = timelines.queue_figure(result.queues, "server", end=86400, changes=result.changes)
+    assert figure is not None
+    for ax in figure.axes:
+        if not ax.get_ylabel():
+            continue
+        dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        assert [line.get_xdata()[0] for line in dashed] == [6.0]  # hours
+        assert "#0" in [text.get_text().strip() for text in ax.texts]
+    unmarked = timelines.queue_figure(result.queues, "server", end=86400)
+    assert unmarked is not None
+    assert not [
+        line for ax in unmarked.axes for line in ax.get_lines() if line.get_linestyle() == "--"
+    ]
+
+
+def test_changes_valid_alone_but_not_together_stop_the_run_with_one_error() -> None:
+    raw = one_mx_world()
+    raw["providers"]["isp"]["pools"] = {"ham": ["198.51.100.1"]}
+    raw["changes"] = [
+        {"at": "1h", "set": {"providers.isp.pools": {}}},
+        {"at": "2h", "set": {"providers.isp.pool_strategy": "by-class"}},
+    ]
+    scenario = Scenario.from_dict(raw, source="world.toml")
+    with pytest.raises(ScenarioError) as error:
+        simulate(scenario, source="world.toml")
+    assert error.value.key == "changes[1].set.providers.isp.pool_strategy"
+    assert "invalid together with the changes before it" in error.value.problem
