@@ -378,3 +378,15 @@ def test_changes_valid_alone_but_not_together_stop_the_run_with_one_error() -> N
         simulate(scenario, source="world.toml")
     assert error.value.key == "changes[1].set.providers.isp.pool_strategy"
     assert "invalid together with the changes before it" in error.value.problem
+
+
+def test_the_mitigations_experiment_reacts_after_the_first_listing() -> None:
+    from mailnet.sweep.experiment import load_experiment
+
+    path = Path(__file__).parent.parent / "experiments" / "sweeps" / "mitigations.toml"
+    experiment = load_experiment(path)
+    react = next(p for p in experiment.points if p.label == "react after the first listing")
+    scenario = Scenario.from_dict(react.scenario)
+    assert [c.when.event for c in scenario.changes if c.when] == ["listed"]
+    others = [p for p in experiment.points if p is not react]
+    assert all(not Scenario.from_dict(p.scenario).changes for p in others)
