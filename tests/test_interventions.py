@@ -390,3 +390,15 @@ def test_the_mitigations_experiment_reacts_after_the_first_listing() -> None:
     assert [c.when.event for c in scenario.changes if c.when] == ["listed"]
     others = [p for p in experiment.points if p is not react]
     assert all(not Scenario.from_dict(p.scenario).changes for p in others)
+
+
+def test_the_readme_example_loads_with_the_headline_scenario(tmp_path) -> None:
+    root = Path(__file__).parent.parent
+    text = (root / "README.md").read_text()
+    start = text.index("\n### Changes during a run\n")
+    snippet = text[text.index("```toml\n", start) + 8 : text.index("```\n", start + 1)]
+    base = (root / "experiments" / "scenarios" / "shared_ip_spam.toml").read_text()
+    path = tmp_path / "world.toml"
+    path.write_text(base + "\n" + snippet)
+    changes = load_scenario(path).changes
+    assert [c.at is not None for c in changes] == [True, False, False]

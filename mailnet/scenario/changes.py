@@ -84,7 +84,7 @@ class Change(Model):
 
     at: Duration | None = None
     when: Trigger | None = None
-    set: dict[str, Any] = Field(min_length=1)
+    set: dict[str, Any] = Field(min_length=1, max_length=100)
     once: bool = True
     delay: Duration = 0.0
 
