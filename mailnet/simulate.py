@@ -13,6 +13,7 @@ import simpy
 
 from mailnet import metrics
 from mailnet.environment import environment as installed_environment
+from mailnet.model.interventions import ChangeLog
 from mailnet.model.world import World
 from mailnet.randomness import RandomStreams
 from mailnet.records import EventLog
@@ -47,7 +48,8 @@ class RunResult:
     listings; ``reputation``: receivers' IP reputation samples; ``suspensions``: one row
     per sender suspended by its provider (``sender``; ``at``, seconds; ``sent``, messages
     in the provider's window; ``bounce_rate`` and ``complaint_rate`` in that window, the
-    figures that crossed a threshold). Times in seconds.
+    figures that crossed a threshold); ``changes``: one row per key a ``[[changes]]``
+    entry set during the run. Times in seconds.
     """
 
     scenario: Scenario
@@ -62,6 +64,7 @@ class RunResult:
     suspensions: pd.DataFrame = field(
         default_factory=lambda: suspension_frame([])  # an empty table with its columns
     )
+    changes: pd.DataFrame = field(default_factory=lambda: ChangeLog().frame())
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The run's tables by name, as a run directory holds them (``<name>.parquet``)."""
@@ -72,6 +75,7 @@ class RunResult:
             "listings": self.listings,
             "reputation": self.reputation,
             "suspensions": self.suspensions,
+            "changes": self.changes,
         }
 
 
@@ -137,6 +141,7 @@ def simulate(
         listings,
         log.scores.frame(),
         suspension_frame(world.suspensions),
+        world.changes.frame(),
     )
 
 

@@ -191,5 +191,17 @@ REPUTATION = _table(
     ],
 )
 
-TABLES = (MESSAGES, ATTEMPTS, QUEUES, LISTINGS, REPUTATION)
+CHANGES = _table(
+    "changes",
+    [
+        ("time", "float64", "when the change was applied"),
+        ("change", "int64", "the `[[changes]]` entry, counted from 0 in file order"),
+        ("trigger", "str", "`at`, or what fired it: `listed LIST KEY`, `queue_above HOP LENGTH`"),
+        ("key", "str", "the dotted key set, as in `set`"),
+        ("old", "str", "its value before, as JSON (`null`: not set)"),
+        ("new", "str", "its value after, as JSON"),
+    ],
+)
+
+TABLES = (MESSAGES, ATTEMPTS, QUEUES, LISTINGS, REPUTATION, CHANGES)
 """Every table of a run directory, in the order README.md lists them."""

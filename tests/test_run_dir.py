@@ -21,6 +21,7 @@ RUN_FILES = {
     "listings.parquet",
     "reputation.parquet",
     "suspensions.parquet",
+    "changes.parquet",
     "summary.json",
     "scenario.toml",
     "manifest.json",

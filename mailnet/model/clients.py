@@ -52,12 +52,13 @@ class SenderPopulation:
         self._rng = rng
         self._domains = domains
         self._recipients = self._recipient_drawer()
+        self._stream: simpy.Process | None = None
         if group.campaigns is not None:
             env.process(self._campaigns(group.campaigns, campaign_rng))
         if group.rate is not None:
             total = group.count * group.rate
             if total > 0:
-                env.process(self._poisson(total))
+                self._stream = env.process(self._poisson(total))
         elif group.messages is not None:
             names = domain_names(domains)
             plan = [
@@ -106,15 +107,26 @@ class SenderPopulation:
 
         return draw
 
+    def set_rate(self, rate: float | None) -> None:
+        """Send at ``rate`` per client and second from now on (a change during the run);
+        the Poisson stream starts afresh, which memorylessness makes exact."""
+        if self._stream is not None and self._stream.is_alive:
+            self._stream.interrupt()
+        total = self.group.count * (rate or 0.0)
+        self._stream = self.env.process(self._poisson(total)) if total > 0 else None
+
     def _poisson(self, total_rate: float):
         env = self.env
         rng = self._rng
         gaps = BlockDraws(lambda n: rng.exponential(1.0 / total_rate, n))
         senders = BlockDraws(lambda n: rng.integers(0, self.group.count, n))
         draw = self._recipients
-        while True:
-            yield env.timeout(gaps.next())
-            self._submit(self.address(int(senders.next())), draw())
+        try:
+            while True:
+                yield env.timeout(gaps.next())
+                self._submit(self.address(int(senders.next())), draw())
+        except simpy.Interrupt:  # set_rate: a new stream replaces this one
+            return
 
     def _campaigns(
         self, campaign: Campaigns, rng: np.random.Generator

@@ -45,6 +45,7 @@ class DeferredQueue:
         self._heap: list[tuple[float, int, Delivery]] = []
         self._seq = 0
         self.size = 0
+        self.watchers: list[Callable[[int], None]] = []  # called with each new length
         if interval is not None:
             env.process(self._runner(interval))
 
@@ -79,3 +80,6 @@ class DeferredQueue:
 
     def _record(self) -> None:
         self._levels.record(self.env.now, self._series, self.size)
+        if self.watchers:
+            for watch in self.watchers:
+                watch(self.size)

@@ -55,6 +55,12 @@ class Resolver:
             return smtp.DNS_TEMPFAIL
         return None
 
+    def set_mx(self, domain: str, records: list[tuple[int, str]]) -> None:
+        """Replace ``domain``'s MX records (``(preference, host)``; none: its implicit MX)
+        for lookups from now on: a change during the run."""
+        self.null_mx.discard(domain)
+        self._records[domain] = sorted(records) if records else [(0, domain)]
+
     def knows(self, domain: str) -> bool:
         return domain in self._records or domain in self.null_mx
 

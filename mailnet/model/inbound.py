@@ -96,6 +96,14 @@ class MxServer:
         self._burst = float(config.recipient_burst)
         self._buckets: dict[str, TokenBucket] = {}
 
+    def set_sessions(self, sessions: int) -> None:
+        """Run ``sessions`` sessions from now on (a change during the run): waiting
+        connections take new places at once; with fewer, running sessions finish."""
+        resource = self._sessions
+        resource._capacity = sessions  # simpy has no setter; _trigger_put starts waiters
+        resource._trigger_put(None)
+        self._record()
+
     def session(
         self,
         message: Message,

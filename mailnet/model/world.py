@@ -18,6 +18,7 @@ from mailnet.model.clients import SenderPopulation
 from mailnet.model.dns import Resolver
 from mailnet.model.feedback import ReputationFeedback
 from mailnet.model.inbound import MxServer, service_sampler
+from mailnet.model.interventions import ChangeLog, Interventions
 from mailnet.model.mailbox import Mailboxes
 from mailnet.model.mda import DeliveryAgent
 from mailnet.model.message import MessageFactory
@@ -42,8 +43,9 @@ from mailnet.scenario import (
 class World:
     """Every component of one run, built and connected.
 
-    ``blocklists`` (every DNSBL, for the listings table) and ``suspensions`` (senders
-    suspended by their provider, as dicts) are read after the run.
+    ``blocklists`` (every DNSBL, for the listings table), ``suspensions`` (senders
+    suspended by their provider, as dicts) and ``changes`` (the scenario's changes as
+    they were applied) are read after the run.
     """
 
     def __init__(
@@ -99,6 +101,9 @@ class World:
             name: self._senders(name, group, base_dir, source)
             for name, group in scenario.senders.items()
         }
+        self.changes = ChangeLog()
+        if scenario.changes:
+            Interventions(self, self.changes, source)
 
     def _server(self, name: str, cfg: Server) -> MxServer:
         streams = self.streams

@@ -14,7 +14,7 @@ from __future__ import annotations
 import heapq
 import ipaddress
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -231,6 +231,7 @@ class Blocklist:
         self.asn_min_listed = asn_min_listed
         self.asn_sizes = dict(asn_sizes or {})
         self.records: list[ListingRecord] = []
+        self.on_listing: list[Callable[[ListingRecord], None]] = []  # run-time changes' hooks
         self._ips: dict[str, _IpState] = {}
         self._prefixes: dict[str, _Group] = {}
         self._asns: dict[str, _Group] = {}
@@ -363,6 +364,8 @@ class Blocklist:
     def _open(self, scope: str, key: str, now: float, trigger: str) -> ListingRecord:
         record = ListingRecord(self.name, scope, key, now, None, trigger)
         self.records.append(record)
+        for hook in self.on_listing:
+            hook(record)
         return record
 
     def _list_ip(self, ip: str, state: _IpState, now: float, trigger: str) -> None:

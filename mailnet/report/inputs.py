@@ -16,8 +16,16 @@ import pandas as pd
 
 from mailnet.errors import ScenarioError
 
-RUN_TABLES = ("messages", "attempts", "queues", "listings", "reputation", "suspensions")
-OPTIONAL_RUN_TABLES = ("listings", "reputation", "suspensions")
+RUN_TABLES = (
+    "messages",
+    "attempts",
+    "queues",
+    "listings",
+    "reputation",
+    "suspensions",
+    "changes",
+)
+OPTIONAL_RUN_TABLES = ("listings", "reputation", "suspensions", "changes")
 """Tables older run directories lack: read as empty."""
 
 
@@ -33,6 +41,7 @@ class RunData:
     listings: pd.DataFrame
     reputation: pd.DataFrame
     suspensions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    changes: pd.DataFrame = field(default_factory=pd.DataFrame)
     summary: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
     scenario_toml: str = ""
@@ -109,8 +118,8 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def load_run(path: str | Path) -> RunData:
-    """Read a run directory written by ``mailnet run`` (``listings``, ``reputation`` and
-    ``suspensions`` may be absent: older runs have none)."""
+    """Read a run directory written by ``mailnet run`` (``listings``, ``reputation``,
+    ``suspensions`` and ``changes`` may be absent: older runs have none)."""
     path = Path(path)
     tables = {
         name: _parquet(path / f"{name}.parquet", name not in OPTIONAL_RUN_TABLES)

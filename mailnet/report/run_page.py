@@ -89,7 +89,9 @@ def _queue_section(page: Page, out: Path, run: RunData) -> None:
     ):
 
         def draw(kind: str = kind) -> Figure | None:
-            return timelines.queue_figure(run.queues, kind, end=end, warmup=warmup)
+            return timelines.queue_figure(
+                run.queues, kind, end=end, warmup=warmup, changes=run.changes
+            )
 
         figures.add(
             name,
@@ -132,7 +134,7 @@ def _reputation_section(page: Page, out: Path, run: RunData) -> None:
     end, warmup = run.duration, run.warmup
     if figures.add(
         "listings",
-        lambda: timelines.listings_figure(run.listings, end=end),
+        lambda: timelines.listings_figure(run.listings, end=end, changes=run.changes),
         "Blocklist listings over time: one row per listed key and list; colour: list, "
         "hatch: scope (ip, prefix, asn); the trigger is written before each bar.",
         missing="No blocklist listings in this run: no listings figure.",
@@ -143,7 +145,9 @@ def _reputation_section(page: Page, out: Path, run: RunData) -> None:
         )
     figures.add(
         "reputation",
-        lambda: timelines.reputation_figure(run.reputation, end=end, warmup=warmup),
+        lambda: timelines.reputation_figure(
+            run.reputation, end=end, warmup=warmup, changes=run.changes
+        ),
         "Reputation score of each sending IP as kept by each receiver, over simulated time.",
         missing="No reputation samples in this run (no receiver keeps IP reputation): "
         "no reputation figure.",

@@ -1,7 +1,8 @@
 """Figures of a run over simulated time: queue lengths, blocklist listings and IP reputation.
 
 Each function takes a table of a run directory (see README "Outputs") and returns a
-``matplotlib.figure.Figure``, or ``None`` when the table holds nothing to draw.
+``matplotlib.figure.Figure``, or ``None`` when the table holds nothing to draw. Given the
+run's ``changes`` table, each marks the changes made during the run with dashed lines.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def queue_figure(
     *,
     end: float | None = None,
     warmup: float | None = None,
+    changes: pd.DataFrame | None = None,
 ) -> Figure | None:
     """Queue lengths over time for every entity of ``kind``: ``"mta"`` (active and
     deferred queues) or ``"server"`` (sessions in use and backlog), one panel per metric.
@@ -89,6 +91,7 @@ def queue_figure(
         series = rows[rows["metric"].astype(str) == metric]
         shade_warmup(ax, warmup, scale)
         binned |= _queue_panel(ax, series, entities, label, end)
+        mark_changes(ax, changes, scale)
     axes[-1, 0].set_xlabel(time_label(end))
     what = "MTA queue lengths" if kind == "mta" else "MX server sessions and backlog"
     how = f" (time-weighted mean per {_bin_text(end / BINS)})" if binned else ""
@@ -157,7 +160,9 @@ def _bin_text(seconds: float) -> str:
     return f"{seconds:.3g} s"
 
 
-def listings_figure(listings: pd.DataFrame, *, end: float | None = None) -> Figure | None:
+def listings_figure(
+    listings: pd.DataFrame, *, end: float | None = None, changes: pd.DataFrame | None = None
+) -> Figure | None:
     """Blocklist listings as Gantt bars: one row per listed key (IP, prefix or ASN) and
     list, labelled on the left with what triggered the listing, the colour naming the list
     and the hatch the scope; a bar still open at the end of the run is drawn to ``end``
@@ -209,6 +214,7 @@ def listings_figure(listings: pd.DataFrame, *, end: float | None = None) -> Figu
     ax.set_yticks(range(len(shown)), [f"{key}  {name}" for key, name in shown], fontsize="small")
     ax.set_ylim(len(shown) - 0.4, -0.8)
     ax.set_xlim(0, end / scale * 1.02)
+    mark_changes(ax, changes, scale)
     ax.set_xlabel(time_label(end))
     ax.set_ylabel("listed key and list")
     more = f" (first {len(shown)} of {len(rows)})" if len(rows) > len(shown) else ""
@@ -242,7 +248,11 @@ def _listings_legend(figure: Figure, lists: list[str], scopes: list[str]) -> Non
 
 
 def reputation_figure(
-    reputation: pd.DataFrame, *, end: float | None = None, warmup: float | None = None
+    reputation: pd.DataFrame,
+    *,
+    end: float | None = None,
+    warmup: float | None = None,
+    changes: pd.DataFrame | None = None,
 ) -> Figure | None:
     """Each receiver's reputation score for each sending IP over time, one panel per
     receiver. With many IPs only the ``MAX_REPUTATION_IPS`` that reached the lowest score
@@ -277,8 +287,30 @@ def reputation_figure(
             )
         ax.set_ylabel(f"score at {receiver}")
         ax.set_xlim(0, end / scale)
+        mark_changes(ax, changes, scale)
     axes[-1, 0].set_xlabel(time_label(end))
     more = f" ({len(ips)} lowest-scoring of {len(lowest)} IPs)" if len(lowest) > len(ips) else ""
     figure.suptitle(f"IP reputation score per receiver{more}")
     figure_legend(figure, *axes[0, 0].get_legend_handles_labels())
     return figure
+
+
+def mark_changes(ax: Axes, changes: pd.DataFrame | None, scale: float) -> None:
+    """A dashed vertical line at each time a ``[[changes]]`` entry was applied, labelled
+    at the top with the entry's index (``#0``); ``changes`` is ``changes.parquet``."""
+    if changes is None or changes.empty:
+        return
+    applied = changes.drop_duplicates(["time", "change"]).sort_values("time", kind="stable")
+    for time, index in zip(applied["time"], applied["change"], strict=True):
+        x = float(time) / scale
+        ax.axvline(x, color="#222222", linestyle="--", linewidth=1.0, zorder=5)
+        ax.text(
+            x,
+            1.0,
+            f" #{index}",
+            transform=ax.get_xaxis_transform(),
+            fontsize="small",
+            va="top",
+            ha="left",
+            color="#222222",
+        )

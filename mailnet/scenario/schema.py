@@ -16,6 +16,7 @@ import tomli_w
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from mailnet.errors import ScenarioError, key_path, validation_error
+from mailnet.scenario.changes import Change, check_changes
 from mailnet.scenario.domains import Domain, Server
 from mailnet.scenario.fields import MAX_INTEGER, Duration, Model, PositiveDuration, huge_integer
 from mailnet.scenario.providers import Provider
@@ -80,6 +81,7 @@ class Scenario(Model):
     servers: dict[str, Server] = Field(default_factory=dict)
     receivers: dict[str, Receiver] = Field(default_factory=dict)
     blocklists: dict[str, BlocklistConfig] = Field(default_factory=dict)
+    changes: list[Change] = Field(default_factory=list, max_length=1000)
 
     # ----------------------------------------------------------------- build
     @classmethod
@@ -92,6 +94,14 @@ class Scenario(Model):
             problem = f"integer out of range (beyond ±{MAX_INTEGER})"
             raise ScenarioError(source, key_path(list(huge)), problem)
         raw = _with_implicit_parts(copy.deepcopy(raw))
+        scenario = cls._checked(raw, source, base_dir)
+        if scenario.changes:
+            check_changes(scenario, raw, source, lambda r: cls._checked(r, source, base_dir))
+        return scenario
+
+    @classmethod
+    def _checked(cls, raw: dict, source: str, base_dir: Path | None) -> Scenario:
+        """``raw`` validated section by section, then its references."""
         try:
             scenario = cls.model_validate(raw)
         except ValidationError as exc:
@@ -100,8 +110,12 @@ class Scenario(Model):
         return scenario
 
     def to_dict(self) -> dict:
-        """Every value, defaults included, in file form (durations as text)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """Every value, defaults included, in file form (durations as text); no
+        ``changes`` key when there are none."""
+        raw = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if not raw["changes"]:
+            del raw["changes"]
+        return raw
 
     def to_toml(self, seed: int | None = None) -> str:
         """The resolved scenario as TOML, loadable again with ``load_scenario``; with
