@@ -254,6 +254,7 @@ CATALOG: tuple[Metric, ...] = (
     Metric("status.<status>", "recipients {status}", "count", brief=True),
     Metric("by_class.<sender_class>.<status>", "{sender_class} recipients {status}", "count"),
     Metric("dsn.messages", "DSNs sent", "count", brief=True),
+    Metric("dsn.backscatter", "DSNs to no provider's user (backscatter)", "count"),
     Metric("dsn.<status>", "DSN recipients {status}", "count"),
     Metric("delivery_rate", "delivery rate", "share", headline=True, brief=True),
     Metric("bounce_rate", "bounce rate", "share", headline=True, brief=True),

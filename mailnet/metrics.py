@@ -125,6 +125,15 @@ def class_outcomes(rows: pd.DataFrame, attempts: pd.DataFrame) -> Summary:
     }
 
 
+def backscatter(dsn: pd.DataFrame, scenario: Scenario) -> int:
+    """DSNs addressed to no provider's user (a domain no provider serves): what a forged
+    envelope sender earns an innocent third party, e.g. the late bounces of a backup MX
+    that accepts every address of its domain (mail-facts.md §11)."""
+    served = {domain for p in scenario.providers.values() for domain in p.local_domains}
+    astray = ~dsn["recipient_domain"].astype(str).isin(served)
+    return int(dsn.loc[astray, "message_id"].nunique())
+
+
 def collateral(rows: pd.DataFrame) -> Summary:
     """Legitimate rows hurt by a reputation other senders earned: counts by cause."""
     hit = rows[rows["collateral"]]
@@ -171,7 +180,11 @@ def summarize(
         "recipients": total,
         "status": counts,
         "by_class": by_class,
-        "dsn": {"messages": int(dsn["message_id"].nunique()), **_counts(dsn)},
+        "dsn": {
+            "messages": int(dsn["message_id"].nunique()),
+            **_counts(dsn),
+            "backscatter": backscatter(dsn, scenario),
+        },
         "delivery_rate": counts["delivered"] / total if total else None,
         "bounce_rate": (counts["bounced"] + counts["expired"]) / total if total else None,
         "final_rate": final / total if total else None,

@@ -72,8 +72,8 @@ def test_exact_lines_of_one_message():
     # session starts at 600.05 s and ends after 1 s; the unknown user bounces, so the
     # sender gets a DSN, delivered locally at once
     expected = [
-        "Mar  1 00:00:05 mta.isp.example postfix/pickup: 000001E240: uid=15744 "
-        "from=<users0@isp.example>",
+        "Mar  1 00:00:05 mta.isp.example postfix/submission/smtpd: 000001E240: "
+        "client=localhost[127.0.0.1], sasl_method=PLAIN, sasl_username=users0@isp.example",
         "Mar  1 00:00:05 mta.isp.example postfix/cleanup: 000001E240: "
         "message-id=<20260301000005.000001E240@mta.isp.example>",
         "Mar  1 00:00:05 mta.isp.example postfix/qmgr: 000001E240: from=<users0@isp.example>, "
@@ -128,7 +128,7 @@ def test_pids_are_stable_per_host_and_program(tmp_path):
     assert first.read_text() == second.read_text()
     pids: dict[tuple[str, str], set[str]] = {}
     for line in first.read_text().splitlines():
-        host, program, pid = re.search(r"\d (\S+) postfix/(\w+)\[(\d+)\]", line).groups()
+        host, program, pid = re.search(r"\d (\S+) postfix/([\w/]+)\[(\d+)\]", line).groups()
         pids.setdefault((host, program), set()).add(pid)
     assert all(len(p) == 1 for p in pids.values())
     assert len({p for ps in pids.values() for p in ps}) == len(pids)
@@ -157,6 +157,9 @@ def test_timeout_suspension_and_expiry_lines():
     ]
     assert suspended
     assert all("relay=none" in x for x in suspended)
+    # qmgr hands mail for a dead destination to the error agent, not to smtp
+    assert all(" postfix/error: " in x for x in suspended)
+    assert not any(" postfix/error: " in x for x in timeouts)
     expired = [x for x in lines if "status=expired, returned to sender" in x]
     assert len(expired) == 6
     assert all(
@@ -170,7 +173,9 @@ def rich_scenario() -> dict:
     """Deferrals (outages), bounces (unknown users, null MX), expiry at the sender and at a
     backup MX, delay warnings, DSNs relayed by SMTP, local delivery, mail held by a
     submission rate limit, spam refused by an outbound filter, a receiver that greylists
-    and rejects clients listed by a DNSBL (fed by the spammer's trap hits)."""
+    and rejects clients listed by a DNSBL (fed by the spammer's trap hits) and answers
+    some recipients after DATA (full mailboxes), and a backup MX that accepts unknown
+    users, relays to that primary (which trusts it) and bounces them itself."""
     return {
         "simulation": {"duration": "12h", "warmup": "1h", "seed": 7},
         "providers": {
@@ -235,6 +240,7 @@ def rich_scenario() -> dict:
             "mx.dest.example": {
                 "service_time": {"dist": "exponential", "mean": "1s"},
                 "receiver": "dest",
+                "mailbox_full": 0.05,
                 "outages": [{"start": "2h", "end": "4h", "mode": "refuse"}],
             },
             "backup.dest.example": {
@@ -298,6 +304,8 @@ def test_rich_scenario_has_every_kind_of_event(rich):
     assert (a["source_ip"] == "").any()  # dead site
     assert (a["hop"] == "backup.dest.example").any()
     assert (m["is_dsn"] & (m["provider"] == "backup.dest.example")).any()
+    late = a[(a["hop"] == "backup.dest.example") & (a["enhanced_code"] == "5.1.1")]
+    assert len(late)  # unknown users the backup accepted, refused by the primary
     local = (m["attempts"] == 0) & (m["status"] == "delivered") & ~m["is_dsn"]
     assert (m.loc[local, "delivered_at"] > m.loc[local, "created_at"]).any()  # held
     text = path.read_text()
@@ -321,6 +329,11 @@ def test_rich_scenario_has_every_kind_of_event(rich):
         "milter-reject: END-OF-MESSAGE",
         "Recipient address rejected: Greylisted",
         "blocked using bl.spamcop.net",
+        "postfix/submission/smtpd",
+        "postfix/error",
+        "dsn=5.1.0",
+        "(in reply to end of DATA command)",
+        "reject: END-OF-MESSAGE from",
     ):
         assert piece in text, piece
 
@@ -389,6 +402,22 @@ def test_pflogsumm_counts_match_the_tables(rich):
     assert expected["bounced"] == summary["status"]["bounced"] - int(refused.sum())
 
 
+def test_pflogsumm_counts_match_on_the_golden_world(tmp_path):
+    """The golden world: two backup MX hosts that accept unknown users, a greylisting
+    primary that defers SpamCop-listed clients, a primary with IP reputation."""
+    from mailnet import load_scenario
+    from tests.test_golden import GOLDEN
+
+    result = simulate(load_scenario(GOLDEN / "scenario.toml"))
+    a = result.attempts
+    backups = a[a["hop"].astype(str).str.startswith("backup.")]
+    assert len(backups)
+    assert (a["enhanced_code"] == "4.7.1").any()
+    assert (a["reply"].astype(str).str.contains("Greylisted")).any()
+    path = write_maillog(result, tmp_path / "maillog")
+    assert pflogsumm_totals(path) == expected_counts(result)
+
+
 def test_held_mail_is_picked_up_when_the_msa_releases_it():
     """A rate-limited sender's second message waits an hour at the MSA: its queue file,
     its local bounce and the DSN all start on release, not on submission."""
@@ -403,7 +432,7 @@ def test_held_mail_is_picked_up_when_the_msa_releases_it():
     assert [x[:15] for x in held] == ["Mar  1 01:00:00"] * 2
     assert 'status=bounced (unknown user: "nosuchuser1")' in held[0]
     assert "sender non-delivery notification" in held[1]
-    pickups = [x for x in lines if "postfix/pickup" in x]
+    pickups = [x for x in lines if "postfix/submission/smtpd" in x]
     assert [x[:15] for x in pickups] == ["Mar  1 00:00:00", "Mar  1 01:00:00"]
 
 
@@ -461,3 +490,102 @@ def test_recorded_replies_in_postfix_wording():
         "Domain void.example does not accept mail (nullMX)"
     )
     assert client_said("anything else", "void.example") == "anything else"
+
+
+def one_line(raw: dict, needle: str) -> str:
+    """The one delivery line of a run's log that contains ``needle``."""
+    lines = [x for x in without_pids(maillog_lines(simulate(build(raw)))) if needle in x]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_null_mx_and_missing_domain_bounce_with_postfix_codes():
+    """Null MX: 5.1.0 (smtp_addr.c); a domain that does not exist is looked up as an A
+    record after its MX lookup and bounces with 5.4.4."""
+    raw = one_mx_world()
+    raw["domains"]["void.example"] = {"null_mx": True}
+    raw["domains"]["gone.example"] = {"mx": [{"host": "mx.dest.example"}], "dns_nxdomain": 1.0}
+    raw["senders"]["users"]["messages"] = [
+        {"at": "0s", "to": ["a@void.example"]},
+        {"at": "1s", "to": ["b@gone.example"]},
+    ]
+    assert one_line(raw, "to=<a@void.example>").endswith(
+        "relay=none, delay=0, delays=0/0/0/0, dsn=5.1.0, status=bounced "
+        "(Domain void.example does not accept mail (nullMX))"
+    )
+    assert one_line(raw, "to=<b@gone.example>").endswith(
+        "relay=none, delay=0, delays=0/0/0/0, dsn=5.4.4, status=bounced (Host or domain "
+        "name not found. Name service error for name=gone.example type=A: Host not found)"
+    )
+
+
+def test_replies_after_data_say_so():
+    """A full mailbox is answered after the message data: the client logs it as the reply
+    to end of DATA, the server as an END-OF-MESSAGE reject."""
+    raw = one_mx_world(mailbox_full=1.0)
+    raw["providers"]["isp"]["retry_params"] = {"maximal_queue_lifetime": "0s"}
+    lines = without_pids(maillog_lines(simulate(build(raw))))
+    client = [x for x in lines if "postfix/smtp:" in x]
+    assert client == [
+        "Mar  1 00:00:01 mta.isp.example postfix/smtp: 000001E240: to=<alice@dest.example>, "
+        "relay=mx.dest.example[198.18.0.1]:25, delay=1.1, delays=0/0/0.05/1, dsn=4.2.2, "
+        "status=deferred (host mx.dest.example[198.18.0.1] said: 452 4.2.2 Mailbox full "
+        "(in reply to end of DATA command))"
+    ]
+    server = [x for x in lines if "postfix/smtpd:" in x]
+    assert len(server) == 1
+    assert (
+        "NOQUEUE: reject: END-OF-MESSAGE from mta.isp.example[198.51.100.1]: 452 4.2.2"
+        in (server[0])
+    )
+
+
+def backup_outage_world(**backup) -> dict:
+    """dest.example's primary times out for 3 h; its backup MX takes the mail."""
+    raw = one_mx_world(outages=[{"start": "0s", "end": "3h", "mode": "timeout"}])
+    raw["domains"]["dest.example"]["mx"].append({"host": "backup.dest.example", "preference": 20})
+    raw["servers"]["backup.dest.example"] = {
+        "role": "backup",
+        "service_time": {"dist": "constant", "mean": "0.5s"},
+        **backup,
+    }
+    raw["senders"]["users"]["messages"] = [
+        {"at": "5s", "to": ["alice@dest.example", "nosuchuser1@dest.example"]}
+    ]
+    return raw
+
+
+def test_backup_bounces_the_unknown_user_itself_hours_later():
+    """The backup accepted both recipients at 35 s; when the primary is back (3 h) it
+    refuses the unknown user, and the backup logs the bounce and its own DSN."""
+    lines = without_pids(maillog_lines(simulate(build(backup_outage_world()))))
+    late = [x for x in lines if x.startswith("Mar  1 03:05:01 backup.dest.example")]
+    assert late[:3] == [
+        "Mar  1 03:05:01 backup.dest.example postfix/smtp: 0C3501E241: "
+        "to=<alice@dest.example>, relay=mx.dest.example[198.18.0.1]:25, delay=11066, "
+        "delays=11064/0/0.05/1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 0C3501E242)",
+        "Mar  1 03:05:01 backup.dest.example postfix/smtp: 0C3501E241: "
+        "to=<nosuchuser1@dest.example>, relay=mx.dest.example[198.18.0.1]:25, delay=11066, "
+        "delays=11064/0/0.05/1, dsn=5.1.1, status=bounced (host mx.dest.example[198.18.0.1] "
+        "said: 550 5.1.1 <nosuchuser1@dest.example>: Recipient address rejected: User "
+        "unknown in local recipient table (in reply to RCPT TO command))",
+        "Mar  1 03:05:01 backup.dest.example postfix/bounce: 0C3501E241: sender "
+        "non-delivery notification: 0C3501E243",
+    ]
+    first = [x for x in lines if "mta.isp.example postfix/smtp:" in x]
+    assert all("relay=backup.dest.example[198.18.0.2]:25" in x for x in first)
+    assert all("status=sent (250 2.0.0 Ok: queued as 0C3501E241)" in x for x in first)
+    assert "client=backup.dest.example[198.18.0.2]" in "\n".join(lines)
+
+
+def test_verifying_backup_rejects_from_its_relay_recipient_table():
+    lines = without_pids(
+        maillog_lines(simulate(build(backup_outage_world(verify_recipients=True))))
+    )
+    rejects = [x for x in lines if "reject: RCPT" in x]
+    assert len(rejects) == 1
+    assert rejects[0].startswith("Mar  1 00:00:35 backup.dest.example postfix/smtpd: 0C3501E241")
+    assert (
+        "550 5.1.1 <nosuchuser1@dest.example>: Recipient address rejected: User unknown "
+        "in relay recipient table;" in rejects[0]
+    )

@@ -110,7 +110,7 @@ def test_run_summary_table_shows_the_brief_metrics(capsys: pytest.CaptureFixture
     print_summary(summary, {"wall_time_s": 1.5})
     text = capsys.readouterr().out
     rate = f"{100 * summary['delivery_rate']:.2f} %"
-    p90 = f"{summary['latency_s']['p90'] / 60:.2f} min"
+    p90 = catalog.format_seconds(summary["latency_s"]["p90"])
     for row in ("delivery rate", rate, "delivery latency, 90th percentile", p90):
         assert row in text
     assert "wall time" in text

@@ -1,8 +1,10 @@
 """Arrival of each queue file at its host, and the local deliveries made on arrival.
 
-A submitted message is ``pickup``'d, gets its ``cleanup`` Message-ID line and enters the
-active queue (``qmgr … (queue active)``); mail refused at submission ends at ``cleanup``
-with a ``milter-reject`` line giving the recorded reason. A file received by SMTP starts
+A submitted message arrives by the submission service, whose smtpd logs the client and
+its SASL login (``postfix/submission/smtpd … client=…, sasl_method=PLAIN,
+sasl_username=…``, mail-facts.md §12), gets its ``cleanup`` Message-ID line and enters
+the active queue (``qmgr … (queue active)``); mail refused at submission ends at
+``cleanup`` with a ``milter-reject`` line giving the recorded reason. A file received by SMTP starts
 at ``cleanup``. Recipients stored at that host (``stored_by``) get a ``local`` line at
 once, as do the provider's local users that do not exist (``unknown user``).
 """
@@ -10,7 +12,7 @@ once, as do the provider's local users that do not exist (``unknown user``).
 from __future__ import annotations
 
 from mailnet.maillog.events import CLEANUP, GENERATION, LOCAL, QMGR, RECEIPT, Events
-from mailnet.maillog.format import pickup_uid
+from mailnet.maillog.format import SUBMISSION_CLIENT
 from mailnet.maillog.queue import QueueFile, QueueFiles
 from mailnet.maillog.source import Hosts, Messages
 
@@ -22,8 +24,11 @@ def log_arrivals(events: Events, queue: QueueFiles, msgs: Messages, hosts: Hosts
             continue
         g = qf.gen * GENERATION
         if qf.origin in ("pickup", "rejected"):
-            text = f"{qf.qid}: uid={pickup_uid(qf.sender)} from=<{qf.sender}>"
-            events.emit(qf.arrival, g + RECEIPT, qf.host, "pickup", text)
+            text = (
+                f"{qf.qid}: client={SUBMISSION_CLIENT}, sasl_method=PLAIN, "
+                f"sasl_username={qf.sender}"
+            )
+            events.emit(qf.arrival, g + RECEIPT, qf.host, "submission/smtpd", text)
         message_id = queue.message_ids[qf.mid]
         events.emit(
             qf.arrival, g + CLEANUP, qf.host, "cleanup", f"{qf.qid}: message-id={message_id}"
@@ -49,7 +54,7 @@ def _refusal(events: Events, qf: QueueFile, msgs: Messages) -> None:
         qf.gen * GENERATION + CLEANUP,
         qf.host,
         "cleanup",
-        f"{qf.qid}: milter-reject: END-OF-MESSAGE from localhost[127.0.0.1]: "
+        f"{qf.qid}: milter-reject: END-OF-MESSAGE from {SUBMISSION_CLIENT}: "
         f"{msgs.enhanced[row]} {msgs.reply[row]}; from=<{qf.sender}> "
         f"to=<{qf.rcpts[0]}> proto=ESMTP helo=<localhost>",
     )

@@ -5,8 +5,11 @@ The text in parentheses is the recorded reply as Postfix's SMTP client words it:
 ``250 2.0.0 Ok: queued as ID`` (the receiving file's queue ID); ``host H[IP] said: …
 (in reply to RCPT TO command)`` for a refused recipient; ``connect to H[IP]:25: …``
 (``relay=none``) or ``host H[IP] refused to talk to me: …`` for a connection without a
-session; the client's own text for no connection at all (a dead destination's recorded
-reason, DNS failures, a null MX). ``delay`` runs from the file's arrival; ``delays``
+session; the client's own text for no connection at all (DNS failures, a null MX, with
+the enhanced codes Postfix's client gives them). Replies given after the message data
+(a full mailbox, a recipient rate limit) say ``(in reply to end of DATA command)``. Mail
+deferred at a dead destination never reaches the SMTP client: qmgr hands it to the
+``error`` agent, which logs the recorded reason (mail-facts.md §12). ``delay`` runs from the file's arrival; ``delays``
 are: a, time before the last entry into the active queue (0 on the first attempt, else
 up to the start of the attempt); b, on the first attempt the wait before the
 connection; c, connection set-up (up to the session, or the whole failed connection);
@@ -18,7 +21,15 @@ from __future__ import annotations
 import math
 
 from mailnet.maillog.events import DELIVERY, GENERATION, Events
-from mailnet.maillog.format import client_said, format_delay, format_delays, receiver_said
+from mailnet.maillog.format import (
+    SUSPENDED_PREFIX,
+    client_dsn,
+    client_said,
+    format_delay,
+    format_delays,
+    receiver_said,
+    reply_stage,
+)
 from mailnet.maillog.queue import QueueFile, QueueFiles
 from mailnet.maillog.source import Attempts, Hosts
 
@@ -39,14 +50,19 @@ def log_deliveries(
         if prev is None or a.end[prev] <= end:
             last[(mid, rcpt)] = i
         relay, text = _outcome(i, a, queue, hosts)
+        dsn, program = a.enhanced[i], "smtp"
+        if a.mx[i] is None:
+            if not a.ip[i] and a.reply[i].startswith(SUSPENDED_PREFIX):
+                program = "error"
+            dsn = client_dsn(a.reply[i], dsn)
         events.emit(
             end,
             qf.gen * GENERATION + DELIVERY,
             qf.host,
-            "smtp",
+            program,
             f"{qf.qid}: to=<{rcpt}>, relay={relay}, "
             f"delay={format_delay(end - qf.arrival)}, delays={_delays(i, a, qf)}, "
-            f"dsn={a.enhanced[i]}, status={a.outcome[i]} ({text})",
+            f"dsn={dsn}, status={a.outcome[i]} ({text})",
         )
         if a.outcome[i] in ("sent", "bounced"):
             qf.done[rcpt] = end
@@ -84,5 +100,6 @@ def _outcome(i: int, a: Attempts, queue: QueueFiles, hosts: Hosts) -> tuple[str,
         receiver = queue.by_session.get((a.mid[i], a.hop[i], mx, a.start[i]))
         queued = f" as {receiver.qid}" if receiver is not None else ""
         return relay, f"{code} {enhanced} {reply}{queued}"
-    said = receiver_said(reply, a.rcpt[i])
-    return relay, f"host {hostip} said: {code} {enhanced} {said} (in reply to RCPT TO command)"
+    said = receiver_said(reply, a.rcpt[i], mx in hosts.relays)
+    stage = reply_stage(reply)
+    return relay, f"host {hostip} said: {code} {enhanced} {said} (in reply to {stage} command)"

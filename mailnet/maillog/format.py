@@ -21,6 +21,9 @@ MESSAGE_SIZE = 4096
 DSN_SIZE = 6144
 """Bytes logged for every DSN (the returned message plus the report)."""
 
+SUBMISSION_CLIENT = "localhost[127.0.0.1]"
+"""The client a submission comes from (the provider's webmail or a local MUA)."""
+
 INODE_BASE = 0x1E240
 """Inode number of the first queue file; each further file takes the next one."""
 
@@ -30,15 +33,14 @@ _MAX_USE = 100
 _DAEMONS = frozenset({"qmgr", "pickup"})
 
 # Postfix's wording of replies whose text in the model is shorter: the receiver's
-# unknown-user reply, and the SMTP client's own outcomes (with the domain in them)
-_RECEIVER_WORDING = {
-    smtp.NO_SUCH_USER.text: "Recipient address rejected: User unknown in local recipient table",
-}
+# unknown-user reply (a relay or backup MX looks users up in its relay recipient table),
+# and the SMTP client's own outcomes (with the domain in them); a missing domain is
+# looked up as an A record after its MX lookup fails (mail-facts.md §11, §12)
+_UNKNOWN_USER = "Recipient address rejected: User unknown in {table} recipient table"
 _CLIENT_WORDING = {
     smtp.NULL_MX.text: "Domain {domain} does not accept mail (nullMX)",
     smtp.DNS_NXDOMAIN.text: (
-        "Host or domain name not found. Name service error for name={domain} "
-        "type=MX: Host not found"
+        "Host or domain name not found. Name service error for name={domain} type=A: Host not found"
     ),
     smtp.DNS_TEMPFAIL.text: (
         "Host or domain name not found. Name service error for name={domain} "
@@ -46,6 +48,12 @@ _CLIENT_WORDING = {
     ),
     "mail for domain loops back to myself": "mail for {domain} loops back to myself",
 }
+# the enhanced codes Postfix's SMTP client gives these outcomes (smtp_addr.c)
+_CLIENT_DSN = {smtp.NULL_MX.text: "5.1.0", smtp.DNS_NXDOMAIN.text: "5.4.4"}
+# replies a receiving server gives after the message data, not at RCPT
+_AFTER_DATA = frozenset({smtp.MAILBOX_FULL.text, smtp.RECIPIENT_RATE.text})
+SUSPENDED_PREFIX = "delivery temporarily suspended"
+"""How the reply of mail deferred at a dead destination begins (logged by ``error``)."""
 
 
 def format_delay(seconds: float) -> str:
@@ -98,15 +106,11 @@ def queue_id(created: float, inode: int) -> str:
     return f"{usec:05X}{inode:05X}"
 
 
-def pickup_uid(sender: str) -> int:
-    """A stable user ID for the local part of a submitting sender."""
-    local = sender.partition("@")[0]
-    return 1000 + zlib.crc32(local.encode()) % 30000
-
-
-def receiver_said(text: str, rcpt: str) -> str:
-    """A receiver's reply text as Postfix logs it for recipient ``rcpt`` (or none)."""
-    text = _RECEIVER_WORDING.get(text, text)
+def receiver_said(text: str, rcpt: str, relay: bool = False) -> str:
+    """A receiver's reply text as Postfix logs it for recipient ``rcpt`` (or none);
+    ``relay``: the server is a backup MX or relay."""
+    if text == smtp.NO_SUCH_USER.text:
+        text = _UNKNOWN_USER.format(table="relay" if relay else "local")
     if text.startswith("Recipient address rejected") and rcpt:
         return f"<{rcpt}>: {text}"
     return text
@@ -116,6 +120,16 @@ def client_said(text: str, domain: str) -> str:
     """The SMTP client's text of an outcome without a connection, for ``domain``."""
     template = _CLIENT_WORDING.get(text)
     return text if template is None else template.format(domain=domain)
+
+
+def client_dsn(text: str, enhanced: str) -> str:
+    """The enhanced code Postfix logs for an outcome without a connection."""
+    return _CLIENT_DSN.get(text, enhanced)
+
+
+def reply_stage(text: str) -> str:
+    """The command a receiver's reply answered: ``end of DATA`` or ``RCPT TO``."""
+    return "end of DATA" if text in _AFTER_DATA else "RCPT TO"
 
 
 class Clock:

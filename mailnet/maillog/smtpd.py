@@ -2,7 +2,8 @@
 
 A session that had a recipient accepted logs ``client=HOST[IP]`` under its queue ID when
 the first recipient is accepted; each refused recipient gives a ``reject: RCPT from``
-line with the reply the server recorded (``NOQUEUE`` until a recipient was accepted).
+line with the reply the server recorded (``NOQUEUE`` until a recipient was accepted), or
+``reject: END-OF-MESSAGE from`` for a reply given after the message data.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 
 from mailnet.maillog.events import GENERATION, RECEIPT, Events
-from mailnet.maillog.format import receiver_said
+from mailnet.maillog.format import receiver_said, reply_stage
 from mailnet.maillog.queue import QueueFiles
 from mailnet.maillog.source import Attempts, Hosts, Messages
 
@@ -37,13 +38,14 @@ def log_sessions(
                 continue
             rcpt = attempts.rcpt[i]
             queue_id = qf.qid if accepted and qf is not None else "NOQUEUE"
-            reply = receiver_said(attempts.reply[i], rcpt)
+            reply = receiver_said(attempts.reply[i], rcpt, mx in hosts.relays)
+            stage = "RCPT" if reply_stage(attempts.reply[i]) == "RCPT TO" else "END-OF-MESSAGE"
             events.emit(
                 at,
                 rank,
                 mx,
                 "smtpd",
-                f"{queue_id}: reject: RCPT from {client}[{ip}]: {attempts.code[i]} "
+                f"{queue_id}: reject: {stage} from {client}[{ip}]: {attempts.code[i]} "
                 f"{attempts.enhanced[i]} {reply}; from=<{msgs.sender_of(mid)}> to=<{rcpt}> "
                 f"proto=ESMTP helo=<{client}>",
             )

@@ -96,6 +96,7 @@ class Hosts:
         for name in scenario.servers:
             self.names[name] = name
         self.ip = {name: cfg.ip for name, cfg in scenario.servers.items()}
+        self.relays = {name for name, cfg in scenario.servers.items() if cfg.role != "primary"}
         self.local_domains = {
             name: set(cfg.local_domains) for name, cfg in scenario.providers.items()
         }

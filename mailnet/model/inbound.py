@@ -7,6 +7,14 @@ A session lasts one service time and answers each recipient: 250 for an existing
 mailbox, 550 5.1.1 for an unknown one, 452 4.2.2 for a full one, 450 4.2.1 for one that
 receives beyond its rate limit. What it accepts goes to ``accept``: the mailbox store for
 a primary, the relay queue for a backup or relay.
+
+A server with ``verify_recipients`` off (a backup's default) accepts unknown users too;
+its queue then meets the primary's 550 and bounces them itself (mail-facts.md §11). A
+domain's own MX hosts trust each other (``trusted``, from :func:`own_hosts`): a session
+from one of them is neither blocklist-checked, reputation-checked nor greylisted, and
+what it hands over is judged by the address that handed the mail to the domain's first
+MX host (the external relay of the Received: chain), which that host noted on the
+message.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from mailnet.policies.outages import OutageSchedule
 from mailnet.policies.reputation import TokenBucket
 from mailnet.randomness import BlockDraws
 from mailnet.records import LevelLog
-from mailnet.scenario import Distribution, Server
+from mailnet.scenario import Distribution, Scenario, Server
 
 Accept = Callable[[Message, list[str], float, str, str], None]
 """``accept(message, recipients, now, host, client_ip)``: take mail the MX accepted."""
@@ -95,6 +103,9 @@ class MxServer:
         self._rate = config.recipient_rate_limit
         self._burst = float(config.recipient_burst)
         self._buckets: dict[str, TokenBucket] = {}
+        self._verify = config.verify_recipients
+        self._notes_origin = config.role != "primary"
+        self.trusted: frozenset[str] = frozenset()
 
     def set_sessions(self, sessions: int) -> None:
         """Run ``sessions`` sessions from now on (a change during the run): waiting
@@ -138,7 +149,8 @@ class MxServer:
             yield request
             session_at = env.now
             self._record()
-            replies, causes = self._rcpt_replies(message, recipients, client_ip, asn)
+            trusted = client_ip in self.trusted
+            replies, causes = self._rcpt_replies(message, recipients, client_ip, asn, trusted)
             if any(reply.ok for reply in replies):
                 yield env.timeout(self._service_time())
                 # Per-recipient state (full mailboxes, rate limits) is judged at DATA time.
@@ -148,23 +160,48 @@ class MxServer:
                 ]
             accepted = [r for r, reply in zip(recipients, replies, strict=True) if reply.ok]
             if accepted and self.accept is not None:
-                self.accept(message, accepted, env.now, self.name, client_ip)
+                self._hand_over(message, accepted, client_ip, trusted)
             return SessionResult(None, session_at, replies, causes)
         finally:
             sessions.release(request)
             self._record()
 
-    def _rcpt_replies(
-        self, message: Message, recipients: list[str], client_ip: str, asn: int
-    ) -> tuple[list[smtp.Reply], list[str | None]]:
-        """RCPT-stage replies: unknown users, then the receiver's client and triplet checks."""
+    def _hand_over(
+        self, message: Message, accepted: list[str], client_ip: str, trusted: bool
+    ) -> None:
+        """Pass accepted recipients to ``accept`` with the address their checks use: the
+        client's, or for a trusted client the external relay noted by the first MX."""
+        assert self.accept is not None
         now = self.env.now
-        receiver = self.receiver
+        if not trusted:
+            if self._notes_origin:
+                origins = message.relayed_from
+                if origins is None:
+                    origins = message.relayed_from = {}
+                for rcpt in accepted:
+                    origins[rcpt] = client_ip
+            self.accept(message, accepted, now, self.name, client_ip)
+            return
+        origins = message.relayed_from or {}
+        by_origin: dict[str, list[str]] = {}
+        for rcpt in accepted:
+            by_origin.setdefault(origins.get(rcpt, client_ip), []).append(rcpt)
+        for origin, rcpts in by_origin.items():
+            self.accept(message, rcpts, now, self.name, origin)
+
+    def _rcpt_replies(
+        self, message: Message, recipients: list[str], client_ip: str, asn: int, trusted: bool
+    ) -> tuple[list[smtp.Reply], list[str | None]]:
+        """RCPT-stage replies: unknown users (when verified), then the receiver's client
+        and triplet checks, which a trusted client skips."""
+        now = self.env.now
+        receiver = None if trusted else self.receiver
+        verify = self._verify
         verdict = receiver.session_verdict(client_ip, asn, now) if receiver else None
         replies: list[smtp.Reply] = []
         causes: list[str | None] = []
         for rcpt in recipients:
-            if not address_exists(rcpt):
+            if verify and not address_exists(rcpt):
                 replies.append(smtp.NO_SUCH_USER)
                 causes.append(None)
             elif verdict is not None:
@@ -197,3 +234,21 @@ class MxServer:
         now = self.env.now
         self._levels.record(now, self._busy_series, self._sessions.count)
         self._levels.record(now, self._backlog_series, len(self._sessions.queue))
+
+
+def own_hosts(scenario: Scenario) -> dict[str, frozenset[str]]:
+    """The addresses each server trusts: those of the other hosts of every domain it
+    serves (the domain's MX hosts and the servers their relays pass mail to)."""
+    servers = scenario.servers
+    trusted: dict[str, set[str]] = {name: set() for name in servers}
+    for name, domain in scenario.domains.items():
+        hosts = [mx.host for mx in domain.mx] if domain.mx else [name]
+        group = [h for h in hosts if h in servers]
+        for host in group:  # a relay's final server joins the group (relay_to chains)
+            target = servers[host].relay_to
+            if target is not None and target not in group:
+                group.append(target)
+        ips = {servers[h].ip or "" for h in group} - {""}
+        for host in group:
+            trusted[host] |= ips - {servers[host].ip}
+    return {name: frozenset(ips) for name, ips in trusted.items()}

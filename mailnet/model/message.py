@@ -29,6 +29,8 @@ class Message:
     (empty for DSNs); ``retries`` is false for spamware that never retries or bounces.
     ``hops`` counts, per recipient, the MTAs its copy has passed (its Received: headers):
     one from submission, one more at each relay or backup MX that accepts it.
+    ``relayed_from`` maps a recipient to the client address that handed its copy to a
+    backup MX or relay (the external relay of its Received: chain), or is ``None``.
     """
 
     __slots__ = (
@@ -38,6 +40,7 @@ class Message:
         "id",
         "is_dsn",
         "provider",
+        "relayed_from",
         "retries",
         "rows",
         "sender",
@@ -64,6 +67,7 @@ class Message:
         self.created_at = created_at
         self.rows: dict[str, int] = {}
         self.hops: dict[str, int] = {}
+        self.relayed_from: dict[str, str] | None = None
         self.group = group
         self.retries = retries
 

@@ -17,7 +17,7 @@ from mailnet.model.bounces import Bounces
 from mailnet.model.clients import SenderPopulation
 from mailnet.model.dns import Resolver
 from mailnet.model.feedback import ReputationFeedback
-from mailnet.model.inbound import MxServer, service_sampler
+from mailnet.model.inbound import MxServer, own_hosts, service_sampler
 from mailnet.model.interventions import ChangeLog, Interventions
 from mailnet.model.mailbox import Mailboxes
 from mailnet.model.mda import DeliveryAgent
@@ -83,6 +83,8 @@ class World:
         )
         self.bounces = Bounces(self.messages)
         self.servers = {name: self._server(name, cfg) for name, cfg in scenario.servers.items()}
+        for name, trusted in own_hosts(scenario).items():
+            self.servers[name].trusted = trusted
         self.mtas: dict[str, OutboundMta] = {}
         self.submission: dict[str, SubmissionServer] = {}
         self.suspensions: list[dict] = []

@@ -107,6 +107,12 @@ class Server(Model):
     ``recipient_rate_limit`` each recipient accepts at most that rate (token bucket of
     ``recipient_burst`` messages) and is answered 450 4.2.1 beyond it, as Gmail does.
 
+    ``verify_recipients``: whether the server knows its domain's users and refuses unknown
+    ones at RCPT (550 5.1.1). Default ``true`` for a primary or relay and ``false`` for a
+    backup: a Postfix backup MX without ``relay_recipient_maps`` accepts every address of
+    its domain, queues the mail and bounces unknown users itself once the primary refuses
+    them (STANDARD_CONFIGURATION_README; mail-facts.md §11).
+
     A backup or relay bounces (554 5.4.0) a copy that has passed ``hopcount_limit`` MTAs,
     counting submission and itself: Postfix's hopcount_limit of Received: headers, 50
     (mail-facts.md §11).
@@ -128,6 +134,14 @@ class Server(Model):
     recipient_burst: int = Field(10, ge=1)
     receiver: str | None = None
     hopcount_limit: int = Field(50, ge=2, le=10_000)
+    verify_recipients: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _verify_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("verify_recipients") is None:
+            data = {**data, "verify_recipients": data.get("role") != "backup"}
+        return data
 
     @model_validator(mode="after")
     def _relay(self) -> Server:
