@@ -131,6 +131,7 @@ def presets() -> None:
     table.add_column("parameters")
     table.add_column("first ten attempts after submission")
     table.add_column("gives up at")
+    table.add_column("SMTP client")
     for row in presets_table():
         table.add_row(*row)
     console.print(table)

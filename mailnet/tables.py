@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 STATUSES = ("delivered", "bounced", "expired", "dropped", "in_queue")
-OUTCOMES = ("sent", "deferred", "bounced")
+OUTCOMES = ("sent", "deferred", "bounced", "skipped")
 FOLDERS = ("inbox", "spam")
 DSN_KINDS = ("failed", "expired", "delayed")
 
@@ -148,7 +148,13 @@ ATTEMPTS = _table(
         ("ended_at", "float64", "the attempt ends"),
         ("code", "int64", "basic code of the reply for this recipient"),
         ("enhanced_code", "category", "enhanced status code of the reply"),
-        Column("outcome", "category", "what the reply means for the recipient", OUTCOMES),
+        Column(
+            "outcome",
+            "category",
+            "what the reply means for the recipient (`skipped`: no connection, the SMTP "
+            "client held every host)",
+            OUTCOMES,
+        ),
         (
             "reply",
             "category",

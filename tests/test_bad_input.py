@@ -343,7 +343,7 @@ def test_good_file_runs_with_overrides(tmp_path):
             "exim",
             {"queue_run_intervl": "5m"},
             "providers.isp.retry_params.queue_run_intervl",
-            "unknown key (known: delay_warning, queue_run_interval, ",
+            "unknown key (known: connect_timeout, delay_warning, hosts_max_try, queue_run_interval, ",
         ),
         (
             "provider",

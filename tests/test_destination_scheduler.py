@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from mailnet.model.destinations import Destination, DestinationScheduler
+from mailnet.model.hop_client import HopClient
 from mailnet.model.message import Delivery, Message
+from mailnet.policies.retry import make_retry_policy
 from mailnet.scenario import Provider
 
 MESSAGE = Message(0, "a@isp.example", "ham", "isp", is_dsn=False, created_at=0.0)
@@ -121,3 +123,37 @@ def test_max_connections_are_shared_and_waiting_destinations_go_first_come():
     s.done(s.destination("b"))
     assert [d for d, _ in started] == [a1, a2, b1, c1]
     assert s.busy == 2
+
+
+def _hop_scheduler(preset: str, **provider) -> DestinationScheduler:
+    config = Provider(ips=["198.51.100.1"], local_domains=["isp.example"], **provider)
+    client = HopClient.for_provider(config, make_retry_policy(preset))
+    return client.scheduler(lambda d, dest: None)
+
+
+@pytest.mark.parametrize(
+    ("preset", "limits"),
+    [
+        ("postfix", (100, 20, 5)),
+        ("exim", (100, 100, 100)),  # no per-destination window: the hop's total
+        ("qmail", (20, 20, 20)),  # concurrencyremote, for all destinations together
+        ("sendmail", (100, 100, 100)),
+        ("exchange", (100, 20, 20)),  # MaxPerDomainOutboundConnections, no slow start
+    ],
+)
+def test_each_presets_concurrency(preset, limits):
+    s = _hop_scheduler(preset)
+    assert (s.max_connections, s.limit, s.initial) == limits
+
+
+def test_only_postfix_has_dead_destinations():
+    for preset, dies in (("postfix", True), ("qmail", False), ("exchange", False)):
+        s = _hop_scheduler(preset)
+        dest = s.destination("dest.example")
+        held = [s.failed(dest) for _ in range(50)]
+        assert (dest.dead, any(h is not None for h in held)) == (dies, dies)
+        assert dest.window == (1.0 if dies else s.initial)
+
+
+def test_a_provider_key_wins_over_the_presets_concurrency():
+    assert _hop_scheduler("qmail", max_connections=7).max_connections == 7

@@ -18,6 +18,7 @@ from mailnet.policies.retry import (
     describe_presets,
     expiry_time,
     make_retry_policy,
+    presets_table,
     retry_params,
     trace_attempts,
 )
@@ -257,13 +258,19 @@ def test_qmail_squares_and_final_try():
 
 
 def test_sendmail_min_queue_age():
+    """Stock MinQueueAge 0 (mail-facts.md §3): every -q30m run retries, however long the
+    failure took. With a configured 30 min the last-try stamp is taken after the failure:
+    one second late misses the next run."""
     policy = make_retry_policy("sendmail")
     assert policy.queue_run_interval == 1800
     assert policy.delay_warning == 4 * H
+    assert policy.params.MinQueueAge == 0
     assert attempt_offsets(policy, n=5) == [0, 1800, 3600, 5400, 7200]
-    # The last-try stamp is taken after the failure: one second late misses the next run.
-    assert attempt_offsets(policy, n=5, failure_delay=1.0) == [0, 3600, 7200, 10800, 14400]
+    assert attempt_offsets(policy, n=5, failure_delay=127.0) == [0, 1800, 3600, 5400, 7200]
     assert expiry_time(policy) == 5 * D
+    configured = make_retry_policy("sendmail", {"MinQueueAge": "30m"})
+    assert attempt_offsets(configured, n=5) == [0, 1800, 3600, 5400, 7200]
+    assert attempt_offsets(configured, n=5, failure_delay=1.0) == [0, 3600, 7200, 10800, 14400]
 
 
 def test_sendmail_aliases_and_dotted_names():
@@ -429,6 +436,27 @@ def test_every_preset_satisfies_the_protocol_and_is_described():
     assert rows["exim"]["params"]["retry_rule"] == "F,2h,15m; G,16h,1h,1.5; F,4d,6h"
 
 
+def test_presets_table_shows_each_client_beside_the_schedule():
+    rows = {row[0]: row for row in presets_table()}
+    assert rows["postfix"][4].startswith("postfix smtp: connect 30s; hosts 5, sessions 2")
+    assert "connect 5m; hosts 5" in rows["exim"][4]
+    assert "per-host retry records" in rows["exim"][4]
+    assert "connect 1m" in rows["qmail"][4]
+    assert "tcpto: skip address 64m after 2 timeouts" in rows["qmail"][4]
+    assert "host status cache 30m" in rows["sendmail"][4]
+    assert "20 per destination" in rows["exchange"][4]
+    assert "next-hop queue in retry 5m x6, then 10m" in rows["exchange"][4]
+    # the client's own parameters are the preset's, overridable like the schedule's
+    client = make_retry_policy("qmail", {"timeoutconnect": "20s", "tcpto_hold": "2h"}).client()
+    assert (client.connect_timeout, client.memory_time) == (20.0, 7200.0)
+    client = make_retry_policy("exim", {"hosts_max_try": 2}).client()
+    assert client.mx_address_limit == 2
+    with pytest.raises(RetryParamsError, match="hosts_max_try"):
+        make_retry_policy("exim", {"hosts_max_try": 0})
+    with pytest.raises(RetryParamsError, match=r"Timeout\.hoststatus"):
+        make_retry_policy("sendmail", {"Timeout.hoststatus": "-5m"})
+
+
 # --------------------------------------------------------------------------- typed parameters
 
 
@@ -444,6 +472,8 @@ def test_params_are_typed_under_the_mta_names():
         "Timeout.queuewarn",
         "MinQueueAge",
         "queue_interval",
+        "Timeout.connect",
+        "Timeout.hoststatus",
     ]
     with pytest.raises(ValidationError):
         policy.params.MinQueueAge = 60.0  # frozen once validated
@@ -464,4 +494,7 @@ def test_params_error_names_the_parameter():
     with pytest.raises(RetryParamsError) as caught:
         make_retry_policy("qmail", {"chanskip": 20, "queue_lifetime": "1d"})
     assert caught.value.unknown
-    assert caught.value.short == "unknown key (known: chanskip, queuelifetime)"
+    assert (
+        caught.value.short
+        == "unknown key (known: chanskip, concurrencyremote, queuelifetime, tcpto_hold, timeoutconnect)"
+    )

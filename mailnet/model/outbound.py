@@ -6,7 +6,9 @@ FIFO per destination kept by the :class:`~mailnet.model.destinations.Destination
 (Postfix's concurrency windows and dead destinations), the deferred queue a
 :class:`~mailnet.model.deferred.DeferredQueue`. Only a delivery in progress is a SimPy
 process. Which hosts an attempt tries comes from :func:`~mailnet.model.routing.mx_route`,
-which address it leaves from from :class:`~mailnet.model.sources.SourceAddresses`.
+which address it leaves from from :class:`~mailnet.model.sources.SourceAddresses`. The
+SMTP client is the retry preset's own (``policy.client()``): its connect timeout, host
+limits, concurrency and per-host memory (:mod:`~mailnet.model.host_status`).
 """
 
 from __future__ import annotations
@@ -20,14 +22,10 @@ import simpy
 
 from mailnet import smtp
 from mailnet.model.deferred import DeferredQueue
-from mailnet.model.destinations import (
-    Destination,
-    DestinationScheduler,
-    Start,
-    dead_time,
-    postfix_default,
-)
+from mailnet.model.destinations import Destination
 from mailnet.model.dns import Resolver
+from mailnet.model.hop_client import HopClient
+from mailnet.model.host_status import HostMemory
 from mailnet.model.inbound import MxServer, SessionResult
 from mailnet.model.message import Delivery, Message, domain_of
 from mailnet.model.routing import mx_route
@@ -53,10 +51,10 @@ class OutboundMta:
     ``relay_below`` gives, per domain, the preference of this host's own MX record, so a
     backup MX only relays to more preferred hosts (RFC 5321 §5.1); ``nexthop`` sends
     every message to that one host instead of looking up MX records (a provider's
-    smarthost, or an inbound relay's final server). ``connect_timeout``,
-    ``mx_address_limit`` and ``mx_session_limit`` are Postfix's smtp_connect_timeout
-    (seconds), smtp_mx_address_limit and smtp_mx_session_limit; a relay bounces a copy
-    that reaches ``hopcount_limit`` hops.
+    smarthost, or an inbound relay's final server). ``client`` is the hop's SMTP client
+    (:class:`~mailnet.model.hop_client.HopClient`: scheduler, connect timeout, host and
+    session limits, memory of failing hosts); a relay bounces a copy that reaches
+    ``hopcount_limit`` hops.
     """
 
     def __init__(
@@ -65,14 +63,11 @@ class OutboundMta:
         name: str,
         *,
         sources: SourceAddresses,
-        scheduler: Callable[[Start], DestinationScheduler],
+        client: HopClient,
         policy: RetryPolicy,
         resolver: Resolver,
         servers: dict[str, MxServer],
         log: EventLog,
-        connect_timeout: float,
-        mx_address_limit: int,
-        mx_session_limit: int,
         local_domains: set[str] | None = None,
         deliver_local: LocalDelivery | None = None,
         relay_below: dict[str, int] | None = None,
@@ -85,14 +80,18 @@ class OutboundMta:
         self.name = name
         self.sources = sources
         self.ips = sources.ips
-        self.scheduler = scheduler(self._start)
+        self.scheduler = client.scheduler(self._start)
         self.policy = policy
         self.resolver = resolver
         self.servers = servers
         self.log = log
-        self.connect_timeout = connect_timeout
-        self.mx_address_limit = mx_address_limit
-        self.mx_session_limit = mx_session_limit
+        self.connect_timeout = client.connect_timeout
+        self.mx_address_limit = client.mx_address_limit
+        sessions = client.mx_session_limit
+        self.mx_session_limit = math.inf if sessions is None else sessions
+        self.memory = client.memory
+        self.split_recipients = client.split_recipients
+        self._waits = policy.client().waits_for_hosts
         self.local_domains = local_domains or set()
         self.deliver_local = deliver_local
         self.relay_below = relay_below or {}
@@ -131,20 +130,17 @@ class OutboundMta:
     ) -> OutboundMta:
         """A provider's outbound MTA (``[providers.NAME]``). ``rng`` draws source
         addresses; ``stats`` are the per-sender counts its pools may read; its own
-        domains are delivered by ``deliver_local``."""
-        wait = dead_time(policy)
+        domains are delivered by ``deliver_local``. The client is the policy's, with the
+        client keys the provider sets over it."""
         return cls(
             env,
             name,
             sources=SourceAddresses.for_provider(config, rng, stats),
-            scheduler=lambda start: DestinationScheduler.for_provider(start, config, wait),
+            client=HopClient.for_provider(config, policy),
             policy=policy,
             resolver=resolver,
             servers=servers,
             log=log,
-            connect_timeout=config.smtp_connect_timeout,
-            mx_address_limit=config.smtp_mx_address_limit,
-            mx_session_limit=config.smtp_mx_session_limit,
             local_domains=set(config.local_domains),
             deliver_local=deliver_local,
             on_bounce=on_bounce,
@@ -167,23 +163,18 @@ class OutboundMta:
         on_bounce: BounceHook | None = None,
     ) -> OutboundMta:
         """The queue of a backup MX or relay server (``[servers.NAME]``): it sends from
-        its own address with Postfix's client defaults and its own ``max_connections``."""
-        wait = dead_time(policy)
+        its own address with its own preset's client; ``max_connections``, when the
+        server sets it, wins over the client's total."""
         below = resolver.preferences(name) if config.role == "backup" else {}
         return cls(
             env,
             name,
             sources=SourceAddresses([config.ip or ""], "round-robin", rng),
-            scheduler=lambda start: DestinationScheduler.for_relay(
-                start, config.max_connections, wait
-            ),
+            client=HopClient.for_relay(config, policy),
             policy=policy,
             resolver=resolver,
             servers=servers,
             log=log,
-            connect_timeout=postfix_default("smtp_connect_timeout"),
-            mx_address_limit=postfix_default("smtp_mx_address_limit"),
-            mx_session_limit=postfix_default("smtp_mx_session_limit"),
             relay_below=below,
             on_bounce=on_bounce,
             nexthop=config.relay_to,
@@ -203,6 +194,10 @@ class OutboundMta:
                     reply = self.deliver_local(message, rcpt, now)
                     if reply.permanent:
                         self._bounce(message, [rcpt], reply)
+                continue
+            if self.split_recipients:
+                for rcpt in rcpts:
+                    self._activate(Delivery(message, domain, [rcpt], now))
                 continue
             self._activate(Delivery(message, domain, rcpts, now))
 
@@ -250,7 +245,9 @@ class OutboundMta:
         first limit only. The host that reaches either limit, or the last one, is the
         final host. At a host that is not final, a recipient answered 4xx is kept for the
         next host in this same delivery (``smtp_trouble.c``, smtp_rcpt_fail); 2xx and 5xx
-        are final anywhere. Each session records its own attempt rows.
+        are final anywhere. Each session records its own attempt rows. A host the
+        client's memory holds is skipped without a connection and counts against no
+        limit; when every host is held, :meth:`_skip` settles the attempt.
         """
         env = self.env
         delivery.attempts += 1
@@ -267,6 +264,12 @@ class OutboundMta:
                 self.nexthop,
                 self.relay_below.get(delivery.domain),
             )
+        memory = self.memory
+        if memory is not None and hosts:
+            hosts, held = self._unheld(delivery.domain, hosts)
+            if not hosts:
+                self._skip(delivery, dest, source, held)
+                return
         hosts = hosts[: self.mx_address_limit]
         sessions = 0
         host = None
@@ -278,6 +281,8 @@ class OutboundMta:
                 delivery.message, delivery.recipients, self.connect_timeout, source, self.asn
             )
             site_reply = result.site_reply
+            if memory is not None:
+                self._remember(memory, delivery.domain, host, site_reply)
             if site_reply is not None:
                 continue  # a failed connection is no session (smtp_connect.c)
             sessions += 1
@@ -297,6 +302,8 @@ class OutboundMta:
                 keep=True,
             )
             self.policy.after_success(now=env.now, destination=host)
+        if memory is not None and sessions == 0 and host is not None and site_reply is not None:
+            memory.delivery_failed(delivery.domain, env.now, site_reply)
         self.active -= 1
         self._record_active()
         self._finish(
@@ -307,6 +314,62 @@ class OutboundMta:
             failure=site_reply,
             result=result,
         )
+        self.scheduler.done(dest)
+
+    def _unheld(self, domain: str, hosts: list[str]) -> tuple[list[str], tuple[str, float]]:
+        """The hosts the memory lets this attempt try, and the last held host with the
+        earliest time a held host comes free."""
+        assert self.memory is not None
+        now = self.env.now
+        usable: list[str] = []
+        held, release = hosts[-1], math.inf
+        for host in hosts:
+            until = self.memory.held_until(domain, host, self.servers[host].ip, now)
+            if until is None:
+                usable.append(host)
+            else:
+                held, release = host, min(release, until)
+        return usable, (held, release)
+
+    def _remember(
+        self, memory: HostMemory, domain: str, host: str, failure: smtp.Reply | None
+    ) -> None:
+        ip = self.servers[host].ip
+        if failure is None:
+            memory.succeeded(domain, host, ip)
+        else:
+            memory.failed(domain, host, ip, self.env.now, failure)
+
+    def _skip(
+        self, delivery: Delivery, dest: Destination, source: str, held: tuple[str, float]
+    ) -> None:
+        """Settle an attempt whose every host is held: ``skipped`` rows, no connection.
+        Exim and Exchange keep the mail until a host comes free (or it is older than the
+        policy's lifetime); qmail and Sendmail count it as a failed attempt of the
+        message."""
+        assert self.memory is not None
+        now = self.env.now
+        host, release = held
+        self.active -= 1
+        self._record_active()
+        reply = self.memory.skip_reply(delivery.domain, host)
+        replies = [reply] * len(delivery.recipients)
+        self._settle_attempt(
+            delivery,
+            source,
+            None,
+            (now, math.nan),
+            replies=replies,
+            causes=None,
+            keep=True,
+            skipped=True,
+        )
+        if not self._waits or not delivery.message.retries:
+            self._defer(delivery, reply, delivery.domain)
+        elif now - delivery.arrival >= self.policy.lifetime:
+            self._expire(delivery, reply)
+        else:
+            self.deferred.hold(delivery, release)
         self.scheduler.done(dest)
 
     def _finish(
@@ -353,12 +416,14 @@ class OutboundMta:
         replies: list[smtp.Reply],
         causes: list[str | None] | None,
         keep: bool = False,
+        skipped: bool = False,
     ) -> None:
         """Record one attempt per recipient and settle each: sent, bounced or deferred.
         ``times`` are the attempt's start and the session's start (NaN without one).
         ``keep``: the host is not the final one, so the recipients answered 4xx stay in
         ``delivery`` for the next host instead of being deferred (their rows still say
-        ``deferred``, with this host's reply)."""
+        ``deferred``, with this host's reply). ``skipped``: no host was tried, a
+        transient reply's rows say ``skipped``."""
         started, session_at = times
         env = self.env
         message = delivery.message
@@ -375,7 +440,7 @@ class OutboundMta:
             if reply.ok:
                 outcome = "sent"
             elif reply.transient:
-                outcome = "deferred"
+                outcome = "skipped" if skipped else "deferred"
                 deferred.append(rcpt)
                 last_transient = reply
             else:

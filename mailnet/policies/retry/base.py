@@ -20,6 +20,7 @@ from typing import Annotated, Any, ClassVar, Protocol, runtime_checkable
 from numpy.random import Generator
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from mailnet.policies.retry.client import POSTFIX_CLIENT, ClientParams
 from mailnet.units import parse_duration
 
 MINUTE = 60.0
@@ -232,6 +233,10 @@ class RetryPolicy(Protocol):
         """Tell the policy a delivery to ``destination`` succeeded (Exim forgets its retry data)."""
         ...
 
+    def client(self) -> ClientParams:
+        """The MTA's SMTP client with these parameters (see :mod:`.client`)."""
+        ...
+
 
 class PolicyBase:
     """Shared attribute defaults of the policies; subclasses set the rest in ``__init__``.
@@ -268,6 +273,10 @@ class PolicyBase:
 
     def after_success(self, *, now: float, destination: str) -> None:
         """Forget nothing: only Exim keeps per-destination retry data."""
+
+    def client(self) -> ClientParams:
+        """Postfix's SMTP client, for the presets that are no MTA of their own."""
+        return POSTFIX_CLIENT
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, params={self.params.by_mta_name()!r})"

@@ -11,23 +11,32 @@ from mailnet.policies.retry.base import (
     Count,
     Factor,
     PolicyBase,
+    PositiveCount,
     PositiveSeconds,
     RetryParams,
     Seconds,
 )
+from mailnet.policies.retry.client import POSTFIX_CONNECT_TIMEOUT, ClientParams
+
+EXCHANGE_DOMAIN_CONNECTIONS = 20
+"""MaxPerDomainOutboundConnections (mail-facts.md §16, ff329556)."""
 
 
 class ExchangeParams(RetryParams):
     """Exchange Server's parameters. Defaults: MessageExpirationTimeout 2 d
     (learn.microsoft.com ff324860), TransientFailureRetryCount 6 (ff344266) with
     TransientFailureRetryInterval 5 min (aa998043), MessageRetryInterval 15 min (ff345508),
-    DelayNotificationTimeout 4 h (ff342868)."""
+    DelayNotificationTimeout 4 h (ff342868); for the client (mail-facts.md §16)
+    OutboundConnectionFailureRetryInterval 10 min (ff339771) and
+    MaxPerDomainOutboundConnections 20 (ff329556)."""
 
     MessageExpirationTimeout: Seconds = 2 * DAY
     TransientFailureRetryCount: Count = 6
     TransientFailureRetryInterval: PositiveSeconds = 5 * MINUTE
     MessageRetryInterval: PositiveSeconds = 15 * MINUTE
     DelayNotificationTimeout: Seconds = 4 * HOUR
+    OutboundConnectionFailureRetryInterval: PositiveSeconds = 10 * MINUTE
+    MaxPerDomainOutboundConnections: PositiveCount = EXCHANGE_DOMAIN_CONNECTIONS
 
 
 class ExchangeRetry(PolicyBase):
@@ -67,6 +76,27 @@ class ExchangeRetry(PolicyBase):
         p = self.params
         quick = attempts <= p.TransientFailureRetryCount
         return now + (p.TransientFailureRetryInterval if quick else p.MessageRetryInterval)
+
+    def client(self) -> ClientParams:
+        """Exchange's transport (mail-facts.md §16): MaxPerDomainOutboundConnections per
+        destination, no slow start or dead destinations; after a failed connection the
+        next-hop queue is in retry, no connection for any of its mail,
+        TransientFailureRetryInterval for the first TransientFailureRetryCount failures,
+        then OutboundConnectionFailureRetryInterval; its mail waits in the queue meanwhile.
+        No connect timeout or MX fall-over is documented: Postfix's 30 s and limits are
+        kept."""
+        p = self.params
+        return ClientParams(
+            "exchange transport",
+            "mail-facts.md §16",
+            connect_timeout=POSTFIX_CONNECT_TIMEOUT,
+            concurrency="per-destination",
+            destination_limit=p.MaxPerDomainOutboundConnections,
+            memory="next-hop",
+            memory_time=p.TransientFailureRetryInterval,
+            memory_count=p.TransientFailureRetryCount,
+            memory_later=p.OutboundConnectionFailureRetryInterval,
+        )
 
 
 class ExchangeOnlineParams(RetryParams):
@@ -121,3 +151,19 @@ class ExchangeOnlineRetry(PolicyBase):
         # Exponent capped so a huge attempt count cannot overflow the float.
         gap = p.first_retry_interval * p.backoff_factor ** min(attempts - 1, 64)
         return now + min(gap, p.max_retry_interval)
+
+    def client(self) -> ClientParams:
+        """Exchange Server's client shape (see :meth:`ExchangeRetry.client`), its limits
+        undocumented for the service: 20 connections per destination, and a next-hop
+        queue in retry for first_retry_interval after each failed connection."""
+        hold = self.params.first_retry_interval
+        return ClientParams(
+            "exchange online transport",
+            "mail-facts.md §4, §16 (Exchange Server's values; unverified for the service)",
+            connect_timeout=POSTFIX_CONNECT_TIMEOUT,
+            concurrency="per-destination",
+            destination_limit=EXCHANGE_DOMAIN_CONNECTIONS,
+            memory="next-hop",
+            memory_time=hold,
+            memory_later=hold,
+        )

@@ -21,10 +21,12 @@ from mailnet.policies.retry.base import (
     HOUR,
     MINUTE,
     PolicyBase,
+    PositiveCount,
     PositiveSeconds,
     RetryParams,
     Seconds,
 )
+from mailnet.policies.retry.client import ClientParams
 
 
 def _rule_text(value: Any) -> str:
@@ -52,7 +54,9 @@ class EximParams(RetryParams):
     (``configure.default`` l.943), queue_run_interval 30 min (the typical ``exim -bd
     -q30m``, spec.xfpt l.4724; 0 means an idealised continuous runner), retry_interval_max
     24 h (also its largest allowed value) and retry_data_expire 7 d (``globals.c``),
-    delay_warning 24 h (only a single time; Exim's time lists are not modelled)."""
+    delay_warning 24 h (only a single time; Exim's time lists are not modelled). The smtp
+    transport's connect_timeout 5 min and hosts_max_try 5 (mail-facts.md §2, §13) shape
+    its client (:meth:`EximRetry.client`)."""
 
     retry_rule: Annotated[str, BeforeValidator(_rule_text), AfterValidator(_valid_rules)] = (
         DEFAULT_RETRY_RULE
@@ -63,10 +67,12 @@ class EximParams(RetryParams):
     )
     retry_data_expire: PositiveSeconds = 7 * DAY
     delay_warning: Seconds = 24 * HOUR
+    connect_timeout: PositiveSeconds = 5 * MINUTE
+    hosts_max_try: PositiveCount = 5
 
 
 @dataclass(slots=True)
-class _HostRetryData:
+class HostRetryData:
     """Exim's retry hints record for one destination (``dbdata_retry``)."""
 
     first_failed: float
@@ -116,7 +122,7 @@ class EximRetry(PolicyBase):
         self.queue_run_interval = params.queue_run_interval or None
         self.lifetime = self.rules[-1].cutoff if self.rules else 0.0
         self.delay_warning = params.delay_warning or None
-        self._hints: dict[str, _HostRetryData] = {}
+        self._hints: dict[str, HostRetryData] = {}
 
     def after_failure(
         self,
@@ -129,11 +135,19 @@ class EximRetry(PolicyBase):
         is_bounce: bool = False,
     ) -> float | None:
         """See :class:`RetryPolicy`; Exim's ``retry_update`` as in the class docstring."""
+        return self.update(self._hints, destination, now, arrival)
+
+    def update(
+        self, hints: dict[str, HostRetryData], key: str, now: float, arrival: float
+    ) -> float | None:
+        """Exim's ``retry_update`` of the record ``hints[key]`` for a failure at ``now``:
+        the next try (seconds), or ``None`` once past the last cutoff. ``arrival`` is the
+        message's; a host error passes ``now`` so that only the record's age counts."""
         now_s = float(math.floor(now))
-        record = self._hints.get(destination)
+        record = hints.get(key)
         if record is None or now_s - record.last_try > self.params.retry_data_expire:
-            record = _HostRetryData(first_failed=now_s, last_try=now_s, next_try=now_s)
-            self._hints[destination] = record
+            record = HostRetryData(first_failed=now_s, last_try=now_s, next_try=now_s)
+            hints[key] = record
         failing = max(now_s - record.first_failed, now_s - math.floor(arrival))
         lastgap = min(record.next_try - record.last_try, now_s - record.last_try)
         step = next_interval(
@@ -150,3 +164,19 @@ class EximRetry(PolicyBase):
     def after_success(self, *, now: float, destination: str) -> None:
         """A delivery got through: drop the destination's retry data, as Exim does."""
         self._hints.pop(destination, None)
+
+    def client(self) -> ClientParams:
+        """Exim's smtp transport (mail-facts.md §13): connect_timeout, hosts_max_try
+        hosts per delivery (hosts waiting for their retry time not counted), a 4xx moves
+        on to the next host; no per-destination window or dead destinations; per-host
+        retry records, with these retry rules, skip a host until its retry time."""
+        p = self.params
+        return ClientParams(
+            "exim smtp transport",
+            "mail-facts.md §13",
+            connect_timeout=p.connect_timeout,
+            mx_address_limit=p.hosts_max_try,
+            mx_session_limit=None,
+            concurrency="global",
+            memory="retry-records",
+        )

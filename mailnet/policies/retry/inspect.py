@@ -86,8 +86,9 @@ def expiry_time(
 
 def describe_presets() -> list[dict[str, Any]]:
     """One row per preset with its defaults: name, summary, params, queue_run_interval,
-    scan_slack, lifetime, delay_warning, changes_source_ip, the first ten attempt offsets
-    and the expiry time for an always-failing destination (all in seconds)."""
+    scan_slack, lifetime, delay_warning, changes_source_ip, the first ten attempt offsets,
+    the expiry time for an always-failing destination (all in seconds) and ``client``,
+    the SMTP client (:class:`~mailnet.policies.retry.client.ClientParams`)."""
     rows = []
     for name, preset in PRESETS.items():
         policy = preset.build({}, None)
@@ -104,21 +105,24 @@ def describe_presets() -> list[dict[str, Any]]:
                 "changes_source_ip": policy.changes_source_ip,
                 "first_attempts": trace.attempts,
                 "expires_at": expiry_time(policy),
+                "client": policy.client(),
             }
         )
     return rows
 
 
-def presets_table() -> list[tuple[str, str, str, str]]:
-    """The rows ``mailnet presets`` prints: name, parameters, the first ten attempt times
-    and when the message is given up ("never" if it is not), durations as text."""
+def presets_table() -> list[tuple[str, str, str, str, str]]:
+    """The rows ``mailnet presets`` prints: name, parameters, the first ten attempt times,
+    when the message is given up ("never" if it is not) and the SMTP client (connect
+    timeout, host limits, concurrency, host memory), durations as text."""
     rows = []
     for preset in describe_presets():
         params = ", ".join(f"{k}={_show(v)}" for k, v in preset["params"].items())
         offsets = " ".join(format_duration(round(t)) for t in preset["first_attempts"])
         expires = preset["expires_at"]
         gives_up = "never" if expires is None else format_duration(round(expires))
-        rows.append((preset["name"], params, offsets, gives_up))
+        client = preset["client"].describe()
+        rows.append((preset["name"], params, offsets, gives_up, client))
     return rows
 
 

@@ -6,15 +6,28 @@ import math
 
 from numpy.random import Generator
 
-from mailnet.policies.retry.base import PolicyBase, PositiveCount, RetryParams, Seconds
+from mailnet.policies.retry.base import (
+    PolicyBase,
+    PositiveCount,
+    PositiveSeconds,
+    RetryParams,
+    Seconds,
+)
+from mailnet.policies.retry.client import ClientParams
 
 
 class QmailParams(RetryParams):
     """qmail's parameters: queuelifetime 604800 s (``qmail-control.9``) and chanskip 20
-    (remote deliveries; 10 is the local channel's)."""
+    (remote deliveries; 10 is the local channel's); for qmail-remote timeoutconnect 60 s
+    and concurrencyremote 20 (mail-facts.md §4, §14), and tcpto_hold 3840 s, how long
+    ``tcpto`` skips an address: ``(60 + (pid & 31)) << 6`` s is 3840-5824 s, taken at its
+    least (``tcpto.c``, "at least another hour" in ``qmail-tcpto.8``)."""
 
     queuelifetime: Seconds = 604800.0
     chanskip: PositiveCount = 20
+    timeoutconnect: PositiveSeconds = 60.0
+    concurrencyremote: PositiveCount = 20
+    tcpto_hold: PositiveSeconds = 3840.0
 
 
 class QmailRetry(PolicyBase):
@@ -62,3 +75,22 @@ class QmailRetry(PolicyBase):
             return None
         n += skip
         return float(birth + n * n)
+
+    def client(self) -> ClientParams:
+        """qmail-remote (mail-facts.md §14): timeoutconnect; every address tried in turn,
+        the next only after a failed connection (one session: a 4xx ends the attempt);
+        concurrencyremote deliveries in all, no per-domain limit; one recipient per
+        delivery; ``tcpto`` skips an address after two connect timeouts."""
+        p = self.params
+        return ClientParams(
+            "qmail-remote",
+            "mail-facts.md §14",
+            connect_timeout=p.timeoutconnect,
+            mx_address_limit=None,
+            mx_session_limit=1,
+            concurrency="global",
+            max_connections=p.concurrencyremote,
+            recipients_per_delivery=1,
+            memory="tcpto",
+            memory_time=p.tcpto_hold,
+        )

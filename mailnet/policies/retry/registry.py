@@ -65,7 +65,7 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "sendmail",
-            "Sendmail -q30m runs with MinQueueAge 30 min, 5 d queuereturn, 4 h warning",
+            "Sendmail -q30m runs, each retrying (MinQueueAge 0), 5 d queuereturn, 4 h warning",
             SendmailRetry,
         ),
         Preset(
