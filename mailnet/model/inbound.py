@@ -152,7 +152,7 @@ class MxServer:
         """RCPT-stage replies: unknown users, then the receiver's client and triplet checks."""
         now = self.env.now
         receiver = self.receiver
-        verdict = receiver.session_verdict(client_ip, asn, now) if receiver else None
+        verdict = receiver.session_verdict(client_ip, asn, now, message) if receiver else None
         replies: list[smtp.Reply] = []
         causes: list[str | None] = []
         for rcpt in recipients:
