@@ -275,8 +275,17 @@ CATALOG: tuple[Metric, ...] = (
     Metric("collateral.recipients", "collateral damage: recipients", "count"),
     Metric("collateral.rate", "collateral damage: rate", "share", headline=True, brief=True),
     Metric("collateral.by_cause.<cause>", "collateral damage: recipients hit by {cause}", "count"),
-    Metric("collateral.bounced", "collateral damage: bounced", "count"),
+    Metric("collateral.delayed", "collateral damage: delayed, then delivered", "count"),
+    Metric("collateral.bounced", "collateral damage: bounced or expired", "count"),
     Metric("collateral.spam_folder", "collateral damage: spam folder", "count"),
+    Metric("self_inflicted.recipients", "self-inflicted harm: recipients", "count"),
+    Metric("self_inflicted.rate", "self-inflicted harm: rate", "share", headline=True),
+    Metric(
+        "self_inflicted.by_cause.<cause>", "self-inflicted harm: recipients hit by {cause}", "count"
+    ),
+    Metric("self_inflicted.delayed", "self-inflicted harm: delayed, then delivered", "count"),
+    Metric("self_inflicted.bounced", "self-inflicted harm: bounced or expired", "count"),
+    Metric("self_inflicted.spam_folder", "self-inflicted harm: spam folder", "count"),
     Metric("session_wait_s.sessions", "SMTP sessions", "count"),
     Metric("session_wait_s.mean", "wait for a session, mean", "s", headline=True, brief=True),
     Metric("session_wait_s.p_wait", "wait for a session, probability of waiting", "share"),

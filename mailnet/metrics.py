@@ -134,16 +134,20 @@ def backscatter(dsn: pd.DataFrame, scenario: Scenario) -> int:
     return int(dsn.loc[astray, "message_id"].nunique())
 
 
-def collateral(rows: pd.DataFrame) -> Summary:
-    """Legitimate rows hurt by a reputation other senders earned: counts by cause."""
-    hit = rows[rows["collateral"]]
-    causes = hit["collateral_cause"].astype(str).value_counts()
+def collateral(rows: pd.DataFrame, kind: str = "collateral") -> Summary:
+    """Legitimate rows hurt by a reputation other senders earned (``kind`` collateral) or
+    their own sender group earned (``self_inflicted``): counts by cause and by severity
+    (``delayed``, ``spam_folder``, ``bounced``: bounced or expired)."""
+    hit = rows[rows[kind]]
+    causes = hit[f"{kind}_cause"].astype(str).value_counts()
+    severity = hit[f"{kind}_severity"].astype(str)
     return {
         "recipients": len(hit),
         "rate": len(hit) / len(rows) if len(rows) else None,
         "by_cause": {cause: int(k) for cause, k in causes.items()},
-        "bounced": int(hit["status"].isin(["bounced", "expired"]).sum()),
-        "spam_folder": int((hit["folder"] == "spam").sum()),
+        "delayed": int((severity == "delayed").sum()),
+        "bounced": int((severity == "bounced").sum()),
+        "spam_folder": int((severity == "spam_folder").sum()),
     }
 
 
@@ -207,6 +211,7 @@ def summarize(
         },
         "legitimate": class_outcomes(mail[mail["sender_class"] != "spam"], attempts),
         "collateral": collateral(mail[mail["sender_class"] != "spam"]),
+        "self_inflicted": collateral(mail[mail["sender_class"] != "spam"], "self_inflicted"),
         "listings": _listing_counts(listings),
         "warmup_s": sim.warmup,
         "duration_s": sim.duration,

@@ -43,6 +43,7 @@ class MessageTable:
         self.recipient_domain: list[str] = []
         self.is_dsn: list[bool] = []
         self.created_at = array("d")
+        self.sender_domain: list[str] = []
         # columns with a default value, grown in chunks
         self.delivered_at = array("d")
         self.retrieved_at = array("d")
@@ -53,6 +54,7 @@ class MessageTable:
         self.final_enhanced_code: list[str] = []
         self.folder: list[str | None] = []
         self.collateral_cause: list[str | None] = []
+        self.self_inflicted_cause: list[str | None] = []
         self.final_reply: list[str | None] = []
         self.stored_by: list[str | None] = []
         self.dsn_of: list[int | None] = []
@@ -79,6 +81,7 @@ class MessageTable:
         for column in (
             self.folder,
             self.collateral_cause,
+            self.self_inflicted_cause,
             self.final_reply,
             self.stored_by,
             self.dsn_of,
@@ -90,9 +93,19 @@ class MessageTable:
 
     # one positional argument per column: the model calls this for every recipient
     def add(  # noqa: PLR0917
-        self, message_id, recipient, sender, sender_class, provider, domain, is_dsn, created_at
+        self,
+        message_id,
+        recipient,
+        sender,
+        sender_class,
+        provider,
+        domain,
+        is_dsn,
+        created_at,
+        sender_domain="",
     ) -> int:
-        """Append an in-queue row and return its index."""
+        """Append an in-queue row and return its index (``domain``: the recipient's;
+        ``sender_domain``: the message's authenticated sending domain)."""
         row = self._rows
         if row == self._capacity:
             self._grow()
@@ -105,6 +118,7 @@ class MessageTable:
         self.recipient_domain.append(domain)
         self.is_dsn.append(is_dsn)
         self.created_at.append(created_at)
+        self.sender_domain.append(sender_domain)
         return row
 
     def release(self, row: int, now: float) -> None:
@@ -119,8 +133,14 @@ class MessageTable:
         self.dsn_recipient[row] = recipient
 
     def mark_collateral(self, row: int, cause: str) -> None:
-        """Legitimate mail hurt by a reputation others earned; the first cause is kept."""
-        if self.collateral_cause[row] is None:
+        """Legitimate mail hurt by a reputation others earned; the first cause is kept.
+
+        A cause written ``self:CAUSE`` is harm its own sender earned (self-inflicted), kept
+        apart in ``self_inflicted_cause``."""
+        if cause.startswith(SELF_PREFIX):
+            if self.self_inflicted_cause[row] is None:
+                self.self_inflicted_cause[row] = cause[len(SELF_PREFIX) :]
+        elif self.collateral_cause[row] is None:
             self.collateral_cause[row] = cause
 
     def settle(self, row: int, status: str, code: int, enhanced: str, text: str = "") -> None:
@@ -137,6 +157,8 @@ class MessageTable:
     def frame(self) -> pd.DataFrame:
         n = self._rows
         collateral = self.collateral_cause[:n]
+        own = self.self_inflicted_cause[:n]
+        status, folder = self.status[:n], self.folder[:n]
         return MESSAGES.frame(
             {
                 "message_id": self.message_id,
@@ -149,14 +171,19 @@ class MessageTable:
                 "created_at": self.created_at,
                 "delivered_at": self.delivered_at[:n],
                 "retrieved_at": self.retrieved_at[:n],
-                "status": self.status[:n],
+                "status": status,
                 "attempts": self.attempts[:n],
                 # 0 marks "no reply yet" (a row still in the queue with no attempt): null
                 "final_code": [c or None for c in self.final_code[:n]],
                 "final_enhanced_code": [c or None for c in self.final_enhanced_code[:n]],
-                "folder": self.folder[:n],
+                "folder": folder,
                 "collateral": [c is not None for c in collateral],
                 "collateral_cause": collateral,
+                "collateral_severity": _severities(collateral, status, folder),
+                "self_inflicted": [c is not None for c in own],
+                "self_inflicted_cause": own,
+                "self_inflicted_severity": _severities(own, status, folder),
+                "sender_domain": self.sender_domain,
                 "final_reply": self.final_reply[:n],
                 "released_at": self.released_at[:n],
                 "stored_by": self.stored_by[:n],
@@ -165,6 +192,25 @@ class MessageTable:
                 "dsn_recipient": self.dsn_recipient[:n],
             }
         )
+
+
+SELF_PREFIX = "self:"
+"""Marks a harm cause the sender earned itself (``MessageTable.mark_collateral``)."""
+
+
+def _severities(causes: list, status: list[str], folder: list) -> list[str | None]:
+    """How badly each harmed row ended: ``bounced`` (bounced or expired), ``spam_folder``,
+    else ``delayed`` (deferred, then delivered or still queued); null when unharmed."""
+    return [
+        None
+        if c is None
+        else "bounced"
+        if s in ("bounced", "expired")
+        else "spam_folder"
+        if f == "spam"
+        else "delayed"
+        for c, s, f in zip(causes, status, folder, strict=True)
+    ]
 
 
 class AttemptLog:

@@ -18,6 +18,9 @@ STATUSES = ("delivered", "bounced", "expired", "dropped", "in_queue")
 OUTCOMES = ("sent", "deferred", "bounced", "skipped")
 FOLDERS = ("inbox", "spam")
 DSN_KINDS = ("failed", "expired", "delayed")
+SEVERITIES = ("delayed", "spam_folder", "bounced")
+"""How badly harmed legitimate mail ended: deferred then delivered, filed as spam,
+bounced or expired."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,12 @@ MESSAGES = _table(
         ("recipient", "category", "the envelope recipient of this row"),
         ("sender", "category", "the envelope sender (empty for a DSN)"),
         ("sender_class", "category", "`ham`, `bulk` or `spam` (a DSN keeps its original's)"),
+        (
+            "sender_domain",
+            "category",
+            "the authenticated sending domain (DKIM d=): the group's own, else the "
+            "envelope sender's; empty for a DSN",
+        ),
         ("provider", "category", "the MTA that queued the message first"),
         ("recipient_domain", "category", "the recipient's domain"),
         ("is_dsn", "bool", "a delivery status notification (bounce or delay warning)"),
@@ -103,8 +112,26 @@ MESSAGES = _table(
             "for delivered mail at a receiver with a content filter",
             FOLDERS,
         ),
-        ("collateral", "bool", "legitimate mail hurt by others' reputation"),
-        ("collateral_cause", "category", "what hurt it: `filter`, `reputation`, `blocklist:…`"),
+        (
+            "collateral",
+            "bool",
+            "legitimate mail hurt by reputation other senders earned on its address, "
+            "network or sending domain",
+        ),
+        (
+            "collateral_cause",
+            "category",
+            "what hurt it: `filter`, `reputation` (the address), `filter:domain`, "
+            "`reputation:domain`, `blocklist:LIST:SCOPE`",
+        ),
+        Column("collateral_severity", "category", "how the hurt row ended", SEVERITIES),
+        (
+            "self_inflicted",
+            "bool",
+            "legitimate mail hurt by reputation its own sender group earned",
+        ),
+        ("self_inflicted_cause", "category", "what hurt it (as `collateral_cause`)"),
+        Column("self_inflicted_severity", "category", "how the hurt row ended", SEVERITIES),
         ("final_reply", "category", "text of the last reply (`delivered to mailbox` once stored)"),
         (
             "released_at",

@@ -117,6 +117,7 @@ def test_unknown_kind_is_refused():
 
 
 def _table_at(score_target: str, **kwargs) -> ReputationTable:
+    kwargs = {"throttle_below": 0.8, "reject_below": 0.5, **kwargs}
     t = ReputationTable(prior_weight=10.0, **kwargs)
     if score_target == "throttled":  # (10 + 60) / (10 + 60 + 30) = 0.7
         t.observe("ham", IP, 0.0, count=60)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from mailnet import load_scenario, simulate
@@ -278,3 +281,212 @@ def test_campaign_bursts_besides_a_steady_rate():
     steady = len(t) - 4 * 500
     # Poisson(24): within 4 sd
     assert abs(steady - 24) < 4 * 24**0.5
+
+
+# -- receiver reputation: domains, new addresses, collateral by cause and severity ---------
+
+
+def filtering_world(duration: str = "2d", **receiver) -> dict:
+    """One provider whose ham and spam leave from separate addresses (a dedicated pool
+    for the spammer), both signed with the provider's shared domain; one receiver that
+    keeps IP and domain reputation and files mail."""
+    raw = shared_world()
+    raw["simulation"]["duration"] = duration
+    isp = raw["providers"]["isp"]
+    isp["ips"] = ["198.51.100.1", "198.51.100.2"]
+    isp["pool_strategy"] = "dedicated"
+    isp["pools"] = {"spam": ["198.51.100.2"]}
+    raw["blocklists"] = {}
+    raw["receivers"] = {
+        "dest": {
+            "reputation": {"half_life": "3d", **receiver},
+            "filter": {"fp_base": 0.001, "fn_base": 0.05, "fp_worst": 0.3, "fn_worst": 0.005},
+        }
+    }
+    raw["domains"]["dest.example"]["users"] = 1000
+    raw["senders"] = {
+        "ham": {
+            "provider": "isp",
+            "count": 50,
+            "rate": "8/d",
+            "domains": {"dest.example": 1.0},
+        },
+        "spam": {
+            "provider": "isp",
+            "class": "spam",
+            "rate": "300/d",
+            "complaints": 0.01,
+            "domains": {"dest.example": 1.0},
+        },
+    }
+    return raw
+
+
+def without_spam(raw: dict) -> dict:
+    del raw["senders"]["spam"]
+    raw["providers"]["isp"].update(pool_strategy="shared", pools={}, ips=["198.51.100.1"])
+    return raw
+
+
+def legit(m):
+    return m[(m["sender_class"] != "spam") & ~m["is_dsn"]]
+
+
+def test_no_spam_and_no_complaints_means_no_collateral_damage_at_all():
+    """Without spam and complaints nobody earns bad evidence: the filter's own false
+    positives (which also lower the score) are neither collateral nor self-inflicted."""
+    raw = without_spam(filtering_world())
+    raw["receivers"]["dest"]["filter"] = {"fp_base": 0.05, "fp_worst": 0.6}
+    result = simulate(Scenario.from_dict(raw), seed=3)
+    m = legit(result.messages)
+    assert (m["folder"] == "spam").sum() > 20  # the filter does misfile ham
+    assert not m["collateral"].any()
+    assert not m["self_inflicted"].any()
+    for kind in ("collateral", "self_inflicted"):
+        part = result.summary[kind]
+        assert part["recipients"] == 0
+        assert part["by_cause"] == {}
+        assert part["delayed"] == part["spam_folder"] == part["bounced"] == 0
+
+
+def test_a_groups_own_complaints_are_self_inflicted_not_collateral():
+    raw = without_spam(filtering_world())
+    raw["senders"]["ham"]["complaints"] = 0.02
+    result = simulate(Scenario.from_dict(raw), seed=3)
+    m = legit(result.messages)
+    assert not m["collateral"].any()
+    assert m["self_inflicted"].sum() > 10
+    assert result.summary["self_inflicted"]["recipients"] == int(m["self_inflicted"].sum())
+
+
+def test_spammer_on_the_shared_domain_hurts_ham_from_a_clean_address():
+    """Ham and spam leave from different addresses but share isp.example: the domain's
+    reputation sinks and ham is misfiled or refused for it (collateral, by domain);
+    a sending domain of the spammer's own keeps the ham clean. (A lenient receiver, so
+    that the spammer's address keeps delivering and its domain keeps hearing of it.)"""
+    lenient = {"throttle_below": 0.3, "reject_below": 0.0, "throttle_rate": "1000/h"}
+    result = simulate(Scenario.from_dict(filtering_world(**lenient)), seed=2)
+    m = legit(result.messages)
+    a = result.attempts
+    assert set(a.loc[a["message_id"].isin(m["message_id"]), "source_ip"]) == {"198.51.100.1"}
+    causes = set(m.loc[m["collateral"], "collateral_cause"].astype(str))
+    assert causes
+    assert causes <= {"filter:domain", "reputation:domain"}, causes
+    assert m["collateral"].mean() > 0.05
+    hit = m[m["collateral"]]
+    assert set(hit["collateral_severity"].astype(str)) <= {"delayed", "spam_folder", "bounced"}
+    assert (hit.loc[hit["folder"] == "spam", "collateral_severity"] == "spam_folder").all()
+
+    own = filtering_world(**lenient)
+    own["senders"]["spam"]["domain"] = "spam.example"
+    result = simulate(Scenario.from_dict(own), seed=2)
+    m = legit(result.messages)
+    assert not m["collateral"].any()
+    spam = result.messages[result.messages["sender_class"] == "spam"]
+    assert set(spam["sender_domain"].astype(str)) == {"spam.example"}
+    assert set(m["sender_domain"].astype(str)) == {"isp.example"}
+
+
+def test_a_spammer_with_its_own_domain_carries_its_name_to_a_fresh_address():
+    """The spammer's first address sinks its domain's reputation; moved to a fresh
+    address (another provider), its mail is refused for the domain at once."""
+
+    def world(second_domain: str) -> dict:
+        raw = filtering_world(duration="1d", throttle_rate="1/h", throttle_burst=10)
+        raw["providers"]["isp"].update(pool_strategy="shared", pools={}, ips=["198.51.100.2"])
+        raw["providers"]["fresh"] = {
+            "ips": ["192.0.2.50"],
+            "local_domains": ["fresh.example"],
+            "warmup": {"ips": ["192.0.2.50"], "daily_limits": [100000]},
+        }
+        raw["senders"] = {
+            "before": {
+                "provider": "isp",
+                "class": "spam",
+                "domain": "spam.example",
+                "messages": [{"at": f"{i}m", "to": [f"u{i}@dest.example"]} for i in range(200)],
+            },
+            "after": {
+                "provider": "fresh",
+                "class": "spam",
+                "domain": second_domain,
+                "messages": [
+                    {"at": f"{6 * 60 + i}m", "to": [f"v{i}@dest.example"]} for i in range(5)
+                ],
+            },
+        }
+        return raw
+
+    a = simulate(Scenario.from_dict(world("spam.example"))).attempts
+    late = a[a["source_ip"] == "192.0.2.50"].drop_duplicates("message_id")
+    assert len(late) == 5
+    assert (late["code"] == 550).all()
+    assert late["reply"].str.contains("DKIM domain [spam.example]", regex=False).all()
+    # under a new name the first message gets in; what it earns then sinks the (new,
+    # little-trusted) address itself
+    a = simulate(Scenario.from_dict(world("new-name.example"))).attempts
+    late = a[a["source_ip"] == "192.0.2.50"].drop_duplicates("message_id")
+    assert late["code"].iloc[0] == 250
+    assert not late["reply"].str.contains("DKIM domain", regex=False).any()
+
+
+@pytest.mark.slow
+def test_a_new_address_is_throttled_until_warmed():
+    """An address in its provider's warm-up starts with a small allowance at the
+    receiver (4.7.28 deferrals beyond it) that grows with the good evidence it earns;
+    a known address sending the same mail is never throttled."""
+
+    def world(new: bool) -> dict:
+        raw = without_spam(filtering_world(duration="7d", new_daily=10, warm_growth=1.0))
+        raw["receivers"]["dest"].pop("filter")
+        raw["senders"]["ham"].update(count=1, rate="60/d")
+        if new:
+            raw["providers"]["isp"]["warmup"] = {"ips": ["198.51.100.1"], "daily_limits": [100000]}
+        return raw
+
+    a = simulate(Scenario.from_dict(world(new=True)), seed=5).attempts
+    day = (a["started_at"] // 86400).astype(int)
+    throttled = a["enhanced_code"] == "4.7.28"
+    share = throttled.groupby(day).mean()
+    assert share[0] > 0.5  # 10 a day against ~60 offered (and their retries)
+    assert share.iloc[-1] == 0.0  # warmed: nothing throttled on the last day
+    # the allowance doubles with the evidence earned: more delivered each day until warm
+    delivered = (a["code"] == 250).groupby(day).sum().tolist()
+    assert all(x < y for x, y in itertools.pairwise(delivered[:5])), delivered
+    a = simulate(Scenario.from_dict(world(new=False)), seed=5).attempts
+    assert not (a["enhanced_code"] == "4.7.28").any()
+
+
+def test_legitimate_draws_do_not_move_when_the_spam_volume_changes():
+    """Filing draws come from each message's own substream: with the spammer on its own
+    address and domain and a filter blind to reputation, three times the spam leaves
+    every ham message's folder as it was (common random numbers)."""
+    raw = filtering_world(duration="1d")
+    raw["senders"]["spam"]["domain"] = "spam.example"
+    raw["receivers"]["dest"]["filter"] = {"fp_base": 0.2, "fp_worst": 0.2}
+    folders = []
+    for rate in ("100/d", "300/d"):
+        raw["senders"]["spam"]["rate"] = rate
+        m = legit(simulate(Scenario.from_dict(raw), seed=9).messages)
+        m = m[m["status"] == "delivered"].sort_values(["sender", "created_at", "recipient"])
+        keys = m[["sender", "created_at", "recipient", "folder"]].astype(str)
+        folders.append(keys.reset_index(drop=True))
+    assert len(folders[0]) > 200
+    assert (folders[0]["folder"] == "spam").sum() > 20
+    pd.testing.assert_frame_equal(folders[0], folders[1])
+
+
+def test_a_listing_is_blamed_on_whoever_earned_most_of_the_address_evidence():
+    from mailnet.model.receiver import BlocklistNetwork
+
+    class Quiet:  # a list that ignores what it is told
+        def observe(self, *args) -> None:
+            pass
+
+    network = BlocklistNetwork({"quiet": Quiet()})  # type: ignore[dict-item]
+    for party in ("ham", "ham", "ham", "spam"):
+        network.observe("trap", "198.51.100.1", 64500, 0.0, party)
+    assert network.blame("198.51.100.1", "ip", "ham") == "own"
+    assert network.blame("198.51.100.1", "ip", "spam") == "others"
+    assert network.blame("198.51.100.1", "prefix", "ham") == "others"  # the neighbours
+    assert network.blame("198.51.100.9", "ip", "ham") == "others"  # nothing reported

@@ -4,14 +4,15 @@ The blocklists' sensors see spam-trap hits and spam in transit, the receiving
 organisation's reputation table sees every filed message and every complaint, and the
 sender's provider hears of complaints through its feedback loop (mail-facts.md §7).
 Recipients complain about a message in their inbox with their sender group's
-``complaints`` probability.
+``complaints`` probability, drawn from the message's own substream (``message_uniform``),
+so that a recipient's complaint does not depend on how much other mail the run holds.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mailnet.model.message import Message
+from mailnet.model.message import Message, message_uniform, stream_key
 from mailnet.model.receiver import BlocklistNetwork, Receiver
 from mailnet.model.submission import SubmissionServer
 from mailnet.scenario import Scenario
@@ -36,7 +37,7 @@ class ReputationFeedback:
         self.blocklists = blocklists
         self._asns = asns
         self._complaints = complaints
-        self._rng = rng
+        self._stream = stream_key(rng)
         self.providers: dict[str, SubmissionServer] = {}
 
     @classmethod
@@ -56,18 +57,19 @@ class ReputationFeedback:
         """Probability that a recipient complains about ``message`` in the inbox."""
         return self._complaints.get(message.group, 0.0)
 
-    def complains(self, rate: float) -> bool:
-        """Whether one recipient complains; one draw from the ``complaints`` stream."""
-        return float(self._rng.random()) < rate
+    def complains(self, rate: float, message: Message, recipient: str) -> bool:
+        """Whether ``recipient`` complains about ``message``: the message's own draw in the
+        substream keyed by the ``complaints`` stream."""
+        return message_uniform(self._stream, message, message.index(recipient)) < rate
 
     def complaint(
         self, message: Message, ip: str, asn: int, receiver: Receiver | None, now: float
     ) -> None:
         """A recipient marks the message as spam: the receiver, the lists and the
         sender's provider (through its feedback loop) all hear of it."""
-        self.blocklists.observe("complaint", ip, asn, now)
+        self.blocklists.observe("complaint", ip, asn, now, message.group)
         if receiver is not None:
-            receiver.observe("complaint", ip, now)
+            receiver.observe("complaint", ip, now, message)
         msa = self.providers.get(message.provider)
         if msa is not None:
             msa.record(message.sender, "complaint")

@@ -197,7 +197,7 @@ class MxServer:
         now = self.env.now
         receiver = None if trusted else self.receiver
         verify = self._verify
-        verdict = receiver.session_verdict(client_ip, asn, now) if receiver else None
+        verdict = receiver.session_verdict(client_ip, asn, now, message) if receiver else None
         replies: list[smtp.Reply] = []
         causes: list[str | None] = []
         for rcpt in recipients:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from mailnet.model.feedback import ReputationFeedback
 from mailnet.model.mailbox import Mailboxes
 from mailnet.model.message import Message, SenderClass, domain_of, is_trap
-from mailnet.model.receiver import CollateralCause, Receiver
+from mailnet.model.receiver import Receiver
 from mailnet.records import MessageTable
 
 
@@ -47,19 +47,24 @@ class DeliveryAgent:
             row = message.rows[rcpt]
             trap = is_trap(rcpt)
             if trap:
-                blocklists.observe("trap", client_ip, asn, now)
+                blocklists.observe("trap", client_ip, asn, now, message.group)
                 if receiver is not None:
-                    receiver.observe("trap", client_ip, now)
+                    receiver.observe("trap", client_ip, now, message)
             elif is_spam:
-                blocklists.observe("spam", client_ip, asn, now)
+                blocklists.observe("spam", client_ip, asn, now, message.group)
             if receiver is not None:
-                folder, by_reputation = receiver.file(is_spam, client_ip, now)
-                if by_reputation and message.legitimate:
-                    table.mark_collateral(row, CollateralCause.FILTER)
+                folder, cause = receiver.file(message, rcpt, client_ip, now)
+                if cause is not None and message.legitimate:
+                    table.mark_collateral(row, cause)
             else:
                 folder = "inbox"
             table.folder[row] = folder
             table.stored_by[row] = host
-            if folder == "inbox" and complaints and not trap and feedback.complains(complaints):
+            if (
+                folder == "inbox"
+                and complaints
+                and not trap
+                and feedback.complains(complaints, message, rcpt)
+            ):
                 feedback.complaint(message, client_ip, asn, receiver, now)
             self.mailboxes.store(row, rcpt, domain_of(rcpt), now)

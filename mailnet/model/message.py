@@ -1,7 +1,13 @@
-"""Messages and queue entries: plain records, never simulation processes of their own."""
+"""Messages and queue entries: plain records, never simulation processes of their own.
+
+Each message also carries a ``draw_key``: the root of its own random substream, so that
+the draws made for it (its filing, its recipients' complaints) do not depend on how many
+other messages the run holds (:func:`message_uniform`).
+"""
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 
 import simpy
@@ -21,6 +27,43 @@ SUBMISSION_HOPS = 1
 """Received: headers of a message as its provider's MSA accepted it."""
 
 
+_MASK = (1 << 64) - 1
+
+
+def mix64(x: int) -> int:
+    """SplitMix64's finaliser (Steele, Lea & Flood 2014): a bijection of 64-bit integers
+    whose outputs pass BigCrush for consecutive inputs; about 0.3 us in Python."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def message_uniform(stream: int, message: Message, index: int) -> float:
+    """A uniform in [0, 1) for recipient ``index`` of ``message`` in substream ``stream``.
+
+    A keyed, counter-based draw: ``mix64(stream ^ message.draw_key ^ mix64(index))``, top
+    53 bits. ``stream`` is a 64-bit key drawn once from a named stream (one per use: a
+    receiver's filter, the complaints), ``draw_key`` is fixed by the message's sender
+    group and its rank among that group's messages. The same message of the same group
+    thus gets the same draws whatever other groups send (common random numbers that
+    survive a change of the spam volume), at ~1 us a draw instead of ~20 us for a numpy
+    Generator per message.
+    """
+    return (mix64(stream ^ message.draw_key ^ mix64(index)) >> 11) * (1.0 / (1 << 53))
+
+
+def stream_key(rng) -> int:
+    """A 64-bit substream key drawn from numpy Generator ``rng`` (once, at build time)."""
+    return int(rng.integers(0, 1 << 63, dtype="int64")) | (int(rng.integers(0, 2)) << 63)
+
+
+def group_key(group: str) -> int:
+    """A stable 64-bit key for a sender group's name (unlike ``hash()``, the same in
+    every process)."""
+    return int.from_bytes(hashlib.blake2b(group.encode(), digest_size=8).digest(), "little")
+
+
 class Message:
     """A message as submitted: envelope sender, class and the table rows of its recipients.
 
@@ -31,10 +74,15 @@ class Message:
     one from submission, one more at each relay or backup MX that accepts it.
     ``relayed_from`` maps a recipient to the client address that handed its copy to a
     backup MX or relay (the external relay of its Received: chain), or is ``None``.
+    ``domain`` is the authenticated sending domain (DKIM d=, Return-Path) receivers keep
+    reputation for (empty for DSNs); ``draw_key`` roots the message's own random
+    substream (:func:`message_uniform`).
     """
 
     __slots__ = (
         "created_at",
+        "domain",
+        "draw_key",
         "group",
         "hops",
         "id",
@@ -58,6 +106,8 @@ class Message:
         created_at: float,
         group: str = "",
         retries: bool = True,
+        domain: str = "",
+        draw_key: int = 0,
     ):
         self.id = id
         self.sender = sender
@@ -70,12 +120,20 @@ class Message:
         self.relayed_from: dict[str, str] | None = None
         self.group = group
         self.retries = retries
+        self.domain = domain
+        self.draw_key = draw_key
 
     def add_hop(self, recipient: str) -> int:
         """Count one more MTA on ``recipient``'s copy; the number of hops it has now."""
         hops = self.hops.get(recipient, SUBMISSION_HOPS) + 1
         self.hops[recipient] = hops
         return hops
+
+    def index(self, recipient: str) -> int:
+        """The position of ``recipient`` among the message's recipients (its substream
+        counter): rows of one message are consecutive."""
+        rows = self.rows
+        return rows[recipient] - next(iter(rows.values()))
 
     @property
     def legitimate(self) -> bool:
@@ -84,12 +142,23 @@ class Message:
 
 
 class MessageFactory:
-    """Creates messages with consecutive ids, one messages-table row per recipient."""
+    """Creates messages with consecutive ids, one messages-table row per recipient.
 
-    def __init__(self, env: simpy.Environment, table: MessageTable):
+    ``sender_domains`` maps sender groups to their own sending domain; other mail is
+    authenticated with the domain of its envelope sender (the provider's shared domain).
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        table: MessageTable,
+        sender_domains: dict[str, str] | None = None,
+    ):
         self.env = env
         self._table = table
         self._next_id = 0
+        self._domains = sender_domains or {}
+        self._ranks: dict[str, list[int]] = {}  # group -> [its key, messages so far]
 
     def new(
         self,
@@ -104,6 +173,11 @@ class MessageFactory:
     ) -> Message:
         """A message created now, with a table row per recipient."""
         now = self.env.now
+        rank = self._ranks.get(group)
+        if rank is None:
+            rank = self._ranks[group] = [group_key(group), 0]
+        rank[1] += 1
+        domain = self._domains.get(group) or domain_of(sender)
         message = Message(
             self._next_id,
             sender,
@@ -113,12 +187,22 @@ class MessageFactory:
             created_at=now,
             group=group,
             retries=retries,
+            domain=domain,
+            draw_key=mix64(rank[0] ^ mix64(rank[1])),
         )
         self._next_id += 1
         table = self._table
         for rcpt in recipients:
             message.rows[rcpt] = table.add(
-                message.id, rcpt, sender, sender_class, provider, domain_of(rcpt), is_dsn, now
+                message.id,
+                rcpt,
+                sender,
+                sender_class,
+                provider,
+                domain_of(rcpt),
+                is_dsn,
+                now,
+                domain,
             )
         return message
 

@@ -63,7 +63,9 @@ class World:
         self.log = log
         self.streams = streams
         horizon = scenario.simulation.duration
-        self.messages = MessageFactory(env, log.messages)
+        self.messages = MessageFactory(
+            env, log.messages, {n: g.domain for n, g in scenario.senders.items() if g.domain}
+        )
         self.resolver = Resolver(scenario.domains, streams.get("dns"), streams.get("dns.faults"))
         self.mailboxes = Mailboxes(
             scenario.domains, horizon, log.messages, streams.get("mailboxes")
@@ -74,8 +76,11 @@ class World:
                 for name, cfg in scenario.blocklists.items()
             }
         )
+        new_ips = frozenset(
+            ip for p in scenario.providers.values() if p.warmup for ip in p.warmup.ips
+        )
         self.receivers = {
-            name: Receiver(name, cfg, self.blocklists, streams.get(f"receivers.{name}"))
+            name: Receiver(name, cfg, self.blocklists, streams.get(f"receivers.{name}"), new_ips)
             for name, cfg in scenario.receivers.items()
         }
         self.feedback = ReputationFeedback.for_scenario(

@@ -1,14 +1,17 @@
-"""Content filtering at the receiver: inbox or spam folder, swayed by the sender IP's score.
+"""Content filtering at the receiver: inbox or spam folder, swayed by the sender's score.
 
-Pure decisions, no simulation engine. ``ContentFilter.place(is_spam, score)`` draws from
-the numpy Generator it was built with and tells whether the score decided the placement. A filter trusts mail from a well-reputed IP more:
-as the score falls, ham is misfiled more often and spam slips through less often.
+Pure decisions, no simulation engine. ``ContentFilter.place(is_spam, score, u)`` files one
+message with the uniform ``u`` (the message's own draw, or one from the Generator the
+filter was built with), and ``blame`` tells whose reputation misfiled a ham message. A
+filter trusts mail from a well-reputed sender more: as the score falls, ham is misfiled
+more often and spam slips through less often.
 """
 
 from __future__ import annotations
 
 from numpy.random import Generator
 
+from mailnet.policies.reputation import blame
 from mailnet.scenario import FilterConfig
 
 
@@ -82,15 +85,19 @@ class ContentFilter:
         """Probability that spam from an IP with ``score`` lands in the inbox."""
         return _lerp(self.fn_worst, self.fn_base, self._check(score))
 
-    def place(self, is_spam: bool, score: float) -> tuple[str, bool]:
-        """``("inbox" | "spam", by_score)`` for one message; one uniform draw from ``rng``.
-
-        ``by_score`` marks ham misfiled only because of the score: a perfect score would
-        have put it in the inbox.
-        """
-        u = float(self.rng.random())
+    def place(self, is_spam: bool, score: float, u: float | None = None) -> str:
+        """``"inbox"`` or ``"spam"`` for one message, by the uniform ``u`` in [0, 1) (one
+        draw from ``rng`` when not given): spam goes to the inbox when ``u < fn_rate``,
+        ham to the spam folder when ``u < fp_rate``."""
+        if u is None:
+            u = float(self.rng.random())
         if is_spam:
-            return ("inbox" if u < self.fn_rate(score) else "spam"), False
-        if u < self.fp_rate(score):
-            return "spam", u >= self.fp_rate(1.0)
-        return "inbox", False
+            return "inbox" if u < self.fn_rate(score) else "spam"
+        return "spam" if u < self.fp_rate(score) else "inbox"
+
+    def blame(self, u: float, scores: tuple[float, float, float]) -> str | None:
+        """Who earned the misfiling of a ham message placed with ``u`` at the first of
+        ``scores`` (actual, without others' earned bad evidence, without any:
+        ``ReputationTable.scores``): ``"others"``, ``"own"`` or ``None`` (the filter's
+        ordinary false positive). Exact when ``fp_worst >= fp_base``."""
+        return blame(scores, lambda s: u < self.fp_rate(min(1.0, max(0.0, s))))

@@ -26,20 +26,33 @@ class GreylistConfig(Model):
 
 
 class ReputationConfig(Model):
-    """A receiver's local IP reputation (see mailnet.policies.reputation for the score)."""
+    """A receiver's local reputation of client addresses and, with ``domain``, of
+    authenticated sending domains (mailnet.policies.reputation has the score and the
+    sources). ``throttle_below``/``reject_below`` default to the ``style``'s published
+    spam-rate lines (gmail 0.909/0.769, yahoo 0.769/0.5, microsoft 0.9/0.5);
+    ``new_prior``, ``new_daily`` (messages a day) and ``warm_growth`` (a day) govern
+    addresses in a provider's warm-up."""
 
     half_life: PositiveDuration = 7 * 86400.0
     prior: float = Field(1.0, ge=0, le=1)
     prior_weight: float = Field(10.0, gt=0)
-    throttle_below: float = Field(0.8, ge=0, le=1)
-    reject_below: float = Field(0.5, ge=0, le=1)
+    throttle_below: float | None = Field(None, ge=0, le=1)
+    reject_below: float | None = Field(None, ge=0, le=1)
     throttle_rate: PositiveRate = 1 / 60
     throttle_burst: int = Field(10, ge=1)
     style: Literal["gmail", "microsoft", "yahoo"] = "gmail"
+    domain: bool = True
+    new_prior: float = Field(0.8, ge=0, le=1)
+    new_daily: float = Field(500.0, gt=0, le=1e9)
+    warm_growth: float = Field(0.4, ge=0, le=100)
 
     @model_validator(mode="after")
     def _order(self) -> ReputationConfig:
-        if self.reject_below > self.throttle_below:
+        if (
+            self.reject_below is not None
+            and self.throttle_below is not None
+            and self.reject_below > self.throttle_below
+        ):
             raise ValueError("reject_below must not exceed throttle_below")
         return self
 

@@ -36,9 +36,16 @@ class Campaigns(Model):
 
 
 class SenderGroup(Model):
-    """A population of mail clients (MUAs) of one class, submitting to one provider."""
+    """A population of mail clients (MUAs) of one class, submitting to one provider.
+
+    ``domain`` is the group's own authenticated sending domain (DKIM d=); by default its
+    mail is signed with its provider's shared domain, whose reputation it shares.
+    """
 
     provider: str
+    domain: str | None = Field(
+        None, min_length=1, max_length=253, pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$"
+    )
     count: int = Field(1, ge=1)
     sender_class: Literal["ham", "bulk", "spam"] = Field("ham", alias="class")
     rate: Rate | None = None
