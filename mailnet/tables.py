@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 STATUSES = ("delivered", "bounced", "expired", "dropped", "in_queue")
-OUTCOMES = ("sent", "deferred", "bounced")
+OUTCOMES = ("sent", "deferred", "suspended", "bounced")
 FOLDERS = ("inbox", "spam")
 DSN_KINDS = ("failed", "expired", "delayed")
 
@@ -94,7 +94,12 @@ MESSAGES = _table(
         ("delivered_at", "float64", "stored in the final mailbox"),
         ("retrieved_at", "float64", "fetched by the recipient's client"),
         Column("status", "category", "the row's final status", STATUSES),
-        ("attempts", "int64", "delivery attempts for this recipient, over every hop"),
+        (
+            "attempts",
+            "int64",
+            "delivery attempts for this recipient, over every hop (a deferral without a "
+            "connection, outcome `suspended`, is not one)",
+        ),
         ("final_code", "Int64", "basic code of the last reply (null before any reply)"),
         ("final_enhanced_code", "category", "enhanced status code of the last reply"),
         Column(
@@ -148,7 +153,13 @@ ATTEMPTS = _table(
         ("ended_at", "float64", "the attempt ends"),
         ("code", "int64", "basic code of the reply for this recipient"),
         ("enhanced_code", "category", "enhanced status code of the reply"),
-        Column("outcome", "category", "what the reply means for the recipient", OUTCOMES),
+        Column(
+            "outcome",
+            "category",
+            "what the reply means for the recipient: `suspended` is a deferral without a "
+            "connection (a dead destination), not counted as an attempt on the receiver",
+            OUTCOMES,
+        ),
         (
             "reply",
             "category",

@@ -22,6 +22,8 @@ from mailnet.maillog.format import client_said, format_delay, format_delays, rec
 from mailnet.maillog.queue import QueueFile, QueueFiles
 from mailnet.maillog.source import Attempts, Hosts
 
+_STATUS = {"suspended": "deferred"}  # Postfix logs a suspended deferral as deferred
+
 LastAttempts = dict[tuple[int, str], int]
 """The attempt row that ended last, by (message, recipient)."""
 
@@ -46,7 +48,7 @@ def log_deliveries(
             "smtp",
             f"{qf.qid}: to=<{rcpt}>, relay={relay}, "
             f"delay={format_delay(end - qf.arrival)}, delays={_delays(i, a, qf)}, "
-            f"dsn={a.enhanced[i]}, status={a.outcome[i]} ({text})",
+            f"dsn={a.enhanced[i]}, status={_STATUS.get(a.outcome[i], a.outcome[i])} ({text})",
         )
         if a.outcome[i] in ("sent", "bounced"):
             qf.done[rcpt] = end

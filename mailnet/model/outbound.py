@@ -353,12 +353,14 @@ class OutboundMta:
         replies: list[smtp.Reply],
         causes: list[str | None] | None,
         keep: bool = False,
+        suspended: bool = False,
     ) -> None:
         """Record one attempt per recipient and settle each: sent, bounced or deferred.
         ``times`` are the attempt's start and the session's start (NaN without one).
         ``keep``: the host is not the final one, so the recipients answered 4xx stay in
         ``delivery`` for the next host instead of being deferred (their rows still say
-        ``deferred``, with this host's reply)."""
+        ``deferred``, with this host's reply). ``suspended``: deferred without a
+        connection (outcome ``suspended``, not counted in the row's ``attempts``)."""
         started, session_at = times
         env = self.env
         message = delivery.message
@@ -371,11 +373,12 @@ class OutboundMta:
         last_permanent = None
         for i, (rcpt, reply) in enumerate(zip(delivery.recipients, replies, strict=True)):
             row = message.rows[rcpt]
-            table.attempts[row] += 1
+            if not suspended:  # no connection: not an attempt on the receiver
+                table.attempts[row] += 1
             if reply.ok:
                 outcome = "sent"
             elif reply.transient:
-                outcome = "deferred"
+                outcome = "suspended" if suspended else "deferred"
                 deferred.append(rcpt)
                 last_transient = reply
             else:
@@ -420,7 +423,9 @@ class OutboundMta:
         # the deferral names the failure that made the destination dead, as Postfix does
         reason = self.scheduler.destination(delivery.domain).reason
         replies = [reason] * len(delivery.recipients)
-        self._settle_attempt(delivery, "", None, (now, math.nan), replies=replies, causes=None)
+        self._settle_attempt(
+            delivery, "", None, (now, math.nan), replies=replies, causes=None, suspended=True
+        )
 
     def _defer(self, delivery: Delivery, reply: smtp.Reply, destination: str) -> None:
         """Hand a failed delivery to the retry policy: hold it, or expire it.
@@ -453,7 +458,7 @@ class OutboundMta:
             warning
             and not delivery.warned
             and not message.is_dsn
-            and now - message.created_at >= warning
+            and now - delivery.arrival >= warning
             and self.on_bounce is not None
         ):
             delivery.warned = True
