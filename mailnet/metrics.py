@@ -85,11 +85,12 @@ def session_waits(attempts: pd.DataFrame, connect_time: dict[str, float]) -> pd.
 
 
 def _ever_deferred(rows: pd.DataFrame, attempts: pd.DataFrame) -> int:
-    """How many of ``rows`` (message, recipient) had at least one deferred attempt."""
-    deferred = attempts.loc[attempts["outcome"] == "deferred", "message_id"].to_numpy()
-    if deferred.size == 0 or rows.empty:
+    """How many of ``rows`` (message, recipient) had at least one deferred attempt
+    (with a connection, or without one: suspended or skipped)."""
+    deferred = attempts["outcome"].isin(("deferred", "suspended", "skipped")).to_numpy()
+    if not deferred.any() or rows.empty:
         return 0
-    hit = attempts.loc[attempts["outcome"] == "deferred", ["message_id", "recipient"]]
+    hit = attempts.loc[deferred, ["message_id", "recipient"]]
     keys = pd.MultiIndex.from_arrays([hit["message_id"], hit["recipient"].astype(str)]).unique()
     mine = pd.MultiIndex.from_arrays([rows["message_id"], rows["recipient"].astype(str)])
     return int(mine.isin(keys).sum())
@@ -179,6 +180,8 @@ def summarize(
     waits = session_waits(attempts, connect) if connect else pd.Series(dtype=float)
     sessions = int(waits.size)
     final = counts["delivered"] + counts["bounced"] + counts["expired"]
+    suspended = int((attempts["outcome"] == "suspended").sum())
+    skipped = int((attempts["outcome"] == "skipped").sum())
     return {
         "messages": int(mail["message_id"].nunique()),
         "recipients": total,
@@ -197,7 +200,9 @@ def summarize(
         "end_to_end_latency_s": _percentiles(end_to_end),
         "attempts_per_message": float(mail["attempts"].mean()) if total else None,
         "attempts_per_remote_recipient": float(remote["attempts"].mean()) if len(remote) else None,
-        "attempts": len(attempts),
+        "attempts": len(attempts) - suspended - skipped,
+        "suspended_attempts": suspended,
+        "skipped_attempts": skipped,
         "session_wait_s": {
             "sessions": sessions,
             "mean": float(waits.mean()) if sessions else None,

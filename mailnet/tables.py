@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 STATUSES = ("delivered", "bounced", "expired", "dropped", "in_queue")
-OUTCOMES = ("sent", "deferred", "bounced", "skipped")
+OUTCOMES = ("sent", "deferred", "suspended", "bounced", "skipped")
 FOLDERS = ("inbox", "spam")
 DSN_KINDS = ("failed", "expired", "delayed")
 SEVERITIES = ("delayed", "spam_folder", "bounced")
@@ -103,7 +103,12 @@ MESSAGES = _table(
         ("delivered_at", "float64", "stored in the final mailbox"),
         ("retrieved_at", "float64", "fetched by the recipient's client"),
         Column("status", "category", "the row's final status", STATUSES),
-        ("attempts", "int64", "delivery attempts for this recipient, over every hop"),
+        (
+            "attempts",
+            "int64",
+            "delivery attempts for this recipient, over every hop (a deferral without a "
+            "connection, outcome `suspended`, is not one)",
+        ),
         ("final_code", "Int64", "basic code of the last reply (null before any reply)"),
         ("final_enhanced_code", "category", "enhanced status code of the last reply"),
         Column(
@@ -178,8 +183,9 @@ ATTEMPTS = _table(
         Column(
             "outcome",
             "category",
-            "what the reply means for the recipient (`skipped`: no connection, the SMTP "
-            "client held every host)",
+            "what the reply means for the recipient: `suspended` is a deferral without a "
+            "connection (a dead destination), not counted as an attempt on the receiver; "
+            "`skipped`: no connection either, the SMTP client's host records held every host",
             OUTCOMES,
         ),
         (

@@ -279,7 +279,7 @@ def expected_counts(result) -> dict:
     m, a = result.messages, result.attempts
     sent = a[a["outcome"] == "sent"]
     sessions = sent.drop_duplicates(["message_id", "hop", "mx_host", "started_at"])
-    deferred = a[a["outcome"] == "deferred"]
+    deferred = a[a["outcome"].isin(["deferred", "suspended"])]
     unsent = (m["attempts"] == 0) & m["status"].isin(["bounced", "dropped"])
     refused = unsent & m["final_enhanced_code"].astype(str).str.startswith("5.7")
     return {

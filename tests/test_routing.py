@@ -8,6 +8,7 @@ from mailnet import smtp
 from mailnet.model.dns import Resolver
 from mailnet.model.routing import mx_route
 from mailnet.scenario import Domain, MxRecord
+from mailnet.scenario.domains import DnsFaultWindow
 
 
 def _resolver(**domains: Domain) -> Resolver:
@@ -38,9 +39,11 @@ def test_implicit_mx_null_mx_and_unknown_domain():
 
 
 def test_lookup_faults_defer_or_bounce():
-    resolver = _resolver(d_example=Domain(dns_tempfail=1.0))
+    servfail = DnsFaultWindow(start=0, end=10)
+    resolver = _resolver(d_example=Domain(dns_faults=[servfail]))
     assert mx_route(resolver, "d.example") == (smtp.DNS_TEMPFAIL, [])
-    resolver = _resolver(d_example=Domain(dns_nxdomain=1.0))
+    broken = DnsFaultWindow(start=0, end=10, answer="nxdomain")
+    resolver = _resolver(d_example=Domain(dns_faults=[broken]))
     assert mx_route(resolver, "d.example") == (smtp.DNS_NXDOMAIN, [])
 
 

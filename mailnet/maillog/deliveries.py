@@ -33,6 +33,9 @@ from mailnet.maillog.format import (
 from mailnet.maillog.queue import QueueFile, QueueFiles
 from mailnet.maillog.source import Attempts, Hosts
 
+# Postfix logs a deferral without a connection (a dead destination, a held host) as deferred
+_STATUS = {"suspended": "deferred", "skipped": "deferred"}
+
 LastAttempts = dict[tuple[int, str], int]
 """The attempt row that ended last, by (message, recipient)."""
 
@@ -62,7 +65,7 @@ def log_deliveries(
             program,
             f"{qf.qid}: to=<{rcpt}>, relay={relay}, "
             f"delay={format_delay(end - qf.arrival)}, delays={_delays(i, a, qf)}, "
-            f"dsn={dsn}, status={a.outcome[i]} ({text})",
+            f"dsn={dsn}, status={_STATUS.get(a.outcome[i], a.outcome[i])} ({text})",
         )
         if a.outcome[i] in ("sent", "bounced"):
             qf.done[rcpt] = end

@@ -26,7 +26,7 @@ def log_expiry(
             continue
         mid, rcpt = msgs.mid[i], msgs.rcpt[i]
         k = last.get((mid, rcpt))
-        if k is None or attempts.outcome[k] != "deferred":
+        if k is None or attempts.outcome[k] not in ("deferred", "suspended"):
             continue
         end = attempts.end[k]
         qf = queue.find(attempts.hop[k], mid, attempts.start[k], rcpt)

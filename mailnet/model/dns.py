@@ -3,22 +3,37 @@
 Lower preference first; hosts of equal preference are shuffled (as Postfix's
 smtp_randomize_addresses does); a domain without MX records is reached through its
 implicit MX, the domain's own host; a null MX (RFC 7505) means the domain takes no mail.
-A lookup may fail: temporarily (the sender defers, 4.4.3) or with "no such domain" (the
-sender bounces, 5.1.2), with each domain's probabilities. An MX host may have no address
-record: it is never tried, as Postfix's smtp_addr_list leaves it out.
+An MX host may have no address record: it is never tried, as Postfix's smtp_addr_list
+leaves it out.
+
+A lookup fails only inside one of its domain's ``dns_faults`` episodes, so every retry
+within an episode meets the same failure: SERVFAIL (the sender defers, 4.4.3), or in a
+window with ``answer = "nxdomain"`` "no such domain" (the sender bounces, 5.1.2). A domain
+that exists never answers NXDOMAIN otherwise.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mailnet import smtp
+from mailnet.policies.episodes import Episodes, stream_key
+from mailnet.policies.outages import OutageSchedule
 from mailnet.scenario import Domain
+
+_ANSWERS = {"servfail": smtp.DNS_TEMPFAIL, "nxdomain": smtp.DNS_NXDOMAIN}
 
 
 class Resolver:
     """MX lookups for every domain of the scenario, shuffled with the ``dns`` stream.
-    ``unresolvable``: MX host names without an address record."""
+
+    ``fault_rng`` keys the random ``dns_faults`` episodes (nothing is drawn from it: each
+    domain's episodes depend on the seed and its name only); ``unresolvable``: MX host
+    names without an address record. ``clock`` gives the current simulated time in
+    seconds (0 until the world sets it).
+    """
 
     def __init__(
         self,
@@ -29,13 +44,13 @@ class Resolver:
     ):
         self._rng = rng
         self._unresolvable = unresolvable or set()
-        self._fault_rng = fault_rng
+        self.clock: Callable[[], float] = lambda: 0.0
         self._records: dict[str, list[tuple[int, str]]] = {}
-        self._faults: dict[str, tuple[float, float]] = {}
+        self._faults: dict[str, Callable[[float], smtp.Reply | None]] = {}
         self.null_mx: set[str] = set()
         for name, domain in domains.items():
-            if domain.dns_tempfail or domain.dns_nxdomain:
-                self._faults[name] = (domain.dns_nxdomain, domain.dns_tempfail)
+            if domain.dns_faults is not None:
+                self._faults[name] = _fault_source(name, domain, fault_rng or rng)
             if domain.null_mx:
                 self.null_mx.add(name)
             elif domain.mx:
@@ -44,16 +59,12 @@ class Resolver:
                 self._records[name] = [(0, name)]
 
     def lookup_fault(self, domain: str) -> smtp.Reply | None:
-        """The failure of this MX lookup, if it fails: NXDOMAIN (5.1.2) or tempfail (4.4.3)."""
+        """The failure of an MX lookup now, inside a DNS fault episode of ``domain``:
+        NXDOMAIN (5.1.2) or SERVFAIL (4.4.3); ``None`` outside one."""
         fault = self._faults.get(domain)
-        if fault is None or self._fault_rng is None:
+        if fault is None:
             return None
-        u = float(self._fault_rng.random())
-        if u < fault[0]:
-            return smtp.DNS_NXDOMAIN
-        if u < fault[0] + fault[1]:
-            return smtp.DNS_TEMPFAIL
-        return None
+        return fault(self.clock())
 
     def set_mx(self, domain: str, records: list[tuple[int, str]]) -> None:
         """Replace ``domain``'s MX records (``(preference, host)``; none: its implicit MX)
@@ -99,3 +110,23 @@ class Resolver:
             out.extend(group)
             i = j
         return out
+
+
+def _fault_source(
+    name: str, domain: Domain, rng: np.random.Generator
+) -> Callable[[float], smtp.Reply | None]:
+    """The failure of ``name``'s lookups at time t: random episodes (SERVFAIL only) or
+    the scheduled windows, each with its answer."""
+    faults = domain.dns_faults
+    if isinstance(faults, list):
+        schedule = OutageSchedule([(w.start, w.end, w.answer) for w in faults])
+
+        def scheduled(t: float) -> smtp.Reply | None:
+            answer = schedule.mode_at(t)
+            return None if answer is None else _ANSWERS[answer]
+
+        return scheduled
+    assert faults is not None
+    share = faults.mttr / (faults.mtbf + faults.mttr)
+    episodes = Episodes(share, faults.mttr, stream_key(rng, name))
+    return lambda t: smtp.DNS_TEMPFAIL if episodes.on(name, t) else None

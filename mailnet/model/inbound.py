@@ -70,8 +70,8 @@ class SessionResult:
 
 class MxServer:
     """One MX host (``[servers.NAME]``). ``accept`` receives what it takes; ``receiver``
-    (optional) is the organisation whose policies it applies; ``rng`` draws full
-    mailboxes."""
+    (optional) is the organisation whose policies it applies; ``mailbox_full`` (a
+    primary's mailbox store) says whether a recipient's mailbox is full at a time."""
 
     def __init__(
         self,
@@ -99,7 +99,8 @@ class MxServer:
         self.accept: Accept | None = None
         self.receiver = receiver
         self._rng = rng
-        self._mailbox_full = config.mailbox_full
+        # a primary's mailbox store: whether a recipient's mailbox is full at a time
+        self.mailbox_full: Callable[[str, float], bool] | None = None
         self._rate = config.recipient_rate_limit
         self._burst = float(config.recipient_burst)
         self._buckets: dict[str, TokenBucket] = {}
@@ -220,7 +221,8 @@ class MxServer:
     def _final_reply(self, recipient: str, reply: smtp.Reply) -> smtp.Reply:
         """The reply after DATA for a recipient accepted at RCPT: full or rate-limited."""
         now = self.env.now
-        if self._mailbox_full and float(self._rng.random()) < self._mailbox_full:
+        full = self.mailbox_full
+        if full is not None and full(recipient, now):
             return smtp.MAILBOX_FULL
         if self._rate is not None:
             bucket = self._buckets.get(recipient)

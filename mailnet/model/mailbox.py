@@ -1,19 +1,26 @@
-"""Mailbox stores and their retrieval by the recipients' clients (POP polling).
+"""Mailbox stores, full mailboxes, and retrieval by the recipients' clients.
 
 Each recipient's client polls (POP) at its domain's ``poll_interval`` from a random phase;
 a message stored at time t is retrieved at the client's first poll at or after t. The poll
-times are arithmetic, so no simulation process is needed per mailbox. A domain whose
-clients use IMAP push (IDLE) has each message retrieved as soon as it is stored.
+times are arithmetic, so no simulation process is needed per mailbox. POP fetches the
+inbox only (RFC 1939 has no folders): mail the receiver filed in the spam folder is never
+retrieved. A domain whose clients use IMAP push (IDLE) has each message retrieved as soon
+as it is stored, in the spam folder too (an IMAP client sees every folder).
+
+A mailbox is full while one of its domain's ``mailbox_full`` episodes or windows covers it
+(``is_full``): the primary MX answers 452 4.2.2 to every attempt in that time.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from mailnet import smtp
 from mailnet.model.message import Message, address_exists, domain_of, is_trap
+from mailnet.policies.episodes import Episodes, Windows, key_seed, stream_key, uniform
 from mailnet.records import MessageTable
 from mailnet.scenario import Domain
 
@@ -22,7 +29,13 @@ _DEFAULT = Domain()
 
 
 class Mailboxes:
-    """The final stores of every domain; records delivery and retrieval times."""
+    """The final stores of every domain; records delivery and retrieval times.
+
+    ``rng`` keys, without drawing from it, each POP client's phase and the
+    ``mailbox_full`` episodes: a mailbox's poll times and full periods depend on the seed
+    and its address only, not on the traffic it or others receive (nor on which mail is
+    filed where).
+    """
 
     def __init__(
         self,
@@ -35,8 +48,21 @@ class Mailboxes:
         self._push = {name for name, d in domains.items() if d.retrieval == "imap"}
         self._horizon = horizon
         self._table = table
-        self._rng = rng
+        self._key = stream_key(rng, "poll phases")
         self._phase: dict[str, float] = {}
+        self._full: dict[str, Callable[[str, float], bool]] = {
+            name: _full_source(name, d, rng)
+            for name, d in domains.items()
+            if d.mailbox_full is not None
+        }
+
+    def is_full(self, recipient: str, now: float) -> bool:
+        """Whether ``recipient``'s mailbox is full at ``now`` (seconds); ``now`` must not
+        decrease from one query of a mailbox to the next."""
+        if not self._full:
+            return False
+        full = self._full.get(domain_of(recipient))
+        return full is not None and full(recipient, now)
 
     def deliver(self, message: Message, recipient: str, now: float) -> smtp.Reply:
         """Local delivery by the sending MTA itself (its own domains): store, or answer
@@ -55,6 +81,8 @@ class Mailboxes:
         table.settle(row, "delivered", smtp.OK.code, smtp.OK.enhanced, "delivered to mailbox")
         if is_trap(recipient):
             return  # nobody reads a spam trap
+        if table.folder[row] == "spam" and domain not in self._push:
+            return  # POP fetches the inbox only
         retrieved = self.retrieval_time(recipient, domain, now)
         if retrieved <= self._horizon:
             table.retrieved_at[row] = retrieved
@@ -66,7 +94,27 @@ class Mailboxes:
         interval = self._poll.get(domain, _DEFAULT.poll_interval)
         phase = self._phase.get(recipient)
         if phase is None:
-            phase = float(self._rng.uniform(0.0, interval))
+            phase = uniform(key_seed(self._key, recipient), 0) * interval
             self._phase[recipient] = phase
         polls = math.ceil((now - phase) / interval)
         return phase + max(polls, 0) * interval
+
+
+def _full_source(
+    name: str, domain: Domain, rng: np.random.Generator
+) -> Callable[[str, float], bool]:
+    """``full(recipient, t)`` for the mailboxes of domain ``name``."""
+    config = domain.mailbox_full
+    if isinstance(config, list):
+        suffix = "@" + name
+        windows = Windows(
+            (
+                w.start,
+                w.end,
+                None if w.mailboxes is None else frozenset(m + suffix for m in w.mailboxes),
+            )
+            for w in config
+        )
+        return windows.on
+    assert config is not None
+    return Episodes(config.share, config.mean_duration, stream_key(rng, name)).on

@@ -417,13 +417,15 @@ class OutboundMta:
         causes: list[str | None] | None,
         keep: bool = False,
         skipped: bool = False,
+        suspended: bool = False,
     ) -> None:
         """Record one attempt per recipient and settle each: sent, bounced or deferred.
         ``times`` are the attempt's start and the session's start (NaN without one).
         ``keep``: the host is not the final one, so the recipients answered 4xx stay in
         ``delivery`` for the next host instead of being deferred (their rows still say
         ``deferred``, with this host's reply). ``skipped``: no host was tried, a
-        transient reply's rows say ``skipped``."""
+        transient reply's rows say ``skipped``. ``suspended``: deferred without a
+        connection (outcome ``suspended``). Neither is counted in the row's ``attempts``."""
         started, session_at = times
         env = self.env
         message = delivery.message
@@ -436,11 +438,12 @@ class OutboundMta:
         last_permanent = None
         for i, (rcpt, reply) in enumerate(zip(delivery.recipients, replies, strict=True)):
             row = message.rows[rcpt]
-            table.attempts[row] += 1
+            if not (suspended or skipped):  # no connection: not an attempt on the receiver
+                table.attempts[row] += 1
             if reply.ok:
                 outcome = "sent"
             elif reply.transient:
-                outcome = "skipped" if skipped else "deferred"
+                outcome = "skipped" if skipped else "suspended" if suspended else "deferred"
                 deferred.append(rcpt)
                 last_transient = reply
             else:
@@ -485,7 +488,9 @@ class OutboundMta:
         # the deferral names the failure that made the destination dead, as Postfix does
         reason = self.scheduler.destination(delivery.domain).reason
         replies = [reason] * len(delivery.recipients)
-        self._settle_attempt(delivery, "", None, (now, math.nan), replies=replies, causes=None)
+        self._settle_attempt(
+            delivery, "", None, (now, math.nan), replies=replies, causes=None, suspended=True
+        )
 
     def _defer(self, delivery: Delivery, reply: smtp.Reply, destination: str) -> None:
         """Hand a failed delivery to the retry policy: hold it, or expire it.
@@ -518,7 +523,7 @@ class OutboundMta:
             warning
             and not delivery.warned
             and not message.is_dsn
-            and now - message.created_at >= warning
+            and now - delivery.arrival >= warning
             and self.on_bounce is not None
         ):
             delivery.warned = True

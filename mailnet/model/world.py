@@ -67,6 +67,7 @@ class World:
             env, log.messages, {n: g.domain for n, g in scenario.senders.items() if g.domain}
         )
         self.resolver = Resolver(scenario.domains, streams.get("dns"), streams.get("dns.faults"))
+        self.resolver.clock = lambda: env.now  # DNS fault episodes are judged at this time
         self.mailboxes = Mailboxes(
             scenario.domains, horizon, log.messages, streams.get("mailboxes")
         )
@@ -165,6 +166,7 @@ class World:
         if cfg.role == "primary":
             agent = DeliveryAgent(server.receiver, self.mailboxes, self.feedback, self.log.messages)
             server.accept = agent.accept
+            server.mailbox_full = self.mailboxes.is_full
             return
         relay = OutboundMta.for_relay(
             self.env,
