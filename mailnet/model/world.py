@@ -13,6 +13,7 @@ from pathlib import Path
 
 import simpy
 
+from mailnet.model.abuse_desk import AbuseDesk
 from mailnet.model.bounces import Bounces
 from mailnet.model.clients import SenderPopulation
 from mailnet.model.dns import Resolver
@@ -27,6 +28,7 @@ from mailnet.model.submission import SubmissionServer
 from mailnet.policies.outages import OutageSchedule
 from mailnet.policies.outbound_controls import SenderStats
 from mailnet.policies.retry import RetryPolicy, make_retry_policy
+from mailnet.policies.traps import TrapFeed
 from mailnet.randomness import RandomStreams
 from mailnet.records import EventLog
 from mailnet.scenario import (
@@ -42,8 +44,9 @@ from mailnet.scenario import (
 class World:
     """Every component of one run, built and connected.
 
-    ``blocklists`` (every DNSBL, for the listings table) and ``suspensions`` (senders
-    suspended by their provider, as dicts) are read after the run.
+    ``blocklists`` (every DNSBL, for the listings table), ``suspensions`` (senders
+    suspended by their provider, as dicts), ``trap_feed`` (the lists' trap hits) and
+    ``abuse_actions`` (providers' removal requests and quarantines) are read after the run.
     """
 
     def __init__(
@@ -72,6 +75,12 @@ class World:
                 for name, cfg in scenario.blocklists.items()
             }
         )
+        self.trap_feed = TrapFeed(
+            self.blocklists.lists,
+            {name: cfg.traps for name, cfg in scenario.blocklists.items()},
+            lambda name, group: streams.get(f"blocklists.{name}.traps.{group}"),
+        )
+        self.abuse_actions: list[dict] = []
         self.receivers = {
             name: Receiver(name, cfg, self.blocklists, streams.get(f"receivers.{name}"))
             for name, cfg in scenario.receivers.items()
@@ -135,6 +144,18 @@ class World:
             on_bounce=self.bounces,
         )
         self.mtas[name] = mta
+        mta.sources.attach(self.trap_feed, cfg.asn)
+        if cfg.removal_requests is not None or cfg.quarantine is not None:
+            lists = self.blocklists.lists
+            AbuseDesk(
+                self.env,
+                name,
+                cfg,
+                sources=mta.sources,
+                lists=lists,
+                feed=self.trap_feed,
+                actions=self.abuse_actions,
+            )
         self.submission[name] = SubmissionServer.for_provider(
             self.env,
             cfg,
