@@ -217,6 +217,18 @@ LISTINGS = _table(
         ("listed_at", "float64", "when the listing began"),
         ("delisted_at", "float64", "when it ended (null while it lasts)"),
         ("trigger", "str", "what listed it: `trap`, `complaint`, `spam` or `escalation`"),
+        (
+            "ended",
+            "str",
+            "`expiry`, `removal` (a removal request) or `deescalation`; null while it lasts",
+        ),
+        ("traps", "float64", "the list's trap hits from the address in its window when listed"),
+        ("reports", "float64", "complaints about the address in the list's window when listed"),
+        (
+            "volume",
+            "float64",
+            "recipients the address sent in the window when listed (volume-relative lists; else null)",
+        ),
     ],
 )
 

@@ -157,11 +157,16 @@ def test_records_frame_columns_and_values():
             "listed_at": [0.0, HOUR, HOUR],
             "delisted_at": [math.nan, math.nan, math.nan],
             "trigger": ["trap", "trap", "escalation"],
+            "ended": [None, None, None],
+            "traps": [1.0, 1.0, 0.0],
+            "reports": [0.0, 0.0, 0.0],
+            "volume": [math.nan, math.nan, math.nan],
         }
-    )
+    ).astype({"ended": "str"})
     pd.testing.assert_frame_equal(frame, expected)
     frame = bl.records_frame(now=2 * DAY)
     assert frame["delisted_at"].tolist() == [DAY, DAY + HOUR, DAY]
+    assert frame["ended"].tolist() == ["expiry", "expiry", "deescalation"]
     assert list(Blocklist("empty").records_frame().columns) == list(expected.columns)
 
 
@@ -174,13 +179,10 @@ def test_time_must_not_go_back():
 
 def test_presets():
     spamcop = Blocklist.preset("spamcop")
-    assert (spamcop.zone, spamcop.duration, spamcop.thresholds) == (
-        "bl.spamcop.net",
-        24 * HOUR,
-        {"trap": 1, "complaint": 5},
-    )
+    assert (spamcop.zone, spamcop.duration, spamcop.thresholds) == ("bl.spamcop.net", DAY, {})
+    assert (spamcop.min_reports, spamcop.trap_weight, spamcop.removal_delay) == (2, 5.0, None)
     css = Blocklist.preset("spamhaus-css")
-    assert css.duration == 3 * DAY
+    assert (css.duration, css.thresholds, css.removal_delay) == (3 * DAY, {"trap": 3}, HOUR)
     uce = Blocklist.preset("uceprotect", asn_sizes={AS: 65536})
     assert (uce.duration, uce.prefix_threshold, uce.asn_min_listed) == (7 * DAY, 5, 50)
     uce.observe("trap", IP, AS, 0.0)
@@ -193,7 +195,7 @@ def test_presets():
 def test_several_lists_at_once_are_independent():
     lists = [Blocklist.preset("spamcop"), Blocklist.preset("spamhaus-css")]
     for bl in lists:
-        bl.observe("trap", IP, AS, 0.0)
+        bl.observe("trap", IP, AS, 0.0, count=3)
     assert [bl.listed(IP, AS, 2 * DAY) is not None for bl in lists] == [False, True]
 
 
@@ -237,3 +239,56 @@ def test_override_of_a_blocklist_duration_runs_and_takes_effect(tmp_path):
     # the trap hit at 1.05 s (connection set-up and 1 s of service) lists for one hour
     assert listing.listed_at == pytest.approx(1.05)
     assert listing.delisted_at == pytest.approx(1.05 + HOUR)
+
+
+def test_volume_relative_list_absorbs_one_trap_hit_of_a_busy_clean_address():
+    """SpamCop's rule: a trap hit weighs 5 reports, against 0.001 per recipient sent."""
+    busy, quiet = "203.0.113.7", "203.0.113.8"
+    bl = Blocklist.preset("spamcop")
+    for hour in range(24 * 8 + 1):
+        bl.observe_volume(busy, hour * HOUR, 1000)  # 168,000 recipients in the last 7 days
+    bl.observe_volume(quiet, 7.5 * DAY, 100)  # seen for half a day: 1,400 a week
+    now = 8 * DAY
+    bl.observe("trap", busy, AS, now)
+    bl.observe("trap", quiet, AS, now)
+    assert bl.listed(busy, AS, now) is None  # 5 < 0.001 * 168,000
+    assert bl.listed(quiet, AS, now) is not None  # 5 >= 2 and >= 1.4
+    assert bl.records[-1].volume == pytest.approx(1400.0)
+    # the busy address is listed once its weighted reports reach 0.001 of its volume
+    bl.observe("trap", busy, AS, now + 1, count=32)  # 33 hits weigh 165 < 168
+    assert bl.listed(busy, AS, now + 1) is None
+    bl.observe("complaint", busy, AS, now + 2, count=3)
+    listing = bl.listed(busy, AS, now + 2)
+    assert listing is not None
+    assert listing.trigger == "complaint"
+    record = bl.records[-1]
+    assert (record.traps, record.reports, record.volume) == (33.0, 3.0, 168_000.0)
+    # a listing lapses 24 h after the last report
+    assert bl.listed(busy, AS, now + DAY + 2) is None
+
+
+def test_removal_request_delists_then_a_new_hit_relists_until_the_limit():
+    bl = Blocklist("css", trap_hits=3, duration=3 * DAY, removal_delay=HOUR, removal_limit=2)
+    bl.observe("trap", IP, AS, 0.0, count=3)
+    assert bl.request_removal(IP, 2 * HOUR) == 3 * HOUR
+    bl.observe("trap", IP, AS, 2.5 * HOUR)  # pending: does not push the listing on
+    assert bl.listed(IP, AS, 3 * HOUR) is None
+    assert bl.records[0].ended == "removal"
+    bl.observe("trap", IP, AS, 10 * HOUR)  # on probation: relisted at once
+    assert bl.listed(IP, AS, 10 * HOUR).listed_at == 10 * HOUR
+    assert bl.request_removal(IP, 11 * HOUR) == 12 * HOUR
+    bl.observe("trap", IP, AS, 20 * HOUR)
+    assert bl.request_removal(IP, 21 * HOUR) is None  # two removals in the window
+    assert bl.expires_at(IP) == 20 * HOUR + 3 * DAY
+    bl.observe("trap", "203.0.113.9", AS, 22 * HOUR)
+    assert bl.request_removal("203.0.113.9", 22 * HOUR) is None  # not listed
+    assert Blocklist.preset("spamcop").request_removal(IP, 0.0) is None  # takes none
+
+
+def test_probation_ends_a_window_after_the_removal():
+    bl = Blocklist("css", trap_hits=2, window=DAY, duration=DAY, removal_delay=0.0)
+    bl.observe("trap", IP, AS, 0.0, count=2)
+    assert bl.request_removal(IP, HOUR) == HOUR
+    assert bl.listed(IP, AS, HOUR) is None
+    bl.observe("trap", IP, AS, HOUR + DAY)  # the probation (1 d) is over: 1 < 2 hits
+    assert bl.listed(IP, AS, HOUR + DAY) is None

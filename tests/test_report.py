@@ -78,10 +78,14 @@ def cli(*args):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """Six simulated hours of the shared-IP scenario: long enough for listings."""
-    scenario = load_scenario(
-        SHARED_IP, overrides=["simulation.duration=6h", "simulation.warmup=1h"]
-    )
+    """Six simulated hours of the shared-IP scenario, the spammer's list holding 1 %
+    UCEPROTECT traps: listings of every address and of the /24."""
+    overrides = [
+        "simulation.duration=6h",
+        "simulation.warmup=1h",
+        "blocklists.uceprotect.traps.spammer=0.01",
+    ]
+    scenario = load_scenario(SHARED_IP, overrides=overrides)
     result = simulate(scenario, base_dir=SHARED_IP.parent)
     assert len(result.listings)
     assert len(result.reputation)

@@ -35,6 +35,7 @@ from mailnet.model.message import Message, SenderClass, message_uniform, stream_
 from mailnet.policies.blocklists import Blocklist
 from mailnet.policies.filtering import ContentFilter
 from mailnet.policies.greylisting import Greylist
+from mailnet.policies.listings import empty_listings
 from mailnet.policies.reputation import OTHERS, OWN, ReputationTable
 from mailnet.records import SELF_PREFIX, ScoreLog
 from mailnet.scenario import Receiver as ReceiverConfig
@@ -108,16 +109,7 @@ class BlocklistNetwork:
         frames = [b.records_frame(now) for b in self.lists.values()]
         frames = [f for f in frames if not f.empty]
         if not frames:
-            return pd.DataFrame(
-                {
-                    "list": pd.Series(dtype=str),
-                    "scope": pd.Series(dtype=str),
-                    "key": pd.Series(dtype=str),
-                    "listed_at": pd.Series(dtype=float),
-                    "delisted_at": pd.Series(dtype=float),
-                    "trigger": pd.Series(dtype=str),
-                }
-            )
+            return empty_listings()
         return pd.concat(frames, ignore_index=True)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import simpy
 
+from mailnet.model.abuse_desk import AbuseDesk
 from mailnet.model.bounces import Bounces
 from mailnet.model.clients import SenderPopulation
 from mailnet.model.dns import Resolver
@@ -28,6 +29,7 @@ from mailnet.model.submission import SubmissionServer
 from mailnet.policies.outages import OutageSchedule
 from mailnet.policies.outbound_controls import SenderStats
 from mailnet.policies.retry import RetryPolicy, make_retry_policy
+from mailnet.policies.traps import TrapFeed
 from mailnet.randomness import RandomStreams
 from mailnet.records import EventLog
 from mailnet.scenario import (
@@ -44,8 +46,9 @@ class World:
     """Every component of one run, built and connected.
 
     ``blocklists`` (every DNSBL, for the listings table), ``suspensions`` (senders
-    suspended by their provider, as dicts) and ``changes`` (the scenario's changes as
-    they were applied) are read after the run.
+    suspended by their provider, as dicts), ``changes`` (the scenario's changes as they
+    were applied), ``trap_feed`` (the lists' trap hits) and ``abuse_actions`` (providers'
+    removal requests and quarantines) are read after the run.
     """
 
     def __init__(
@@ -80,6 +83,12 @@ class World:
         new_ips = frozenset(
             ip for p in scenario.providers.values() if p.warmup for ip in p.warmup.ips
         )
+        self.trap_feed = TrapFeed(
+            self.blocklists.lists,
+            {name: cfg.traps for name, cfg in scenario.blocklists.items()},
+            lambda name, group: streams.get(f"blocklists.{name}.traps.{group}"),
+        )
+        self.abuse_actions: list[dict] = []
         self.receivers = {
             name: Receiver(name, cfg, self.blocklists, streams.get(f"receivers.{name}"), new_ips)
             for name, cfg in scenario.receivers.items()
@@ -148,6 +157,18 @@ class World:
             on_bounce=self.bounces,
         )
         self.mtas[name] = mta
+        mta.sources.attach(self.trap_feed, cfg.asn)
+        if cfg.removal_requests is not None or cfg.quarantine is not None:
+            lists = self.blocklists.lists
+            AbuseDesk(
+                self.env,
+                name,
+                cfg,
+                sources=mta.sources,
+                lists=lists,
+                feed=self.trap_feed,
+                actions=self.abuse_actions,
+            )
         self.submission[name] = SubmissionServer.for_provider(
             self.env,
             cfg,

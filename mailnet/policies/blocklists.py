@@ -1,28 +1,37 @@
 """DNS blocklists (DNSBLs): which IPs, prefixes and ASes a list names, and when.
 
 Pure decisions, no simulation engine. A ``Blocklist`` is fed what its sensors see
-(``observe("trap" | "complaint" | "spam", ip, asn, now)``), lists single IPs past per-kind
-thresholds in a sliding window, delists them a fixed time after their last trigger, and
-escalates to a whole prefix or AS when enough of it is listed (UCEPROTECT levels 2 and 3),
-which is how senders that never spammed get blocked for sharing addresses with those who
-did. Presets follow mail-facts.md §7. Times are seconds; calls must come in
-non-decreasing time.
+(``observe("trap" | "complaint" | "spam", ip, asn, now)``) and, for lists that judge
+reports against an address's volume (SpamCop), how much mail each address sends
+(``observe_volume``). It lists single IPs past per-kind thresholds or past a
+volume-relative report rule in a sliding window, delists them a fixed time after their
+last counted observation, takes removal requests where the list offers them (and relists
+at once an address detected again soon after a removal), and escalates to a whole prefix
+or AS when enough of it is listed (UCEPROTECT levels 2 and 3), which is how senders that
+never spammed get blocked for sharing addresses with those who did. Presets are in
+``mailnet.policies.blocklist_presets`` (mail-facts.md §7, §17). Times are seconds; calls
+must come in non-decreasing time.
 """
 
 from __future__ import annotations
 
 import heapq
-import ipaddress
+import math
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import pandas as pd
 
+from mailnet.policies.blocklist_presets import PRESETS
+from mailnet.policies.escalation import Escalation
+from mailnet.policies.listings import COLUMNS, FLOAT_COLUMNS, Listing, ListingRecord
+from mailnet.policies.windows import BucketCount, SlidingCount
 from mailnet.smtp import Reply
 from mailnet.units import DAY, HOUR
+
+__all__ = ["PRESETS", "Blocklist", "Listing", "ListingRecord", "SlidingCount"]
 
 KINDS = ("trap", "complaint", "spam")
 """What a list's sensors can report about an IP: a spamtrap hit, a user complaint
@@ -30,79 +39,9 @@ KINDS = ("trap", "complaint", "spam")
 
 SCOPES = ("ip", "prefix", "asn")
 
-
-@lru_cache(maxsize=65536)
-def _prefix_of(ip: str, bits: int) -> str:
-    addr = ipaddress.ip_address(ip)
-    bits = bits if addr.version == 4 else min(128, bits + 32)
-    return str(ipaddress.ip_network(f"{addr}/{bits}", strict=False))
-
-
-def _asn_key(asn: Any) -> str:
-    return f"AS{asn}" if isinstance(asn, int) else str(asn)
-
-
-class SlidingCount:
-    """A count of events in the trailing window ``(now - window, now]`` (seconds).
-
-    ``add(now, n)`` and ``total(now)`` must be called with non-decreasing ``now``. An
-    event exactly ``window`` seconds old has left the window.
-    """
-
-    __slots__ = ("_events", "_sum", "window")
-
-    def __init__(self, window: float):
-        self.window = float(window)
-        self._events: deque[tuple[float, float]] = deque()
-        self._sum = 0.0
-
-    def _prune(self, now: float) -> None:
-        edge = now - self.window
-        events = self._events
-        while events and events[0][0] <= edge:
-            self._sum -= events.popleft()[1]
-        if not events:
-            self._sum = 0.0
-
-    def add(self, now: float, n: float = 1) -> None:
-        self._prune(now)
-        self._events.append((now, n))
-        self._sum += n
-
-    def total(self, now: float) -> float:
-        self._prune(now)
-        return self._sum
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """An answer to a DNSBL query: the entry that covers the queried IP.
-
-    ``scope`` is ``"ip"``, ``"prefix"`` or ``"asn"``; ``key`` is the IP, the prefix
-    (``"203.0.113.0/24"``) or the AS (``"AS64500"``); ``listed_at`` in seconds.
-    """
-
-    list: str
-    scope: str
-    key: str
-    listed_at: float
-    trigger: str
-
-
-@dataclass(slots=True)
-class ListingRecord:
-    """One listing period; ``delisted_at`` is ``None`` while it lasts.
-
-    ``trigger`` is the observation kind that listed an IP, or ``"escalation"`` for a
-    prefix or AS.
-    """
-
-    list: str
-    scope: str
-    key: str
-    listed_at: float
-    delisted_at: float | None
-    trigger: str
+VOLUME_RESOLUTION = HOUR
+"""Bucket size of the per-address volume count (seconds): volume leaves the window up to
+an hour early, which moves a volume-relative decision by at most 1/168 of a week's mail."""
 
 
 @dataclass(slots=True)
@@ -111,60 +50,15 @@ class _IpState:
     asn: Any = None
     record: ListingRecord | None = None
     expires_at: float = 0.0
-
-
-@dataclass(slots=True)
-class _Group:
-    listed_ips: set[str] = field(default_factory=set)
-    record: ListingRecord | None = None
-
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # SpamCop SCBL (mail-facts.md §7, spamcop.net/bl.shtml and rblmon's quote of its rule):
-    # reports older than a week are ignored, a spamtrap hit weighs five reports, and the
-    # listing lapses ~24 h (12-48 h) after reports stop. Thresholds are this model's
-    # reading of that rule for a low-volume IP: one trap hit or five reports in 7 days.
-    "spamcop": {
-        "zone": "bl.spamcop.net",
-        "trap_hits": 1,
-        "complaints": 5,
-        "spam_volume": None,
-        "window": 7 * DAY,
-        "duration": 24 * HOUR,
-    },
-    # UCEPROTECT (mail-facts.md §7, uceprotect.net policy pages): level 1 lists an IP on a
-    # spamtrap hit and expires 7 days after the last one; level 2 lists a /24 once more
-    # than 4 of its IPs are on level 1 (2024 revision: 4); level 3 lists an AS once level-1
-    # IPs reach 50 per 100,000 of its addresses and number at least 50.
-    "uceprotect": {
-        "zone": "dnsbl.uceprotect.net",
-        "trap_hits": 1,
-        "complaints": None,
-        "spam_volume": None,
-        "window": 7 * DAY,
-        "duration": 7 * DAY,
-        "prefix_len": 24,
-        "prefix_threshold": 5,
-        "asn_share": 50 / 100_000,
-        "asn_min_listed": 50,
-    },
-    # Spamhaus CSS, returned as 127.0.0.3 by zen.spamhaus.org (mail-facts.md §7): automated
-    # listings of low-reputation senders, "automatically expired after 3 days". What
-    # triggers it is not public; one spamtrap hit in 7 days is this model's stand-in.
-    "spamhaus-css": {
-        "zone": "zen.spamhaus.org",
-        "trap_hits": 1,
-        "complaints": None,
-        "spam_volume": None,
-        "window": 7 * DAY,
-        "duration": 3 * DAY,
-    },
-}
-"""Parameters of :meth:`Blocklist.preset`, per list name (see the comments for sources)."""
+    volume: BucketCount | None = None
+    removal_at: float | None = None
+    removals: deque[float] = field(default_factory=deque)
+    probation_until: float = -math.inf
+    first_volume_at: float = 0.0
 
 
 class Blocklist:
-    """One DNSBL with IP listings and optional prefix and AS escalation.
+    """One DNSBL with IP listings, removal requests, and optional prefix and AS escalation.
 
     Parameters (seconds unless noted):
 
@@ -173,11 +67,23 @@ class Blocklist:
     - ``trap_hits``, ``complaints``, ``spam_volume``: an IP is listed as soon as the
       number of observations of that kind within the trailing ``window`` reaches the
       threshold; ``None`` ignores that kind.
+    - ``min_reports``, ``trap_weight``, ``volume_ratio`` (SpamCop's rule): with
+      ``min_reports`` set, the weighted reports ``R = complaints + trap_weight * traps``
+      in the window list an IP once ``R >= min_reports`` and ``R >= volume_ratio * V``,
+      where ``V`` is the number of recipients the IP sent in the window
+      (:meth:`observe_volume`, scaled up to a whole window for an IP seen for less;
+      ``volume_ratio=None`` leaves volume out). A busy clean address thus absorbs a stray
+      trap hit that lists a quiet one.
     - ``duration``: a listed IP is delisted exactly ``duration`` after its last counted
-      observation (any kind with a threshold): observations while listed extend it.
-      Delisting needs no query; the recorded ``delisted_at`` is that true time even when
-      it is only noticed at a later call. After delisting, the next observation relists
-      the IP if the window still holds enough events (the fast relisting PreSTA saw).
+      observation: observations while listed extend it. Delisting needs no query; the
+      recorded ``delisted_at`` is that true time even when it is only noticed at a later
+      call. After delisting, the next observation relists the IP if the window still
+      holds enough events (the fast relisting PreSTA saw).
+    - ``removal_delay`` and ``removal_limit``: a removal request (:meth:`request_removal`)
+      delists the IP ``removal_delay`` later (``None``: the list takes no requests), at
+      most ``removal_limit`` times per IP within ``window``; while it is pending,
+      observations do not extend the listing. For ``window`` after a removal the IP is on
+      probation: any counted observation relists it at once.
     - ``prefix_len`` and ``prefix_threshold``: the IPv4 prefix (bits; IPv6 uses
       ``prefix_len + 32``) is listed while at least ``prefix_threshold`` of its IPs are
       listed, and delisted the moment the count drops below (UCEPROTECT level 2).
@@ -188,7 +94,8 @@ class Blocklist:
       IPs listed now. An IP observed with ``asn=None`` takes no part in AS escalation.
 
     Escalated entries count only IP listings; a prefix listing does not count towards
-    its AS. ``records`` holds every listing period (:class:`ListingRecord`).
+    its AS. ``records`` holds every listing period (:class:`ListingRecord`);
+    ``listeners`` are called with each new IP listing's record.
     """
 
     def __init__(
@@ -199,8 +106,13 @@ class Blocklist:
         trap_hits: int | None = 1,
         complaints: int | None = None,
         spam_volume: int | None = None,
+        min_reports: float | None = None,
+        trap_weight: float = 1.0,
+        volume_ratio: float | None = None,
         window: float = 7 * DAY,
         duration: float = 24 * HOUR,
+        removal_delay: float | None = None,
+        removal_limit: int = 1,
         prefix_len: int = 24,
         prefix_threshold: int | None = None,
         asn_share: float | None = None,
@@ -208,33 +120,46 @@ class Blocklist:
         asn_sizes: Mapping[Any, int] | None = None,
     ):
         thresholds = {"trap": trap_hits, "complaint": complaints, "spam": spam_volume}
-        for kind, value in thresholds.items():
-            if value is not None and value < 1:
-                raise ValueError(f"{name}: threshold for {kind!r} must be >= 1 or None")
+        _check(
+            name,
+            thresholds,
+            min_reports=min_reports,
+            trap_weight=trap_weight,
+            volume_ratio=volume_ratio,
+            removal_delay=removal_delay,
+        )
         if window <= 0 or duration <= 0:
             raise ValueError(f"{name}: window and duration must be positive")
-        if prefix_threshold is not None and prefix_threshold < 1:
-            raise ValueError(f"{name}: prefix_threshold must be >= 1 or None")
-        if asn_share is not None:
-            if not 0 < asn_share <= 1:
-                raise ValueError(f"{name}: asn_share must be in (0, 1]")
-            if asn_sizes is None:
-                raise ValueError(f"{name}: asn_share needs asn_sizes (AS -> address count)")
+        self.escalation = Escalation(
+            name,
+            self._open,
+            prefix_len=prefix_len,
+            prefix_threshold=prefix_threshold,
+            asn_share=asn_share,
+            asn_min_listed=asn_min_listed,
+            asn_sizes=asn_sizes,
+        )
         self.name = name
         self.zone = zone or name
         self.thresholds = {k: v for k, v in thresholds.items() if v is not None}
+        self.min_reports = min_reports
+        self.trap_weight = float(trap_weight)
+        self.volume_ratio = volume_ratio if min_reports is not None else None
+        self._counted = set(self.thresholds)
+        if min_reports is not None:
+            self._counted |= {"trap", "complaint"}
         self.window = float(window)
         self.duration = float(duration)
-        self.prefix_len = prefix_len
+        self.removal_delay = removal_delay
+        self.removal_limit = removal_limit
         self.prefix_threshold = prefix_threshold
-        self.asn_share = asn_share
         self.asn_min_listed = asn_min_listed
-        self.asn_sizes = dict(asn_sizes or {})
         self.records: list[ListingRecord] = []
-        self.on_listing: list[Callable[[ListingRecord], None]] = []  # run-time changes' hooks
+        # told of every listing opened, at any scope (run-time changes' triggers)
+        self.on_listing: list[Callable[[ListingRecord], None]] = []
+        # told of an address's listing once its evidence is recorded (providers' abuse desks)
+        self.listeners: list[Callable[[ListingRecord], None]] = []
         self._ips: dict[str, _IpState] = {}
-        self._prefixes: dict[str, _Group] = {}
-        self._asns: dict[str, _Group] = {}
         self._expiries: list[tuple[float, str]] = []
         self._now = float("-inf")
 
@@ -267,31 +192,64 @@ class Blocklist:
     def observe(self, kind: str, ip: str, asn: Any, now: float, count: int = 1) -> None:
         """Record ``count`` observations of ``kind`` about ``ip`` (in AS ``asn``) at ``now``.
 
-        Lists the IP, and escalates, at ``now`` if a threshold is reached; extends a
-        current listing to ``now + duration``. Kinds without a threshold are ignored.
+        Lists the IP, and escalates, at ``now`` if a rule is met (or the IP is on
+        probation after a removal); extends a current listing to ``now + duration``
+        unless a removal is pending. Kinds that no rule counts are ignored.
         """
         if kind not in KINDS:
             raise ValueError(f"unknown observation kind {kind!r}; use one of {KINDS}")
         self.advance(now)
-        threshold = self.thresholds.get(kind)
-        if threshold is None:
+        if kind not in self._counted:
             return
-        state = self._ips.get(ip)
-        if state is None:
-            state = self._ips[ip] = _IpState(counts={})
+        state = self._state(ip)
         if asn is not None and state.record is None:
             # The AS is fixed while listed, so that delisting leaves the group it joined.
-            if self.asn_share is not None and asn not in self.asn_sizes:
-                raise ValueError(f"{self.name}: no size for {_asn_key(asn)} in asn_sizes")
+            self.escalation.check_asn(asn)
             state.asn = asn
         counter = state.counts.get(kind)
         if counter is None:
             counter = state.counts[kind] = SlidingCount(self.window)
         counter.add(now, count)
         if state.record is not None:
-            self._set_expiry(ip, state, now + self.duration)
-        elif counter.total(now) >= threshold:
+            if state.removal_at is None:
+                self._set_expiry(ip, state, now + self.duration)
+        elif now < state.probation_until or self._over(state, kind, now):
             self._list_ip(ip, state, now, kind)
+
+    def observe_volume(self, ip: str, now: float, recipients: int = 1) -> None:
+        """``ip`` sent mail to ``recipients`` recipients at ``now``: the volume a
+        volume-relative list weighs reports against (a no-op for other lists)."""
+        if self.volume_ratio is None:
+            return
+        state = self._ips.get(ip) or self._state(ip)
+        volume = state.volume
+        if volume is None:
+            volume = state.volume = BucketCount(self.window, VOLUME_RESOLUTION)
+            state.first_volume_at = now
+        volume.add(now, recipients)
+
+    def request_removal(self, ip: str, now: float) -> float | None:
+        """The owner of ``ip`` asks for its removal at ``now``: when the listing will end
+        (seconds), or ``None`` if the list refuses (it takes no requests, the IP is not
+        listed, or it had ``removal_limit`` removals in the window)."""
+        self.advance(now)
+        state = self._ips.get(ip)
+        if self.removal_delay is None or state is None or state.record is None:
+            return None
+        if state.removal_at is not None:
+            return state.removal_at
+        removals = state.removals
+        while removals and removals[0] <= now - self.window:
+            removals.popleft()
+        if len(removals) >= self.removal_limit:
+            return None
+        removals.append(now)
+        at = now + self.removal_delay
+        if at >= state.expires_at:
+            return state.expires_at
+        state.removal_at = at
+        self._set_expiry(ip, state, at)
+        return at
 
     # -- queries ------------------------------------------------------------------------
 
@@ -309,18 +267,11 @@ class Blocklist:
             self.advance(now)
         state = self._ips.get(ip)
         if "ip" in scopes and state is not None and state.record is not None:
-            return self._answer(state.record)
-        if "prefix" in scopes and self.prefix_threshold is not None:
-            group = self._prefixes.get(_prefix_of(ip, self.prefix_len))
-            if group is not None and group.record is not None:
-                return self._answer(group.record)
-        if "asn" in scopes and self.asn_share is not None:
-            if asn is None and state is not None:
-                asn = state.asn
-            group = self._asns.get(_asn_key(asn)) if asn is not None else None
-            if group is not None and group.record is not None:
-                return self._answer(group.record)
-        return None
+            return state.record.answer()
+        if asn is None and state is not None:
+            asn = state.asn
+        record = self.escalation.covering(ip, asn, scopes)
+        return None if record is None else record.answer()
 
     def expires_at(self, ip: str) -> float | None:
         """When the IP's own listing ends unless extended (seconds), or ``None``."""
@@ -341,21 +292,50 @@ class Blocklist:
         raise ValueError(f"unknown blocklist action {action!r}; use 'reject' or 'defer'")
 
     def records_frame(self, now: float | None = None) -> pd.DataFrame:
-        """Every listing period as a frame: list, scope, key, listed_at, delisted_at, trigger.
+        """Every listing period as a frame with the :class:`ListingRecord` fields.
 
         With ``now``, delistings due by then are applied first. ``delisted_at`` is NaN
         while a listing lasts.
         """
         if now is not None:
             self.advance(now)
-        columns = ["list", "scope", "key", "listed_at", "delisted_at", "trigger"]
-        frame = pd.DataFrame([asdict(r) for r in self.records], columns=columns)
-        return frame.astype({"listed_at": float, "delisted_at": float})
+        frame = pd.DataFrame([asdict(r) for r in self.records], columns=COLUMNS)
+        return frame.astype({"ended": "str", **dict.fromkeys(FLOAT_COLUMNS, float)})
 
     # -- state changes ------------------------------------------------------------------
 
-    def _answer(self, record: ListingRecord) -> Listing:
-        return Listing(record.list, record.scope, record.key, record.listed_at, record.trigger)
+    def _state(self, ip: str) -> _IpState:
+        state = self._ips.get(ip)
+        if state is None:
+            state = self._ips[ip] = _IpState(counts={})
+        return state
+
+    def _total(self, state: _IpState, kind: str, now: float) -> float:
+        counter = state.counts.get(kind)
+        return 0.0 if counter is None else counter.total(now)
+
+    def _over(self, state: _IpState, kind: str, now: float) -> bool:
+        """Whether an observation of ``kind`` just now makes a rule list the IP."""
+        threshold = self.thresholds.get(kind)
+        if threshold is not None and self._total(state, kind, now) >= threshold:
+            return True
+        if self.min_reports is None:
+            return False
+        reports = self._total(state, "complaint", now)
+        reports += self.trap_weight * self._total(state, "trap", now)
+        if reports < self.min_reports:
+            return False
+        if self.volume_ratio is None or state.volume is None:
+            return True
+        return reports >= self.volume_ratio * self._volume(state, now)
+
+    def _volume(self, state: _IpState, now: float) -> float:
+        """The IP's volume in the window; an IP seen for less than a window is judged as
+        if it had sent at the same rate for a whole one (the list's history of a steady
+        sender), so that a simulation's start does not make every address look new."""
+        assert state.volume is not None
+        seen = max(now - state.first_volume_at, VOLUME_RESOLUTION)
+        return state.volume.total(now) * max(1.0, self.window / seen)
 
     def _set_expiry(self, ip: str, state: _IpState, at: float) -> None:
         state.expires_at = at
@@ -369,40 +349,47 @@ class Blocklist:
         return record
 
     def _list_ip(self, ip: str, state: _IpState, now: float, trigger: str) -> None:
-        state.record = self._open("ip", ip, now, trigger)
+        record = state.record = self._open("ip", ip, now, trigger)
+        record.traps = self._total(state, "trap", now)
+        record.reports = self._total(state, "complaint", now)
+        if self.volume_ratio is not None:
+            record.volume = 0.0 if state.volume is None else self._volume(state, now)
         self._set_expiry(ip, state, now + self.duration)
-        if self.prefix_threshold is not None:
-            key = _prefix_of(ip, self.prefix_len)
-            group = self._prefixes.setdefault(key, _Group())
-            group.listed_ips.add(ip)
-            if group.record is None and len(group.listed_ips) >= self.prefix_threshold:
-                group.record = self._open("prefix", key, now, "escalation")
-        if self.asn_share is not None and state.asn is not None:
-            key = _asn_key(state.asn)
-            group = self._asns.setdefault(key, _Group())
-            group.listed_ips.add(ip)
-            if group.record is None and self._asn_over(state.asn, group):
-                group.record = self._open("asn", key, now, "escalation")
+        self.escalation.joined(ip, state.asn, now)
+        for listener in self.listeners:
+            listener(record)
 
     def _delist_ip(self, ip: str, state: _IpState, at: float) -> None:
         record = state.record
         if record is None:  # not listed: nothing to end
             return
         record.delisted_at = at
+        if state.removal_at == at:
+            record.ended = "removal"
+            state.probation_until = at + self.window
+        else:
+            record.ended = "expiry"
         state.record = None
-        if self.prefix_threshold is not None:
-            group = self._prefixes[_prefix_of(ip, self.prefix_len)]
-            group.listed_ips.discard(ip)
-            if group.record is not None and len(group.listed_ips) < self.prefix_threshold:
-                group.record.delisted_at = at
-                group.record = None
-        if self.asn_share is not None and state.asn is not None:
-            group = self._asns[_asn_key(state.asn)]
-            group.listed_ips.discard(ip)
-            if group.record is not None and not self._asn_over(state.asn, group):
-                group.record.delisted_at = at
-                group.record = None
+        state.removal_at = None
+        self.escalation.left(ip, state.asn, at)
 
-    def _asn_over(self, asn: Any, group: _Group) -> bool:
-        n = len(group.listed_ips)
-        return n >= self.asn_min_listed and n / self.asn_sizes[asn] >= self.asn_share
+
+def _check(
+    name: str,
+    thresholds: dict[str, int | None],
+    *,
+    min_reports: float | None,
+    trap_weight: float,
+    volume_ratio: float | None,
+    removal_delay: float | None,
+) -> None:
+    """Refuse rules that could never list or never end."""
+    for kind, value in thresholds.items():
+        if value is not None and value < 1:
+            raise ValueError(f"{name}: threshold for {kind!r} must be >= 1 or None")
+    if min_reports is not None and min_reports <= 0:
+        raise ValueError(f"{name}: min_reports must be positive or None")
+    if trap_weight <= 0 or (volume_ratio is not None and volume_ratio <= 0):
+        raise ValueError(f"{name}: trap_weight and volume_ratio must be positive")
+    if removal_delay is not None and removal_delay < 0:
+        raise ValueError(f"{name}: removal_delay must not be negative")

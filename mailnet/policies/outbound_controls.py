@@ -14,7 +14,7 @@ from typing import Any
 
 from numpy.random import Generator
 
-from mailnet.policies.blocklists import SlidingCount
+from mailnet.policies.windows import SlidingCount
 from mailnet.scenario import (
     OutboundFilterConfig,
     Provider,

@@ -54,6 +54,28 @@ class WarmupConfig(Model):
     start: Duration = 0.0
 
 
+class RemovalRequestConfig(Model):
+    """The provider asks the lists that take removal requests to delist its addresses,
+    ``after`` a listing begins (noticing it and filing the request; unpublished: 4 h,
+    range 1-24 h), from ``lists`` (default: every list of the scenario)."""
+
+    after: Duration = 4 * 3600.0
+    lists: list[str] | None = None
+
+
+class QuarantineConfig(Model):
+    """The provider moves the customers whose mail hit a list's traps to the addresses
+    ``ips`` (taken out of the normal rotation), ``after`` a listing of one of its addresses
+    on one of ``lists`` (default: every list), for ``duration`` (default: for good). The
+    delay is unpublished: 1 h, range 10 min-24 h (shared pools split by sender quality,
+    mail-facts.md §20)."""
+
+    ips: list[str] = Field(min_length=1)
+    after: Duration = 3600.0
+    duration: PositiveDuration | None = None
+    lists: list[str] | None = None
+
+
 class Provider(Model):
     """An outbound mail provider: submission server plus outbound MTA with a shared IP pool.
 
@@ -89,6 +111,8 @@ class Provider(Model):
     outbound_filter: OutboundFilterConfig | None = None
     suspension: SuspensionConfig | None = None
     warmup: WarmupConfig | None = None
+    removal_requests: RemovalRequestConfig | None = None
+    quarantine: QuarantineConfig | None = None
 
     @field_validator("ips")
     @classmethod
@@ -114,6 +138,12 @@ class Provider(Model):
             stray = [ip for ip in ips if ip not in self.ips]
             if stray:
                 raise ValueError(f"pool {name!r} uses {stray[0]}, which is not in ips")
+        if self.quarantine is not None:
+            stray = [ip for ip in self.quarantine.ips if ip not in self.ips]
+            if stray:
+                raise ValueError(f"quarantine uses {stray[0]}, which is not in ips")
+            if set(self.quarantine.ips) == set(self.ips):
+                raise ValueError("quarantine takes every address: none is left for the rest")
         needs = {"by-reputation": ("good", "bad")}.get(self.pool_strategy, ())
         missing = [n for n in needs if n not in self.pools]
         if missing:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mailnet.scenario.fields import Duration, Model, PositiveDuration, PositiveRate
 
@@ -82,16 +82,39 @@ class Receiver(Model):
 
 
 class BlocklistConfig(Model):
-    """A DNSBL: a preset (spamcop, uceprotect, spamhaus-css) and overrides of its rules."""
+    """A DNSBL: a preset (spamcop, uceprotect, spamhaus-css) and overrides of its rules
+    (``mailnet.policies.blocklists.Blocklist``; preset values and their sources in
+    ``mailnet.policies.blocklist_presets``).
+
+    ``traps`` maps sender groups to the share of their recipients that also land in this
+    list's own spam traps (pristine and typo traps run by the list or its feeds,
+    mail-facts.md §18): the list sinks those messages itself, whatever the scenario's
+    receivers do with the rest. No operator publishes trap rates: every share is a model
+    assumption (default 0: the group hits none of this list's traps).
+    """
 
     preset: str | None = None
     zone: str | None = None
     trap_hits: int | None = Field(None, ge=1)
     complaints: int | None = Field(None, ge=1)
     spam_volume: int | None = Field(None, ge=1)
+    min_reports: float | None = Field(None, gt=0, le=1e6)
+    trap_weight: float | None = Field(None, gt=0, le=1e6)
+    volume_ratio: float | None = Field(None, gt=0, le=1)
     window: PositiveDuration | None = None
     duration: PositiveDuration | None = None
+    removal_delay: Duration | None = None
+    removal_limit: int | None = Field(None, ge=0, le=1000)
     prefix_len: int | None = Field(None, ge=8, le=32)
     prefix_threshold: int | None = Field(None, ge=1)
     asn_share: float | None = Field(None, gt=0, le=1)
     asn_min_listed: int | None = Field(None, ge=1)
+    traps: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("traps")
+    @classmethod
+    def _shares(cls, traps: dict[str, float]) -> dict[str, float]:
+        for group, share in traps.items():
+            if not 0 <= share <= 1:
+                raise ValueError(f"trap share of {group!r} must be in [0, 1]")
+        return traps

@@ -48,7 +48,7 @@ def build_blocklist(name: str, config: BlocklistConfig, scenario: Scenario) -> B
     overrides = {
         field: getattr(config, field)
         for field in type(config).model_fields
-        if field != "preset" and getattr(config, field) is not None
+        if field not in ("preset", "traps") and getattr(config, field) is not None
     }
     sizes: dict[int, int] = {}
     for provider in scenario.providers.values():
@@ -133,6 +133,9 @@ def _blocklists(scenario: Scenario, source: str) -> None:
             build_blocklist(name, config, scenario)
         except ValueError as exc:
             raise _error(source, ["blocklists", name], str(exc)) from None
+        for group in config.traps:
+            if group not in scenario.senders:
+                raise _error(source, ["blocklists", name, "traps", group], "no such sender group")
 
 
 def _provider_pools(scenario: Scenario, source: str) -> None:
@@ -145,6 +148,11 @@ def _provider_pools(scenario: Scenario, source: str) -> None:
                         ["providers", name, "warmup", "ips"],
                         f"{ip} is not one of the provider's ips",
                     )
+        for part in ("removal_requests", "quarantine"):
+            for i, listname in enumerate(getattr(getattr(provider, part), "lists", None) or []):
+                if listname not in scenario.blocklists:
+                    key: Key = ["providers", name, part, "lists", i]
+                    raise _error(source, key, f"no blocklist named {listname!r} in [blocklists]")
         if provider.pool_strategy == "dedicated":
             for pool in provider.pools:
                 if pool not in scenario.senders:
