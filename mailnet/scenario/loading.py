@@ -10,6 +10,7 @@ from typing import Any
 from mailnet.errors import ScenarioError
 from mailnet.scenario.overrides import apply_overrides
 from mailnet.scenario.schema import Scenario
+from mailnet.scenario.shortening import scale_warmup
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -34,8 +35,10 @@ def load_scenario(
     """Read, override and validate a scenario file.
 
     ``overrides`` is a list of ``KEY=VALUE`` strings (as given to ``--set``) or a mapping
-    of dotted key paths to values. Raises ``ScenarioError`` for any problem.
+    of dotted key paths to values. An override that shortens the duration below the warm-up
+    scales the warm-up with a ``ScenarioNotice`` (``shortening``). Raises ``ScenarioError``
+    for any problem.
     """
-    raw = read_toml(path)
-    raw = apply_overrides(raw, overrides)
+    original = read_toml(path)
+    raw = scale_warmup(original, apply_overrides(original, overrides))
     return Scenario.from_dict(raw, source=str(path), base_dir=Path(path).parent)

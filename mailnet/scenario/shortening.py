@@ -1,0 +1,60 @@
+"""A run shortened from the command line keeps its warm-up in proportion.
+
+``--set simulation.duration=6h`` on a two-day scenario with a six-hour warm-up would leave
+no time after the warm-up. When an override shortens ``simulation.duration`` to no more than
+the scenario's warm-up and leaves ``simulation.warmup`` as the file has it, the warm-up is
+scaled by the same factor as the duration (a quarter of two days stays a quarter of six
+hours), and a ``ScenarioNotice`` says so. A warm-up set explicitly is never changed: one
+that does not fit is an error, as in the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Any
+
+from mailnet.units import format_duration, parse_duration
+
+DEFAULT_DURATION = 2 * 86400.0
+"""``simulation.duration`` when a scenario does not give one (``schema.Simulation``)."""
+
+
+class ScenarioNotice(UserWarning):
+    """A change mailnet made to a scenario while loading it, which the user should see
+    (the command line prints it as ``mailnet: note: ...``)."""
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        return parse_duration(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def scale_warmup(original: dict[str, Any], overridden: dict[str, Any]) -> dict[str, Any]:
+    """``overridden`` with its warm-up scaled when its duration was shortened below it (see
+    the module docstring); unchanged (the same object) otherwise."""
+    before = original.get("simulation") or {}
+    after = overridden.get("simulation") or {}
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return overridden
+    old = _seconds(before.get("duration", DEFAULT_DURATION))
+    new = _seconds(after.get("duration", DEFAULT_DURATION))
+    warmup = _seconds(after.get("warmup", 0))
+    if old is None or new is None or warmup is None or old <= 0:
+        return overridden
+    if after.get("warmup") != before.get("warmup") or new >= old or warmup < new:
+        return overridden
+    scaled = round(warmup * new / old)  # whole seconds, as people write them
+    result = copy.deepcopy(overridden)
+    result["simulation"]["warmup"] = format_duration(scaled)
+    warnings.warn(
+        ScenarioNotice(
+            f"simulation.duration {format_duration(new)} is not longer than the warm-up "
+            f"{format_duration(warmup)}: warm-up scaled with the duration to "
+            f"{format_duration(scaled)} (set simulation.warmup to choose it)"
+        ),
+        stacklevel=3,
+    )
+    return result
