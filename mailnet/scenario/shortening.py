@@ -1,4 +1,5 @@
-"""A run shortened from the command line keeps its warm-up in proportion.
+"""A run shortened from the command line keeps its warm-up in proportion; the
+``MAILNET_DURATION`` environment variable shortens every run.
 
 ``--set simulation.duration=6h`` on a two-day scenario with a six-hour warm-up would leave
 no time after the warm-up. When an override shortens ``simulation.duration`` to no more than
@@ -12,9 +13,15 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
+from mailnet.errors import ScenarioError
 from mailnet.units import format_duration, parse_duration
+
+DURATION_VARIABLE = "MAILNET_DURATION"
+"""Environment variable that caps every loaded scenario's ``simulation.duration`` (e.g.
+``MAILNET_DURATION=1h``), so examples and notebooks run quickly; unset, nothing changes."""
 
 DEFAULT_DURATION = 2 * 86400.0
 """``simulation.duration`` when a scenario does not give one (``schema.Simulation``)."""
@@ -30,6 +37,38 @@ def _seconds(value: Any) -> float | None:
         return parse_duration(value)
     except (ValueError, TypeError):
         return None
+
+
+def cap_duration(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """``raw`` with ``simulation.duration`` shortened to ``environ[DURATION_VARIABLE]`` if
+    that is set and shorter, with a ``ScenarioNotice``; a bad value is a ``ScenarioError``."""
+    text = environ.get(DURATION_VARIABLE, "").strip()
+    if not text:
+        return raw
+    try:
+        cap = parse_duration(text)
+    except ValueError as error:
+        raise ScenarioError(DURATION_VARIABLE, "", str(error)) from None
+    if cap <= 0:
+        raise ScenarioError(DURATION_VARIABLE, "", "must be positive")
+    simulation = raw.get("simulation") or {}
+    duration = (
+        _seconds(simulation.get("duration", DEFAULT_DURATION))
+        if isinstance(simulation, dict)
+        else None
+    )
+    if duration is None or duration <= cap:
+        return raw
+    result = copy.deepcopy(raw)
+    result.setdefault("simulation", {})["duration"] = format_duration(cap)
+    warnings.warn(
+        ScenarioNotice(
+            f"{DURATION_VARIABLE}={text}: simulation.duration shortened from "
+            f"{format_duration(duration)} to {format_duration(cap)}"
+        ),
+        stacklevel=3,
+    )
+    return result
 
 
 def scale_warmup(original: dict[str, Any], overridden: dict[str, Any]) -> dict[str, Any]:
