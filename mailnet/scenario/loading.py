@@ -43,5 +43,5 @@ def load_scenario(
     """
     original = read_toml(path)
     overridden = cap_duration(apply_overrides(original, overrides), os.environ)
-    raw = scale_warmup(original, overridden)
+    raw = scale_warmup(original, overridden, overrides)
     return Scenario.from_dict(raw, source=str(path), base_dir=Path(path).parent)

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mailnet.errors import ScenarioError
+from mailnet.scenario.overrides import apply_overrides
 from mailnet.units import format_duration, parse_duration
+
+Overrides = Sequence[str] | Mapping[str, Any] | None
+"""``--set`` overrides as ``load_scenario`` takes them."""
 
 DURATION_VARIABLE = "MAILNET_DURATION"
 """Environment variable that caps every loaded scenario's ``simulation.duration`` (e.g.
@@ -71,9 +75,27 @@ def cap_duration(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, A
     return result
 
 
-def scale_warmup(original: dict[str, Any], overridden: dict[str, Any]) -> dict[str, Any]:
-    """``overridden`` with its warm-up scaled when its duration was shortened below it (see
-    the module docstring); unchanged (the same object) otherwise."""
+def warmup_overridden(original: dict[str, Any], overrides: Overrides) -> bool:
+    """Whether ``overrides`` set ``simulation.warmup`` (even to the value it had)."""
+    if not overrides:
+        return False
+    marker = object()  # merging keeps the base's values by identity: only an override replaces it
+    probe = copy.copy(original)
+    simulation = probe.get("simulation")
+    probe["simulation"] = {**(simulation if isinstance(simulation, dict) else {}), "warmup": marker}
+    try:
+        after = apply_overrides(probe, overrides).get("simulation")
+    except ScenarioError:
+        return False  # reported when the real overrides are applied
+    return not (isinstance(after, dict) and after.get("warmup") is marker)
+
+
+def scale_warmup(
+    original: dict[str, Any], overridden: dict[str, Any], overrides: Overrides = None
+) -> dict[str, Any]:
+    """``overridden`` (``original`` after ``overrides`` and the duration cap) with its
+    warm-up scaled when its duration was shortened to no more than the warm-up, unless
+    ``overrides`` set the warm-up (see the module docstring); else ``overridden`` itself."""
     before = original.get("simulation") or {}
     after = overridden.get("simulation") or {}
     if not isinstance(before, dict) or not isinstance(after, dict):
@@ -83,7 +105,7 @@ def scale_warmup(original: dict[str, Any], overridden: dict[str, Any]) -> dict[s
     warmup = _seconds(after.get("warmup", 0))
     if old is None or new is None or warmup is None or old <= 0:
         return overridden
-    if after.get("warmup") != before.get("warmup") or new >= old or warmup < new:
+    if new >= old or warmup < new or warmup_overridden(original, overrides):
         return overridden
     scaled = round(warmup * new / old)  # whole seconds, as people write them
     result = copy.deepcopy(overridden)
