@@ -143,3 +143,23 @@ def test_mailnet_duration_caps_every_run(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("MAILNET_DURATION", "soon")
     with pytest.raises(ScenarioError, match="MAILNET_DURATION"):
         load_scenario(path)
+
+
+def test_make_lab_installs_the_notebooks_extra_and_make_test_does_not() -> None:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    lab = subprocess.run(
+        [make, "-n", "-W", "pyproject.toml", "lab"],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "--extra notebooks" in lab
+    assert "jupyter lab notebooks/" in lab
+    install = [line for line in lab.splitlines() if "sync" in line and "notebooks" not in line]
+    assert install, "make lab first brings .venv to the locked test environment"
+    lock = (ROOT / "uv.lock").read_text(encoding="utf-8")
+    assert 'name = "jupyterlab", marker = "extra == \'notebooks\'"' in lock
+    assert 'name = "jupyterlab", marker = "extra == \'test\'"' not in lock
