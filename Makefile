@@ -10,7 +10,7 @@ TOOLS := .tools
 UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 # The same pins for plain pip (make INSTALL=pip ...): a constraints file exported from the lock.
 CONSTRAINTS := constraints.txt
-EXPORT = $(UV) export --frozen --extra test --no-hashes --no-emit-project --no-header --quiet
+EXPORT = $(UV) export --frozen --extra test --extra notebooks --no-hashes --no-emit-project --no-header --quiet
 CONSTRAINTS_HEADER := \# The pins of uv.lock for pip, written by make lock (do not edit): pip install -c constraints.txt -e .[test]
 
 EXPERIMENTS := spam_shared_ip mitigations mx_outages retry_policies greylisting capacity
