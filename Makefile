@@ -10,12 +10,12 @@ TOOLS := .tools
 UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 # The same pins for plain pip (make INSTALL=pip ...): a constraints file exported from the lock.
 CONSTRAINTS := constraints.txt
-EXPORT = $(UV) export --frozen --extra test --no-hashes --no-emit-project --no-header --quiet
+EXPORT = $(UV) export --frozen --extra test --extra notebooks --no-hashes --no-emit-project --no-header --quiet
 CONSTRAINTS_HEADER := \# The pins of uv.lock for pip, written by make lock (do not edit): pip install -c constraints.txt -e .[test]
 
 EXPERIMENTS := spam_shared_ip mitigations mx_outages retry_policies greylisting capacity
 
-.PHONY: demo test test-fast lint bench clean experiments golden reproduce lock lock-upgrade check-lock
+.PHONY: demo test test-fast lint bench clean experiments golden reproduce lock lock-upgrade check-lock lab
 
 ifeq ($(INSTALL),pip)
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -34,6 +34,16 @@ $(TOOLS)/bin/uv:
 
 demo: $(STAMP)
 	$(BIN)/mailnet run experiments/scenarios/baseline.toml --out runs/demo --force
+
+# JupyterLab (the notebooks extra, pinned in uv.lock) into .venv beside the test tools, then
+# the notebooks. make test installs without it, and removes it only when the lock changes.
+lab: $(STAMP)
+ifeq ($(INSTALL),pip)
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,notebooks]'
+else
+	$(UV) sync --locked --extra test --extra notebooks --python $(PY) --quiet
+endif
+	$(BIN)/jupyter lab notebooks/
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

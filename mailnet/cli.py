@@ -3,27 +3,40 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from mailnet.breakdowns import (
+    BRIEF_CAPTION,
+    DIMENSION_LABELS,
+    DIMENSIONS,
+    Layout,
+    breakdown,
+    text_rows,
+)
 from mailnet.errors import ScenarioError
 from mailnet.maillog import write_maillog
-from mailnet.metric_catalog import format_metric, format_value, members, title
-from mailnet.metrics import flatten
+from mailnet.metric_catalog import format_value
 from mailnet.output import RunDirError, check_run_dir, staged_run_dir, write_run
 from mailnet.policies.retry import presets_table
 from mailnet.qshape import format_qshape, hops, qshape
 from mailnet.report.cli import register as register_report
 from mailnet.report.inputs import load_run
 from mailnet.run_progress import CountingEnvironment, RunProgress
+from mailnet.run_summary import summary_rows
 from mailnet.scenario import Scenario, load_scenario
+from mailnet.scenario.shortening import ScenarioNotice
 from mailnet.simulate import RunResult, simulate
 from mailnet.sweep.cli import register as register_sweep
+from mailnet.timeseries import Settling, settling
 from mailnet.units import format_duration, parse_duration
+from mailnet.views_cli import register as register_views
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -69,11 +82,19 @@ def run(
             "--quiet", help="No progress bar (none either when stderr is not a terminal)."
         ),
     ] = False,
+    by: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also break the results down by provider, group (sender group), domain "
+            "(recipient domain), receiver or hop; repeatable."
+        ),
+    ] = None,
 ) -> None:
     """Simulate one scenario; print its summary and write its tables to OUT."""
     out = out or RUNS_DIR / scenario.stem
     try:
-        loaded = load_scenario(scenario, overrides=set_ or [])
+        check_dimensions(by or [])
+        loaded = load_with_notices(scenario, set_ or [])
         check_run_dir(out, force=force)
         result = _simulate(loaded, scenario, seed, show_progress=not quiet)
     except (ScenarioError, RunDirError) as error:
@@ -85,8 +106,25 @@ def run(
                 write_maillog(result, stage / "maillog")
     except OSError as error:  # a full or read-only disk: the previous OUT is left as it was
         _fail(RunDirError(f"{out}: cannot write the run ({error.strerror or error})"))
-    print_summary(result.summary, result.manifest)
+    toml = result.scenario.to_toml(seed=result.seed)
+    print_summary(result.summary, result.manifest, settling(result.messages, result.queues, toml))
+    for dimension in by or []:
+        print_breakdown(result.messages, result.attempts, Layout.from_toml(toml), dimension)
     console.print(f"wrote [bold]{out}[/]")
+
+
+def load_with_notices(path: Path, overrides: list[str]) -> Scenario:
+    """``load_scenario``, its notices (a warm-up scaled to a shorter duration) printed on
+    stderr as ``mailnet: note: ...``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ScenarioNotice)
+        loaded = load_scenario(path, overrides=overrides)
+    for notice in caught:
+        if issubclass(notice.category, ScenarioNotice):
+            typer.echo(f"mailnet: note: {notice.message}", err=True)
+        else:
+            warnings.warn_explicit(notice.message, notice.category, notice.filename, notice.lineno)
+    return loaded
 
 
 def _simulate(loaded: Scenario, path: Path, seed: int | None, *, show_progress: bool) -> RunResult:
@@ -110,16 +148,49 @@ def _simulate(loaded: Scenario, path: Path, seed: int | None, *, show_progress: 
         bar.close()
 
 
-def print_summary(summary: dict[str, Any], manifest: dict[str, Any]) -> None:
-    """A compact table of the run's headline numbers: the metrics the catalogue marks
-    ``brief``, each written in its unit, and the run's wall time."""
+def print_summary(
+    summary: dict[str, Any], manifest: dict[str, Any], settled: Settling | None = None
+) -> None:
+    """A compact table of the run's headline numbers, all mail and legitimate mail side by
+    side, collateral damage, how the deferred queue drained (``settled``), the other
+    metrics the catalogue marks ``brief`` and the run's wall time, each in its unit."""
     table = Table(title="mailnet run summary", show_header=True)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    flat = flatten(summary)
-    for key in members(flat, brief=True):
-        table.add_row(title(key), format_metric(key, flat[key]))
-    table.add_row("wall time", format_value("s", manifest.get("wall_time_s")))
+    table.add_column("metric", min_width=30)
+    table.add_column("all mail", justify="right", no_wrap=True)
+    table.add_column("legitimate mail", justify="right", no_wrap=True)
+    for row in summary_rows(summary, settled):
+        table.add_row(*row)
+    table.add_row("wall time", format_value("s", manifest.get("wall_time_s")), "")
+    console.print(table)
+
+
+def check_dimensions(dimensions: list[str]) -> None:
+    """Raise ``ScenarioError`` naming ``--by`` if a dimension is not one of ``DIMENSIONS``."""
+    for dimension in dimensions:
+        if dimension not in DIMENSIONS:
+            raise ScenarioError(
+                "--by", "", f"no dimension {dimension!r}; choose one of {', '.join(DIMENSIONS)}"
+            )
+
+
+def print_breakdown(
+    messages: Any, attempts: Any, layout: Layout, by: str, top: int | None = 20
+) -> None:
+    """The breakdown of a run's tables by ``by``, its ``top`` largest groups."""
+    header, rows = text_rows(breakdown(messages, attempts, layout, by), by, top, brief=True)
+    caption = BRIEF_CAPTION["hop" if by == "hop" else "message"]
+    table = Table(
+        title=f"by {DIMENSION_LABELS[by]}",
+        caption=caption,
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1, 0, 0),  # one space between columns: seven fit in 80 characters
+        show_edge=False,
+    )
+    table.add_column(header[0], no_wrap=True)
+    for name in header[1:]:
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
 
 
@@ -182,6 +253,7 @@ def parse_time(text: str) -> float:
 
 register_sweep(app)
 register_report(app)
+register_views(app)
 
 
 def main() -> None:

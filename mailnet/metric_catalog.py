@@ -23,14 +23,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mailnet.units import DAY, HOUR, MINUTE, WEEK
+from mailnet import humanize
+from mailnet.units import DAY, HOUR, MINUTE
 
 Unit = Literal["count", "share", "s", "number"]
 """``count``: a whole number of things; ``share``: a fraction in [0, 1], written in %;
 ``s``: seconds, written in a readable duration unit; ``number``: any other quantity
 (a mean number of attempts, a time-average queue length)."""
 
-MISSING = "\N{EN DASH}"
+MISSING = humanize.MISSING
 """How an undefined value (``None``, NaN) is written."""
 
 _PLACEHOLDER = re.compile(r"<([a-z_]+)>")
@@ -106,21 +107,9 @@ def _fill(template: str, values: dict[str, str]) -> str:
 # ------------------------------------------------------------------ units
 
 
-_DURATION_UNITS = ((WEEK, "w"), (DAY, "d"), (HOUR, "h"), (MINUTE, "min"), (1.0, "s"), (0.001, "ms"))
-
-
 def format_seconds(seconds: float | None) -> str:
-    """A duration in its largest whole-ish unit: 600 -> ``"10 min"``, 5400 -> ``"1.5 h"``."""
-    if seconds is None or not math.isfinite(seconds):
-        return MISSING
-    if abs(seconds) < 1e-6:  # float noise around zero
-        return "0 s"
-    if abs(seconds) < 0.001:
-        return "< 1 ms"
-    for size, unit in _DURATION_UNITS:
-        if abs(seconds) >= size:
-            return f"{seconds / size:.3g} {unit}"
-    return f"{seconds:.3g} s"
+    """A duration as people write it (``humanize.duration``): 546.96 -> ``"9 min 7 s"``."""
+    return humanize.duration(seconds)
 
 
 def duration_unit(max_s: float) -> tuple[float, str]:
@@ -149,13 +138,13 @@ def format_value(unit: Unit | None, value: object) -> str:
     number = _number(value)
     if number is None:
         return MISSING if value is None or isinstance(value, float) else str(value)
-    if unit == "count" and number == int(number):
-        return f"{int(number):,}"
+    if unit == "count":
+        return humanize.count(number)
     if unit == "share":
-        return f"{100 * number:.2f} %"
+        return humanize.share(number)
     if unit == "s":
-        return format_seconds(number)
-    return f"{number:,.4g}"
+        return humanize.duration(number)
+    return humanize.number(number)
 
 
 def axis_scale(unit: Unit | None, values: Sequence[float]) -> tuple[float, str]:

@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_IP = ROOT / "experiments" / "scenarios" / "shared_ip_spam.toml"
 CHROMIUM = Path("/usr/bin/chromium")
 RUN_FIGURES = (
+    "over_time",
     "outcomes",
     "latency",
     "attempts",

@@ -14,6 +14,7 @@ import pytest
 import simpy
 
 import mailnet
+from mailnet import humanize
 from mailnet import metric_catalog as catalog
 from mailnet.cli import print_summary
 from mailnet.output import write_run
@@ -109,9 +110,10 @@ def test_run_summary_table_shows_the_brief_metrics(capsys: pytest.CaptureFixture
     summary = json.loads((ROOT / "tests" / "golden" / "summary.json").read_text())
     print_summary(summary, {"wall_time_s": 1.5})
     text = capsys.readouterr().out
-    rate = f"{100 * summary['delivery_rate']:.2f} %"
-    p90 = catalog.format_seconds(summary["latency_s"]["p90"])
-    for row in ("delivery rate", rate, "delivery latency, 90th percentile", p90):
+    rate = humanize.share(summary["delivery_rate"])
+    p90 = humanize.duration(summary["latency_s"]["p90"])
+    legit_p90 = humanize.duration(summary["legitimate"]["latency_s"]["p90"])
+    for row in ("delivery rate", rate, "latency, 90th percentile", p90, legit_p90):
         assert row in text
     assert "wall time" in text
 

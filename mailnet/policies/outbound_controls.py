@@ -301,7 +301,15 @@ class PoolAssigner:
             own = {ip for ips in pools.values() for ip in ips}
             shared = [ip for ip in config.ips if ip not in own] or list(config.ips)
             return cls("dedicated", {"shared": shared}, dedicated=pools)
-        return cls(config.pool_strategy, pools, stats=stats)
+        limits = config.pool_thresholds
+        return cls(
+            config.pool_strategy,
+            pools,
+            stats=stats,
+            bad_bounce_rate=limits.bounce_rate,
+            bad_complaint_rate=limits.complaint_rate,
+            min_volume=limits.min_volume,
+        )
 
     def pool_of(self, sender: str, sender_class: Any = None, now: float = 0.0) -> str:
         """Name of the pool ``sender`` draws from at ``now`` (``"dedicated"`` for its own)."""

@@ -14,14 +14,18 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
+from mailnet.metric_catalog import format_seconds
 from mailnet.report.style import (
     class_style,
     figure_legend,
     log_duration_axis,
+    marker_every,
     new_figure,
     new_grid,
     ordered_classes,
     series_style,
+    shade_warmup,
+    time_unit,
 )
 
 CDF_POINTS = 400
@@ -327,3 +331,41 @@ def _reasons_panel(
     ax.set_xlim(0, left.max() * 1.15)
     ax.set_yticks(range(len(table)), table.index, fontsize="small")
     ax.invert_yaxis()
+
+
+OVER_TIME_SERIES = (
+    ("delivered", "delivered"),
+    ("deferred", "deferred attempts"),
+    ("bounced", "bounced or expired"),
+    ("spam_folder", "spam folder"),
+    ("collateral", "collateral damage"),
+)
+"""The counts of ``timeseries.outcomes_over_time`` drawn, and their legend labels."""
+
+
+def over_time_figure(table: pd.DataFrame, warmup: float | None = None) -> Figure | None:
+    """Outcomes per bin (top) and the recipients not yet settled at the end of each bin
+    (bottom), over simulated time; ``None`` for an empty table."""
+    if table.empty:
+        return None
+    end = float(table["end"].iloc[-1])
+    scale, unit = time_unit(end)
+    width = float(table["end"].iloc[0] - table["start"].iloc[0])
+    figure, axes = new_grid(2, 1, height=6.0, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    top, bottom = axes[0, 0], axes[1, 0]
+    middle = (table["start"] + table["end"]).to_numpy() / 2 / scale
+    for i, (column, label) in enumerate(OVER_TIME_SERIES):
+        style = series_style(i)
+        top.plot(
+            middle, table[column], label=label, markevery=marker_every(len(table)), **style.line()
+        )
+    top.set_ylabel(f"recipients per {format_seconds(width)}")
+    top.set_title("Outcomes over time")
+    bottom.step(table["end"] / scale, table["unsettled"], where="post", color="black")
+    bottom.set_ylabel("not yet settled")
+    bottom.set_xlabel(f"simulated time ({unit})")
+    for ax in (top, bottom):
+        shade_warmup(ax, warmup, scale)
+        ax.set_xlim(0, end / scale)
+    figure_legend(figure, *top.get_legend_handles_labels())
+    return figure

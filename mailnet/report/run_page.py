@@ -14,7 +14,7 @@ from mailnet import metric_catalog as catalog
 from mailnet.metric_catalog import format_seconds, format_value
 from mailnet.metrics import flatten
 from mailnet.qshape import deferred_peak, format_qshape, qshape
-from mailnet.report import delivery, provenance, timelines
+from mailnet.report import delivery, provenance, timelines, views
 from mailnet.report.embed import MAX_TABLE_ROWS, Figures
 from mailnet.report.inputs import RunData
 from mailnet.report.page import Page
@@ -32,9 +32,11 @@ def run_page(run: RunData, out: Path) -> Page:
     )
     if run.summary:
         page.heading("Summary")
-        page.table(summary_rows(run.summary), header=["metric", "value"])
+        views.summary_section(page, run)
         page.heading("Outcomes by sender class", level=3)
         page.table(*class_table(run.summary))
+    views.breakdown_section(page, run)
+    views.over_time_section(page, out, run)
     _delivery_section(page, out, run)
     _queue_section(page, out, run)
     _reputation_section(page, out, run)
@@ -162,15 +164,6 @@ def _reputation_section(page: Page, out: Path, run: RunData) -> None:
             _suspension_rows(run.suspensions),
             header=["sender", "suspended at", "sent in window", "bounce rate", "complaint rate"],
         )
-
-
-def summary_rows(summary: dict[str, Any]) -> list[list[str]]:
-    """``[label, value]`` of every metric the catalogue marks ``brief``, in its unit."""
-    flat = flatten(summary)
-    return [
-        [catalog.title(k), catalog.format_metric(k, flat[k])]
-        for k in catalog.members(flat, brief=True)
-    ]
 
 
 CLASS_COLUMNS = (

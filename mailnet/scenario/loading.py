@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from mailnet.errors import ScenarioError
 from mailnet.scenario.overrides import apply_overrides
 from mailnet.scenario.schema import Scenario
+from mailnet.scenario.shortening import cap_duration, scale_warmup
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -34,8 +36,12 @@ def load_scenario(
     """Read, override and validate a scenario file.
 
     ``overrides`` is a list of ``KEY=VALUE`` strings (as given to ``--set``) or a mapping
-    of dotted key paths to values. Raises ``ScenarioError`` for any problem.
+    of dotted key paths to values. ``MAILNET_DURATION`` in the environment caps the
+    duration, and an override (or that cap) that shortens the duration below the warm-up
+    scales the warm-up, each with a ``ScenarioNotice`` (``shortening``). Raises
+    ``ScenarioError`` for any problem.
     """
-    raw = read_toml(path)
-    raw = apply_overrides(raw, overrides)
+    original = read_toml(path)
+    overridden = cap_duration(apply_overrides(original, overrides), os.environ)
+    raw = scale_warmup(original, overridden, overrides)
     return Scenario.from_dict(raw, source=str(path), base_dir=Path(path).parent)

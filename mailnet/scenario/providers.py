@@ -44,6 +44,18 @@ class SuspensionConfig(Model):
     duration: PositiveDuration | None = None
 
 
+class PoolThresholds(Model):
+    """When ``pool_strategy = "by-reputation"`` moves a sender to pool ``bad``: its bounce
+    rate or complaint rate in the window (the suspension's, else 7 days) reaches these.
+    A sender with fewer than ``min_volume`` messages there is too new to judge and uses
+    pool ``new`` (if there is one) or ``good``. Defaults: Amazon SES's review lines, 5 %
+    bounces and 0.1 % complaints, over at least 200 messages (mail-facts.md §7)."""
+
+    bounce_rate: float = Field(0.05, gt=0, le=1)
+    complaint_rate: float = Field(0.001, gt=0, le=1)
+    min_volume: int = Field(200, ge=1)
+
+
 class WarmupConfig(Model):
     """New addresses that may send only ``daily_limits[k]`` messages on day k of warm-up."""
 
@@ -107,6 +119,7 @@ class Provider(Model):
     asn_size: int = Field(65536, ge=1)
     pool_strategy: Literal["shared", "by-class", "by-reputation", "dedicated"] = "shared"
     pools: dict[str, list[str]] = Field(default_factory=dict)
+    pool_thresholds: PoolThresholds = Field(default_factory=PoolThresholds)
     rate_limit: SenderRateLimitConfig | None = None
     outbound_filter: OutboundFilterConfig | None = None
     suspension: SuspensionConfig | None = None
