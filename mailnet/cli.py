@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mailnet.errors import ScenarioError
+from mailnet.estimate import refuse_oversized_run
 from mailnet.maillog import write_maillog
 from mailnet.metric_catalog import format_metric, format_value, members, title
 from mailnet.metrics import flatten
@@ -69,11 +70,19 @@ def run(
             "--quiet", help="No progress bar (none either when stderr is not a terminal)."
         ),
     ] = False,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            help="Refuse a run estimated to need more memory than this, e.g. 16GB "
+            "(default: the machine's memory)."
+        ),
+    ] = None,
 ) -> None:
     """Simulate one scenario; print its summary and write its tables to OUT."""
     out = out or RUNS_DIR / scenario.stem
     try:
         loaded = load_scenario(scenario, overrides=set_ or [])
+        refuse_oversized_run(loaded, scenario, max_memory)
         check_run_dir(out, force=force)
         result = _simulate(loaded, scenario, seed, show_progress=not quiet)
     except (ScenarioError, RunDirError) as error:

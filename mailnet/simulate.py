@@ -62,6 +62,7 @@ class RunResult:
     suspensions: pd.DataFrame = field(
         default_factory=lambda: suspension_frame([])  # an empty table with its columns
     )
+    base_dir: Path | None = None  # where the scenario's relative trace paths resolve
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The run's tables by name, as a run directory holds them (``<name>.parquet``)."""
@@ -137,6 +138,7 @@ def simulate(
         listings,
         log.scores.frame(),
         suspension_frame(world.suspensions),
+        Path(base_dir) if base_dir is not None else None,
     )
 
 
