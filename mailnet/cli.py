@@ -21,6 +21,7 @@ from mailnet.breakdowns import (
     text_rows,
 )
 from mailnet.errors import ScenarioError
+from mailnet.estimate import refuse_oversized_run
 from mailnet.maillog import write_maillog
 from mailnet.metric_catalog import format_value
 from mailnet.output import RunDirError, check_run_dir, staged_run_dir, write_run
@@ -89,12 +90,20 @@ def run(
             "(recipient domain), receiver or hop; repeatable."
         ),
     ] = None,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            help="Refuse a run estimated to need more memory than this, e.g. 16GB "
+            "(default: the machine's memory)."
+        ),
+    ] = None,
 ) -> None:
     """Simulate one scenario; print its summary and write its tables to OUT."""
     out = out or RUNS_DIR / scenario.stem
     try:
         check_dimensions(by or [])
         loaded = load_with_notices(scenario, set_ or [])
+        refuse_oversized_run(loaded, scenario, max_memory)
         check_run_dir(out, force=force)
         result = _simulate(loaded, scenario, seed, show_progress=not quiet)
     except (ScenarioError, RunDirError) as error:

@@ -41,14 +41,35 @@ class ScenarioError(Exception):
     """
 
     def __init__(self, file: str, key: str, problem: str):
-        self.file = str(file)
-        self.key = key
-        self.problem = " ".join(str(problem).split())
+        self.file = shorten(printable(str(file)))
+        self.key = shorten(printable(key))
+        self.problem = shorten(printable(" ".join(str(problem).split())))
         super().__init__(str(self))
 
     def __str__(self) -> str:
         where = f"{self.file}: {self.key}" if self.key else self.file
         return f"{where}: {self.problem}"
+
+
+MAX_SHOWN = 300
+"""The most characters of a file name, key path or problem an error line shows."""
+
+
+def printable(text: str) -> str:
+    """``text`` with every unprintable character (a line break, NUL, an escape) written
+    as its Python escape, so an error stays one line and shows what was there."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def shorten(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text``, or its start and end around ``…`` when longer than ``limit`` characters:
+    a hostile megabyte-long name must not make a megabyte-long error line."""
+    if len(text) <= limit:
+        return text
+    half = (limit - 1) // 2
+    return f"{text[:half]}…{text[-half:]}"
 
 
 def validation_error(

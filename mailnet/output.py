@@ -63,7 +63,9 @@ def write_run(result: RunResult, out: str | Path) -> Path:
     for name, frame in result.tables().items():
         atomic_write_parquet(frame, out / f"{name}.parquet")
     atomic_write_text(out / "summary.json", json.dumps(result.summary, indent=2) + "\n")
-    atomic_write_text(out / "scenario.toml", result.scenario.to_toml(seed=result.seed))
+    atomic_write_text(
+        out / "scenario.toml", result.scenario.to_toml(result.seed, out, result.base_dir)
+    )
     atomic_write_text(out / "manifest.json", json.dumps(result.manifest, indent=2) + "\n")
     return out
 

@@ -65,6 +65,7 @@ class RunResult:
         default_factory=lambda: suspension_frame([])  # an empty table with its columns
     )
     changes: pd.DataFrame = field(default_factory=lambda: ChangeLog().frame())
+    base_dir: Path | None = None  # where the scenario's relative trace paths resolve
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The run's tables by name, as a run directory holds them (``<name>.parquet``)."""
@@ -142,6 +143,7 @@ def simulate(
         log.scores.frame(),
         suspension_frame(world.suspensions),
         world.changes.frame(),
+        Path(base_dir) if base_dir is not None else None,
     )
 
 

@@ -414,3 +414,54 @@ def test_retry_params_reach_the_policy_typed():
     assert isinstance(params, EximParams)
     assert params.retry_rule == "H,1d,10m,2"
     assert params.queue_run_interval == 1800.0
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "words"),
+    [
+        ("senders.users.count=1000000000", "senders.users.count", "at most 10,000,000"),
+        ("senders.users.recipients=1e9", "senders.users.recipients", "at most 1,000, not 1e+09"),
+        (
+            'senders.users.campaigns={ every = "1h", size = 1000000000 }',
+            "senders.users.campaigns.size",
+            "at most 10,000,000",
+        ),
+        (
+            'servers."mx1.dest.example".backlog=1000000000000',
+            'servers."mx1.dest.example".backlog',
+            "at most 1,000,000,000",
+        ),
+        ("providers.isp.max_connections=10000000", "providers.isp.max_connections", "at most"),
+        ("simulation.seed=-1", "simulation.seed", "greater than or equal to 0"),
+        ("simulation.sample_interval=0", "simulation.sample_interval", "must be positive"),
+        ("senders.users.recipients=inf", "senders.users.recipients", "finite"),
+        ("senders.users.rate=nan/s", "senders.users.rate", ""),
+        ('domains."dest.example".weight=1', 'domains."dest.example".weight', "unknown key"),
+    ],
+)
+def test_field_ceilings_and_ranges(tmp_path, override, key, words):
+    path = tmp_path / "good.toml"
+    path.write_text(GOOD)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path, overrides=[override])
+    assert info.value.key == key
+    assert words in info.value.problem
+
+
+def test_long_names_and_deep_nesting_are_refused_in_short_lines(tmp_path):
+    path = tmp_path / "long.toml"
+    name = "a" * 100_000
+    path.write_text(GOOD.replace("[senders.users]", f"[senders.{name}]"))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert info.value.problem == "name longer than 253 characters"
+    assert len(str(info.value)) < 2 * 300 + len(str(path))
+    path.write_text(GOOD + "[" + ".".join(["x"] * 5000) + "]\ny = 1\n")
+    with pytest.raises(ScenarioError, match="nested more than 32 tables or lists deep"):
+        load_scenario(path)
+    path.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ScenarioError, match="nested too deeply"):
+        load_scenario(path)
+    path.write_text(GOOD)
+    with pytest.raises(ScenarioError, match="unknown key"):
+        load_scenario(path, overrides=["simulation.x=" + "[" * 5000 + "]" * 5000])

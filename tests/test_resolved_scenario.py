@@ -94,3 +94,23 @@ def test_durations_are_written_exactly(seconds):
     assert parse_rate(exact_rate(seconds)) == seconds
     assert exact_duration(300.0) == "5m"
     assert exact_rate(20 / 86400) == "20/d"
+
+
+def test_a_relative_trace_path_resolves_from_the_run_directory(tmp_path):
+    from mailnet.output import write_run
+    from mailnet.simulate import simulate
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "trace.csv").write_text("at,sender,recipients\n10s,0,a@dest.example\n")
+    path = tmp_path / "in" / "traced.toml"
+    path.write_text(
+        SCENARIO.replace('rate = "13.3333333333333337/h"', 'trace = "trace.csv"').replace(
+            'domains = { "dest.example" = 0.1234567890123456, "other.example" = 0.3 }\n', ""
+        )
+    )
+    result = simulate(load_scenario(path), base_dir=path.parent)
+    out = write_run(result, tmp_path / "runs" / "deep" / "r1")
+    resolved = tomllib.loads((out / "scenario.toml").read_text())
+    assert resolved["senders"]["users"]["trace"] == "../../../in/trace.csv"
+    again = simulate(load_scenario(out / "scenario.toml"), base_dir=out)
+    pd.testing.assert_frame_equal(again.messages, result.messages)

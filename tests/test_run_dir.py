@@ -131,6 +131,6 @@ def test_the_default_directory_is_the_ignored_runs_folder(
     assert run(str(scenario))[0] == 0
     assert is_run_dir(RUNS_DIR / "small")
     help_text = CliRunner().invoke(app, ["run", "--help"], terminal_width=200).output
-    assert f"{RUNS_DIR}/<scenario file name>" in " ".join(help_text.split())
+    assert f"{RUNS_DIR}/<scenario file name>" in " ".join(help_text.replace("│", " ").split())
     root = Path(__file__).resolve().parent.parent
     assert f"{RUNS_DIR}/" in (root / ".gitignore").read_text().splitlines()

@@ -26,6 +26,14 @@ RUN_TABLES = (
     "changes",
 )
 OPTIONAL_RUN_TABLES = ("listings", "reputation", "suspensions", "changes")
+
+CORE_COLUMNS = {
+    "messages": ("message_id", "recipient", "is_dsn", "created_at", "delivered_at", "status"),
+    "attempts": ("message_id", "recipient", "hop", "started_at", "ended_at", "outcome"),
+    "queues": ("time", "kind", "entity", "metric", "value"),
+}
+"""Columns every run directory's tables have had since the first release: a table without
+them is not a mailnet table."""
 """Tables older run directories lack: read as empty."""
 
 
@@ -102,9 +110,14 @@ def _parquet(path: Path, required: bool = True) -> pd.DataFrame:
             raise ScenarioError(str(path.parent), "", f"{path.name} is missing")
         return pd.DataFrame()
     try:
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path)
     except Exception as error:  # pyarrow raises several types for a damaged file
         raise ScenarioError(str(path), "", f"cannot read this table: {error}") from None
+    missing = [c for c in CORE_COLUMNS.get(path.stem, ()) if c not in frame.columns]
+    if missing:
+        problem = f"not a mailnet {path.stem} table: no column {', '.join(missing)}"
+        raise ScenarioError(str(path), "", problem)
+    return frame
 
 
 def _json(path: Path) -> dict[str, Any]:

@@ -6,6 +6,7 @@ per second) inside; ``mailnet.units`` does the conversion both ways.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from pydantic import (
@@ -55,23 +56,72 @@ PositiveRate = Annotated[Rate, AfterValidator(_positive)]
 MAX_INTEGER = 2**63 - 1
 """The largest integer a scenario may hold anywhere (TOML's own limit)."""
 
+MAX_NAME_LENGTH = 253
+"""The longest name of an entity (a provider, sender group, domain, server, receiver or
+blocklist): the longest DNS name (RFC 1035 §2.3.4). Names reach every row of the tables,
+so a megabyte-long one costs gigabytes."""
 
-def huge_integer(value: Any, at: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
-    """The key path of the first integer beyond 64 bits in ``value`` (tables and lists
-    searched), or None: such numbers overflow wherever they reach the model."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return at if abs(value) > MAX_INTEGER else None
-    items = (
-        value.items()
-        if isinstance(value, dict)
-        else enumerate(value)
-        if isinstance(value, list)
-        else ()
-    )
-    for key, item in items:
-        found = huge_integer(item, (*at, key))
-        if found is not None:
-            return found
+MAX_DEPTH = 32
+"""The deepest nesting of tables and lists a scenario may have; real ones reach 5."""
+
+ENTITY_SECTIONS = ("providers", "senders", "domains", "servers", "receivers", "blocklists")
+"""The sections whose keys are entity names."""
+
+CEILINGS: dict[tuple[str, ...], float] = {
+    # clients of one group: each is an address in every message row
+    ("senders", "*", "count"): 10_000_000,
+    # Postfix's smtpd_recipient_limit: at most 1000 RCPT TO per message
+    ("senders", "*", "recipients"): 1000,
+    # a campaign's send times are drawn at once: 8 bytes each
+    ("senders", "*", "campaigns", "size"): 10_000_000,
+    ("servers", "*", "sessions"): 1_000_000,
+    ("servers", "*", "backlog"): 1_000_000_000,
+    ("servers", "*", "max_connections"): 1_000_000,
+    ("providers", "*", "max_connections"): 1_000_000,
+    ("providers", "*", "destination_concurrency_limit"): 1_000_000,
+    ("providers", "*", "initial_destination_concurrency"): 1_000_000,
+}
+"""Per-field ceilings: far above any real mail system, low enough that a typo (an extra
+six zeros) is refused at load time instead of exhausting memory in the run. ``*`` stands
+for any entity name."""
+
+
+def raw_problem(raw: Any) -> tuple[tuple[str | int, ...], str] | None:
+    """The first structural problem of a raw scenario (as read from TOML), as
+    ``(key path, problem)``, or None: nesting deeper than ``MAX_DEPTH``, an integer beyond
+    64 bits, an entity name longer than ``MAX_NAME_LENGTH``, a value above its ceiling
+    (``CEILINGS``). Walks without recursion, so no input can exhaust the stack."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), raw)]
+    while stack:
+        at, value = stack.pop()
+        if len(at) > MAX_DEPTH:
+            return at[:MAX_DEPTH], f"nested more than {MAX_DEPTH} tables or lists deep"
+        problem = _value_problem(at, value)
+        if problem is not None:
+            return at, problem
+        if isinstance(value, dict):
+            items: list[tuple[str | int, Any]] = list(value.items())
+        elif isinstance(value, list):
+            items = list(enumerate(value))
+        else:
+            continue
+        stack.extend(((*at, key), item) for key, item in reversed(items))
+    return None
+
+
+def _value_problem(at: tuple[str | int, ...], value: Any) -> str | None:
+    if len(at) == 2 and at[0] in ENTITY_SECTIONS and len(str(at[1])) > MAX_NAME_LENGTH:
+        return f"name longer than {MAX_NAME_LENGTH} characters"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # the field's own check says it must be finite
+    if isinstance(value, int) and abs(value) > MAX_INTEGER:
+        return f"integer out of range (beyond ±{MAX_INTEGER})"
+    ceiling = CEILINGS.get(tuple("*" if i == 1 else str(p) for i, p in enumerate(at)))
+    if ceiling is not None and value > ceiling:
+        shown = f"{value:,}" if isinstance(value, int) and value < 10**15 else f"{value:.4g}"
+        return f"at most {int(ceiling):,}, not {shown}"
     return None
 
 

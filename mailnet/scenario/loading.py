@@ -28,6 +28,10 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ScenarioError(str(path), "", f"not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ScenarioError(str(path), "", "not a UTF-8 text file") from None
+    except RecursionError:
+        raise ScenarioError(str(path), "", "arrays or tables nested too deeply") from None
+    except OSError as exc:
+        raise ScenarioError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
 
 
 def load_scenario(

@@ -28,7 +28,7 @@ def key_parts(key: DottedKey) -> tuple[str, ...]:
         return tuple(key)
     try:
         parsed = tomllib.loads(f"{key} = 0")
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         raise ValueError("not a TOML dotted key") from None
     parts = []
     node: Any = parsed
@@ -160,6 +160,6 @@ def _toml_value(text: str) -> Any:
     """``text`` read as a TOML value, or as a string if it is not one (``30m``, ``random``)."""
     try:
         parsed = tomllib.loads(f"value = {text}")
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text
     return parsed["value"] if parsed.keys() == {"value"} else text

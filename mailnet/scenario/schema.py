@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 import operator
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from mailnet.errors import ScenarioError, key_path, validation_error
 from mailnet.scenario.changes import Change, check_changes
 from mailnet.scenario.domains import Domain, Server
-from mailnet.scenario.fields import MAX_INTEGER, Duration, Model, PositiveDuration, huge_integer
+from mailnet.scenario.fields import MAX_INTEGER, Duration, Model, PositiveDuration, raw_problem
 from mailnet.scenario.providers import Provider
 from mailnet.scenario.receivers import BlocklistConfig, Receiver
 from mailnet.scenario.references import check_references
@@ -89,10 +90,9 @@ class Scenario(Model):
         cls, raw: dict, source: str = "<scenario>", base_dir: Path | None = None
     ) -> Scenario:
         """Validate a raw mapping (as read from TOML). Raises ``ScenarioError``."""
-        huge = huge_integer(raw)
-        if huge is not None:
-            problem = f"integer out of range (beyond ±{MAX_INTEGER})"
-            raise ScenarioError(source, key_path(list(huge)), problem)
+        found = raw_problem(raw)
+        if found is not None:
+            raise ScenarioError(source, key_path(list(found[0])), found[1])
         raw = _with_implicit_parts(copy.deepcopy(raw))
         scenario = cls._checked(raw, source, base_dir)
         if scenario.changes:
@@ -117,14 +117,33 @@ class Scenario(Model):
             del raw["changes"]
         return raw
 
-    def to_toml(self, seed: int | None = None) -> str:
+    def to_toml(
+        self, seed: int | None = None, out_dir: Path | None = None, base_dir: Path | None = None
+    ) -> str:
         """The resolved scenario as TOML, loadable again with ``load_scenario``; with
         ``seed`` (the seed a run actually used) in place of the scenario's own. Every
-        number is written to full precision, so the file reproduces the run exactly."""
+        number is written to full precision, so the file reproduces the run exactly.
+        Written into ``out_dir``, a trace path relative to ``base_dir`` (the scenario
+        file's directory) is rewritten relative to ``out_dir``, so the file reads the same
+        trace from there."""
         raw = self.to_dict()
         if seed is not None:
             raw["simulation"]["seed"] = check_seed(seed, "--seed")
+        if out_dir is not None and base_dir is not None:
+            for group in raw["senders"].values():
+                trace = group.get("trace")
+                if trace is not None and not Path(trace).is_absolute():
+                    group["trace"] = _relative(Path(base_dir) / trace, Path(out_dir))
         return tomli_w.dumps(raw)
+
+
+def _relative(path: Path, start: Path) -> str:
+    """``path`` relative to ``start`` (both made absolute), or absolute when they share no
+    root (another drive)."""
+    try:
+        return os.path.relpath(path.absolute(), start.absolute())
+    except ValueError:
+        return str(path.absolute())
 
 
 def _with_implicit_parts(raw: dict) -> dict:

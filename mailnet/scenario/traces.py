@@ -62,8 +62,12 @@ def read_trace(
 
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            reader = csv.reader(handle, strict=True)
+            try:
+                rows = list(reader)
+            except csv.Error as exc:  # an unterminated quote, a NUL byte
+                raise fail(f"not CSV: {exc}", reader.line_num) from None
+    except (OSError, UnicodeDecodeError) as exc:
         raise fail(f"cannot read: {exc}") from None
     if not rows or tuple(c.strip() for c in rows[0]) != COLUMNS:
         raise fail(f"the header must be {','.join(COLUMNS)}")

@@ -139,10 +139,18 @@ def sweep_command(
             "the headline metrics)."
         ),
     ] = None,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            help="Refuse a sweep whose runs at once are estimated to need more memory "
+            "than this, e.g. 16GB (default: the machine's memory)."
+        ),
+    ] = None,
 ) -> None:
     """Run every grid point and replication of EXPERIMENT; write the tables to OUT."""
     # scipy and the sweep machinery load only when a sweep runs, not on every command
-    from mailnet.sweep import SweepError, sweep  # noqa: PLC0415
+    from mailnet.estimate import refuse_oversized_sweep, workers_for  # noqa: PLC0415
+    from mailnet.sweep import SweepError, load_experiment, sweep  # noqa: PLC0415
     from mailnet.units import parse_duration  # noqa: PLC0415
 
     try:
@@ -151,8 +159,14 @@ def sweep_command(
         typer.echo(f"mailnet: error: --run-timeout: {error}", err=True)
         raise typer.Exit(code=EXIT_BAD_INPUT) from None
     try:
+        loaded = load_experiment(experiment)
+        local = workers_for(workers, loaded.n_runs) if scheduler is None else 1
+        if workers is not None and local < workers:
+            typer.echo(f"mailnet: --workers {workers} capped at {local} (cores and runs)", err=True)
+            workers = local
+        refuse_oversized_sweep(loaded, local, max_memory)
         result = sweep(
-            experiment,
+            loaded,
             workers=workers,
             scheduler=scheduler,
             out=out,

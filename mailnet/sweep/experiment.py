@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from pydantic import (
 )
 
 from mailnet.errors import ScenarioError, error_key, key_path, problem, problem_at
+from mailnet.estimate import MAX_POINTS, MAX_REPLICATIONS, MAX_RUNS
 from mailnet.scenario import (
     Scenario,
     key_parts,
@@ -41,6 +43,7 @@ from mailnet.scenario import (
     read_toml,
     undefined_entity,
 )
+from mailnet.scenario.schema import MAX_SEED
 
 
 def replication_seed(seed: int, replication: int) -> int:
@@ -162,12 +165,14 @@ def load_experiment(path: str | Path) -> Experiment:
 
 
 # ------------------------------------------------------------------ the file
-def _integer(minimum: int) -> Callable[[Any], int]:
+def _integer(minimum: int, maximum: int = MAX_SEED) -> Callable[[Any], int]:
     def check(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"must be an integer, not {_show(value)}")
         if value < minimum:
             raise ValueError(f"must be at least {minimum}, not {value}")
+        if value > maximum:
+            raise ValueError(f"must be at most {maximum:,}, not {value}")
         return value
 
     return check
@@ -242,7 +247,7 @@ class ExperimentFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     base: Annotated[Path, BeforeValidator(_base)]
-    replications: Annotated[int, BeforeValidator(_integer(1))] = 1
+    replications: Annotated[int, BeforeValidator(_integer(1, MAX_REPLICATIONS))] = 1
     seed: Annotated[int, BeforeValidator(_integer(0))] = 1
     grid: FactorTable = Field(default_factory=dict)
     linked: FactorTable = Field(default_factory=dict)
@@ -271,11 +276,26 @@ class ExperimentFile(BaseModel):
                 raise problem_at(b.key, f"is also set by the swept key {a.key}")
         if self.labels is not None:
             _check_labels(self.labels, linked)
+        check_sweep_size(self.factors("grid"), linked, self.replications)
         return self
 
 
 TOP_LEVEL_KEYS = tuple(ExperimentFile.model_fields)
 """The keys an experiment file may have, in the order its errors list them."""
+
+
+def check_sweep_size(
+    grid: tuple[Factor, ...], linked: tuple[Factor, ...], replications: int
+) -> None:
+    """At most ``MAX_POINTS`` grid points and ``MAX_RUNS`` runs, counted before any
+    point is built."""
+    points = math.prod(len(f.values) for f in grid) * (len(linked[0].values) if linked else 1)
+    if points > MAX_POINTS:
+        raise problem_at("grid", f"{points:,} grid points; at most {MAX_POINTS:,}")
+    if points * replications > MAX_RUNS:
+        raise problem_at(
+            "replications", f"{points * replications:,} runs in all; at most {MAX_RUNS:,}"
+        )
 
 
 def _check_labels(labels: list[str], linked: tuple[Factor, ...]) -> None:

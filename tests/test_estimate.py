@@ -1,0 +1,193 @@
+"""Run and sweep size estimates: close to what a run really does, and oversized input
+refused with the estimate before anything runs."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+from mailnet.cli import app
+from mailnet.errors import ScenarioError
+from mailnet.estimate import (
+    EVENTS_PER_ROW,
+    check_memory,
+    estimate_run,
+    estimate_sweep,
+    format_bytes,
+    parse_size,
+    workers_for,
+)
+from mailnet.run_progress import CountingEnvironment
+from mailnet.scenario import load_scenario
+from mailnet.simulate import simulate
+
+GOOD = textwrap.dedent("""
+    [simulation]
+    duration = "6h"
+    [providers.isp]
+    ips = ["198.51.100.1"]
+    local_domains = ["isp.example"]
+    [senders.users]
+    provider = "isp"
+    count = 40
+    rate = "20/d"
+    recipients = 1.5
+    domains = { "dest.example" = 1.0 }
+    [senders.burst]
+    provider = "isp"
+    campaigns = { every = "2h", size = 30, over = "10m", start = "30m" }
+    domains = { "dest.example" = 1.0 }
+    [domains."dest.example"]
+    mx = [ { host = "mx1.dest.example", preference = 10 } ]
+    [servers."mx1.dest.example"]
+    sessions = 5
+""")
+
+
+@pytest.fixture
+def good(tmp_path):
+    path = tmp_path / "good.toml"
+    path.write_text(GOOD)
+    return path
+
+
+def test_estimate_counts_rate_and_campaign_messages_like_the_run(good):
+    scenario = load_scenario(good)
+    estimate = estimate_run(scenario, good.parent)
+    # 40 clients x 20/d x 6 h = 200 messages, plus campaigns at 30m, 2h30m, 4h30m: 3 x 30
+    assert estimate.messages == pytest.approx(290)
+    env = CountingEnvironment()
+    result = simulate(scenario, environment=env)
+    sent = result.messages[~result.messages["is_dsn"]]["message_id"].nunique()
+    # Poisson count of the rate part (mean 200): 4 standard deviations either way
+    assert abs(sent - estimate.messages) < 4 * math.sqrt(200)
+    # the per-row event cost is an upper bound, within a factor 4 of the truth
+    assert estimate.events / 4 < env.processed < estimate.events
+    assert estimate.peak_bytes > estimate.table_bytes > 0
+
+
+def test_periodic_work_counts_without_mail(good):
+    scenario = load_scenario(good, overrides=["senders.users.rate=0/d", "simulation.duration=1d"])
+    quiet = estimate_run(scenario, good.parent)
+    # no rate messages; campaigns 12 x 30 = 360; Postfix scans every 300 s
+    assert quiet.messages == 360
+    assert quiet.events == pytest.approx(360 * 1.0 * EVENTS_PER_ROW + 86400 / 300)
+
+
+def test_sweep_estimate_scales_with_runs_and_workers(good):
+    run = estimate_run(load_scenario(good), good.parent)
+    sweep = estimate_sweep([run, run, run], replications=4, workers=2)
+    assert (sweep.points, sweep.runs, sweep.workers) == (3, 12, 2)
+    assert sweep.peak_bytes == 2 * run.peak_bytes
+    assert sweep.seconds == pytest.approx(12 * run.seconds / 2)
+    assert estimate_sweep([run], 1, workers=8).workers == 1
+
+
+def test_workers_are_capped_by_cores_and_runs():
+    assert workers_for(8, runs=100, cores=2) == 2
+    assert workers_for(None, runs=100, cores=4) == 4
+    assert workers_for(16, runs=3, cores=8) == 3
+    assert workers_for(1, runs=3, cores=8) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("8GB", 8 * 2**30), ("512M", 512 * 2**20), ("2 TiB", 2 * 2**40), ("1000", 1000)],
+)
+def test_sizes(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["lots", "-1GB", "0", "inf", "nanGB", "8XB", ""])
+def test_bad_sizes_name_the_option(text):
+    with pytest.raises(ScenarioError, match="--max-memory"):
+        parse_size(text)
+
+
+def test_check_memory_refuses_above_the_limit_only():
+    check_memory(100.0, 1000, "x.toml", "small")
+    with pytest.raises(ScenarioError) as info:
+        check_memory(2000.0, 1000, "x.toml", "about 9 messages")
+    assert str(info.value).startswith("x.toml: too large to run: about 9 messages;")
+    assert "--max-memory" in str(info.value)
+    assert format_bytes(1536 * 2**20) == "1.5 GB"
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "senders.users.rate=1e12/s",
+        "simulation.duration=100000000d",
+        'senders.burst.campaigns={ every = "1ms", size = 1000, over = "0s" }',
+        "simulation.sample_interval=1ms",  # with a reputation receiver, below
+    ],
+)
+def test_oversized_runs_are_refused_with_the_estimate(good, tmp_path, override):
+    extra = []
+    if "sample_interval" in override:
+        extra = [
+            "--set",
+            "receivers.r={ reputation = {} }",
+            "--set",
+            'servers."mx1.dest.example".receiver="r"',
+            "--set",
+            "simulation.duration=3000d",
+        ]
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["run", str(good), "--out", str(out), "--set", override, *extra, "--quiet"]
+    )
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"mailnet: error: {good}: too large to run: about ")
+    assert "more than this machine's memory" in lines[0]
+    assert "--max-memory SIZE" in lines[0]
+    assert not out.exists()
+
+
+def test_max_memory_lowers_the_limit(good, tmp_path):
+    args = ["run", str(good), "--out", str(tmp_path / "o"), "--quiet"]
+    refused = CliRunner().invoke(app, [*args, "--max-memory", "10MB"])
+    assert refused.exit_code == 2
+    assert "more than --max-memory (10 MB)" in refused.output
+    assert CliRunner().invoke(app, [*args, "--max-memory", "64GB"]).exit_code == 0
+
+
+def test_sweeps_are_refused_by_grid_size_and_memory(good, tmp_path):
+    experiment = tmp_path / "exp.toml"
+    values = ", ".join(str(v) for v in range(1, 101))
+    experiment.write_text(
+        f'base = "good.toml"\n[grid]\n"senders.users.count" = [{values}]\n'
+        f'"servers.\\"mx1.dest.example\\".sessions" = [{values}]\n'
+        f'"senders.users.recipients" = [1, 2]\n'
+    )
+    result = CliRunner().invoke(app, ["sweep", str(experiment), "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"mailnet: error: {experiment}: grid: 20,000 grid points; at most 10,000"
+    )
+    experiment.write_text('base = "good.toml"\nreplications = 4\n')
+    result = CliRunner().invoke(
+        app,
+        ["sweep", str(experiment), "--out", str(tmp_path / "s"), "--max-memory", "100MB"],
+    )
+    assert result.exit_code == 2
+    assert "1 points, 4 runs on " in result.output
+    assert "more than --max-memory (100 MB)" in result.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_sweep_workers_beyond_the_runs_are_capped_with_a_notice(good, tmp_path):
+    experiment = tmp_path / "exp.toml"
+    experiment.write_text('base = "good.toml"\n')
+    (tmp_path / "good.toml").write_text(GOOD.replace('"6h"', '"10m"'))
+    result = CliRunner().invoke(
+        app, ["sweep", str(experiment), "--out", str(tmp_path / "s"), "--workers", "64"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "mailnet: --workers 64 capped at 1 (cores and runs)" in result.stderr
+    assert "complete: 1 ok" in result.stdout
