@@ -139,9 +139,12 @@ def test_asn_share_threshold_needs_the_share():
 def test_asn_escalation_requires_sizes():
     with pytest.raises(ValueError, match="asn_sizes"):
         Blocklist("l3", asn_share=0.1)
-    bl = Blocklist("l3", asn_share=0.1, asn_sizes={AS: 10})
-    with pytest.raises(ValueError, match="no size for"):
-        bl.observe("trap", IP, 64999, 0.0)
+    # an address in an AS the scenario does not size (a backup MX's own network) is
+    # listed on its own evidence but takes no part in AS escalation
+    bl = Blocklist("l3", trap_hits=1, asn_share=0.1, asn_min_listed=1, asn_sizes={AS: 10})
+    bl.observe("trap", IP, 64999, 0.0)
+    assert bl.listed(IP, 64999, 0.0, scopes=("ip",)) is not None
+    assert bl.listed("192.0.2.99", 64999, 0.0, scopes=("asn",)) is None
 
 
 def test_records_frame_columns_and_values():

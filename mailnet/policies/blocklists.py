@@ -204,8 +204,7 @@ class Blocklist:
         state = self._state(ip)
         if asn is not None and state.record is None:
             # The AS is fixed while listed, so that delisting leaves the group it joined.
-            self.escalation.check_asn(asn)
-            state.asn = asn
+            state.asn = self.escalation.known_asn(asn)
         counter = state.counts.get(kind)
         if counter is None:
             counter = state.counts[kind] = SlidingCount(self.window)

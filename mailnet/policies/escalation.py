@@ -78,10 +78,13 @@ class Escalation:
         self._prefixes: dict[str, _Group] = {}
         self._asns: dict[str, _Group] = {}
 
-    def check_asn(self, asn: Any) -> None:
-        """Refuse an AS of unknown size when AS escalation is on."""
+    def known_asn(self, asn: Any) -> Any:
+        """``asn`` if AS escalation can weigh it (its size is known), else ``None``: an
+        address in an AS the scenario does not size (a backup MX's or relay's own
+        network) takes no part in AS escalation."""
         if self.asn_share is not None and asn not in self.asn_sizes:
-            raise ValueError(f"{self.name}: no size for {asn_key(asn)} in asn_sizes")
+            return None
+        return asn
 
     def joined(self, ip: str, asn: Any, now: float) -> None:
         """``ip`` (in ``asn``) was listed at ``now``: escalate where a threshold is met."""
