@@ -48,13 +48,17 @@ HOP_COLUMNS = {
     "sent": "count",
     "deferred": "count",
     "bounced": "count",
+    "held": "count",
     "deferred_share": "share",
     "source_ips": "count",
 }
 """Columns of a hop breakdown: attempts made by the hop, the distinct recipients they
-were for, attempts by outcome, the deferred share of attempts, addresses used."""
+were for, attempts by outcome (``held``: deferred without a connection, ``suspended`` at
+a dead destination or ``skipped`` with every host held), the deferred share of attempts
+(held ones included), addresses used."""
 
 _NONE = "(none)"
+HELD = ("suspended", "skipped")
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,8 @@ def _message_flags(rows: pd.DataFrame, attempts: pd.DataFrame) -> pd.DataFrame:
     """Per recipient row, the 0/1 flags and values the group columns sum or rank."""
     status = rows["status"].astype(str)
     delivered = (status == "delivered").to_numpy()
-    hit = attempts.loc[attempts["outcome"] == "deferred", ["message_id", "recipient"]]
+    deferred = attempts["outcome"].isin(("deferred", "suspended", "skipped"))
+    hit = attempts.loc[deferred, ["message_id", "recipient"]]
     deferred_keys = pd.MultiIndex.from_arrays([hit["message_id"], hit["recipient"].astype(str)])
     keys = pd.MultiIndex.from_arrays([rows["message_id"], rows["recipient"].astype(str)])
     remote = (rows["attempts"] > 0).to_numpy()
@@ -184,9 +189,13 @@ def _by_hop(attempts: pd.DataFrame) -> pd.DataFrame:
                 name: outcomes.get(name, pd.Series(0, index=outcomes.index))
                 for name in ("sent", "deferred", "bounced")
             },
+            "held": sum(
+                (outcomes.get(name, pd.Series(0, index=outcomes.index)) for name in HELD),
+                start=pd.Series(0, index=outcomes.index),
+            ),
         }
     ).fillna(0)
-    table["deferred_share"] = _ratio(table["deferred"], table["attempts"])
+    table["deferred_share"] = _ratio(table["deferred"] + table["held"], table["attempts"])
     ips = frame[frame["source_ip"].str.len() > 0].groupby("hop")["source_ip"].nunique()
     table["source_ips"] = ips.reindex(table.index).fillna(0).astype(int)
     table.index.name = "group"
@@ -213,6 +222,7 @@ COLUMN_LABELS = {
     "attempts": "attempts",
     "sent": "sent",
     "deferred": "deferred",
+    "held": "held",
     "deferred_share": "deferred share",
     "source_ips": "addresses",
 }

@@ -229,7 +229,8 @@ def rich_scenario() -> dict:
                 "mx": [
                     {"host": "mx.dest.example", "preference": 10},
                     {"host": "backup.dest.example", "preference": 20},
-                ]
+                ],
+                "mailbox_full": {"share": 0.05, "mean_duration": "6h"},
             },
             "down.example": {"mx": [{"host": "mx.down.example", "preference": 10}]},
             "void.example": {"null_mx": True},
@@ -240,7 +241,6 @@ def rich_scenario() -> dict:
             "mx.dest.example": {
                 "service_time": {"dist": "exponential", "mean": "1s"},
                 "receiver": "dest",
-                "mailbox_full": 0.05,
                 "outages": [{"start": "2h", "end": "4h", "mode": "refuse"}],
             },
             "backup.dest.example": {
@@ -504,7 +504,10 @@ def test_null_mx_and_missing_domain_bounce_with_postfix_codes():
     record after its MX lookup and bounces with 5.4.4."""
     raw = one_mx_world()
     raw["domains"]["void.example"] = {"null_mx": True}
-    raw["domains"]["gone.example"] = {"mx": [{"host": "mx.dest.example"}], "dns_nxdomain": 1.0}
+    raw["domains"]["gone.example"] = {
+        "mx": [{"host": "mx.dest.example"}],
+        "dns_faults": [{"start": "0s", "end": "1d", "answer": "nxdomain"}],
+    }
     raw["senders"]["users"]["messages"] = [
         {"at": "0s", "to": ["a@void.example"]},
         {"at": "1s", "to": ["b@gone.example"]},
@@ -522,7 +525,8 @@ def test_null_mx_and_missing_domain_bounce_with_postfix_codes():
 def test_replies_after_data_say_so():
     """A full mailbox is answered after the message data: the client logs it as the reply
     to end of DATA, the server as an END-OF-MESSAGE reject."""
-    raw = one_mx_world(mailbox_full=1.0)
+    raw = one_mx_world()
+    raw["domains"]["dest.example"]["mailbox_full"] = [{"start": "0s", "end": "1d"}]
     raw["providers"]["isp"]["retry_params"] = {"maximal_queue_lifetime": "0s"}
     lines = without_pids(maillog_lines(simulate(build(raw))))
     client = [x for x in lines if "postfix/smtp:" in x]

@@ -203,7 +203,9 @@ def sweep(
                 "--resume runs them again"
             )
         status = "interrupted" if drive.interrupted else "complete"
-        reused = sum(1 for point, rep in before if rep < counts.get(point, 0))
+        reused = sum(
+            1 for p, r in before if r < counts.get(p, 0) and (p, r) not in drive.stored
+        )
         return _finish(
             out, stage, counts, backend.description, status, started=started, reused=reused
         )
@@ -373,6 +375,7 @@ class _Drive:
         self.attempts: dict[tuple[int, int], int] = {}
         self.lost: list[RunSpec] = []
         self.lost_reason = ""
+        self.stored: set[tuple[int, int]] = set()  # the (point, replication) runs written
         self.interrupted = False
 
     def run(self, todo: list[RunSpec]) -> None:
@@ -486,6 +489,7 @@ class _Drive:
                 outcome.result, store.tables_dir(self.out, record["point"], record["replication"])
             )
         store.write_part(self.out, record)
+        self.stored.add((record["point"], record["replication"]))
         self.run_seconds.append(record["wall_time_s"])
         del self.run_seconds[:-64]
         self.bar.advance(record["status"] == "ok")
