@@ -203,9 +203,7 @@ def sweep(
                 "--resume runs them again"
             )
         status = "interrupted" if drive.interrupted else "complete"
-        reused = sum(
-            1 for p, r in before if r < counts.get(p, 0) and (p, r) not in drive.stored
-        )
+        reused = sum(1 for p, r in before if r < counts.get(p, 0) and (p, r) not in drive.stored)
         return _finish(
             out, stage, counts, backend.description, status, started=started, reused=reused
         )
