@@ -35,8 +35,9 @@ def deadline(seconds: float | None) -> Iterator[None]:
     """Raise :class:`RunTimeout` (without a message: the caller knows the limit) in this
     thread if the block runs longer than ``seconds`` (wall clock); ``None`` sets no limit.
 
-    The exception can arrive anywhere inside the block (never after it): code inside must
-    not swallow it silently, and the caller catches it around the block.
+    The exception can arrive anywhere within the ``with`` statement, entering and leaving
+    included, but never after it: code inside must not swallow it silently, and the
+    caller catches it around the ``with`` statement.
     """
     if seconds is None:
         yield
@@ -53,8 +54,8 @@ def deadline(seconds: float | None) -> Iterator[None]:
 
     timer = threading.Timer(seconds, expire)
     timer.daemon = True
-    timer.start()
     try:
+        timer.start()  # inside the try: a limit shorter than the start is cleaned up too
         yield
     finally:
         with lock:
