@@ -13,7 +13,7 @@ CONSTRAINTS := constraints.txt
 EXPORT = $(UV) export --frozen --extra test --extra notebooks --no-hashes --no-emit-project --no-header --quiet
 CONSTRAINTS_HEADER := \# The pins of uv.lock for pip, written by make lock (do not edit): pip install -c constraints.txt -e .[test]
 
-EXPERIMENTS := spam_shared_ip mitigations mx_outages retry_policies greylisting capacity
+EXPERIMENTS := headline spam_shared_ip mitigations mx_outages retry_policies greylisting capacity
 
 .PHONY: demo test test-fast lint bench clean experiments golden reproduce lock lock-upgrade check-lock lab
 
