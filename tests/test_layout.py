@@ -3,8 +3,13 @@ package, and every module and folder listed exists."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
+
+from pydantic import BaseModel
+
+from mailnet.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "mailnet"
@@ -65,3 +70,28 @@ def test_the_parser_reads_nesting() -> None:
         "mailnet/c.py",
         "docs",
     }
+
+
+def test_readme_documents_every_scenario_key() -> None:
+    """Every key of the scenario schema, at any depth, is named in README.md."""
+    readme = (ROOT / "README.md").read_text()
+    seen: set[type] = set()
+    missing: list[str] = []
+
+    def walk(model: type[BaseModel], path: str) -> None:
+        for name, field in model.model_fields.items():
+            if not re.search(rf"\b{re.escape(name)}\b", readme):
+                missing.append(f"{path}.{name}")
+            annotation = field.annotation
+            for outer in (*getattr(annotation, "__args__", ()), annotation):
+                for inner in (outer, *getattr(outer, "__args__", ())):
+                    if (
+                        inspect.isclass(inner)
+                        and issubclass(inner, BaseModel)
+                        and inner not in seen
+                    ):
+                        seen.add(inner)
+                        walk(inner, f"{path}.{name}")
+
+    walk(Scenario, "scenario")
+    assert missing == []
