@@ -35,6 +35,9 @@ CASES = [
     ("sessions = 5", "sessions = 0", 'servers."mx1.dest.example".sessions', "greater than"),
     ("sessions = 5", "sesions = 5", 'servers."mx1.dest.example".sesions', "unknown key"),
     ("sessions = 5", 'sessions = "many"', 'servers."mx1.dest.example".sessions', "integer"),
+    # pydantic alone would read true as 1: a silent wrong answer
+    ("count = 10", "count = true", "senders.users.count", "expected a number, not true"),
+    ("sessions = 5", "sessions = false", 'servers."mx1.dest.example".sessions', "not false"),
     ('provider = "isp"', 'provider = "nope"', "senders.users.provider", "no provider named"),
     (
         'host = "mx1.dest.example"',

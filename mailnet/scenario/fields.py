@@ -7,7 +7,8 @@ per second) inside; ``mailnet.units`` does the conversion both ways.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -16,6 +17,8 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
+    field_validator,
 )
 
 from mailnet.units import format_duration, format_rate, parse_duration, parse_rate
@@ -127,11 +130,36 @@ def _value_problem(at: tuple[str | int, ...], value: Any) -> str | None:
 
 class Model(BaseModel):
     """A section of a scenario file: unknown keys are errors, values are frozen, numbers
-    are finite (no inf or nan) and integers fit in 64 bits."""
+    are finite (no inf or nan) and integers fit in 64 bits, and a number is never given as
+    ``true`` or ``false`` (which pydantic would read as 1 or 0)."""
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name is not None:
+            field = cls.model_fields.get(info.field_name)
+            if field is not None and _numeric(field.annotation):
+                raise ValueError(f"expected a number, not {str(value).lower()}")
+        return value
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field of this type takes a number and not a boolean."""
+    if annotation is bool:
+        return False
+    if annotation in (int, float):
+        return True
+    args = get_args(annotation)
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _numeric(args[0])
+    if origin in (Union, UnionType):  # int | None, int | Literal["unlimited"]
+        return bool not in args and any(_numeric(a) for a in args)
+    return False
 
 
 class CustomRetry(Model):
