@@ -21,6 +21,7 @@ from mailnet.sweep import SweepError, runner, store, sweep, worker
 from mailnet.sweep.deadline import RunTimeout, deadline
 from tests import faulty_runs
 from tests.conftest import ONE_MX_TOML, sweep_app
+from tests.test_sweep import _wait_for_parts
 
 EXPERIMENT = textwrap.dedent("""
     base = "base.toml"
@@ -232,15 +233,6 @@ def _start(folder: Path, out: Path) -> subprocess.Popen[str]:
         text=True,
         start_new_session=True,  # its own process group: every process it starts is in it
     )
-
-
-def _wait_for_parts(process: subprocess.Popen[str], out: Path, at_least: int) -> None:
-    limit = time.monotonic() + 120
-    while time.monotonic() < limit and process.poll() is None:
-        if (out / "parts").is_dir() and len(list((out / "parts").glob("[!.]*"))) >= at_least:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"the sweep ended before {at_least} runs were written")
 
 
 def _group_gone(pgid: int, within: float) -> bool:

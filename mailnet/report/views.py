@@ -13,17 +13,10 @@ from mailnet.report.embed import MAX_TABLE_ROWS, Figures
 from mailnet.report.inputs import RunData
 from mailnet.report.page import Page
 from mailnet.run_summary import summary_rows
+from mailnet.timeseries import COLUMNS as TIME_COLUMNS
 from mailnet.timeseries import outcomes_over_time, settling
 
-OVER_TIME_COLUMNS = (
-    "submitted",
-    "delivered",
-    "deferred",
-    "bounced",
-    "spam_folder",
-    "collateral",
-    "unsettled",
-)
+OVER_TIME_COLUMNS = tuple(c for c in TIME_COLUMNS if c != "collateral_rate")
 
 
 def summary_section(page: Page, run: RunData) -> None:

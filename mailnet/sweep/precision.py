@@ -56,13 +56,16 @@ class Precision:
             )
         return cls(value, bool(match.group(2)))
 
+    def target(self, scale: float) -> float:
+        """The half-width to reach; ``scale`` is the mean a relative target is relative to
+        (corrected to g/(1+g) so that the realised relative error stays within g)."""
+        if self.absolute:
+            return self.value
+        return self.value / (1 + self.value) * abs(scale)
+
     def met(self, half_width: float, scale: float) -> bool:
         """Whether a half-width meets the target; ``scale`` is the mean it is relative to."""
-        if math.isnan(half_width):
-            return False
-        if self.absolute:
-            return half_width <= self.value
-        return half_width <= self.value / (1 + self.value) * abs(scale)
+        return not math.isnan(half_width) and half_width <= self.target(scale)
 
     def describe(self) -> str:
         return f"{self.value:g} absolute" if self.absolute else f"{self.value:g} relative"
@@ -113,11 +116,7 @@ def assess(
                 hw = half_width(values)
                 scale = float(np.nanmean(values))
             ok_here = precision.met(hw, scale)
-            target = (
-                precision.value
-                if precision.absolute
-                else (precision.value / (1 + precision.value) * abs(scale))
-            )
+            target = precision.target(scale)
             ratio = (
                 math.inf
                 if math.isnan(hw)

@@ -188,10 +188,11 @@ def sweep(
                 drive.run(todo)
                 if drive.interrupted or drive.lost or target is None:
                     break
-                grown = stage.next_counts(out, counts)
+                shortfalls = stage.assess(stage.runs(out, counts))
+                grown = next_counts(counts, shortfalls, max_replications, experiment.baseline)
                 if grown == counts:
                     break
-                bar.note(stage.describe_batch(out, counts, grown))
+                bar.note(_describe_batch(counts, grown, shortfalls))
                 counts = grown
                 plan = _plan(experiment, run_timeout, counts)
                 done = _reusable(out, plan, True, keep_tables)
@@ -243,20 +244,19 @@ class _Stage:
             self.metrics = members(runs.columns, headline=True)
         return assess(runs, self.metrics, self.precision, self.experiment.baseline)
 
-    def next_counts(self, out: Path, counts: dict[int, int]) -> dict[int, int]:
-        shortfalls = self.assess(self.runs(out, counts))
-        return next_counts(counts, shortfalls, self.maximum, self.experiment.baseline)
 
-    def describe_batch(self, out: Path, counts: dict[int, int], grown: dict[int, int]) -> str:
-        shortfalls = self.assess(self.runs(out, counts))
-        short = [p for p, s in shortfalls.items() if not s.met]
-        worst = max(short, key=lambda p: shortfalls[p].worst_ratio)
-        w = shortfalls[worst]
-        return (
-            f"{len(short)} of {len(counts)} points short of the target; widest: point "
-            f"{worst}, {w.worst_metric} at {w.worst_ratio:.2f}x the target half-width; "
-            f"adding {sum(grown.values()) - sum(counts.values())} runs"
-        )
+def _describe_batch(
+    counts: dict[int, int], grown: dict[int, int], shortfalls: dict[int, Shortfall]
+) -> str:
+    """The progress line after a batch: how many points are short, the widest one."""
+    short = [p for p, s in shortfalls.items() if not s.met]
+    worst = max(short, key=lambda p: shortfalls[p].worst_ratio)
+    w = shortfalls[worst]
+    return (
+        f"{len(short)} of {len(counts)} points short of the target; widest: point "
+        f"{worst}, {w.worst_metric} at {w.worst_ratio:.2f}x the target half-width; "
+        f"adding {sum(grown.values()) - sum(counts.values())} runs"
+    )
 
 
 def _check_limits(chunk_size: int | None, run_timeout: float | None, max_attempts: int) -> None:
