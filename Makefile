@@ -56,7 +56,10 @@ test: lint
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n auto -q -m "not slow"
 
+# Every benchmark of benchmarks/, one after the other (benchmarks/README.md says what each
+# measures). BENCH_QUICK=1 make bench: fewer rounds, for a first look.
 bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_cli.py
 	$(BIN)/python benchmarks/bench_baseline.py
 	$(BIN)/python benchmarks/bench_sweep.py
 

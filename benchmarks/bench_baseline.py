@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -63,7 +64,9 @@ def _child(code: str, args: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--rounds", type=int, default=2 if os.environ.get("BENCH_QUICK") == "1" else 5
+    )
     parser.add_argument("--scenario", default="experiments/scenarios/baseline.toml")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     args = parser.parse_args()

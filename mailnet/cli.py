@@ -5,39 +5,23 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
-from mailnet.breakdowns import (
-    BRIEF_CAPTION,
-    DIMENSION_LABELS,
-    DIMENSIONS,
-    Layout,
-    breakdown,
-    text_rows,
-)
-from mailnet.errors import ScenarioError
-from mailnet.estimate import refuse_oversized_run
-from mailnet.maillog import write_maillog
-from mailnet.metric_catalog import format_value
-from mailnet.output import RunDirError, check_run_dir, staged_run_dir, write_run
-from mailnet.policies.retry import presets_table
-from mailnet.qshape import format_qshape, hops, qshape
 from mailnet.report.cli import register as register_report
-from mailnet.report.inputs import load_run
-from mailnet.run_progress import CountingEnvironment, RunProgress
-from mailnet.run_summary import summary_rows
-from mailnet.scenario import Scenario, load_scenario
-from mailnet.scenario.shortening import ScenarioNotice
-from mailnet.simulate import RunResult, simulate
 from mailnet.sweep.cli import register as register_sweep
-from mailnet.timeseries import Settling, settling
-from mailnet.units import format_duration, parse_duration
 from mailnet.views_cli import register as register_views
+
+if TYPE_CHECKING:
+    from mailnet.breakdowns import Layout
+    from mailnet.scenario import Scenario
+    from mailnet.simulate import RunResult
+    from mailnet.timeseries import Settling
+
+# Every other import sits in the function that needs it: pandas, pydantic and SimPy load
+# only when a command runs, so help, presets and argument errors answer at once.
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -99,15 +83,50 @@ def run(
     ] = None,
 ) -> None:
     """Simulate one scenario; print its summary and write its tables to OUT."""
-    out = out or RUNS_DIR / scenario.stem
+    from mailnet.errors import ScenarioError  # noqa: PLC0415
+
     try:
         check_dimensions(by or [])
         loaded = load_with_notices(scenario, set_ or [])
-        refuse_oversized_run(loaded, scenario, max_memory)
+    except ScenarioError as error:
+        _fail(error)
+    out = out or RUNS_DIR / scenario.stem
+    result = _checked_run(
+        loaded, scenario, out, seed=seed, force=force, quiet=quiet, max_memory=max_memory
+    )
+    _write_and_print(result, out, maillog=maillog, by=by or [])
+
+
+def _checked_run(
+    loaded: Scenario,
+    path: Path,
+    out: Path,
+    *,
+    seed: int | None,
+    force: bool,
+    quiet: bool,
+    max_memory: str | None,
+) -> RunResult:
+    """Refuse an oversized run or an ``out`` that may not be written; else simulate."""
+    from mailnet.errors import ScenarioError  # noqa: PLC0415
+    from mailnet.estimate import refuse_oversized_run  # noqa: PLC0415
+    from mailnet.output import RunDirError, check_run_dir  # noqa: PLC0415
+
+    try:
+        refuse_oversized_run(loaded, path, max_memory)
         check_run_dir(out, force=force)
-        result = _simulate(loaded, scenario, seed, show_progress=not quiet)
+        return _simulate(loaded, path, seed, show_progress=not quiet)
     except (ScenarioError, RunDirError) as error:
         _fail(error)
+
+
+def _write_and_print(result: RunResult, out: Path, *, maillog: bool, by: list[str]) -> None:
+    """Write the run's tables (and maillog) to ``out``; print its summary and breakdowns."""
+    from mailnet.breakdowns import Layout  # noqa: PLC0415
+    from mailnet.maillog import write_maillog  # noqa: PLC0415
+    from mailnet.output import RunDirError, staged_run_dir, write_run  # noqa: PLC0415
+    from mailnet.timeseries import settling  # noqa: PLC0415
+
     try:
         with staged_run_dir(out) as stage:
             write_run(result, stage)
@@ -117,14 +136,26 @@ def run(
         _fail(RunDirError(f"{out}: cannot write the run ({error.strerror or error})"))
     toml = result.scenario.to_toml(seed=result.seed)
     print_summary(result.summary, result.manifest, settling(result.messages, result.queues, toml))
-    for dimension in by or []:
+    for dimension in by:
         print_breakdown(result.messages, result.attempts, Layout.from_toml(toml), dimension)
     console.print(f"wrote [bold]{out}[/]")
 
 
 def load_with_notices(path: Path, overrides: list[str]) -> Scenario:
     """``load_scenario``, its notices (a warm-up scaled to a shorter duration) printed on
-    stderr as ``mailnet: note: ...``."""
+    stderr as ``mailnet: note: ...``. A missing file is a ``ScenarioError``, as from
+    ``load_scenario``, said before pandas and the scenario schema load."""
+    from mailnet.errors import ScenarioError  # noqa: PLC0415
+
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise ScenarioError(str(path), "", "file not found") from None
+    except OSError:
+        pass  # load_scenario says what else is wrong with it
+    from mailnet.scenario import load_scenario  # noqa: PLC0415
+    from mailnet.scenario.shortening import ScenarioNotice  # noqa: PLC0415
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ScenarioNotice)
         loaded = load_scenario(path, overrides=overrides)
@@ -139,6 +170,9 @@ def load_with_notices(path: Path, overrides: list[str]) -> Scenario:
 def _simulate(loaded: Scenario, path: Path, seed: int | None, *, show_progress: bool) -> RunResult:
     """Run ``loaded`` (read from ``path``), with a progress bar on a terminal's stderr
     when ``show_progress``."""
+    from mailnet.run_progress import CountingEnvironment, RunProgress  # noqa: PLC0415
+    from mailnet.simulate import simulate  # noqa: PLC0415
+
     stderr = Console(stderr=True)
     if not (show_progress and stderr.is_terminal):
         return simulate(loaded, seed=seed, base_dir=path.parent, source=str(path))
@@ -163,6 +197,11 @@ def print_summary(
     """A compact table of the run's headline numbers, all mail and legitimate mail side by
     side, collateral damage, how the deferred queue drained (``settled``), the other
     metrics the catalogue marks ``brief`` and the run's wall time, each in its unit."""
+    from rich.table import Table  # noqa: PLC0415
+
+    from mailnet.metric_catalog import format_value  # noqa: PLC0415
+    from mailnet.run_summary import summary_rows  # noqa: PLC0415
+
     table = Table(title="mailnet run summary", show_header=True)
     table.add_column("metric", min_width=30)
     table.add_column("all mail", justify="right", no_wrap=True)
@@ -175,6 +214,11 @@ def print_summary(
 
 def check_dimensions(dimensions: list[str]) -> None:
     """Raise ``ScenarioError`` naming ``--by`` if a dimension is not one of ``DIMENSIONS``."""
+    if not dimensions:
+        return
+    from mailnet.breakdowns import DIMENSIONS  # noqa: PLC0415
+    from mailnet.errors import ScenarioError  # noqa: PLC0415
+
     for dimension in dimensions:
         if dimension not in DIMENSIONS:
             raise ScenarioError(
@@ -186,6 +230,16 @@ def print_breakdown(
     messages: Any, attempts: Any, layout: Layout, by: str, top: int | None = 20
 ) -> None:
     """The breakdown of a run's tables by ``by``, its ``top`` largest groups."""
+    from rich import box  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from mailnet.breakdowns import (  # noqa: PLC0415
+        BRIEF_CAPTION,
+        DIMENSION_LABELS,
+        breakdown,
+        text_rows,
+    )
+
     header, rows = text_rows(breakdown(messages, attempts, layout, by), by, top, brief=True)
     caption = BRIEF_CAPTION["hop" if by == "hop" else "message"]
     table = Table(
@@ -206,6 +260,10 @@ def print_breakdown(
 @app.command()
 def presets() -> None:
     """List every retry preset with its parameters and first ten attempt offsets."""
+    from rich.table import Table  # noqa: PLC0415
+
+    from mailnet.policies.retry import presets_table  # noqa: PLC0415
+
     table = Table(title="retry presets (offsets for an always-failing destination)")
     table.add_column("preset")
     table.add_column("parameters")
@@ -232,6 +290,11 @@ def qshape_command(
 ) -> None:
     """Print the queue at a moment as Postfix's qshape does: queued recipients by domain
     and by minutes since they reached the queue (T is the total)."""
+    from mailnet.errors import ScenarioError  # noqa: PLC0415
+    from mailnet.qshape import format_qshape, hops, qshape  # noqa: PLC0415
+    from mailnet.report.inputs import load_run  # noqa: PLC0415
+    from mailnet.units import format_duration  # noqa: PLC0415
+
     try:
         data = load_run(run_dir)
         end = data.duration
@@ -254,6 +317,9 @@ def qshape_command(
 
 def parse_time(text: str) -> float:
     """Seconds in an ``--at`` option; a bad one is a ``ScenarioError`` naming the option."""
+    from mailnet.errors import ScenarioError  # noqa: PLC0415
+    from mailnet.units import parse_duration  # noqa: PLC0415
+
     try:
         return parse_duration(text)
     except ValueError as error:

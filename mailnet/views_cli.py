@@ -8,12 +8,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.table import Table
-
-from mailnet.errors import ScenarioError
-from mailnet.humanize import count, duration, share
 
 console = Console()
 
@@ -37,6 +32,7 @@ def breakdown_command(
     collateral damage of each group."""
     from mailnet.breakdowns import Layout  # noqa: PLC0415 (pandas: import when used)
     from mailnet.cli import check_dimensions, print_breakdown  # noqa: PLC0415 (a cycle)
+    from mailnet.errors import ScenarioError  # noqa: PLC0415
     from mailnet.report.inputs import load_run  # noqa: PLC0415
 
     try:
@@ -59,6 +55,11 @@ def outcomes_command(
 ) -> None:
     """What happened to the mail in each hour (or day): submitted, delivered, deferred
     attempts, bounced, spam folder, collateral damage, and recipients not yet settled."""
+    from rich import box  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from mailnet.errors import ScenarioError  # noqa: PLC0415
+    from mailnet.humanize import count, duration, share  # noqa: PLC0415
     from mailnet.report.inputs import load_run  # noqa: PLC0415
     from mailnet.timeseries import outcomes_over_time, settling  # noqa: PLC0415
 
@@ -107,6 +108,7 @@ _OUTCOMES_CAPTION = (
 
 
 def _every(text: str | None) -> float | None:
+    from mailnet.errors import ScenarioError  # noqa: PLC0415
     from mailnet.units import parse_duration  # noqa: PLC0415
 
     if text is None:
@@ -131,7 +133,10 @@ def compare_command(
     """Compare two runs or two sweep points: each headline metric side by side, the
     difference B - A and, for sweep points of the same seeds, its paired 95 % interval.
     A sweep point is SWEEP_DIR@NUMBER, SWEEP_DIR@LABEL or SWEEP_DIR@KEY=VALUE[,KEY=VALUE]."""
+    from rich.table import Table  # noqa: PLC0415
+
     from mailnet import compare  # noqa: PLC0415
+    from mailnet.errors import ScenarioError  # noqa: PLC0415
 
     try:
         side_a, side_b = compare.load_side(a), compare.load_side(b)

@@ -12,16 +12,21 @@ figures work in notebooks::
 This package never imports simpy: it reads only Parquet and JSON.
 """
 
-from mailnet.report.build import make_report, save_figure
-from mailnet.report.delivery import (
-    attempts_figure,
-    latency_figure,
-    outcomes_figure,
-    reasons_figure,
-)
-from mailnet.report.inputs import load_run, load_sweep
-from mailnet.report.sweeps import headline_metrics, sweep_figure, sweep_panels_figure
-from mailnet.report.timelines import listings_figure, queue_figure, reputation_figure
+from typing import TYPE_CHECKING
+
+from mailnet.lazy import export_lazily
+
+if TYPE_CHECKING:
+    from mailnet.report.build import make_report, save_figure
+    from mailnet.report.delivery import (
+        attempts_figure,
+        latency_figure,
+        outcomes_figure,
+        reasons_figure,
+    )
+    from mailnet.report.inputs import load_run, load_sweep
+    from mailnet.report.sweeps import headline_metrics, sweep_figure, sweep_panels_figure
+    from mailnet.report.timelines import listings_figure, queue_figure, reputation_figure
 
 __all__ = [
     "attempts_figure",
@@ -39,3 +44,20 @@ __all__ = [
     "sweep_figure",
     "sweep_panels_figure",
 ]
+
+# matplotlib and pandas load with the first name used, not with the package
+export_lazily(
+    __name__,
+    {
+        "mailnet.report.build": ["make_report", "save_figure"],
+        "mailnet.report.delivery": [
+            "attempts_figure",
+            "latency_figure",
+            "outcomes_figure",
+            "reasons_figure",
+        ],
+        "mailnet.report.inputs": ["load_run", "load_sweep"],
+        "mailnet.report.sweeps": ["headline_metrics", "sweep_figure", "sweep_panels_figure"],
+        "mailnet.report.timelines": ["listings_figure", "queue_figure", "reputation_figure"],
+    },
+)

@@ -7,9 +7,6 @@ from typing import Annotated
 
 import typer
 
-from mailnet.environment import mismatch
-from mailnet.errors import ScenarioError
-
 EXIT_BAD_INPUT = 2
 
 HELP = (
@@ -41,6 +38,8 @@ def report_command(
 ) -> None:
     """Draw the figures of a run or sweep directory and write report.html."""
     # matplotlib loads only when a report is drawn, not on every command
+    from mailnet.environment import mismatch  # noqa: PLC0415
+    from mailnet.errors import ScenarioError  # noqa: PLC0415
     from mailnet.report import make_report  # noqa: PLC0415
 
     try:

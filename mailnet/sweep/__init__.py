@@ -19,10 +19,15 @@ From Python (or ``mailnet sweep EXPERIMENT`` on the command line)::
     result.points   # one row per grid point: means and 95 % confidence intervals
 """
 
-from mailnet.sweep.backends import SweepError
-from mailnet.sweep.experiment import Experiment, load_experiment, replication_seed
-from mailnet.sweep.runner import SweepResult, sweep
-from mailnet.sweep.stats import confidence_interval
+from typing import TYPE_CHECKING
+
+from mailnet.lazy import export_lazily
+
+if TYPE_CHECKING:
+    from mailnet.sweep.backends import SweepError
+    from mailnet.sweep.experiment import Experiment, load_experiment, replication_seed
+    from mailnet.sweep.runner import SweepResult, sweep
+    from mailnet.sweep.stats import confidence_interval
 
 __all__ = [
     "Experiment",
@@ -33,3 +38,14 @@ __all__ = [
     "replication_seed",
     "sweep",
 ]
+
+# pandas, SciPy and Dask load with the first name used, not with the package
+export_lazily(
+    __name__,
+    {
+        "mailnet.sweep.backends": ["SweepError"],
+        "mailnet.sweep.experiment": ["Experiment", "load_experiment", "replication_seed"],
+        "mailnet.sweep.runner": ["SweepResult", "sweep"],
+        "mailnet.sweep.stats": ["confidence_interval"],
+    },
+)

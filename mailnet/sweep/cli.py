@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from mailnet.errors import ScenarioError
-
 EXIT_FAILED_RUNS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -58,6 +56,7 @@ def sensitivity_command(
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
+    from mailnet.errors import ScenarioError  # noqa: PLC0415
     from mailnet.sweep import SweepError  # noqa: PLC0415
     from mailnet.sweep.sensitivity import run_sensitivity  # noqa: PLC0415
 
@@ -149,6 +148,7 @@ def sweep_command(
 ) -> None:
     """Run every grid point and replication of EXPERIMENT; write the tables to OUT."""
     # scipy and the sweep machinery load only when a sweep runs, not on every command
+    from mailnet.errors import ScenarioError  # noqa: PLC0415
     from mailnet.estimate import refuse_oversized_sweep, workers_for  # noqa: PLC0415
     from mailnet.sweep import SweepError, load_experiment, sweep  # noqa: PLC0415
     from mailnet.units import parse_duration  # noqa: PLC0415
