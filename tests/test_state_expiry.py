@@ -7,18 +7,23 @@ cannot matter is dropped, and that answers stay those of the same state never pr
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
+import simpy
 
 from mailnet.model import mailbox as mailbox_module
 from mailnet.model.mailbox import Mailboxes
+from mailnet.model.outbound import OutboundMta
+from mailnet.model.receiver import Receiver
+from mailnet.model.world import World
 from mailnet.policies.blocklists import Blocklist
 from mailnet.policies.greylisting import Greylist
 from mailnet.policies.traps import TrapFeed
 from mailnet.randomness import RandomStreams
-from mailnet.records import MessageTable
-from mailnet.scenario import Domain
+from mailnet.records import EventLog, MessageTable
+from mailnet.scenario import Domain, Scenario
 from mailnet.units import DAY, HOUR
 
 IP = "198.51.100.7"
@@ -129,3 +134,224 @@ def test_poll_phases_are_recomputed_after_the_cache_is_cleared(monkeypatch):
     assert cached == 41
     monkeypatch.setattr(mailbox_module, "PHASE_CACHE", 8)
     assert retrievals() == (expected, 8)
+
+
+# -- a steady world stays flat ------------------------------------------------------------
+
+
+def _steady_world() -> dict:
+    """Three providers (Postfix with removal requests, quarantine and suspension; Exim
+    with host retry records; Sendmail with its host status cache) mailing two receivers
+    day after day: one with a blocklist, reputation, a filter, full mailboxes and a
+    backup MX, one greylisting, with DNS faults; a spammer hits three lists' traps."""
+    lists = {"css": "spamhaus-css", "spamcop": "spamcop", "uceprotect": "uceprotect"}
+    return {
+        "simulation": {"duration": "90d", "seed": 3},
+        "providers": {
+            "isp": {
+                "ips": [f"198.51.100.{i}" for i in range(1, 5)] + ["203.0.113.10"],
+                "asn": 64500,
+                "asn_size": 4096,
+                "local_domains": ["isp.example"],
+                "removal_requests": {"after": "4h"},
+                "quarantine": {"ips": ["203.0.113.10"], "after": "1h", "duration": "2d"},
+                "suspension": {"bounce_rate": 0.3, "complaint_rate": 0.05, "duration": "1d"},
+            },
+            "exim": {"ips": ["192.0.2.1"], "local_domains": ["exim.example"], "retry": "exim"},
+            "sm": {"ips": ["192.0.2.20"], "local_domains": ["sm.example"], "retry": "sendmail"},
+        },
+        "senders": {
+            "users": {
+                "provider": "isp",
+                "count": 60,
+                "rate": "3/d",
+                "recipients": 1.2,
+                "invalid_recipients": 0.02,
+                "domains": {"bigmail.example": 0.6, "corp.example": 0.3, "isp.example": 0.1},
+            },
+            **{
+                f"{p}users": {
+                    "provider": p,
+                    "count": 20,
+                    "rate": "3/d",
+                    "domains": {"bigmail.example": 0.5, "corp.example": 0.5},
+                }
+                for p in ("exim", "sm")
+            },
+            "spammer": {
+                "provider": "isp",
+                "class": "spam",
+                "rate": "60/d",
+                "invalid_recipients": 0.15,
+                "traps": 0.01,
+                "complaints": 0.003,
+                "domains": {"bigmail.example": 0.7, "corp.example": 0.3},
+            },
+        },
+        "blocklists": {
+            name: {"preset": preset, "traps": {"spammer": 0.1}} for name, preset in lists.items()
+        },
+        "receivers": {
+            "bigmail": {
+                "blocklists": {"css": "reject"},
+                "reputation": {"half_life": "3d"},
+                "filter": {"fp_base": 0.002, "fn_base": 0.1},
+            },
+            "corp": {
+                "blocklists": {"spamcop": "defer"},
+                "greylisting": {"max_age": "2d", "retry_window": "1d", "auto_whitelist_clients": 0},
+            },
+        },
+        "domains": {
+            "bigmail.example": {
+                "mx": [
+                    {"host": "mx1.bigmail.example", "preference": 10},
+                    {"host": "backup.bigmail.example", "preference": 20},
+                ],
+                "users": MAILBOXES,
+                "mailbox_full": {"share": 0.01, "mean_duration": "6h"},
+            },
+            "corp.example": {
+                "mx": [{"host": "mx.corp.example"}],
+                "users": MAILBOXES,
+                "dns_faults": {"mtbf": "10d", "mttr": "1h"},
+            },
+        },
+        "servers": {
+            "mx1.bigmail.example": {
+                "receiver": "bigmail",
+                "sessions": 10,
+                "outages": {"mtbf": "5d", "mttr": "2h", "mode": "timeout"},
+            },
+            "backup.bigmail.example": {"role": "backup", "sessions": 5},
+            "mx.corp.example": {
+                "receiver": "corp",
+                "sessions": 10,
+                "outages": {"mtbf": "7d", "mttr": "1h", "mode": "refuse"},
+            },
+        },
+    }
+
+
+MAILBOXES = 100_000
+"""Users of each domain of the steady world: more than it ever mails, so that state kept
+per mailbox keeps meeting new mailboxes."""
+
+
+def _greylists(world: World) -> list[Greylist]:
+    return [r.greylist for r in world.receivers.values() if r.greylist is not None]
+
+
+def _mtas(world: World) -> list[OutboundMta]:
+    return [*world.mtas.values(), *world.relays.values()]
+
+
+def _addresses(s: Scenario) -> int:
+    """Addresses and host names that can be a key: providers' addresses and servers."""
+    return sum(len(p.ips) for p in s.providers.values()) + len(s.servers)
+
+
+def _local_domains(s: Scenario) -> int:
+    return sum(len(p.local_domains) for p in s.providers.values())
+
+
+def _mtas_of(s: Scenario) -> list[str]:
+    """Every MTA of the scenario: providers, backup MXs and relays."""
+    return [*s.providers, *(n for n, c in s.servers.items() if c.role != "primary")]
+
+
+def _reputation_keys(r: Receiver) -> int:
+    tables = [t for t in (r.reputation, r.domains) if t is not None]
+    return sum(len(t._evidence) + len(t._own) + len(t._buckets) + len(t._cold) for t in tables)
+
+
+def _window_events(world: World) -> int:
+    """Events held in the blocklists' and the providers' sliding windows."""
+    counts = [
+        c
+        for b in world.blocklists.lists.values()
+        for s in b._ips.values()
+        for c in s.counts.values()
+    ]
+    counts += [
+        c
+        for msa in world.submission.values()
+        if msa.stats is not None
+        for per_sender in msa.stats._counts.values()
+        for c in per_sender.values()
+    ]
+    return sum(len(c._events) for c in counts)
+
+
+NOISE = 10
+"""Entries a flat structure may differ by besides 10 %: the event queue holds a dozen
+timers, give or take a few."""
+
+FLAT: dict[str, Callable[[World], int]] = {
+    "greylist triplets": lambda w: sum(g.sizes()["triplets"] for g in _greylists(w)),
+    "trap hits": lambda w: len(w.trap_feed.hits),
+    "blocklist expiry heaps": lambda w: sum(len(b._expiries) for b in w.blocklists.lists.values()),
+    "sliding-window events": _window_events,
+    "deferred queues": lambda w: sum(len(m.deferred._heap) for m in _mtas(w)),
+    "scheduled events": lambda w: len(w.env._queue),
+}
+"""Structures whose size follows the traffic of a recent window: flat in a steady world."""
+
+BOUNDED: dict[str, tuple[Callable[[World], int], Callable[[Scenario], int]]] = {
+    "greylist clients": (lambda w: sum(g.sizes()["clients"] for g in _greylists(w)), _addresses),
+    "poll phases": (lambda w: len(w.mailboxes._phase), lambda s: mailbox_module.PHASE_CACHE),
+    "full-mailbox episodes": (
+        lambda w: sum(len(f.__self__._state) for f in w.mailboxes._full.values()),
+        lambda s: sum(d.users for d in s.domains.values() if d.mailbox_full is not None),
+    ),
+    "blocklist addresses": (
+        lambda w: sum(len(b._ips) for b in w.blocklists.lists.values()),
+        lambda s: len(s.blocklists) * _addresses(s),
+    ),
+    "reputation keys": (
+        lambda w: sum(_reputation_keys(r) for r in w.receivers.values()),
+        # per key: evidence, evidence per sender group, throttle and new-address buckets
+        lambda s: len(s.receivers) * (_addresses(s) + len(s.senders)) * (3 + len(s.senders)),
+    ),
+    "sender stats": (
+        lambda w: sum(len(m.stats._counts) for m in w.submission.values() if m.stats),
+        lambda s: sum(g.count for g in s.senders.values()),
+    ),
+    "destinations": (
+        lambda w: sum(len(m.scheduler._destinations) for m in _mtas(w) if m.scheduler),
+        lambda s: len(_mtas_of(s)) * (len(s.domains) + _local_domains(s)),
+    ),
+    "host memories": (
+        lambda w: sum(len(m.memory) for m in _mtas(w) if m.memory is not None),
+        lambda s: len(_mtas_of(s)) * (_addresses(s) + len(s.domains)),
+    ),
+}
+"""Structures bounded by a constant of the scenario (its addresses, mailboxes, domains)."""
+
+
+def _peaks(world: World, start: float, end: float) -> dict[str, int]:
+    """The largest size of every structure, sampled every 12 h in ``(start, end]``."""
+    peaks = dict.fromkeys([*FLAT, *BOUNDED], 0)
+    t = start
+    while t < end:
+        t += 12 * HOUR
+        world.env.run(until=t)
+        sizes = {name: size(world) for name, size in FLAT.items()}
+        sizes |= {name: size(world) for name, (size, _) in BOUNDED.items()}
+        peaks = {name: max(peaks[name], sizes[name]) for name in peaks}
+    return peaks
+
+
+@pytest.mark.slow
+def test_a_steady_worlds_state_is_as_large_after_90_days_as_after_30():
+    scenario = Scenario.from_dict(_steady_world())
+    env = simpy.Environment()
+    world = World(scenario, env, RandomStreams(scenario.simulation.seed), EventLog())
+    env.run(until=24 * DAY)
+    early = _peaks(world, 24 * DAY, 30 * DAY)
+    env.run(until=84 * DAY)
+    late = _peaks(world, 84 * DAY, 90 * DAY)
+    for name in FLAT:
+        assert late[name] <= 1.1 * early[name] + NOISE, (name, early[name], late[name])
+    for name, (_, bound) in BOUNDED.items():
+        assert late[name] <= bound(scenario), (name, late[name], bound(scenario))
