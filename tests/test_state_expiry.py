@@ -116,6 +116,28 @@ def test_trap_hits_are_kept_as_long_as_a_reader_looks_back():
     assert feed.senders("bl", IP, since=0.0) == ["b@isp.example", "c@isp.example"]
 
 
+# -- blocklist expiries ------------------------------------------------------------------
+
+
+def test_a_listing_extended_by_every_hit_queues_one_expiry_check():
+    bl = Blocklist("bl", trap_hits=1, duration=DAY, removal_delay=HOUR)
+    for i in range(1000):
+        bl.observe("trap", IP, None, i * 60.0)
+    assert len(bl._expiries) == 1  # the first listing's check, at 1 d
+    last = 999 * 60.0
+    assert bl.expires_at(IP) == last + DAY
+    bl.advance(DAY)  # the check comes due, finds the extension and queues the real end
+    assert bl.listed(IP) is not None
+    assert len(bl._expiries) == 1
+    # a removal moves the end before the queued check: one more entry, the old one stale
+    assert bl.request_removal(IP, DAY + 60.0) == DAY + 60.0 + HOUR
+    assert len(bl._expiries) == 2
+    bl.advance(last + DAY)
+    (record,) = bl.records
+    assert (record.delisted_at, record.ended) == (DAY + 60.0 + HOUR, "removal")
+    assert not bl._expiries
+
+
 # -- POP poll phases ----------------------------------------------------------------------
 
 
