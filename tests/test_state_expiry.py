@@ -20,6 +20,7 @@ from mailnet.model.receiver import Receiver
 from mailnet.model.world import World
 from mailnet.policies.blocklists import Blocklist
 from mailnet.policies.greylisting import Greylist
+from mailnet.policies.reputation import TokenBucket, TokenBuckets
 from mailnet.policies.traps import TrapFeed
 from mailnet.randomness import RandomStreams
 from mailnet.records import EventLog, MessageTable
@@ -138,6 +139,36 @@ def test_a_listing_extended_by_every_hit_queues_one_expiry_check():
     assert not bl._expiries
 
 
+# -- per-recipient rate limits --------------------------------------------------------------
+
+
+def test_rate_buckets_drop_full_buckets_and_answer_as_if_kept():
+    rate, burst = 1 / 60, 3.0  # a bucket refills from empty in 3 min
+    pruned, kept = TokenBuckets(rate, burst), {}
+    rng = np.random.default_rng(5)
+    t = 0.0
+    for _ in range(5000):
+        t += float(rng.exponential(5.0))
+        key = f"u{rng.integers(30)}"
+        if key not in kept:
+            kept[key] = TokenBucket(rate, burst, t)
+        assert pruned.take(key, t) == kept[key].take(t)
+    assert len(pruned) < len(kept)
+
+
+def test_rate_buckets_keep_a_bucket_that_is_not_full():
+    buckets = TokenBuckets(1 / 60, 2.0)
+    assert buckets.take("a", 0.0)
+    assert buckets.take("a", 0.0)
+    assert buckets.take("b", 60.0)
+    # at 120 s, the sweep: "a" has refilled 2 tokens (full, dropped), "b" 1 + 1 (full)
+    assert buckets.take("c", 119.0)
+    assert len(buckets) == 3
+    assert buckets.take("c", 120.0)
+    assert len(buckets) == 1  # only "c", which has spent both tokens since 119 s
+    assert not buckets.take("c", 121.0)
+
+
 # -- POP poll phases ----------------------------------------------------------------------
 
 
@@ -165,7 +196,8 @@ def _steady_world() -> dict:
     """Three providers (Postfix with removal requests, quarantine and suspension; Exim
     with host retry records; Sendmail with its host status cache) mailing two receivers
     day after day: one with a blocklist, reputation, a filter, full mailboxes and a
-    backup MX, one greylisting, with DNS faults; a spammer hits three lists' traps."""
+    backup MX, one greylisting and rate-limiting each recipient, with DNS faults; a
+    spammer hits three lists' traps."""
     lists = {"css": "spamhaus-css", "spamcop": "spamcop", "uceprotect": "uceprotect"}
     return {
         "simulation": {"duration": "90d", "seed": 3},
@@ -249,6 +281,8 @@ def _steady_world() -> dict:
             "mx.corp.example": {
                 "receiver": "corp",
                 "sessions": 10,
+                "recipient_rate_limit": "6/h",
+                "recipient_burst": 1,
                 "outages": {"mtbf": "7d", "mttr": "1h", "mode": "refuse"},
             },
         },
@@ -314,6 +348,9 @@ FLAT: dict[str, Callable[[World], int]] = {
     "trap hits": lambda w: len(w.trap_feed.hits),
     "blocklist expiry heaps": lambda w: sum(len(b._expiries) for b in w.blocklists.lists.values()),
     "sliding-window events": _window_events,
+    "recipient rate buckets": lambda w: sum(
+        len(m._buckets) for m in w.servers.values() if m._buckets is not None
+    ),
     "deferred queues": lambda w: sum(len(m.deferred._heap) for m in _mtas(w)),
     "scheduled events": lambda w: len(w.env._queue),
 }
