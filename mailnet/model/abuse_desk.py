@@ -54,6 +54,10 @@ class AbuseDesk:
             quarantines = self.quarantine is not None and _names(self.quarantine.lists, list_name)
             if removes or quarantines:
                 blocklist.listeners.append(self._listener(blocklist, removes, quarantines))
+            if quarantines:
+                assert self.quarantine is not None
+                # _isolate reads the hits of the window before the listing, after a delay
+                feed.retain(blocklist.window + self.quarantine.after)
 
     def _listener(self, blocklist: Blocklist, removes: bool, quarantines: bool):
         def listed(record: ListingRecord) -> None:

@@ -28,6 +28,13 @@ class HostMemory:
         if it may be tried ``now``."""
         return None
 
+    def __len__(self) -> int:
+        """Entries remembered: at most one per host, address or destination."""
+        return len(self._entries())
+
+    def _entries(self) -> dict:
+        return {}
+
     def failed(self, domain: str, host: str, ip: str, now: float, reply: smtp.Reply) -> None:
         """A connection to ``host`` failed at ``now`` with ``reply`` (no session)."""
 
@@ -51,6 +58,9 @@ class RetryRecords(HostMemory):
     def __init__(self, policy: EximRetry) -> None:
         self._policy = policy
         self._records: dict[str, HostRetryData] = {}
+
+    def _entries(self) -> dict:
+        return self._records
 
     def held_until(self, domain: str, host: str, ip: str, now: float) -> float | None:
         record = self._records.get(host)
@@ -89,6 +99,9 @@ class TcpTimeouts(HostMemory):
         self.hold = hold
         self._table: dict[str, _Timeouts] = {}
 
+    def _entries(self) -> dict:
+        return self._table
+
     def held_until(self, domain: str, host: str, ip: str, now: float) -> float | None:
         entry = self._table.get(ip or host)
         if entry is None or entry.count < 2 or now >= entry.when + self.hold:
@@ -124,6 +137,9 @@ class HostStatusCache(HostMemory):
         self.timeout = timeout
         self._status: dict[str, tuple[float, smtp.Reply]] = {}
 
+    def _entries(self) -> dict:
+        return self._status
+
     def held_until(self, domain: str, host: str, ip: str, now: float) -> float | None:
         entry = self._status.get(host)
         if entry is None or now >= entry[0] + self.timeout:
@@ -155,6 +171,9 @@ class NextHopRetry(HostMemory):
         self.count = count
         self.later = later
         self._queues: dict[str, tuple[int, float, smtp.Reply]] = {}
+
+    def _entries(self) -> dict:
+        return self._queues
 
     def held_until(self, domain: str, host: str, ip: str, now: float) -> float | None:
         entry = self._queues.get(domain)

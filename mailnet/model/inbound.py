@@ -31,7 +31,7 @@ from mailnet import smtp
 from mailnet.model.message import Message, address_exists
 from mailnet.model.receiver import Receiver
 from mailnet.policies.outages import OutageSchedule
-from mailnet.policies.reputation import TokenBucket
+from mailnet.policies.reputation import TokenBuckets
 from mailnet.randomness import BlockDraws
 from mailnet.records import LevelLog
 from mailnet.scenario import Distribution, Scenario, Server
@@ -103,7 +103,7 @@ class MxServer:
         self.mailbox_full: Callable[[str, float], bool] | None = None
         self._rate = config.recipient_rate_limit
         self._burst = float(config.recipient_burst)
-        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets = None if self._rate is None else TokenBuckets(self._rate, self._burst)
         self._verify = config.verify_recipients
         self._notes_origin = config.role != "primary"
         self.trusted: frozenset[str] = frozenset()
@@ -224,12 +224,8 @@ class MxServer:
         full = self.mailbox_full
         if full is not None and full(recipient, now):
             return smtp.MAILBOX_FULL
-        if self._rate is not None:
-            bucket = self._buckets.get(recipient)
-            if bucket is None:
-                bucket = self._buckets[recipient] = TokenBucket(self._rate, self._burst, now)
-            if not bucket.take(now):
-                return smtp.RECIPIENT_RATE
+        if self._buckets is not None and not self._buckets.take(recipient, now):
+            return smtp.RECIPIENT_RATE
         return reply
 
     def _record(self) -> None:

@@ -24,6 +24,10 @@ from mailnet.policies.episodes import Episodes, Windows, key_seed, stream_key, u
 from mailnet.records import MessageTable
 from mailnet.scenario import Domain
 
+PHASE_CACHE = 1 << 16
+"""Most POP clients' poll phases kept at once: a phase is a pure function of the seed and
+the address, so the cache is cleared when full and phases are recomputed (one hash)."""
+
 _DEFAULT = Domain()
 """Retrieval of a domain the scenario does not name: the defaults of ``[domains.NAME]``."""
 
@@ -95,6 +99,8 @@ class Mailboxes:
         phase = self._phase.get(recipient)
         if phase is None:
             phase = uniform(key_seed(self._key, recipient), 0) * interval
+            if len(self._phase) >= PHASE_CACHE:
+                self._phase.clear()  # a cache of a pure function: nothing is lost
             self._phase[recipient] = phase
         polls = math.ceil((now - phase) / interval)
         return phase + max(polls, 0) * interval

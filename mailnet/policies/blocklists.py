@@ -55,6 +55,7 @@ class _IpState:
     removals: deque[float] = field(default_factory=deque)
     probation_until: float = -math.inf
     first_volume_at: float = 0.0
+    due: float = math.inf  # the earliest expiry check queued for the IP (none: inf)
 
 
 class Blocklist:
@@ -184,8 +185,16 @@ class Blocklist:
         while heap and heap[0][0] <= now:
             at, ip = heapq.heappop(heap)
             state = self._ips[ip]
-            if state.record is not None and state.expires_at == at:
+            if at != state.due:
+                continue  # superseded by an earlier check (a removal moved the end)
+            state.due = math.inf
+            if state.record is None:
+                continue
+            if state.expires_at == at:
                 self._delist_ip(ip, state, at)
+            else:  # extended since queued: check again at the new end
+                heapq.heappush(heap, (state.expires_at, ip))
+                state.due = state.expires_at
 
     # -- input --------------------------------------------------------------------------
 
@@ -337,8 +346,13 @@ class Blocklist:
         return state.volume.total(now) * max(1.0, self.window / seen)
 
     def _set_expiry(self, ip: str, state: _IpState, at: float) -> None:
+        """End the IP's listing at ``at``. A check is queued only when ``at`` comes
+        before the one already queued: an extension is found when that check comes due,
+        so the queue holds about one entry per listed IP, not one per observation."""
         state.expires_at = at
-        heapq.heappush(self._expiries, (at, ip))
+        if at < state.due:
+            heapq.heappush(self._expiries, (at, ip))
+            state.due = at
 
     def _open(self, scope: str, key: str, now: float, trigger: str) -> ListingRecord:
         record = ListingRecord(self.name, scope, key, now, None, trigger)

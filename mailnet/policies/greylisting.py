@@ -20,6 +20,11 @@ from mailnet.units import DAY, HOUR
 _AWL_COUNT_SPACING = HOUR
 """postgrey counts at most one successful triplet per client and hour (``$cawl_last + 3600``)."""
 
+_ROTATION_SLACK = HOUR
+"""How much longer than ``max_age`` a generation of the triplet table lasts (seconds):
+enough that rounding never drops a triplet seen exactly ``max_age`` ago, and that a
+tiny ``max_age`` does not rotate the table at nearly every lookup."""
+
 
 @lru_cache(maxsize=65536)
 def client_network(ip: str, ipv4_prefix: int = 24, ipv6_prefix: int = 64) -> str:
@@ -86,7 +91,8 @@ class Greylist:
       more than ``retry_window`` old starts over (first seen := now).
     - ``max_age=35 d``: a triplet or auto-whitelist entry not seen for more than
       ``max_age`` is forgotten. postgrey deletes these in a nightly sweep; here they are
-      dropped when next looked up, which is the same as a sweep run just before.
+      ignored when next looked up, which is the same as a sweep run just before, and
+      dropped from memory within ``2 * (max_age + 1 h)`` (see *Memory*).
     - ``auto_whitelist_clients=5``: a client with that many triplets that passed
       greylisting (at most one counted per hour) passes everything; ``0`` disables.
     - ``ipv4_prefix=24`` / ``ipv6_prefix=64``: bits of the client address kept in keys
@@ -112,6 +118,14 @@ class Greylist:
       out.
     - postgrey's nightly maintenance deletes stale entries; here they are ignored (and
       replaced) when next looked up, which gives the same answers.
+
+    Memory: triplets are kept in two generations. The first ``check`` at least
+    ``max_age + 1 h`` after the last rotation drops the older generation, whose entries
+    were all last seen before that rotation and so more than ``max_age`` ago (forgotten:
+    no answer changes), and starts a new one; a triplet looked up in the older
+    generation moves to the new. Forgotten auto-whitelist entries are dropped at the
+    same time. So the table holds at most the triplets seen in the last
+    ``2 * (max_age + 1 h)``, for one extra dictionary lookup on a miss.
     """
 
     def __init__(
@@ -137,7 +151,11 @@ class Greylist:
         self.ipv4_prefix = ipv4_prefix
         self.ipv6_prefix = ipv6_prefix
         self._triplets: dict[tuple[str, str, str], _Triplet] = {}
+        self._older: dict[tuple[str, str, str], _Triplet] = {}
         self._clients: dict[str, _Client] = {}
+        # longer than max_age, so that a dropped generation holds only forgotten triplets
+        self._period = self.max_age + _ROTATION_SLACK
+        self._rotate_at = self._period
 
     @classmethod
     def from_config(cls, config: GreylistConfig) -> Greylist:
@@ -171,7 +189,8 @@ class Greylist:
         return entry.count >= self.auto_whitelist_clients
 
     def successes(self, client_ip: str) -> int:
-        """Counted successful triplets of the client (the auto-whitelist counter)."""
+        """Counted successful triplets of the client (the auto-whitelist counter); 0 once
+        the client has been forgotten (not seen for ``max_age``) and dropped."""
         entry = self._clients.get(self._client_key(client_ip))
         return entry.count if entry else 0
 
@@ -179,8 +198,10 @@ class Greylist:
         """Decide one RCPT: ``None`` to pass, else the 450 4.2.0 greylisting reply.
 
         Updates the triplet and auto-whitelist state, so call it once per recipient of
-        each delivery attempt, at the attempt's time ``now`` (seconds).
+        each delivery attempt, at the attempt's time ``now`` (seconds; not decreasing).
         """
+        if now >= self._rotate_at:
+            self._rotate(now)
         if self.whitelisted(client_ip, now):
             client = self._clients[self._client_key(client_ip)]
             if now >= client.last + _AWL_COUNT_SPACING:
@@ -190,6 +211,8 @@ class Greylist:
 
         key = self.key(client_ip, sender, recipient)
         entry = self._triplets.get(key)
+        if entry is None and self._older:
+            entry = self._older.pop(key, None)
         if entry is not None and now - entry.last > self.max_age:
             entry = None
         already_passed = False
@@ -208,6 +231,20 @@ class Greylist:
         if not already_passed:
             self._count_success(client_ip, now)
         return None
+
+    def sizes(self) -> dict[str, int]:
+        """Entries held in memory: ``triplets`` (both generations) and ``clients``."""
+        return {"triplets": len(self._triplets) + len(self._older), "clients": len(self._clients)}
+
+    def _rotate(self, now: float) -> None:
+        """Drop the older generation and the forgotten clients; start a new generation."""
+        self._older = self._triplets
+        self._triplets = {}
+        self._rotate_at = now + self._period
+        max_age = self.max_age
+        stale = [k for k, c in self._clients.items() if now - c.last > max_age]
+        for k in stale:
+            del self._clients[k]
 
     def _count_success(self, client_ip: str, now: float) -> None:
         if not self.auto_whitelist_clients:

@@ -11,6 +11,7 @@ used here and by the outbound controls. Times are seconds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ __all__ = [
     "STYLES",
     "ReputationTable",
     "TokenBucket",
+    "TokenBuckets",
     "blame",
     "reject_reply",
     "throttle_reply",
@@ -68,6 +70,47 @@ class TokenBucket:
             self._tokens = max(0.0, self._tokens - n)
             return True
         return False
+
+
+class TokenBuckets:
+    """A :class:`TokenBucket` per key, all with one ``rate`` (tokens per second) and
+    ``burst``; each starts full at its key's first ``take``.
+
+    A bucket that has refilled to full is in the state of a new one, so it can no longer
+    change an answer: every ``burst / rate`` seconds (the time to refill from empty) the
+    first ``take`` drops the full ones. Memory thus follows the keys active in the last
+    two such periods, for one comparison per ``take``. Times must not decrease.
+    """
+
+    __slots__ = ("_buckets", "_period", "_sweep_at", "burst", "rate")
+
+    def __init__(self, rate: float, burst: float):
+        self.rate = float(rate)
+        self.burst = float(burst)
+        self._buckets: dict[str, TokenBucket] = {}
+        self._period = self.burst / self.rate if self.rate > 0 else math.inf
+        self._sweep_at = self._period
+
+    def take(self, key: str, now: float) -> bool:
+        """Spend one of ``key``'s tokens at ``now`` if it has one; whether it did."""
+        if now >= self._sweep_at:
+            self._sweep(now)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, now)
+        return bucket.take(now)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _sweep(self, now: float) -> None:
+        """Drop the buckets full at ``now``, without refilling the others (their next
+        ``take`` refills them in one step, as it would have)."""
+        rate, burst = self.rate, self.burst
+        full = [k for k, b in self._buckets.items() if b._tokens + rate * (now - b._t) >= burst]
+        for key in full:
+            del self._buckets[key]
+        self._sweep_at = now + self._period
 
 
 WEIGHTS = {"ham": 1.0, "spam": 1.0, "trap": 50.0, "complaint": 100.0}

@@ -17,6 +17,7 @@ a change in one group's volume does not shift another group's hits.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,13 +29,24 @@ from mailnet.randomness import BlockDraws
 TrapHit = tuple[float, str, str, str, str, int]
 """``(time, list, ip, group, sender, hits)``: trap hits of one message at one list."""
 
+_RETENTION_SLACK = 1.0
+"""Seconds a hit is kept beyond the look-back readers asked for, so that rounding in
+``listed_at - window`` never drops a hit a reader counts."""
+
 
 class TrapFeed:
     """Every list's trap network and volume sensor, fed by the providers' MTAs.
 
     ``shares`` maps list names to ``{sender group: share of its recipients}``;
-    ``stream(list, group)`` gives the generator of that pair's draws. ``hits`` holds every
-    trap hit as a :data:`TrapHit`, the evidence a provider reads to find the customer.
+    ``stream(list, group)`` gives the generator of that pair's draws. ``hits`` holds the
+    trap hits as :data:`TrapHit` in time order, the evidence a provider reads to find the
+    customer (:meth:`senders`).
+
+    A hit can matter only while it is in some list's window, or while a reader may still
+    look back to it (:meth:`retain`). Hits older than ``now - retention`` (the longest
+    list window or look-back, plus a second) are dropped as new ones arrive, so ``hits``
+    holds one retention's worth at most; a provider that looks back further must call
+    :meth:`retain` first.
     """
 
     def __init__(
@@ -50,7 +62,13 @@ class TrapFeed:
                     draws = BlockDraws(stream(name, group).random)
                     self._feeds.setdefault(group, []).append((lists[name], share, draws))
         self._volume = [b for b in lists.values() if b.volume_ratio is not None]
-        self.hits: list[TrapHit] = []
+        self.hits: deque[TrapHit] = deque()
+        self.retention = max((b.window for b in lists.values()), default=0.0) + _RETENTION_SLACK
+
+    def retain(self, lookback: float) -> None:
+        """Keep hits at least ``lookback`` seconds: a reader will ask :meth:`senders` for
+        hits that far before the time it asks."""
+        self.retention = max(self.retention, lookback + _RETENTION_SLACK)
 
     @property
     def active(self) -> bool:
@@ -73,12 +91,17 @@ class TrapFeed:
                 if draws.next() < share:
                     n += 1
             if n:
-                self.hits.append((now, blocklist.name, ip, group, sender, n))
+                hits = self.hits
+                edge = now - self.retention
+                while hits and hits[0][0] < edge:
+                    hits.popleft()
+                hits.append((now, blocklist.name, ip, group, sender, n))
                 blocklist.observe("trap", ip, asn, now, n)
 
     def senders(self, list_name: str, ip: str, since: float) -> list[str]:
         """Senders whose mail hit ``list_name``'s traps from ``ip`` at or after ``since``,
-        most hits first (ties by first hit)."""
+        most hits first (ties by first hit). ``since`` must lie within the
+        retention (:meth:`retain`) before the time of the call."""
         counts: dict[str, int] = {}
         for at, name, hit_ip, _group, sender, n in self.hits:
             if at >= since and name == list_name and hit_ip == ip:
