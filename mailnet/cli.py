@@ -22,6 +22,7 @@ from mailnet.breakdowns import (
 )
 from mailnet.errors import ScenarioError
 from mailnet.estimate import refuse_oversized_run
+from mailnet.generate_cli import register as register_generate
 from mailnet.maillog import write_maillog
 from mailnet.metric_catalog import format_value
 from mailnet.output import RunDirError, check_run_dir, staged_run_dir, write_run
@@ -263,6 +264,7 @@ def parse_time(text: str) -> float:
 register_sweep(app)
 register_report(app)
 register_views(app)
+register_generate(app)
 
 
 def main() -> None:
