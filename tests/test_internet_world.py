@@ -207,6 +207,12 @@ def test_the_internet_scenario_loads_and_is_not_refused_for_its_size() -> None:
 BAD = [
     ("domains = 40", "domains = 0", "internet.domains", "greater than or equal to 1"),
     ("domains = 40", "domians = 40", "internet.domians", "unknown key"),
+    (
+        "domains = 40\nproviders = 3",
+        "domains = 100000\nproviders = 21",
+        "internet",
+        "more than 2,000,000",
+    ),
     ("domains = 40", "domains = true", "internet.domains", "not true"),
     ("users = 1000", "users = 1e300", "internet.users", "integer"),
     ('rate = "24/d"', 'rate = "lots"', "internet.rate", "not a rate"),

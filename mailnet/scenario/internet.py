@@ -18,7 +18,7 @@ publishes, chosen to be plausible and meant to be varied.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from mailnet.policies.retry.registry import PRESETS
 from mailnet.scenario.cycles import SendingCycle
@@ -47,6 +47,11 @@ none in spam, mail-facts.md §8, but publish no profile to copy)."""
 DEFAULT_WEEKLY = [1.15, 1.15, 1.15, 1.15, 1.1, 0.45, 0.4]
 """Relative sending per day, Monday first: weekends at about 40 % of a weekday
 (assumption, as ``DEFAULT_HOURLY``)."""
+
+
+MAX_WEIGHTS = 2_000_000
+"""The most ``providers x domains``: each provider's sender groups list the popularity of
+every domain, and a scenario holding more weights than this takes minutes to load."""
 
 
 class InternetConfig(Model):
@@ -90,3 +95,12 @@ class InternetConfig(Model):
         if sum(mix.values()) <= 0:
             raise ValueError("shares sum to zero")
         return mix
+
+    @model_validator(mode="after")
+    def _size(self) -> InternetConfig:
+        if self.providers * self.domains > MAX_WEIGHTS:
+            raise ValueError(
+                f"providers x domains is {self.providers * self.domains:,}, more than "
+                f"{MAX_WEIGHTS:,}: every provider's senders weigh every domain"
+            )
+        return self
