@@ -160,6 +160,20 @@ def _tail(
         world["domains"][domain] = {"mx": mx, "users": max(1, mailboxes[rank])}
 
 
+def _provider(
+    name: str, number: int, users: int, config: InternetConfig, retry: str
+) -> dict[str, Any]:
+    """Provider ``number`` (from 1): its own /24 (10.x.y.0/24) and private AS, and an
+    address per ``users_per_ip`` users (1 to 254)."""
+    size = max(1, min(254, math.ceil(users / config.users_per_ip)))
+    return {
+        "ips": [f"10.{number // 256}.{number % 256}.{i}" for i in range(1, size + 1)],
+        "asn": 64511 + number,
+        "local_domains": [f"{name}.example"],
+        "retry": retry,
+    }
+
+
 def _senders(
     config: InternetConfig,
     popularity: dict[str, float],
@@ -182,14 +196,7 @@ def _senders(
     senders: dict[str, Any] = {}
     traps: dict[str, float] = {}
     for k, name in enumerate(names):
-        number = k + 1
-        size = max(1, min(254, math.ceil(users[k] / config.users_per_ip)))
-        providers[name] = {
-            "ips": [f"10.{number // 256}.{number % 256}.{i}" for i in range(1, size + 1)],
-            "asn": 64511 + number,
-            "local_domains": [f"{name}.example"],
-            "retry": presets[int(retries[k])],
-        }
+        providers[name] = _provider(name, k + 1, users[k], config, presets[int(retries[k])])
         if users[k] > 0:
             group = {
                 "provider": name,
