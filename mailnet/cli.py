@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
+from mailnet.generate_cli import register as register_generate
 from mailnet.report.cli import register as register_report
 from mailnet.sweep.cli import register as register_sweep
 from mailnet.views_cli import register as register_views
@@ -329,6 +330,7 @@ def parse_time(text: str) -> float:
 register_sweep(app)
 register_report(app)
 register_views(app)
+register_generate(app)
 
 
 def main() -> None:

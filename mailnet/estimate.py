@@ -37,6 +37,7 @@ import numpy as np
 
 from mailnet.errors import ScenarioError
 from mailnet.policies.retry import make_retry_policy
+from mailnet.policies.sending_cycle import mean_multiplier, slot_multipliers
 from mailnet.scenario import Scenario
 from mailnet.scenario.domains import RandomOutages
 from mailnet.scenario.fields import CustomRetry
@@ -163,7 +164,13 @@ def _submitted(group, duration: float, base_dir: Path | None) -> float:
     """Messages one sender group submits in ``duration`` seconds."""
     sent = 0.0
     if group.rate is not None:
-        sent += group.rate * group.count * duration
+        cycle = group.cycle
+        shape = (
+            1.0
+            if cycle is None
+            else mean_multiplier(slot_multipliers(cycle.hourly, cycle.weekly), duration)
+        )
+        sent += group.rate * group.count * duration * shape
     if group.campaigns is not None:
         c = group.campaigns
         bursts = max(0.0, math.ceil((duration - c.start) / c.every)) if duration > c.start else 0
@@ -200,7 +207,8 @@ def _periodic(scenario: Scenario) -> tuple[float, float]:
             rows += duration / interval
     scored = [r for r in scenario.receivers.values() if r.reputation is not None]
     if scored:
-        ips = sum(len(p.ips) for p in scenario.providers.values()) + len(scenario.servers)
+        # the providers' addresses are sampled (model.world), not every server's
+        ips = sum(len(p.ips) for p in scenario.providers.values())
         samples = duration / scenario.simulation.sample_interval
         events += samples
         rows += samples * len(scored) * ips

@@ -19,6 +19,7 @@ import numpy as np
 import simpy
 
 from mailnet.errors import key_path
+from mailnet.policies.sending_cycle import SendingClock, slot_multipliers
 from mailnet.randomness import BlockDraws
 from mailnet.scenario import Campaigns, Domain, SenderGroup
 from mailnet.scenario.traces import address_problem, domain_names, read_trace, trace_path
@@ -118,15 +119,27 @@ class SenderPopulation:
     def _poisson(self, total_rate: float):
         env = self.env
         rng = self._rng
-        gaps = BlockDraws(lambda n: rng.exponential(1.0 / total_rate, n))
+        gap = self._gaps(total_rate)
         senders = BlockDraws(lambda n: rng.integers(0, self.group.count, n))
         draw = self._recipients
         try:
             while True:
-                yield env.timeout(gaps.next())
+                yield env.timeout(gap())
                 self._submit(self.address(int(senders.next())), draw())
         except simpy.Interrupt:  # set_rate: a new stream replaces this one
             return
+
+    def _gaps(self, total_rate: float) -> Callable[[], float]:
+        """The time to the next message from now: exponential at ``total_rate``, or
+        shaped by the group's daily and weekly ``cycle``."""
+        rng = self._rng
+        cycle = self.group.cycle
+        if cycle is None:
+            return BlockDraws(lambda n: rng.exponential(1.0 / total_rate, n)).next
+        clock = SendingClock(slot_multipliers(cycle.hourly, cycle.weekly), total_rate)
+        unit = BlockDraws(rng.standard_exponential)
+        env = self.env
+        return lambda: clock.next_time(env.now, unit.next()) - env.now
 
     def _campaigns(
         self, campaign: Campaigns, rng: np.random.Generator

@@ -20,6 +20,7 @@ from mailnet.errors import ScenarioError, key_path, validation_error
 from mailnet.scenario.changes import Change, check_changes
 from mailnet.scenario.domains import Domain, Server
 from mailnet.scenario.fields import MAX_INTEGER, Duration, Model, PositiveDuration, raw_problem
+from mailnet.scenario.internet_world import expand_internet
 from mailnet.scenario.providers import Provider
 from mailnet.scenario.receivers import BlocklistConfig, Receiver
 from mailnet.scenario.references import check_references
@@ -93,7 +94,7 @@ class Scenario(Model):
         found = raw_problem(raw)
         if found is not None:
             raise ScenarioError(source, key_path(list(found[0])), found[1])
-        raw = _with_implicit_parts(copy.deepcopy(raw))
+        raw = _with_implicit_parts(expand_internet(copy.deepcopy(raw), source))
         scenario = cls._checked(raw, source, base_dir)
         if scenario.changes:
             check_changes(scenario, raw, source, lambda r: cls._checked(r, source, base_dir))

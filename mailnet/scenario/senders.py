@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from mailnet.scenario.cycles import SendingCycle
 from mailnet.scenario.fields import Duration, Model, Rate
 
 
@@ -40,6 +41,8 @@ class SenderGroup(Model):
 
     ``domain`` is the group's own authenticated sending domain (DKIM d=); by default its
     mail is signed with its provider's shared domain, whose reputation it shares.
+    ``cycle`` makes ``rate`` follow the hour of the day and the day of the week
+    (``mailnet.scenario.cycles``).
     """
 
     provider: str
@@ -58,6 +61,7 @@ class SenderGroup(Model):
     traps: float = Field(0.0, ge=0, le=1)
     complaints: float = Field(0.0, ge=0, le=1)
     retries: bool = True
+    cycle: SendingCycle | None = None
 
     @field_validator("domains")
     @classmethod
@@ -80,6 +84,8 @@ class SenderGroup(Model):
             raise ValueError("campaigns go with a rate or alone, not with messages or trace")
         if (self.rate is not None or self.campaigns is not None) and not self.domains:
             raise ValueError("a sender with a rate or campaigns needs domains to send to")
+        if self.cycle is not None and self.rate is None:
+            raise ValueError("a cycle shapes a rate: give rate with it")
         if self.traps + self.invalid_recipients > 1:
             raise ValueError("traps + invalid_recipients exceed 1")
         return self
