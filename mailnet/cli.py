@@ -113,7 +113,8 @@ def run(
         if summary_only and (by or maillog):
             raise ScenarioError("--summary-only", "", "keeps no tables: drop --by and --maillog")
         loaded = load_with_notices(scenario, set_ or [])
-        refuse_oversized_run(loaded, scenario, max_memory)
+        if not summary_only:  # its memory follows the mail in flight, not the messages
+            refuse_oversized_run(loaded, scenario, max_memory)
         check_run_dir(out, force=force)
         result = _simulate(
             loaded, scenario, seed, show_progress=not quiet, summary_only=summary_only

@@ -41,6 +41,8 @@ class FoldingTable(MessageTable):
         self.counts = {"messages": 0, "dsn_messages": 0, "backscatter": 0}
         self._last_message = -1
         self._last_astray = -1
+        self._live: dict[int, int] = {}  # message id -> its rows in slots
+        self.connections: dict[int, dict[tuple, int]] = {}  # FoldingAttempts, by message
 
     def add(  # noqa: PLR0917
         self,
@@ -64,6 +66,8 @@ class FoldingTable(MessageTable):
             self.counts["backscatter"] += 1
         seq = self.created
         self.created = seq + 1
+        live = self._live
+        live[message_id] = live.get(message_id, 0) + 1
         if not self._free:
             row = super().add(
                 message_id,
@@ -114,7 +118,12 @@ class FoldingTable(MessageTable):
 
     def _fold_row(self, row: int) -> None:
         self._fold.fold(self, row, self.seq[row])
-        self.message_id[row] = -1  # a free slot belongs to no message
+        message_id = self.message_id[row]
+        left = self._live.pop(message_id) - 1
+        if left:
+            self._live[message_id] = left
+        else:  # no attempt of the message can come any more
+            self.connections.pop(message_id, None)
         self.delivered_at[row] = math.nan
         self.retrieved_at[row] = math.nan
         self.released_at[row] = math.nan
@@ -132,10 +141,6 @@ class FoldingTable(MessageTable):
         self.dsn_recipient[row] = None
         self._free.append(row)
 
-    def live_messages(self) -> set[int]:
-        """The ids of messages with a row in a slot."""
-        return set(self.message_id)
-
     def frame(self):
         raise TypeError("a summary-only run keeps no messages table")
 
@@ -144,17 +149,13 @@ class FoldingAttempts:
     """An ``AttemptLog`` that folds each row: outcome counts, connections, session waits,
     and which recipients were ever deferred."""
 
-    _PRUNE = 1 << 15
-
     def __init__(self, rows: RowFold, sessions: SessionFold, table: FoldingTable):
         self.rows = 0
         self.suspended = 0
         self.skipped = 0
         self._deferred = rows.deferred
         self._sessions = sessions
-        self._table = table
-        self._seen: dict[tuple, int] = {}  # connection key -> _SERVER | _SESSION
-        self._prune_at = self._PRUNE
+        self._seen = table.connections  # message -> connection key -> _SERVER | _SESSION
         self._last: tuple | None = None
 
     # the AttemptLog.add signature: one positional argument per column
@@ -186,12 +187,16 @@ class FoldingAttempts:
         if last == self._last:
             return  # the same connection, for another recipient of the delivery
         self._last = last
-        self._connection(last[:4], mx_host, started_at, session_at, enhanced)
+        seen = self._seen.get(message_id)
+        if seen is None:
+            seen = self._seen[message_id] = {}
+        self._connection(seen, (hop, mx_host, started_at), session_at, enhanced)
 
-    def _connection(self, key, host, started, session_at, enhanced) -> None:
+    def _connection(self, seen: dict[tuple, int], key: tuple, session_at, enhanced) -> None:
         """Count a connection once for its server (after warm-up) and once for its session:
-        the first attempt row with ``key`` counts, as ``drop_duplicates`` keeps it."""
-        seen = self._seen
+        the first attempt row with ``key`` (of the message ``seen`` holds the connections
+        of) counts, as ``drop_duplicates`` keeps it."""
+        _, host, started = key
         flags = seen.get(key, 0)
         if flags == _SERVER | _SESSION:
             return
@@ -214,15 +219,6 @@ class FoldingAttempts:
             s.wait_total += w
         if new != flags:
             seen[key] = new
-            if len(seen) >= self._prune_at:
-                self._prune()
-
-    def _prune(self) -> None:
-        """Forget the connections of messages with no row left: none of their attempts
-        can come again."""
-        live = self._table.live_messages()
-        self._seen = {k: v for k, v in self._seen.items() if k[0] in live}
-        self._prune_at = max(self._PRUNE, 2 * len(self._seen))
 
     def __len__(self) -> int:
         return self.rows
