@@ -75,6 +75,14 @@ def run(
             "(recipient domain), receiver or hop; repeatable."
         ),
     ] = None,
+    summary_only: Annotated[
+        bool,
+        typer.Option(
+            "--summary-only",
+            help="Fold every row into the summary as the run goes and keep no per-message "
+            "tables: memory stays flat however long the run; latency quantiles within 0.5 %.",
+        ),
+    ] = False,
     max_memory: Annotated[
         str | None,
         typer.Option(
@@ -88,12 +96,21 @@ def run(
 
     try:
         check_dimensions(by or [])
+        if summary_only and (by or maillog):
+            raise ScenarioError("--summary-only", "", "keeps no tables: drop --by and --maillog")
         loaded = load_with_notices(scenario, set_ or [])
     except ScenarioError as error:
         _fail(error)
     out = out or RUNS_DIR / scenario.stem
     result = _checked_run(
-        loaded, scenario, out, seed=seed, force=force, quiet=quiet, max_memory=max_memory
+        loaded,
+        scenario,
+        out,
+        seed=seed,
+        force=force,
+        quiet=quiet,
+        max_memory=max_memory,
+        summary_only=summary_only,
     )
     _write_and_print(result, out, maillog=maillog, by=by or [])
 
@@ -107,6 +124,7 @@ def _checked_run(
     force: bool,
     quiet: bool,
     max_memory: str | None,
+    summary_only: bool,
 ) -> RunResult:
     """Refuse an oversized run or an ``out`` that may not be written; else simulate."""
     from mailnet.errors import ScenarioError  # noqa: PLC0415
@@ -114,9 +132,10 @@ def _checked_run(
     from mailnet.output import RunDirError, check_run_dir  # noqa: PLC0415
 
     try:
-        refuse_oversized_run(loaded, path, max_memory)
+        if not summary_only:  # its memory follows the mail in flight, not the messages
+            refuse_oversized_run(loaded, path, max_memory)
         check_run_dir(out, force=force)
-        return _simulate(loaded, path, seed, show_progress=not quiet)
+        return _simulate(loaded, path, seed, show_progress=not quiet, summary_only=summary_only)
     except (ScenarioError, RunDirError) as error:
         _fail(error)
 
@@ -126,7 +145,7 @@ def _write_and_print(result: RunResult, out: Path, *, maillog: bool, by: list[st
     from mailnet.breakdowns import Layout  # noqa: PLC0415
     from mailnet.maillog import write_maillog  # noqa: PLC0415
     from mailnet.output import RunDirError, staged_run_dir, write_run  # noqa: PLC0415
-    from mailnet.timeseries import settling  # noqa: PLC0415
+    from mailnet.timeseries import settling, with_outages  # noqa: PLC0415
 
     try:
         with staged_run_dir(out) as stage:
@@ -136,7 +155,11 @@ def _write_and_print(result: RunResult, out: Path, *, maillog: bool, by: list[st
     except OSError as error:  # a full or read-only disk: the previous OUT is left as it was
         _fail(RunDirError(f"{out}: cannot write the run ({error.strerror or error})"))
     toml = result.scenario.to_toml(seed=result.seed)
-    print_summary(result.summary, result.manifest, settling(result.messages, result.queues, toml))
+    if result.settled is not None:  # a summary-only run
+        settled = with_outages(result.settled, toml)
+    else:
+        settled = settling(result.messages, result.queues, toml)
+    print_summary(result.summary, result.manifest, settled)
     for dimension in by:
         print_breakdown(result.messages, result.attempts, Layout.from_toml(toml), dimension)
     console.print(f"wrote [bold]{out}[/]")
@@ -168,7 +191,9 @@ def load_with_notices(path: Path, overrides: list[str]) -> Scenario:
     return loaded
 
 
-def _simulate(loaded: Scenario, path: Path, seed: int | None, *, show_progress: bool) -> RunResult:
+def _simulate(
+    loaded: Scenario, path: Path, seed: int | None, *, show_progress: bool, summary_only: bool
+) -> RunResult:
     """Run ``loaded`` (read from ``path``), with a progress bar on a terminal's stderr
     when ``show_progress``."""
     from mailnet.run_progress import CountingEnvironment, RunProgress  # noqa: PLC0415
@@ -176,7 +201,9 @@ def _simulate(loaded: Scenario, path: Path, seed: int | None, *, show_progress: 
 
     stderr = Console(stderr=True)
     if not (show_progress and stderr.is_terminal):
-        return simulate(loaded, seed=seed, base_dir=path.parent, source=str(path))
+        return simulate(
+            loaded, seed=seed, base_dir=path.parent, source=str(path), summary_only=summary_only
+        )
     env = CountingEnvironment()
     bar = RunProgress(loaded.simulation.duration, env, console=stderr)
     try:
@@ -187,6 +214,7 @@ def _simulate(loaded: Scenario, path: Path, seed: int | None, *, show_progress: 
             source=str(path),
             environment=env,
             progress=bar,
+            summary_only=summary_only,
         )
     finally:
         bar.close()

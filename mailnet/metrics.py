@@ -217,7 +217,7 @@ def summarize(
         "legitimate": class_outcomes(mail[mail["sender_class"] != "spam"], attempts),
         "collateral": collateral(mail[mail["sender_class"] != "spam"]),
         "self_inflicted": collateral(mail[mail["sender_class"] != "spam"], "self_inflicted"),
-        "listings": _listing_counts(listings),
+        "listings": listing_counts(listings),
         "warmup_s": sim.warmup,
         "duration_s": sim.duration,
     }
@@ -250,7 +250,7 @@ def server_stats(
     return out
 
 
-def _listing_counts(listings: pd.DataFrame | None) -> dict[str, int]:
+def listing_counts(listings: pd.DataFrame | None) -> dict[str, int]:
     if listings is None or listings.empty:
         return {"total": 0}
     counts = listings.groupby(["list", "scope"], observed=True).size()

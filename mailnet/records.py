@@ -121,6 +121,12 @@ class MessageTable:
         self.sender_domain.append(sender_domain)
         return row
 
+    def created_messages(self) -> int:
+        """Messages created so far: their ids are consecutive from 0, rows in creation
+        order."""
+        ids = self.message_id
+        return int(ids[-1]) + 1 if ids else 0
+
     def release(self, row: int, now: float) -> None:
         """The row's message entered its provider's outbound queue at ``now``."""
         self.released_at[row] = now

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import simpy
@@ -19,6 +19,9 @@ from mailnet.randomness import RandomStreams
 from mailnet.records import EventLog
 from mailnet.scenario import Scenario
 from mailnet.scenario.schema import check_seed
+from mailnet.streaming import StreamingLog
+from mailnet.tables import ATTEMPTS, MESSAGES, QUEUES, REPUTATION
+from mailnet.timeseries import Settling
 from mailnet.version import __version__
 
 SUSPENSION_COLUMNS = {
@@ -50,6 +53,11 @@ class RunResult:
     in the provider's window; ``bounce_rate`` and ``complaint_rate`` in that window, the
     figures that crossed a threshold); ``changes``: one row per key a ``[[changes]]``
     entry set during the run. Times in seconds.
+
+    A summary-only run (``summary_only``) keeps no per-message rows: ``messages``,
+    ``attempts``, ``queues`` and ``reputation`` are empty tables with their columns, and
+    ``settled`` says how its mail settled (``timeseries.settling`` of the tables
+    otherwise).
     """
 
     scenario: Scenario
@@ -66,10 +74,15 @@ class RunResult:
     )
     changes: pd.DataFrame = field(default_factory=lambda: ChangeLog().frame())
     base_dir: Path | None = None  # where the scenario's relative trace paths resolve
+    summary_only: bool = False
+    settled: Settling | None = None
+
+    TABLES_KEPT_IN_SUMMARY_ONLY = ("listings", "suspensions", "changes")
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The run's tables by name, as a run directory holds them (``<name>.parquet``)."""
-        return {
+        """The run's tables by name, as a run directory holds them (``<name>.parquet``);
+        a summary-only run's are the small ones it keeps."""
+        tables = {
             "messages": self.messages,
             "attempts": self.attempts,
             "queues": self.queues,
@@ -78,6 +91,9 @@ class RunResult:
             "suspensions": self.suspensions,
             "changes": self.changes,
         }
+        if self.summary_only:
+            return {name: tables[name] for name in self.TABLES_KEPT_IN_SUMMARY_ONLY}
+        return tables
 
 
 def suspension_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -94,6 +110,7 @@ def simulate(
     *,
     environment: simpy.Environment | None = None,
     progress: Progress | None = None,
+    summary_only: bool = False,
 ) -> RunResult:
     """Run ``scenario`` for its duration with ``seed`` (default: the scenario's own).
 
@@ -101,29 +118,41 @@ def simulate(
     relative trace paths. ``environment``: a fresh SimPy environment to run in (default
     ``simpy.Environment()``), e.g. one that counts events for a benchmark. ``progress``:
     called after each of ``PROGRESS_SLICES`` slices of simulated time; running in slices
-    gives the same tables.
+    gives the same tables. ``summary_only``: fold every row into the summary as the run
+    goes and keep none, so memory does not grow with the number of messages; counts and
+    rates are the same, latency quantiles within ``sketch.RELATIVE_ACCURACY``.
     """
     seed = scenario.simulation.seed if seed is None else check_seed(seed, "--seed")
     started = time.perf_counter()
     env = simpy.Environment() if environment is None else environment
-    log = EventLog()
+    log: EventLog | StreamingLog = StreamingLog(scenario) if summary_only else EventLog()
     world = World(
         scenario,
         env,
         RandomStreams(seed),
-        log,
+        cast(EventLog, log),  # the streaming log has the same recorders' methods
         base_dir=Path(base_dir) if base_dir is not None else None,
         source=source,
     )
+    if isinstance(log, StreamingLog):
+        log.sessions.connect_time = {name: s.connect_time for name, s in world.servers.items()}
     if progress is None:
         env.run(until=scenario.simulation.duration)
     else:
         _run_in_slices(env, scenario.simulation.duration, lambda: progress(env.now, _created(log)))
-    messages = log.messages.frame()
-    attempts = log.attempts.frame()
-    queues = log.levels.frame()
     listings = world.blocklists.frame(scenario.simulation.duration)
-    summary = metrics.summarize(messages, attempts, queues, scenario, world, listings=listings)
+    settled = None
+    if isinstance(log, StreamingLog):
+        messages, attempts, queues, scores = (
+            t.frame({c: [] for c in t.names}) for t in (MESSAGES, ATTEMPTS, QUEUES, REPUTATION)
+        )
+        summary, settled = log.summary(listings)
+    else:
+        messages = log.messages.frame()
+        attempts = log.attempts.frame()
+        queues = log.levels.frame()
+        scores = log.scores.frame()
+        summary = metrics.summarize(messages, attempts, queues, scenario, world, listings=listings)
     manifest = {
         "mailnet_version": __version__,
         "seed": seed,
@@ -131,6 +160,8 @@ def simulate(
         "simulated_seconds": scenario.simulation.duration,
         "environment": installed_environment(),
     }
+    if summary_only:
+        manifest["summary_only"] = True
     return RunResult(
         scenario,
         seed,
@@ -140,10 +171,12 @@ def simulate(
         summary,
         manifest,
         listings,
-        log.scores.frame(),
+        scores,
         suspension_frame(world.suspensions),
         world.changes.frame(),
         Path(base_dir) if base_dir is not None else None,
+        summary_only,
+        settled,
     )
 
 
@@ -163,7 +196,6 @@ def _run_in_slices(env: simpy.Environment, end: float, report: Callable[[], None
     report()
 
 
-def _created(log: EventLog) -> int:
-    """Messages created so far: their ids are consecutive from 0, rows in creation order."""
-    ids = log.messages.message_id
-    return int(ids[-1]) + 1 if len(ids) else 0
+def _created(log: EventLog | StreamingLog) -> int:
+    """Messages created so far (their ids are consecutive from 0)."""
+    return log.messages.created_messages()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -165,6 +165,13 @@ def settling(messages: pd.DataFrame, queues: pd.DataFrame, scenario_toml: str = 
         outage_ended_at=_last_outage_end(scenario_toml, before=drained),
         in_queue_at_end=int((mail["status"].astype(str) == "in_queue").sum()),
     )
+
+
+def with_outages(settled: Settling, scenario_toml: str) -> Settling:
+    """``settled`` (of a summary-only run) with the end of the last scheduled outage before
+    its deferred queues drained, from the resolved scenario."""
+    ended = _last_outage_end(scenario_toml, before=settled.drained_at)
+    return replace(settled, outage_ended_at=ended)
 
 
 def _last_outage_end(scenario_toml: str, before: float | None) -> float | None:

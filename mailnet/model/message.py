@@ -131,9 +131,10 @@ class Message:
 
     def index(self, recipient: str) -> int:
         """The position of ``recipient`` among the message's recipients (its substream
-        counter): rows of one message are consecutive."""
+        counter): ``rows`` keeps them in order, each once (a summary-only run reuses
+        table rows, so their numbers need not be consecutive)."""
         rows = self.rows
-        return rows[recipient] - next(iter(rows.values()))
+        return 0 if len(rows) == 1 else list(rows).index(recipient)
 
     @property
     def legitimate(self) -> bool:

@@ -79,7 +79,13 @@ def run_one(spec: RunSpec, keep_tables: bool = False) -> RunOutcome:
             scenario = Scenario.from_dict(
                 spec.scenario, source=spec.source, base_dir=Path(spec.base_dir)
             )
-            result = simulate(scenario, seed=spec.seed, base_dir=spec.base_dir, source=spec.source)
+            result = simulate(
+                scenario,
+                seed=spec.seed,
+                base_dir=spec.base_dir,
+                source=spec.source,
+                summary_only=not keep_tables,  # nothing keeps the rows: fold them as they come
+            )
         record["metrics"] = {k: _plain(v) for k, v in flatten(result.summary).items()}
     except RunTimeout:
         record.update(

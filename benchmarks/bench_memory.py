@@ -1,0 +1,65 @@
+"""Peak memory of summary-only runs against their number of messages: it should not grow.
+
+Runs a scenario (default: the baseline) in summary-only mode for each duration given, each
+in a fresh process so its peak RSS is its own, and prints messages created, peak RSS and
+wall time, then the largest peak over the smallest. The baseline makes about 65,000
+messages a day, so the default durations give about 1 M and 5 M messages (a long run: the
+5 M one takes tens of minutes). Usage::
+
+    .venv/bin/python benchmarks/bench_memory.py [--durations 16d 78d] [--full]
+        [--scenario PATH] [--set K=V ...]
+
+``--full`` runs with the tables kept instead, to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+CHILD = r"""
+import json, resource, sys, time
+import mailnet
+summary_only = sys.argv[1] == "summary"
+t0 = time.perf_counter()
+scenario = mailnet.load_scenario(sys.argv[2], overrides=sys.argv[3:])
+result = mailnet.simulate(scenario, summary_only=summary_only)
+print(json.dumps({
+    "wall_s": round(time.perf_counter() - t0, 1),
+    "messages": result.summary["messages"] + result.summary["dsn"]["messages"],
+    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+}))
+"""
+
+
+def run(scenario: str, overrides: list[str], mode: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, mode, scenario, *overrides],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default="experiments/scenarios/baseline.toml")
+    parser.add_argument("--durations", nargs="+", default=["16d", "78d"])
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--full", action="store_true", help="keep the tables instead")
+    args = parser.parse_args()
+    mode = "full" if args.full else "summary"
+    peaks = []
+    for duration in args.durations:
+        overrides = [*args.overrides, f"simulation.duration={duration}"]
+        figures = run(args.scenario, overrides, mode)
+        peaks.append(figures["peak_rss_mb"])
+        print(json.dumps({"mode": mode, "duration": duration, **figures}), flush=True)
+    print(f"largest peak / smallest: {max(peaks) / min(peaks):.3f}")
+
+
+if __name__ == "__main__":
+    main()
