@@ -169,6 +169,32 @@ def test_timeout_suspension_and_expiry_lines():
     assert sum("sender non-delivery notification" in x for x in lines) == 6
 
 
+def test_a_4xx_kept_for_the_next_host_logs_no_status():
+    """A 450 at the greylisting primary, not the final host: the sender logs the host's
+    reply under the queue ID and no status line (Postfix smtp_trouble.c); the backup's
+    ``sent`` line counts the primary's session in its set-up time ``c`` (0.05 s there,
+    0.05 s to the backup's session)."""
+    raw = one_mx_world(receiver="dest")
+    raw["receivers"] = {"dest": {"greylisting": {"delay": "5m"}}}
+    raw["domains"]["dest.example"]["mx"].append({"host": "backup.dest.example", "preference": 20})
+    raw["servers"]["backup.dest.example"] = {
+        "role": "backup",
+        "service_time": {"dist": "constant", "mean": "0.5s"},
+    }
+    lines = without_pids(maillog_lines(simulate(build(raw))))
+    sender = [x for x in lines if " mta.isp.example postfix/smtp: " in x]
+    assert sender == [
+        "Mar  1 00:00:00 mta.isp.example postfix/smtp: 000001E240: host "
+        "mx.dest.example[198.18.0.1] said: 450 4.2.0 <alice@dest.example>: Recipient address "
+        "rejected: Greylisted, see http://postgrey.schweikert.ch/help/dest.example.html "
+        "(in reply to RCPT TO command)",
+        "Mar  1 00:00:00 mta.isp.example postfix/smtp: 000001E240: to=<alice@dest.example>, "
+        "relay=backup.dest.example[198.18.0.2]:25, delay=0.6, delays=0/0/0.1/0.5, "
+        "dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 186A01E241)",
+    ]
+    assert not any("status=deferred" in x for x in lines)
+
+
 def rich_scenario() -> dict:
     """Deferrals (outages), bounces (unknown users, null MX), expiry at the sender and at a
     backup MX, delay warnings, DSNs relayed by SMTP, local delivery, mail held by a

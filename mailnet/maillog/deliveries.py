@@ -45,10 +45,16 @@ def log_deliveries(
 ) -> LastAttempts:
     """Every attempt row's ``smtp`` line; returns each recipient's last attempt."""
     last: LastAttempts = {}
+    begun: dict[tuple[int, str, str], float] = {}
     a = attempts
     for i in sorted(range(len(a)), key=lambda k: (a.end[k], k)):
         mid, rcpt, start, end = a.mid[i], a.rcpt[i], a.start[i], a.end[i]
         qf = queue.find(a.hop[i], mid, start, rcpt)
+        if a.outcome[i] == "passed_on":
+            # the delivery goes on at the next host: its set-up time runs from here
+            begun.setdefault((mid, rcpt, a.hop[i]), start)
+            _passed_on(events, i, a, qf, hosts)
+            continue
         prev = last.get((mid, rcpt))
         if prev is None or a.end[prev] <= end:
             last[(mid, rcpt)] = i
@@ -58,13 +64,14 @@ def log_deliveries(
             if not a.ip[i] and a.reply[i].startswith(SUSPENDED_PREFIX):
                 program = "error"
             dsn = client_dsn(a.reply[i], dsn)
+        handoff = begun.pop((mid, rcpt, a.hop[i]), start)
         events.emit(
             end,
             qf.gen * GENERATION + DELIVERY,
             qf.host,
             program,
             f"{qf.qid}: to=<{rcpt}>, relay={relay}, "
-            f"delay={format_delay(end - qf.arrival)}, delays={_delays(i, a, qf)}, "
+            f"delay={format_delay(end - qf.arrival)}, delays={_delays(i, a, qf, handoff)}, "
             f"dsn={dsn}, status={_STATUS.get(a.outcome[i], a.outcome[i])} ({text})",
         )
         if a.outcome[i] in ("sent", "bounced"):
@@ -72,17 +79,35 @@ def log_deliveries(
     return last
 
 
-def _delays(i: int, a: Attempts, qf: QueueFile) -> str:
-    """``delays=a/b/c/d`` of attempt row ``i`` of a recipient of ``qf``."""
-    rcpt, start, end, session = a.rcpt[i], a.start[i], a.end[i], a.session[i]
+def _passed_on(events: Events, i: int, a: Attempts, qf: QueueFile, hosts: Hosts) -> None:
+    """The info line of a recipient kept for the next host (``smtp_trouble.c``): the
+    host's reply under the queue ID, and no status."""
+    mx = a.mx[i]
+    assert mx is not None
+    hostip = hosts.hostip(mx)
+    said = receiver_said(a.reply[i], a.rcpt[i], mx in hosts.relays)
+    text = (
+        f"host {hostip} said: {a.code[i]} {a.enhanced[i]} {said} "
+        f"(in reply to {reply_stage(a.reply[i])} command)"
+    )
+    events.emit(a.end[i], qf.gen * GENERATION + DELIVERY, qf.host, "smtp", f"{qf.qid}: {text}")
+
+
+def _delays(i: int, a: Attempts, qf: QueueFile, handoff: float) -> str:
+    """``delays=a/b/c/d`` of attempt row ``i`` of a recipient of ``qf``, whose delivery
+    began at ``handoff``: the set-up ``c`` runs from there, so it holds the hosts tried
+    before in the same delivery (Postfix's ``smtp_connect.c``: the time spent on earlier
+    hosts "must be counted as connection set-up time for the session with the good
+    host")."""
+    rcpt, end, session = a.rcpt[i], a.end[i], a.session[i]
     first = rcpt not in qf.tried
     qf.tried.add(rcpt)
-    queued_for = max(0.0, start - qf.arrival)
+    queued_for = max(0.0, handoff - qf.arrival)
     wait, before = (0.0, queued_for) if first else (queued_for, 0.0)
     if math.isnan(session):
-        setup, transfer = end - start, 0.0
+        setup, transfer = end - handoff, 0.0
     else:
-        setup, transfer = session - start, end - session
+        setup, transfer = session - handoff, end - session
     return format_delays(wait, before, setup, transfer)
 
 

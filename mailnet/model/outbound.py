@@ -422,8 +422,8 @@ class OutboundMta:
         """Record one attempt per recipient and settle each: sent, bounced or deferred.
         ``times`` are the attempt's start and the session's start (NaN without one).
         ``keep``: the host is not the final one, so the recipients answered 4xx stay in
-        ``delivery`` for the next host instead of being deferred (their rows still say
-        ``deferred``, with this host's reply). ``skipped``: no host was tried, a
+        ``delivery`` for the next host instead of being deferred (their rows say
+        ``passed_on``, with this host's reply: no deferral). ``skipped``: no host was tried, a
         transient reply's rows say ``skipped``. ``suspended``: deferred without a
         connection (outcome ``suspended``). Neither is counted in the row's ``attempts``."""
         started, session_at = times
@@ -443,7 +443,12 @@ class OutboundMta:
             if reply.ok:
                 outcome = "sent"
             elif reply.transient:
-                outcome = "skipped" if skipped else "suspended" if suspended else "deferred"
+                if skipped:
+                    outcome = "skipped"
+                elif suspended:
+                    outcome = "suspended"
+                else:
+                    outcome = "passed_on" if keep else "deferred"
                 deferred.append(rcpt)
                 last_transient = reply
             else:
