@@ -186,8 +186,9 @@ ATTEMPTS = _table(
             "what the reply means for the recipient: `suspended` is a deferral without a "
             "connection (a dead destination), not counted as an attempt on the receiver; "
             "`skipped`: no connection either, the SMTP client's host records held every host; "
-            "`passed_on`: a 4xx at a host that was not the last one tried in this delivery, "
-            "the recipient kept for the next host in the same delivery (not a deferral)",
+            "`passed_on`: a 4xx or a failed connection at a host that was not the last one "
+            "tried in this delivery, the recipient kept for the next host in the same "
+            "delivery (not a deferral)",
             OUTCOMES,
         ),
         (

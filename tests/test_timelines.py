@@ -63,10 +63,10 @@ def test_backup_mx_stores_and_forwards():
     }
     result = simulate(build(raw))
     a = result.attempts.sort_values("started_at")
-    first = a.iloc[0]
-    assert first["hop"] == "isp"
-    assert first["mx_host"] == "backup.dest.example"
-    assert first["outcome"] == "sent"
+    sender = a[a["hop"] == "isp"]
+    # the refused connection to the primary is on record, passed on to the backup
+    assert list(sender["mx_host"]) == ["mx.dest.example", "backup.dest.example"]
+    assert list(sender["outcome"]) == ["passed_on", "sent"]
     relay = a[a["hop"] == "backup.dest.example"]
     # the backup's own Postfix queue: refused by the primary at 1.05 s, then its schedule
     # relative to its own arrival time (1.05 s): eligible 301, 601, 1201, 2401 s...
@@ -240,10 +240,12 @@ def test_session_limit_stops_before_the_third_host():
     raw["domains"]["dest.example"]["mx"][0]["preference"] = 5
     result = simulate(build(raw))
     a = result.attempts
-    # the refused connection (0.05 s) leaves no attempt row, as the info line Postfix logs
-    assert list(a["code"]) == [450, 450]
-    assert set(a["mx_host"]) == {"mx2.dest.example", "mx3.dest.example"}
-    assert list(a["started_at"]) == pytest.approx([0.05, 0.1])
+    # the refused connection (0.05 s) is a row of its own, passed on: no session
+    assert list(a["code"]) == [421, 450, 450]
+    assert list(a["outcome"]) == ["passed_on", "passed_on", "deferred"]
+    assert a["mx_host"].iloc[0] == "mx.dest.example"
+    assert set(a["mx_host"].iloc[1:]) == {"mx2.dest.example", "mx3.dest.example"}
+    assert list(a["started_at"]) == pytest.approx([0.0, 0.05, 0.1])
 
 
 def test_backup_without_a_reachable_primary_defers_444(monkeypatch):

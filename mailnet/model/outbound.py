@@ -245,7 +245,9 @@ class OutboundMta:
         first limit only. The host that reaches either limit, or the last one, is the
         final host. At a host that is not final, a recipient answered 4xx is kept for the
         next host in this same delivery (``smtp_trouble.c``, smtp_rcpt_fail); 2xx and 5xx
-        are final anywhere. Each session records its own attempt rows. A host the
+        are final anywhere. Each session records its own attempt rows, and so does a
+        failed connection to a host that is not the final one (``passed_on``, no
+        session): the mail log needs its host and its time. A host the
         client's memory holds is skipped without a connection and counts against no
         limit; when every host is held, :meth:`_skip` settles the attempt.
         """
@@ -284,6 +286,18 @@ class OutboundMta:
             if memory is not None:
                 self._remember(memory, delivery.domain, host, site_reply)
             if site_reply is not None:
+                if i < len(hosts) - 1:
+                    # the recipients go on to the next host: rows of their own, so that
+                    # the time spent here is on record
+                    self._settle_attempt(
+                        delivery,
+                        source,
+                        host,
+                        (started, math.nan),
+                        replies=[site_reply] * len(delivery.recipients),
+                        causes=None,
+                        keep=True,
+                    )
                 continue  # a failed connection is no session (smtp_connect.c)
             sessions += 1
             if i == len(hosts) - 1 or sessions >= self.mx_session_limit:
