@@ -229,6 +229,45 @@ def test_a_skipped_host_logs_its_connect_timeout_and_its_time_in_set_up():
     ]
 
 
+def test_the_bounce_is_flushed_when_the_active_queue_pass_ends():
+    """Two unknown users at two domains are refused at RCPT at 0.05 s; the third
+    recipient's MX times out at 30 s. Postfix's qmgr sends one non-delivery notification
+    for both, when every recipient of the pass has been tried: at 30 s, not at 0.05 s."""
+    raw = one_mx_world()
+    raw["simulation"]["duration"] = "1h"
+    for name, server in (
+        ("slow", {"outages": [{"start": "0s", "end": "1d", "mode": "timeout"}]}),
+        ("other", {}),
+    ):
+        raw["domains"][f"{name}.example"] = {"mx": [{"host": f"mx.{name}.example"}]}
+        raw["servers"][f"mx.{name}.example"] = server
+    raw["senders"]["users"]["messages"] = [
+        {
+            "at": "0s",
+            "to": ["nosuchuser1@dest.example", "nosuchuser2@other.example", "bob@slow.example"],
+        }
+    ]
+    result = simulate(build(raw))
+    m = result.messages
+    dsn = m[m["is_dsn"]]
+    assert len(dsn) == 1
+    assert (dsn.iloc[0]["created_at"], dsn.iloc[0]["dsn_of"]) == (30.0, 0)
+    lines = without_pids(maillog_lines(result))
+    sender = [x for x in lines if x.startswith("Mar  1 00:00:30 mta.isp.example")]
+    assert sender[:4] == [
+        "Mar  1 00:00:30 mta.isp.example postfix/smtp: connect to "
+        "mx.slow.example[198.18.0.2]:25: Connection timed out",
+        "Mar  1 00:00:30 mta.isp.example postfix/smtp: 000001E240: to=<bob@slow.example>, "
+        "relay=none, delay=30, delays=0/0/30/0, dsn=4.4.1, status=deferred (connect to "
+        "mx.slow.example[198.18.0.2]:25: Connection timed out)",
+        "Mar  1 00:00:30 mta.isp.example postfix/bounce: 000001E240: sender non-delivery "
+        "notification: 000001E241",
+        "Mar  1 00:00:30 mta.isp.example postfix/cleanup: 000001E241: "
+        "message-id=<20260301000030.000001E241@mta.isp.example>",
+    ]
+    assert sum("postfix/bounce" in x for x in lines) == 1
+
+
 def rich_scenario() -> dict:
     """Deferrals (outages), bounces (unknown users, null MX), expiry at the sender and at a
     backup MX, delay warnings, DSNs relayed by SMTP, local delivery, mail held by a
