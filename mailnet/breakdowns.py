@@ -49,13 +49,15 @@ HOP_COLUMNS = {
     "deferred": "count",
     "bounced": "count",
     "held": "count",
+    "passed_on": "count",
     "deferred_share": "share",
     "source_ips": "count",
 }
 """Columns of a hop breakdown: attempts made by the hop, the distinct recipients they
 were for, attempts by outcome (``held``: deferred without a connection, ``suspended`` at
-a dead destination or ``skipped`` with every host held), the deferred share of attempts
-(held ones included), addresses used."""
+a dead destination or ``skipped`` with every host held; ``passed_on``: a 4xx at a host
+that was not the last of its delivery, the recipient kept for the next host), the
+deferred share of attempts (held ones included, passed-on ones not), addresses used."""
 
 _NONE = "(none)"
 HELD = ("suspended", "skipped")
@@ -193,6 +195,7 @@ def _by_hop(attempts: pd.DataFrame) -> pd.DataFrame:
                 (outcomes.get(name, pd.Series(0, index=outcomes.index)) for name in HELD),
                 start=pd.Series(0, index=outcomes.index),
             ),
+            "passed_on": outcomes.get("passed_on", pd.Series(0, index=outcomes.index)),
         }
     ).fillna(0)
     table["deferred_share"] = _ratio(table["deferred"] + table["held"], table["attempts"])
@@ -223,6 +226,7 @@ COLUMN_LABELS = {
     "sent": "sent",
     "deferred": "deferred",
     "held": "held",
+    "passed_on": "passed on",
     "deferred_share": "deferred share",
     "source_ips": "addresses",
 }

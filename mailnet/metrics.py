@@ -85,8 +85,10 @@ def session_waits(attempts: pd.DataFrame, connect_time: dict[str, float]) -> pd.
 
 
 def _ever_deferred(rows: pd.DataFrame, attempts: pd.DataFrame) -> int:
-    """How many of ``rows`` (message, recipient) had at least one deferred attempt
-    (with a connection, or without one: suspended or skipped)."""
+    """How many of ``rows`` (message, recipient) had at least one delivery that ended in a
+    deferral (with a connection, or without one: suspended or skipped). A 4xx at a host
+    that passed the recipient on to the next host of the same delivery (``passed_on``)
+    is no deferral."""
     deferred = attempts["outcome"].isin(("deferred", "suspended", "skipped")).to_numpy()
     if not deferred.any() or rows.empty:
         return 0

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 STATUSES = ("delivered", "bounced", "expired", "dropped", "in_queue")
-OUTCOMES = ("sent", "deferred", "suspended", "bounced", "skipped")
+OUTCOMES = ("sent", "deferred", "suspended", "bounced", "skipped", "passed_on")
 FOLDERS = ("inbox", "spam")
 DSN_KINDS = ("failed", "expired", "delayed")
 SEVERITIES = ("delayed", "spam_folder", "bounced")
@@ -185,7 +185,10 @@ ATTEMPTS = _table(
             "category",
             "what the reply means for the recipient: `suspended` is a deferral without a "
             "connection (a dead destination), not counted as an attempt on the receiver; "
-            "`skipped`: no connection either, the SMTP client's host records held every host",
+            "`skipped`: no connection either, the SMTP client's host records held every host; "
+            "`passed_on`: a 4xx or a failed connection at a host that was not the last one "
+            "tried in this delivery, the recipient kept for the next host in the same "
+            "delivery (not a deferral)",
             OUTCOMES,
         ),
         (

@@ -8,7 +8,8 @@ Analysis of a run's tables, never part of the model. Rows are recipient rows of 
 - ``delivered``: stored in the final mailbox (``delivered_at``); ``spam_folder``: of
   those, filed as spam;
 - ``deferred``: deferred attempts (``attempts.parquet`` rows with outcome ``deferred``,
-  at every hop) that ended in the bin;
+  at every hop; a 4xx ``passed_on`` to the next host of the same delivery is none) that
+  ended in the bin;
 - ``bounced``: bounced or expired, at the end of the row's last attempt (its creation if
   it never had one);
 - ``collateral``: legitimate rows hurt by others' reputation, by creation time (the mail

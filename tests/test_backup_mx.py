@@ -48,7 +48,10 @@ def test_backup_accepts_an_unknown_user_and_bounces_it_hours_later():
     ]
     result = simulate(build(raw))
     a = result.attempts
-    first = a[a["hop"] == "isp"]
+    timed_out = a[(a["hop"] == "isp") & (a["outcome"] == "passed_on")]
+    assert list(timed_out["mx_host"]) == ["mx.dest.example"] * 2
+    assert timed_out["ended_at"].tolist() == pytest.approx([35.0, 35.0])
+    first = a[(a["hop"] == "isp") & (a["outcome"] != "passed_on")]
     assert list(first["mx_host"]) == [BACKUP, BACKUP]
     assert list(first["outcome"]) == ["sent", "sent"]
     assert first["started_at"].tolist() == pytest.approx([35.0, 35.0])
@@ -78,8 +81,9 @@ def test_a_verifying_backup_refuses_the_unknown_user_at_once():
     raw["senders"]["users"]["messages"] = [{"at": "5s", "to": ["nosuchuser1@dest.example"]}]
     result = simulate(build(raw))
     a = result.attempts
-    assert list(a["hop"]) == ["isp"]
-    assert (a.iloc[0]["mx_host"], a.iloc[0]["code"]) == (BACKUP, 550)
+    assert list(a["hop"]) == ["isp", "isp"]
+    assert list(a["outcome"]) == ["passed_on", "bounced"]  # the primary timed out first
+    assert (a.iloc[1]["mx_host"], a.iloc[1]["code"]) == (BACKUP, 550)
     dsn = result.messages[result.messages["is_dsn"]].iloc[0]
     assert dsn["provider"] == "isp"
     assert dsn["created_at"] == pytest.approx(35.05)

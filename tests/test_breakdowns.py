@@ -71,7 +71,9 @@ def test_hop_breakdown_counts_every_attempt(run_dir: tuple[Path, str]) -> None:
     messages, attempts, layout = _tables(run_dir[0])
     hops = breakdown(messages, attempts, layout, "hop")
     assert hops["attempts"].sum() == len(attempts)
-    assert (hops[["sent", "deferred", "bounced", "held"]].sum(axis=1) == hops["attempts"]).all()
+    assert (
+        hops[["sent", "deferred", "bounced", "held", "passed_on"]].sum(axis=1) == hops["attempts"]
+    ).all()
 
 
 def test_sender_addresses_map_to_their_group() -> None:

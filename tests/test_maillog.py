@@ -80,6 +80,8 @@ def test_exact_lines_of_one_message():
         "size=4096, nrcpt=3 (queue active)",
         "Mar  1 00:00:05 mta.isp.example postfix/local: 000001E240: to=<bob@isp.example>, "
         "relay=local, delay=0, delays=0/0/0/0, dsn=2.0.0, status=sent (delivered to mailbox)",
+        "Mar  1 00:00:05 mta.isp.example postfix/smtp: connect to "
+        "mx.dest.example[198.18.0.1]:25: Connection refused",
         "Mar  1 00:00:05 mta.isp.example postfix/smtp: 000001E240: to=<alice@dest.example>, "
         "relay=none, delay=0.05, delays=0/0/0.05/0, dsn=4.4.1, status=deferred "
         "(connect to mx.dest.example[198.18.0.1]:25: Connection refused)",
@@ -167,6 +169,103 @@ def test_timeout_suspension_and_expiry_lines():
         for x in expired
     )
     assert sum("sender non-delivery notification" in x for x in lines) == 6
+
+
+def test_a_4xx_kept_for_the_next_host_logs_no_status():
+    """A 450 at the greylisting primary, not the final host: the sender logs the host's
+    reply under the queue ID and no status line (Postfix smtp_trouble.c); the backup's
+    ``sent`` line counts the primary's session in its set-up time ``c`` (0.05 s there,
+    0.05 s to the backup's session)."""
+    raw = one_mx_world(receiver="dest")
+    raw["receivers"] = {"dest": {"greylisting": {"delay": "5m"}}}
+    raw["domains"]["dest.example"]["mx"].append({"host": "backup.dest.example", "preference": 20})
+    raw["servers"]["backup.dest.example"] = {
+        "role": "backup",
+        "service_time": {"dist": "constant", "mean": "0.5s"},
+    }
+    lines = without_pids(maillog_lines(simulate(build(raw))))
+    sender = [x for x in lines if " mta.isp.example postfix/smtp: " in x]
+    assert sender == [
+        "Mar  1 00:00:00 mta.isp.example postfix/smtp: 000001E240: host "
+        "mx.dest.example[198.18.0.1] said: 450 4.2.0 <alice@dest.example>: Recipient address "
+        "rejected: Greylisted, see http://postgrey.schweikert.ch/help/dest.example.html "
+        "(in reply to RCPT TO command)",
+        "Mar  1 00:00:00 mta.isp.example postfix/smtp: 000001E240: to=<alice@dest.example>, "
+        "relay=backup.dest.example[198.18.0.2]:25, delay=0.6, delays=0/0/0.1/0.5, "
+        "dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 186A01E241)",
+    ]
+    assert not any("status=deferred" in x for x in lines)
+
+
+def test_a_skipped_host_logs_its_connect_timeout_and_its_time_in_set_up():
+    """The primary times out (30 s), the backup takes the mail: Postfix logs the failed
+    connection without a queue ID (smtp_connect.c) and counts the 30 s in the set-up time
+    ``c`` of the ``sent`` line; the backup's own failed connections to the primary log
+    the same line before each deferral."""
+    raw = one_mx_world(
+        outages=[{"start": "0s", "end": "1d", "mode": "timeout"}],
+        service_time={"dist": "constant", "mean": "1s"},
+    )
+    raw["domains"]["dest.example"]["mx"].append({"host": "backup.dest.example", "preference": 20})
+    raw["servers"]["backup.dest.example"] = {
+        "role": "backup",
+        "service_time": {"dist": "constant", "mean": "1s"},
+    }
+    lines = without_pids(maillog_lines(simulate(build(raw))))
+    assert [x for x in lines if " mta.isp.example postfix/smtp: " in x] == [
+        "Mar  1 00:00:30 mta.isp.example postfix/smtp: connect to "
+        "mx.dest.example[198.18.0.1]:25: Connection timed out",
+        "Mar  1 00:00:31 mta.isp.example postfix/smtp: 000001E240: to=<alice@dest.example>, "
+        "relay=backup.dest.example[198.18.0.2]:25, delay=31, delays=0/0/30/1, dsn=2.0.0, "
+        "status=sent (250 2.0.0 Ok: queued as 0C3501E241)",
+    ]
+    backup = [x for x in lines if " backup.dest.example postfix/smtp: " in x]
+    assert backup[:2] == [
+        "Mar  1 00:01:01 backup.dest.example postfix/smtp: connect to "
+        "mx.dest.example[198.18.0.1]:25: Connection timed out",
+        "Mar  1 00:01:01 backup.dest.example postfix/smtp: 0C3501E241: to=<alice@dest.example>, "
+        "relay=none, delay=30, delays=0/0/30/0, dsn=4.4.1, status=deferred (connect to "
+        "mx.dest.example[198.18.0.1]:25: Connection timed out)",
+    ]
+
+
+def test_the_bounce_is_flushed_when_the_active_queue_pass_ends():
+    """Two unknown users at two domains are refused at RCPT at 0.05 s; the third
+    recipient's MX times out at 30 s. Postfix's qmgr sends one non-delivery notification
+    for both, when every recipient of the pass has been tried: at 30 s, not at 0.05 s."""
+    raw = one_mx_world()
+    raw["simulation"]["duration"] = "1h"
+    for name, server in (
+        ("slow", {"outages": [{"start": "0s", "end": "1d", "mode": "timeout"}]}),
+        ("other", {}),
+    ):
+        raw["domains"][f"{name}.example"] = {"mx": [{"host": f"mx.{name}.example"}]}
+        raw["servers"][f"mx.{name}.example"] = server
+    raw["senders"]["users"]["messages"] = [
+        {
+            "at": "0s",
+            "to": ["nosuchuser1@dest.example", "nosuchuser2@other.example", "bob@slow.example"],
+        }
+    ]
+    result = simulate(build(raw))
+    m = result.messages
+    dsn = m[m["is_dsn"]]
+    assert len(dsn) == 1
+    assert (dsn.iloc[0]["created_at"], dsn.iloc[0]["dsn_of"]) == (30.0, 0)
+    lines = without_pids(maillog_lines(result))
+    sender = [x for x in lines if x.startswith("Mar  1 00:00:30 mta.isp.example")]
+    assert sender[:4] == [
+        "Mar  1 00:00:30 mta.isp.example postfix/smtp: connect to "
+        "mx.slow.example[198.18.0.2]:25: Connection timed out",
+        "Mar  1 00:00:30 mta.isp.example postfix/smtp: 000001E240: to=<bob@slow.example>, "
+        "relay=none, delay=30, delays=0/0/30/0, dsn=4.4.1, status=deferred (connect to "
+        "mx.slow.example[198.18.0.2]:25: Connection timed out)",
+        "Mar  1 00:00:30 mta.isp.example postfix/bounce: 000001E240: sender non-delivery "
+        "notification: 000001E241",
+        "Mar  1 00:00:30 mta.isp.example postfix/cleanup: 000001E241: "
+        "message-id=<20260301000030.000001E241@mta.isp.example>",
+    ]
+    assert sum("postfix/bounce" in x for x in lines) == 1
 
 
 def rich_scenario() -> dict:
@@ -576,7 +675,8 @@ def test_backup_bounces_the_unknown_user_itself_hours_later():
         "Mar  1 03:05:01 backup.dest.example postfix/bounce: 0C3501E241: sender "
         "non-delivery notification: 0C3501E243",
     ]
-    first = [x for x in lines if "mta.isp.example postfix/smtp:" in x]
+    first = [x for x in lines if "mta.isp.example postfix/smtp: 000001E240: to=" in x]
+    assert len(first) == 2
     assert all("relay=backup.dest.example[198.18.0.2]:25" in x for x in first)
     assert all("status=sent (250 2.0.0 Ok: queued as 0C3501E241)" in x for x in first)
     assert "client=backup.dest.example[198.18.0.2]" in "\n".join(lines)

@@ -201,3 +201,36 @@ def test_session_limit_one_keeps_a_4xx_for_the_next_attempt():
     assert list(a["mx_host"]) == ["mx.dest.example", "mx.dest.example"]
     assert list(a["outcome"]) == ["deferred", "sent"]
     assert (a["hop"] == "isp").all()
+
+
+def greylisting_primary_with_backup() -> dict:
+    """A greylisting primary (5 min) and a backup MX that does not greylist (0.5 s)."""
+    raw = one_mx_world(receiver="dest")
+    raw["receivers"] = {"dest": {"greylisting": {"delay": "5m"}}}
+    raw["domains"]["dest.example"]["mx"].append({"host": "backup.dest.example", "preference": 20})
+    raw["servers"]["backup.dest.example"] = {
+        "role": "backup",
+        "service_time": {"dist": "constant", "mean": "0.5s"},
+    }
+    return raw
+
+
+def test_a_4xx_kept_for_the_next_host_is_passed_on_not_deferred():
+    """The primary's 450 at a host that is not the final one keeps the recipient for the
+    backup in the same delivery: outcome ``passed_on``, and no deferral in the metrics;
+    with one session allowed the same 450 is the final host's, and a deferral."""
+    result = simulate(build(greylisting_primary_with_backup()))
+    a = result.attempts[result.attempts["hop"] == "isp"].sort_values("started_at")
+    assert list(zip(a["mx_host"], a["started_at"], a["ended_at"], a["outcome"], strict=True)) == [
+        ("mx.dest.example", 0.0, 0.05, "passed_on"),
+        ("backup.dest.example", 0.05, 0.6, "sent"),
+    ]
+    assert result.summary["deferral_rate"] == 0.0
+    assert result.summary["legitimate"]["deferred_then_delivered"] == 0
+
+    raw = greylisting_primary_with_backup()
+    raw["providers"]["isp"]["smtp_mx_session_limit"] = 1
+    result = simulate(build(raw))
+    assert list(result.attempts.sort_values("started_at")["outcome"]) == ["deferred", "sent"]
+    assert result.summary["deferral_rate"] == 1.0
+    assert result.summary["legitimate"]["deferred_then_delivered"] == 1

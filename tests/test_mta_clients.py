@@ -76,11 +76,13 @@ def test_exim_skips_a_failing_primary_for_the_next_message():
     after the retry time tries the primary again."""
     rows = sender_rows(world("exim", ["0s", "10m", "22m"]))
     assert timeline(rows) == [
-        ("u0", 300.0, "backup.dest.example", "sent"),  # after 300 s on the primary
+        ("u0", 0.0, "mx.dest.example", "passed_on"),  # 300 s on the primary
+        ("u0", 300.0, "backup.dest.example", "sent"),
         ("u1", 600.0, "backup.dest.example", "sent"),  # primary skipped: no wait
-        ("u2", 1620.0, "backup.dest.example", "sent"),  # retry time 1200 s passed
+        ("u2", 1320.0, "mx.dest.example", "passed_on"),  # retry time 1200 s passed
+        ("u2", 1620.0, "backup.dest.example", "sent"),
     ]
-    assert list(rows["ended_at"]) == [301.05, 601.05, 1621.05]
+    assert list(rows["ended_at"]) == [300.0, 301.05, 601.05, 1620.0, 1621.05]
 
 
 def test_exim_with_every_host_held_waits_for_the_retry_time():
@@ -146,8 +148,10 @@ def test_sendmail_host_status_cache_skips_the_primary_for_30_minutes():
     backup, one at 35 min tries the primary again."""
     rows = sender_rows(world("sendmail", ["0s", "10m", "35m"]))
     assert timeline(rows) == [
+        ("u0", 0.0, "mx.dest.example", "passed_on"),
         ("u0", 127.0, "backup.dest.example", "sent"),
         ("u1", 600.0, "backup.dest.example", "sent"),
+        ("u2", 2100.0, "mx.dest.example", "passed_on"),
         ("u2", 2227.0, "backup.dest.example", "sent"),
     ]
 
@@ -212,7 +216,7 @@ def test_backup_relays_with_its_own_presets_client():
 
 def test_a_client_key_the_provider_sets_wins_over_the_preset():
     rows = sender_rows(world("exim", ["0s"], smtp_connect_timeout="30s"))
-    assert rows.loc[0, "started_at"] == 30.0
+    assert (rows.loc[0, "ended_at"], rows.loc[1, "started_at"]) == (30.0, 30.0)
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -220,3 +224,21 @@ def test_every_preset_names_its_client(preset):
     client = make_retry_policy(preset).client()
     assert client.connect_timeout > 0
     assert client.describe().startswith(client.mta)
+
+
+def test_postfix_records_the_failed_connection_before_the_backup():
+    """Postfix: the primary drops the SYN for smtp_connect_timeout (30 s); the recipient
+    is passed on to the backup in the same delivery, and the failed connection keeps a
+    row of its own (no session) that the mail log reads; the row counts as an attempt."""
+    raw = world("postfix", ["0s"])
+    result = simulate(build(raw))
+    rows = result.attempts[result.attempts["hop"] == "isp"].sort_values("started_at")
+    assert timeline(rows) == [
+        ("u0", 0.0, "mx.dest.example", "passed_on"),
+        ("u0", 30.0, "backup.dest.example", "sent"),
+    ]
+    first = rows.iloc[0]
+    assert (first["ended_at"], first["code"], first["enhanced_code"]) == (30.0, 421, "4.4.1")
+    assert np.isnan(first["session_at"])
+    assert list(rows["ended_at"]) == [30.0, 31.05]
+    assert result.summary["legitimate"]["deferred_then_delivered"] == 0

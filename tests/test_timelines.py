@@ -63,10 +63,10 @@ def test_backup_mx_stores_and_forwards():
     }
     result = simulate(build(raw))
     a = result.attempts.sort_values("started_at")
-    first = a.iloc[0]
-    assert first["hop"] == "isp"
-    assert first["mx_host"] == "backup.dest.example"
-    assert first["outcome"] == "sent"
+    sender = a[a["hop"] == "isp"]
+    # the refused connection to the primary is on record, passed on to the backup
+    assert list(sender["mx_host"]) == ["mx.dest.example", "backup.dest.example"]
+    assert list(sender["outcome"]) == ["passed_on", "sent"]
     relay = a[a["hop"] == "backup.dest.example"]
     # the backup's own Postfix queue: refused by the primary at 1.05 s, then its schedule
     # relative to its own arrival time (1.05 s): eligible 301, 601, 1201, 2401 s...
@@ -189,7 +189,7 @@ def test_greylisting_primary_delivers_through_the_backup_at_once():
     a = result.attempts.sort_values(["started_at", "ended_at"])
     first = a[a["hop"] == "isp"]
     assert list(first["mx_host"]) == ["mx.dest.example", "backup.dest.example"]
-    assert list(first["outcome"]) == ["deferred", "sent"]
+    assert list(first["outcome"]) == ["passed_on", "sent"]
     assert (list(first["code"]), list(first["enhanced_code"])) == ([450, 250], ["4.2.0", "2.0.0"])
     assert list(first["started_at"]) == pytest.approx([0.0, 0.05])
     assert list(first["ended_at"]) == pytest.approx([0.05, 1.1])
@@ -204,13 +204,14 @@ def test_greylisting_primary_delivers_through_the_backup_at_once():
 
 
 def test_a_4xx_at_the_last_host_defers():
-    """Both MX hosts greylist: the recipient tries the backup in the same delivery, is
-    deferred there (the last host), and is delivered at Postfix's 300 s scan."""
+    """Both MX hosts greylist: the recipient is passed on to the backup in the same
+    delivery, is deferred there (the last host), and is delivered at Postfix's 300 s
+    scan."""
     result = simulate(build(greylisted_primary_world(backup_greylists=True)))
     a = result.attempts.sort_values(["started_at", "ended_at"])
     first = a[a["hop"] == "isp"]
     assert list(first["mx_host"])[:2] == ["mx.dest.example", "backup.dest.example"]
-    assert list(first["outcome"]) == ["deferred", "deferred", "sent"]
+    assert list(first["outcome"]) == ["passed_on", "deferred", "sent"]
     assert list(first["started_at"]) == pytest.approx([0.0, 0.05, 300.0])
     # the retry goes to the primary, whose triplet has passed its delay: stored at 301.05 s
     assert first.iloc[-1]["mx_host"] == "mx.dest.example"
@@ -232,18 +233,19 @@ def test_session_limit_stops_before_the_third_host():
     raw["simulation"]["duration"] = "200s"
     result = simulate(build(raw))
     a = result.attempts
-    assert len(a) == 2
-    assert (a["outcome"] == "deferred").all()
+    assert list(a["outcome"]) == ["passed_on", "deferred"]
     assert a["mx_host"].nunique() == 2
 
     raw["servers"]["mx.dest.example"]["outages"] = [{"start": "0s", "end": "1d", "mode": "refuse"}]
     raw["domains"]["dest.example"]["mx"][0]["preference"] = 5
     result = simulate(build(raw))
     a = result.attempts
-    # the refused connection (0.05 s) leaves no attempt row, as the info line Postfix logs
-    assert list(a["code"]) == [450, 450]
-    assert set(a["mx_host"]) == {"mx2.dest.example", "mx3.dest.example"}
-    assert list(a["started_at"]) == pytest.approx([0.05, 0.1])
+    # the refused connection (0.05 s) is a row of its own, passed on: no session
+    assert list(a["code"]) == [421, 450, 450]
+    assert list(a["outcome"]) == ["passed_on", "passed_on", "deferred"]
+    assert a["mx_host"].iloc[0] == "mx.dest.example"
+    assert set(a["mx_host"].iloc[1:]) == {"mx2.dest.example", "mx3.dest.example"}
+    assert list(a["started_at"]) == pytest.approx([0.0, 0.05, 0.1])
 
 
 def test_backup_without_a_reachable_primary_defers_444(monkeypatch):

@@ -1,4 +1,6 @@
-"""The sending hops' ``smtp`` lines: one per attempt row, in the order attempts ended.
+"""The sending hops' ``smtp`` lines, in the order attempts ended: a status line per
+attempt row that settles its recipient for this delivery, an info line per recipient
+passed on to the next host, and one per failed connection.
 
 Fields are Postfix's, ``to=<…>, relay=…, delay=…, delays=a/b/c/d, dsn=…, status=… (…)``.
 The text in parentheses is the recorded reply as Postfix's SMTP client words it:
@@ -9,11 +11,18 @@ session; the client's own text for no connection at all (DNS failures, a null MX
 the enhanced codes Postfix's client gives them). Replies given after the message data
 (a full mailbox, a recipient rate limit) say ``(in reply to end of DATA command)``. Mail
 deferred at a dead destination never reaches the SMTP client: qmgr hands it to the
-``error`` agent, which logs the recorded reason (mail-facts.md §12). ``delay`` runs from the file's arrival; ``delays``
-are: a, time before the last entry into the active queue (0 on the first attempt, else
-up to the start of the attempt); b, on the first attempt the wait before the
-connection; c, connection set-up (up to the session, or the whole failed connection);
-d, the session.
+``error`` agent, which logs the recorded reason (mail-facts.md §12).
+
+A recipient ``passed_on`` at a host that is not the final one gets no status line, only
+the host's reply under the queue ID (``smtp_trouble.c``); a failed TCP connection, at any
+host, logs ``connect to H[IP]:25: …`` without a queue ID (``smtp_connect.c``;
+mail-facts.md §11).
+
+``delay`` runs from the file's arrival; ``delays`` are: a, time before the last entry
+into the active queue (0 on the first attempt, else up to the start of the delivery); b,
+on the first attempt the wait before the delivery; c, connection set-up, from the start
+of the delivery (the hosts tried before in it included) to the session, or to the end
+of the last failed connection; d, the session.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from mailnet.maillog.format import (
     receiver_said,
     reply_stage,
 )
-from mailnet.maillog.queue import QueueFile, QueueFiles
+from mailnet.maillog.queue import QueueFile, QueueFiles, SessionKey
 from mailnet.maillog.source import Attempts, Hosts
 
 # Postfix logs a deferral without a connection (a dead destination, a held host) as deferred
@@ -45,10 +54,24 @@ def log_deliveries(
 ) -> LastAttempts:
     """Every attempt row's ``smtp`` line; returns each recipient's last attempt."""
     last: LastAttempts = {}
+    begun: dict[tuple[int, str, str], float] = {}
+    failed: set[SessionKey] = set()
     a = attempts
     for i in sorted(range(len(a)), key=lambda k: (a.end[k], k)):
         mid, rcpt, start, end = a.mid[i], a.rcpt[i], a.start[i], a.end[i]
         qf = queue.find(a.hop[i], mid, start, rcpt)
+        mx = a.mx[i]
+        if mx is not None and math.isnan(a.session[i]):
+            key = (mid, a.hop[i], mx, start)
+            if key not in failed:  # one line per connection, not per recipient
+                failed.add(key)
+                _failed_connection(events, i, a, qf, hosts)
+        if a.outcome[i] == "passed_on":
+            # the delivery goes on at the next host: its set-up time runs from here
+            begun.setdefault((mid, rcpt, a.hop[i]), start)
+            if not math.isnan(a.session[i]):
+                _passed_on(events, i, a, qf, hosts)
+            continue
         prev = last.get((mid, rcpt))
         if prev is None or a.end[prev] <= end:
             last[(mid, rcpt)] = i
@@ -58,13 +81,14 @@ def log_deliveries(
             if not a.ip[i] and a.reply[i].startswith(SUSPENDED_PREFIX):
                 program = "error"
             dsn = client_dsn(a.reply[i], dsn)
+        handoff = begun.pop((mid, rcpt, a.hop[i]), start)
         events.emit(
             end,
             qf.gen * GENERATION + DELIVERY,
             qf.host,
             program,
             f"{qf.qid}: to=<{rcpt}>, relay={relay}, "
-            f"delay={format_delay(end - qf.arrival)}, delays={_delays(i, a, qf)}, "
+            f"delay={format_delay(end - qf.arrival)}, delays={_delays(i, a, qf, handoff)}, "
             f"dsn={dsn}, status={_STATUS.get(a.outcome[i], a.outcome[i])} ({text})",
         )
         if a.outcome[i] in ("sent", "bounced"):
@@ -72,17 +96,51 @@ def log_deliveries(
     return last
 
 
-def _delays(i: int, a: Attempts, qf: QueueFile) -> str:
-    """``delays=a/b/c/d`` of attempt row ``i`` of a recipient of ``qf``."""
-    rcpt, start, end, session = a.rcpt[i], a.start[i], a.end[i], a.session[i]
+def _failed_connection(events: Events, i: int, a: Attempts, qf: QueueFile, hosts: Hosts) -> None:
+    """The info line of a connection that got no session, at any host: a TCP failure
+    without a queue ID (``smtp_connect.c`` logs the reason alone), a server that refused
+    to talk at a host that is not the final one under the queue ID (``smtp_trouble.c``;
+    at the final host the status lines say it)."""
+    mx = a.mx[i]
+    assert mx is not None
+    hostip = hosts.hostip(mx)
+    rank = qf.gen * GENERATION + DELIVERY
+    if (a.code[i], a.enhanced[i]) == (421, "4.4.1"):
+        events.emit(a.end[i], rank, qf.host, "smtp", f"connect to {hostip}:25: {a.reply[i]}")
+    elif a.outcome[i] == "passed_on":
+        text = f"host {hostip} refused to talk to me: {a.code[i]} {a.enhanced[i]} {a.reply[i]}"
+        events.emit(a.end[i], rank, qf.host, "smtp", f"{qf.qid}: {text}")
+
+
+def _passed_on(events: Events, i: int, a: Attempts, qf: QueueFile, hosts: Hosts) -> None:
+    """The info line of a recipient kept for the next host (``smtp_trouble.c``): the
+    host's reply under the queue ID, and no status."""
+    mx = a.mx[i]
+    assert mx is not None
+    hostip = hosts.hostip(mx)
+    said = receiver_said(a.reply[i], a.rcpt[i], mx in hosts.relays)
+    text = (
+        f"host {hostip} said: {a.code[i]} {a.enhanced[i]} {said} "
+        f"(in reply to {reply_stage(a.reply[i])} command)"
+    )
+    events.emit(a.end[i], qf.gen * GENERATION + DELIVERY, qf.host, "smtp", f"{qf.qid}: {text}")
+
+
+def _delays(i: int, a: Attempts, qf: QueueFile, handoff: float) -> str:
+    """``delays=a/b/c/d`` of attempt row ``i`` of a recipient of ``qf``, whose delivery
+    began at ``handoff``: the set-up ``c`` runs from there, so it holds the hosts tried
+    before in the same delivery (Postfix's ``smtp_connect.c``: the time spent on earlier
+    hosts "must be counted as connection set-up time for the session with the good
+    host")."""
+    rcpt, end, session = a.rcpt[i], a.end[i], a.session[i]
     first = rcpt not in qf.tried
     qf.tried.add(rcpt)
-    queued_for = max(0.0, start - qf.arrival)
+    queued_for = max(0.0, handoff - qf.arrival)
     wait, before = (0.0, queued_for) if first else (queued_for, 0.0)
     if math.isnan(session):
-        setup, transfer = end - start, 0.0
+        setup, transfer = end - handoff, 0.0
     else:
-        setup, transfer = session - start, end - session
+        setup, transfer = session - handoff, end - session
     return format_delays(wait, before, setup, transfer)
 
 

@@ -4,8 +4,10 @@ Expiry is a ``qmgr`` ``status=expired, returned to sender`` line when a recipien
 attempt was a deferral and the row ended expired (or dropped, for a DSN). Each DSN gives
 a ``bounce`` line on the file of the message it reports on (``dsn_of``, at the DSN's
 hop, the file holding ``dsn_recipient``): ``sender non-delivery notification`` or
-``sender delay notification``, with the DSN's queue ID. A file whose recipients are all
-done ends with ``removed``.
+``sender delay notification``, with the DSN's queue ID, when the DSN was created: for a
+non-delivery notification the end of the active-queue pass in which its recipients
+bounced (Postfix's qmgr flushes them then, ``qmgr_active.c``; the model records it). A
+file whose recipients are all done ends with ``removed``.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from mailnet.model.hop_client import HopClient
 from mailnet.model.host_status import HostMemory
 from mailnet.model.inbound import MxServer, SessionResult
 from mailnet.model.message import Delivery, Message, domain_of
+from mailnet.model.passes import ActivePasses
 from mailnet.model.routing import mx_route
 from mailnet.model.sources import SourceAddresses
 from mailnet.policies.outbound_controls import SenderStats
@@ -100,6 +101,7 @@ class OutboundMta:
         self.asn = asn
         self.hopcount_limit = hopcount_limit
         self.active = 0
+        self.passes = ActivePasses(self._report_bounces)
         self._active_series = log.levels.series_id("mta", name, "active")
         self._changes_ip = bool(getattr(policy, "changes_source_ip", False))
         interval = policy.queue_run_interval
@@ -183,8 +185,10 @@ class OutboundMta:
 
     # ------------------------------------------------------------ entering the queue
     def submit(self, message: Message, recipients: list[str]) -> None:
-        """Queue a message (or relay it): local recipients are delivered at once."""
+        """Queue a message (or relay it): local recipients are delivered at once. This
+        is the message's first pass through the active queue."""
         now = self.env.now
+        self.passes.open(message)
         by_domain: dict[str, list[str]] = {}
         for rcpt in recipients:
             by_domain.setdefault(domain_of(rcpt), []).append(rcpt)
@@ -200,6 +204,7 @@ class OutboundMta:
                     self._activate(Delivery(message, domain, [rcpt], now))
                 continue
             self._activate(Delivery(message, domain, rcpts, now))
+        self.passes.close(message)
 
     def accept(
         self, message: Message, recipients: list[str], now: float, host: str, client_ip: str
@@ -207,6 +212,7 @@ class OutboundMta:
         """Take mail the MX host of this relay accepted (an ``MxServer.accept``); a copy
         at ``hopcount_limit`` hops is bounced (5.4.0), so that no loop runs forever."""
         limit = self.hopcount_limit
+        self.passes.open(message)  # a copy bounced here is reported with the pass
         if limit is not None:
             over = [r for r in recipients if message.add_hop(r) >= limit]
             if over:
@@ -214,8 +220,10 @@ class OutboundMta:
                 recipients = [r for r in recipients if r not in over]
         if recipients:
             self.submit(message, recipients)
+        self.passes.close(message)
 
     def _activate(self, delivery: Delivery) -> None:
+        self.passes.open(delivery.message)
         self.active += 1
         self._record_active()
         if not self.scheduler.offer(delivery):
@@ -245,7 +253,9 @@ class OutboundMta:
         first limit only. The host that reaches either limit, or the last one, is the
         final host. At a host that is not final, a recipient answered 4xx is kept for the
         next host in this same delivery (``smtp_trouble.c``, smtp_rcpt_fail); 2xx and 5xx
-        are final anywhere. Each session records its own attempt rows. A host the
+        are final anywhere. Each session records its own attempt rows, and so does a
+        failed connection to a host that is not the final one (``passed_on``, no
+        session): the mail log needs its host and its time. A host the
         client's memory holds is skipped without a connection and counts against no
         limit; when every host is held, :meth:`_skip` settles the attempt.
         """
@@ -284,6 +294,18 @@ class OutboundMta:
             if memory is not None:
                 self._remember(memory, delivery.domain, host, site_reply)
             if site_reply is not None:
+                if i < len(hosts) - 1:
+                    # the recipients go on to the next host: rows of their own, so that
+                    # the time spent here is on record
+                    self._settle_attempt(
+                        delivery,
+                        source,
+                        host,
+                        (started, math.nan),
+                        replies=[site_reply] * len(delivery.recipients),
+                        causes=None,
+                        keep=True,
+                    )
                 continue  # a failed connection is no session (smtp_connect.c)
             sessions += 1
             if i == len(hosts) - 1 or sessions >= self.mx_session_limit:
@@ -315,6 +337,7 @@ class OutboundMta:
             result=result,
         )
         self.scheduler.done(dest)
+        self.passes.close(delivery.message)
 
     def _unheld(self, domain: str, hosts: list[str]) -> tuple[list[str], tuple[str, float]]:
         """The hosts the memory lets this attempt try, and the last held host with the
@@ -371,6 +394,7 @@ class OutboundMta:
         else:
             self.deferred.hold(delivery, release)
         self.scheduler.done(dest)
+        self.passes.close(delivery.message)
 
     def _finish(
         self,
@@ -422,8 +446,8 @@ class OutboundMta:
         """Record one attempt per recipient and settle each: sent, bounced or deferred.
         ``times`` are the attempt's start and the session's start (NaN without one).
         ``keep``: the host is not the final one, so the recipients answered 4xx stay in
-        ``delivery`` for the next host instead of being deferred (their rows still say
-        ``deferred``, with this host's reply). ``skipped``: no host was tried, a
+        ``delivery`` for the next host instead of being deferred (their rows say
+        ``passed_on``, with this host's reply: no deferral). ``skipped``: no host was tried, a
         transient reply's rows say ``skipped``. ``suspended``: deferred without a
         connection (outcome ``suspended``). Neither is counted in the row's ``attempts``."""
         started, session_at = times
@@ -443,7 +467,12 @@ class OutboundMta:
             if reply.ok:
                 outcome = "sent"
             elif reply.transient:
-                outcome = "skipped" if skipped else "suspended" if suspended else "deferred"
+                if skipped:
+                    outcome = "skipped"
+                elif suspended:
+                    outcome = "suspended"
+                else:
+                    outcome = "passed_on" if keep else "deferred"
                 deferred.append(rcpt)
                 last_transient = reply
             else:
@@ -491,6 +520,7 @@ class OutboundMta:
         self._settle_attempt(
             delivery, "", None, (now, math.nan), replies=replies, causes=None, suspended=True
         )
+        self.passes.close(delivery.message)
 
     def _defer(self, delivery: Delivery, reply: smtp.Reply, destination: str) -> None:
         """Hand a failed delivery to the retry policy: hold it, or expire it.
@@ -540,11 +570,16 @@ class OutboundMta:
             self.on_bounce(self, message, list(delivery.recipients), reply, "expired")
 
     def _bounce(self, message: Message, recipients: list[str], reply: smtp.Reply) -> None:
+        """Settle ``recipients`` as bounced; the message's pass reports them when it ends."""
         table = self.log.messages
         status = "dropped" if message.is_dsn else "bounced"
         for rcpt in recipients:
             table.settle(message.rows[rcpt], status, reply.code, reply.enhanced, reply.text)
-        if not message.is_dsn and message.retries and self.on_bounce is not None:
+        self.passes.bounced(message, recipients, reply)
+
+    def _report_bounces(self, message: Message, recipients: list[str], reply: smtp.Reply) -> None:
+        """The end of a pass in which ``recipients`` bounced: one notification."""
+        if self.on_bounce is not None:
             self.on_bounce(self, message, recipients, reply, "failed")
 
     # ------------------------------------------------------------ levels
