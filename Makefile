@@ -59,6 +59,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_baseline.py
 	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_mmc.py
 
 experiments: $(STAMP)
 	for e in $(EXPERIMENTS); do \
