@@ -1,0 +1,63 @@
+"""Plain generators stepped on SimPy's event list, without SimPy processes.
+
+A delivery attempt is a generator that yields a delay (seconds, a ``float``) or a
+:class:`Call` that something else will schedule (a session grant). :func:`start` steps it
+from an urgent event now, as ``env.process`` does; each delay is one event, as
+``env.timeout`` is. Each event is scheduled with the priority and delay SimPy would give
+it, at the same point of the run, so the order of the events, and of every draw and row
+they make, is the one SimPy processes give. What this saves per attempt (des-performance.md
+§1: about 12 us per SimPy process): the ``Process``, its ``Initialize`` and ``Timeout``
+objects, the exception handling of ``Process._resume``, and the exit event nobody waits
+for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+from simpy.core import NORMAL, URGENT
+
+Step = Generator["float | Call", None, Any]
+"""A generator yielding delays (seconds) and :class:`Call` events to wait for."""
+
+
+class Call:
+    """The leanest event ``env.step`` processes: callbacks, always successful."""
+
+    __slots__ = ("_ok", "callbacks")
+
+    def __init__(self, callback: Callable[[Any], None] | None = None):
+        self._ok = True
+        self.callbacks: list[Callable[[Any], None]] | None = [] if callback is None else [callback]
+
+
+def call_later(env: simpy.Environment, delay: float, callback: Callable[[Any], None]) -> None:
+    """Call ``callback(event)`` after ``delay`` seconds, as a ``Timeout`` with that callback."""
+    env.schedule(Call(callback), NORMAL, delay)  # type: ignore[arg-type]
+
+
+def start(env: simpy.Environment, generator: Step) -> None:
+    """Step ``generator`` from an urgent event now (as ``env.process`` does)."""
+    env.schedule(Call(_Stepper(env, generator).resume), URGENT, 0)  # type: ignore[arg-type]
+
+
+class _Stepper:
+    """Resumes one generator at each of its events; it ends with the generator."""
+
+    __slots__ = ("_env", "_send")
+
+    def __init__(self, env: simpy.Environment, generator: Step):
+        self._env = env
+        self._send = generator.send
+
+    def resume(self, _event: Any = None) -> None:
+        try:
+            wait = self._send(None)
+        except StopIteration:
+            return
+        if wait.__class__ is Call:
+            wait.callbacks.append(self.resume)  # type: ignore[union-attr]
+        else:
+            self._env.schedule(Call(self.resume), NORMAL, wait)  # type: ignore[arg-type]
