@@ -38,13 +38,16 @@ def call_later(env: simpy.Environment, delay: float, callback: Callable[[Any], N
     env.schedule(Call(callback), NORMAL, delay)  # type: ignore[arg-type]
 
 
-def start(env: simpy.Environment, generator: Step) -> None:
+def start(env: simpy.Environment, generator: Step) -> Stepper:
     """Step ``generator`` from an urgent event now (as ``env.process`` does)."""
-    env.schedule(Call(_Stepper(env, generator).resume), URGENT, 0)  # type: ignore[arg-type]
+    stepper = Stepper(env, generator)
+    env.schedule(Call(stepper.resume), URGENT, 0)  # type: ignore[arg-type]
+    return stepper
 
 
-class _Stepper:
-    """Resumes one generator at each of its events; it ends with the generator."""
+class Stepper:
+    """Resumes one generator at each of its events; it ends with the generator, or when
+    stopped."""
 
     __slots__ = ("_env", "_send")
 
@@ -61,3 +64,13 @@ class _Stepper:
             wait.callbacks.append(self.resume)  # type: ignore[union-attr]
         else:
             self._env.schedule(Call(self.resume), NORMAL, wait)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        """End the generator now: the event it waits for, when it comes, does nothing.
+        (Where a SimPy process is interrupted, the interruption and the process's end are
+        events that change nothing else, so leaving them out keeps the run's order.)"""
+        self._send = _ended
+
+
+def _ended(_value: None) -> Any:
+    raise StopIteration
