@@ -41,19 +41,26 @@ def call_later(env: simpy.Environment, delay: float, callback: Callable[[Any], N
 def start(env: simpy.Environment, generator: Step) -> Stepper:
     """Step ``generator`` from an urgent event now (as ``env.process`` does)."""
     stepper = Stepper(env, generator)
-    env.schedule(Call(stepper.resume), URGENT, 0)  # type: ignore[arg-type]
+    stepper.schedule(URGENT, 0)
     return stepper
 
 
 class Stepper:
     """Resumes one generator at each of its events; it ends with the generator, or when
-    stopped."""
+    stopped. Its delays and its start are the stepper itself on the event list (it waits
+    for one event at a time), so a step allocates nothing."""
 
-    __slots__ = ("_env", "_send")
+    __slots__ = ("_ok", "_schedule", "_send", "callbacks")
 
     def __init__(self, env: simpy.Environment, generator: Step):
-        self._env = env
+        self._ok = True
+        self._schedule = env.schedule
         self._send = generator.send
+        self.callbacks: tuple[Callable[[Any], None], ...] | None = None
+
+    def schedule(self, priority: int, delay: float) -> None:
+        self.callbacks = _RESUME
+        self._schedule(self, priority, delay)  # type: ignore[arg-type]
 
     def resume(self, _event: Any = None) -> None:
         try:
@@ -63,13 +70,17 @@ class Stepper:
         if wait.__class__ is Call:
             wait.callbacks.append(self.resume)  # type: ignore[union-attr]
         else:
-            self._env.schedule(Call(self.resume), NORMAL, wait)  # type: ignore[arg-type]
+            self.callbacks = _RESUME
+            self._schedule(self, NORMAL, wait)  # type: ignore[arg-type]
 
     def stop(self) -> None:
         """End the generator now: the event it waits for, when it comes, does nothing.
         (Where a SimPy process is interrupted, the interruption and the process's end are
         events that change nothing else, so leaving them out keeps the run's order.)"""
         self._send = _ended
+
+
+_RESUME = (Stepper.resume,)  # env.step calls it with the event: the stepper itself
 
 
 def _ended(_value: None) -> Any:
