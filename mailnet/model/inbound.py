@@ -20,9 +20,8 @@ message.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import simpy
@@ -30,6 +29,8 @@ import simpy
 from mailnet import smtp
 from mailnet.model.message import Message, address_exists
 from mailnet.model.receiver import Receiver
+from mailnet.model.session_slots import SessionSlots
+from mailnet.model.stepping import Step
 from mailnet.policies.outages import OutageSchedule
 from mailnet.policies.reputation import TokenBuckets
 from mailnet.randomness import BlockDraws
@@ -92,7 +93,7 @@ class MxServer:
         self.backlog = None if config.backlog == "unlimited" else config.backlog
         self.outages = outages
         self._service_time = service_time
-        self._sessions = simpy.Resource(env, capacity=config.sessions)
+        self._sessions = SessionSlots(env, config.sessions)
         self._levels = levels
         self._busy_series = levels.series_id("server", name, "sessions")
         self._backlog_series = levels.series_id("server", name, "backlog")
@@ -111,9 +112,9 @@ class MxServer:
     def set_sessions(self, sessions: int) -> None:
         """Run ``sessions`` sessions from now on (a change during the run): waiting
         connections take new places at once; with fewer, running sessions finish."""
-        resource = self._sessions
-        resource._capacity = sessions  # simpy has no setter; _trigger_put starts waiters
-        resource._trigger_put(None)
+        slots = self._sessions
+        slots.capacity = sessions
+        slots.grant_first()
         self._record()
 
     def session(
@@ -123,17 +124,18 @@ class MxServer:
         connect_timeout: float,
         client_ip: str = "",
         asn: int = 0,
-    ) -> Generator[simpy.Event, Any, SessionResult]:
-        """Generator for the client's process: connect, wait for a session, transact.
+    ) -> Step:
+        """Generator for the client's attempt (:mod:`~mailnet.model.stepping`): connect,
+        wait for a session, transact.
 
         Returns a ``SessionResult``; times are seconds of simulated time. A session whose
         every recipient is refused before DATA ends without the service time.
         """
         env = self.env
-        yield env.timeout(self.connect_time)
+        yield self.connect_time
         mode = self.outages.mode_at(env.now)
         if mode == "timeout":
-            yield env.timeout(max(0.0, connect_timeout - self.connect_time))
+            yield max(0.0, connect_timeout - self.connect_time)
             return SessionResult(smtp.CONNECT_TIMEOUT, math.nan, [])
         if mode == "refuse":
             return SessionResult(smtp.CONNECT_REFUSED, math.nan, [])
@@ -144,16 +146,16 @@ class MxServer:
             and len(sessions.queue) >= self.backlog
         ):
             return SessionResult(smtp.BACKLOG_FULL, math.nan, [])
-        request = sessions.request()
+        grant = sessions.request()
         self._record()
         try:
-            yield request
+            yield grant
             session_at = env.now
             self._record()
             trusted = client_ip in self.trusted
             replies, causes = self._rcpt_replies(message, recipients, client_ip, asn, trusted)
             if any(reply.ok for reply in replies):
-                yield env.timeout(self._service_time())
+                yield self._service_time()
                 # Per-recipient state (full mailboxes, rate limits) is judged at DATA time.
                 replies = [
                     self._final_reply(r, reply) if reply.ok else reply
@@ -164,7 +166,7 @@ class MxServer:
                 self._hand_over(message, accepted, client_ip, trusted)
             return SessionResult(None, session_at, replies, causes)
         finally:
-            sessions.release(request)
+            sessions.release()
             self._record()
 
     def _hand_over(

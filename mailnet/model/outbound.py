@@ -4,8 +4,8 @@ One ``OutboundMta`` per sending hop (a provider's outbound server, or a backup M
 relay passing mail on). Queued mail is plain ``Delivery`` records: the active queue is a
 FIFO per destination kept by the :class:`~mailnet.model.destinations.DestinationScheduler`
 (Postfix's concurrency windows and dead destinations), the deferred queue a
-:class:`~mailnet.model.deferred.DeferredQueue`. Only a delivery in progress is a SimPy
-process. Which hosts an attempt tries comes from :func:`~mailnet.model.routing.mx_route`,
+:class:`~mailnet.model.deferred.DeferredQueue`. Only a delivery in progress is stepped
+on the event list (:mod:`~mailnet.model.stepping`). Which hosts an attempt tries comes from :func:`~mailnet.model.routing.mx_route`,
 which address it leaves from from :class:`~mailnet.model.sources.SourceAddresses`. The
 SMTP client is the retry preset's own (``policy.client()``): its connect timeout, host
 limits, concurrency and per-host memory (:mod:`~mailnet.model.host_status`).
@@ -14,13 +14,13 @@ limits, concurrency and per-host memory (:mod:`~mailnet.model.host_status`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import simpy
 
 from mailnet import smtp
+from mailnet.model import stepping
 from mailnet.model.deferred import DeferredQueue
 from mailnet.model.destinations import Destination
 from mailnet.model.dns import Resolver
@@ -31,6 +31,7 @@ from mailnet.model.message import Delivery, Message, domain_of
 from mailnet.model.passes import ActivePasses
 from mailnet.model.routing import mx_route
 from mailnet.model.sources import SourceAddresses
+from mailnet.model.stepping import Step
 from mailnet.policies.outbound_controls import SenderStats
 from mailnet.policies.retry import RetryPolicy
 from mailnet.records import EventLog
@@ -230,7 +231,7 @@ class OutboundMta:
             self._suspend(delivery)
 
     def _start(self, delivery: Delivery, dest: Destination) -> None:
-        self.env.process(self._deliver(delivery, dest))
+        stepping.start(self.env, self._deliver(delivery, dest))
 
     def _site_failure(self, dest: Destination) -> None:
         """A connection-level failure: throttle, and if the destination died, defer what
@@ -245,7 +246,7 @@ class OutboundMta:
         revive.callbacks.append(lambda _event: scheduler.revive(dest))
 
     # ------------------------------------------------------------ one delivery attempt
-    def _deliver(self, delivery: Delivery, dest: Destination) -> Generator[simpy.Event, Any, None]:
+    def _deliver(self, delivery: Delivery, dest: Destination) -> Step:
         """One delivery attempt: MX hosts in order, recipients with a 4xx moving on.
 
         As Postfix's smtp_connect_inet (``smtp_connect.c``): at most ``mx_address_limit``

@@ -1,0 +1,100 @@
+"""Stepped generators and session slots keep the exact event order of SimPy processes and
+``simpy.Resource``: the same clients, run both ways on a grid of times full of ties, log
+the same timeline."""
+
+from __future__ import annotations
+
+import random
+
+import simpy
+
+from mailnet.model import stepping
+from mailnet.model.session_slots import SessionSlots
+
+
+def _plan(seed: int, clients: int) -> list[tuple[float, float, float]]:
+    """(arrival, connect, service) per client, on a coarse grid so that many events tie."""
+    rng = random.Random(seed)
+    return [
+        (rng.randint(0, 6) * 0.5, rng.choice([0.0, 0.5]), rng.randint(0, 4) * 0.5)
+        for _ in range(clients)
+    ]
+
+
+def _run(lean: bool, seed: int) -> list[tuple[str, int, float, int, int]]:
+    env = simpy.Environment()
+    log: list[tuple[str, int, float, int, int]] = []
+    slots = SessionSlots(env, 2) if lean else simpy.Resource(env, capacity=2)
+
+    def state() -> tuple[int, int]:
+        return slots.count, len(slots.queue)
+
+    def client(i: int, connect: float, service: float):
+        log.append(("start", i, env.now, *state()))
+        yield connect if lean else env.timeout(connect)
+        request = slots.request()
+        log.append(("request", i, env.now, *state()))
+        try:
+            yield request
+            log.append(("granted", i, env.now, *state()))
+            if service > 0:
+                yield service if lean else env.timeout(service)
+        finally:
+            if lean:
+                slots.release()
+            else:
+                slots.release(request)
+            log.append(("released", i, env.now, *state()))
+
+    def arrivals():
+        for i, (at, connect, service) in enumerate(_plan(seed, 40)):
+            if at > env.now:
+                yield env.timeout(at - env.now)
+            if lean:
+                stepping.start(env, client(i, connect, service))
+            else:
+                env.process(client(i, connect, service))
+
+    def resize():  # a capacity change in the middle of the ties, as set_sessions does
+        yield env.timeout(1.5)
+        if lean:
+            slots.capacity = 4
+            slots.grant_first()
+        else:
+            slots._capacity = 4
+            slots._trigger_put(None)
+        log.append(("resize", -1, env.now, *state()))
+
+    def ticker():  # a SimPy process logging at the same times
+        while env.now < 6:
+            log.append(("tick", -1, env.now, *state()))
+            yield env.timeout(0.5)
+
+    env.process(arrivals())
+    env.process(resize())
+    env.process(ticker())
+    env.run()
+    return log
+
+
+def test_stepped_clients_and_slots_log_simpys_timeline() -> None:
+    for seed in range(20):
+        simpy_log, lean_log = _run(False, seed), _run(True, seed)
+        assert len(simpy_log) > 100
+        assert lean_log == simpy_log, seed
+
+
+def test_a_stopped_stepper_does_nothing_more() -> None:
+    env = simpy.Environment()
+    seen: list[float] = []
+
+    def ticks():
+        while True:
+            yield 1.0
+            seen.append(env.now)
+
+    stepper = stepping.start(env, ticks())
+    env.run(until=3.5)
+    stepper.stop()
+    env.run(until=10)
+    assert seen == [1.0, 2.0, 3.0]
