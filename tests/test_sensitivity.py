@@ -83,6 +83,16 @@ BASE_EXPERIMENT = 'base = "base.toml"\nseed = 3\n'
             "[ranges]\n'senders.user.rate' = ['10/h', '60/h']\n",
             "senders.user",
         ),
+        (
+            "[ranges]\n'senders.users.rate' = ['10/h', '60/h']\n[sensitivity]\n"
+            "metrics = ['collateral.rate', 'colateral.rate']\n",
+            "sensitivity.metrics: unknown metric 'colateral.rate'",
+        ),
+        (
+            "[ranges]\n'senders.users.rate' = ['10/h', '60/h']\n[sensitivity]\n"
+            "metrics = 'collateral.rate'\n",
+            "sensitivity.metrics: must be a list of metric names",
+        ),
     ],
 )
 def test_a_bad_sensitivity_file_is_one_clear_error(tmp_path: Path, text: str, problem: str):
