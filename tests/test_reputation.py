@@ -244,6 +244,8 @@ def test_the_sensitivity_experiment_spans_every_default_and_names_its_metrics() 
         "legitimate.deferral_rate",
     )
     assert len(experiment.points) == design.sample.shape[0]
+    for point in (experiment.points[0], experiment.points[-1]):  # [grid] fixes one day
+        assert Scenario.from_dict(point.scenario).simulation.duration == DAY
 
 
 def test_the_mitigations_experiment_gives_the_spammer_a_domain_of_its_own() -> None:

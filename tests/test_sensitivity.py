@@ -80,6 +80,11 @@ BASE_EXPERIMENT = 'base = "base.toml"\nseed = 3\n'
             "varies keys by [ranges] only",
         ),
         (
+            "[ranges]\n'senders.users.rate' = ['10/h', '60/h']\n[linked]\n"
+            "'senders.users.count' = [2]\n",
+            "varies keys by [ranges] only",
+        ),
+        (
             "[ranges]\n'senders.user.rate' = ['10/h', '60/h']\n",
             "senders.user",
         ),

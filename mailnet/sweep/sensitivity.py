@@ -6,6 +6,8 @@ interval instead of listing values, with the design in ``[sensitivity]``::
     base = "../scenarios/shared_ip_spam.toml"
     replications = 2                      # runs per design point, averaged
     seed = 1
+    [grid]                                # optional: keys fixed at one value
+    "simulation.duration" = ["1d"]
     [ranges]
     "senders.spammer.rate" = ["500/d", "4000/d"]
     "blocklists.spamcop.trap_hits" = [1, 5]
@@ -78,8 +80,16 @@ def load_sensitivity(path: str | Path) -> tuple[Experiment, Design]:
     settings = raw.pop("sensitivity", {})
     if not isinstance(ranges, dict) or not ranges:
         raise ScenarioError(source, "ranges", "give each uncertain key its [low, high] range")
-    if raw.get("grid") or raw.get("linked") or "labels" in raw:
-        raise ScenarioError(source, "grid", "a sensitivity file varies keys by [ranges] only")
+    grid = raw.get("grid") or {}
+    fixed = isinstance(grid, dict) and all(
+        isinstance(v, list) and len(v) == 1 for v in grid.values()
+    )
+    if not fixed or raw.get("linked") or "labels" in raw:
+        raise ScenarioError(
+            source,
+            "grid",
+            "a sensitivity file varies keys by [ranges] only ([grid] may fix keys at one value)",
+        )
     if not isinstance(settings, dict):
         raise ScenarioError(source, "sensitivity", "must be a table")
     design = _design(ranges, settings, source)
