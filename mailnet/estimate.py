@@ -212,6 +212,9 @@ def _periodic(scenario: Scenario) -> tuple[float, float]:
         samples = duration / scenario.simulation.sample_interval
         events += samples
         rows += samples * len(scored) * ips
+        domains = {g.domain or g.provider for g in scenario.senders.values()}
+        keeping = sum(1 for r in scored if r.reputation is not None and r.reputation.domain)
+        rows += samples * keeping * len(domains)
     for server in scenario.servers.values():
         outages = server.outages
         if isinstance(outages, RandomOutages):

@@ -329,23 +329,32 @@ class LevelLog:
 
 
 class ScoreLog:
-    """Samples of each receiver's reputation score for each sending address."""
+    """Samples of each receiver's reputation score for each sending address (kind ``ip``)
+    and each authenticated sending domain (kind ``domain``)."""
 
     def __init__(self):
         self.time = array("d")
         self.receiver: list[str] = []
-        self.ip: list[str] = []
+        self.kind: list[str] = []
+        self.key: list[str] = []
         self.score = array("d")
 
-    def record(self, t: float, receiver: str, ip: str, score: float) -> None:
+    def record(self, t: float, receiver: str, kind: str, key: str, score: float) -> None:
         self.time.append(t)
         self.receiver.append(receiver)
-        self.ip.append(ip)
+        self.kind.append(kind)
+        self.key.append(key)
         self.score.append(score)
 
     def frame(self) -> pd.DataFrame:
         return REPUTATION.frame(
-            {"time": self.time, "receiver": self.receiver, "ip": self.ip, "score": self.score}
+            {
+                "time": self.time,
+                "receiver": self.receiver,
+                "kind": self.kind,
+                "key": self.key,
+                "score": self.score,
+            }
         )
 
 

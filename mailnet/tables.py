@@ -21,6 +21,8 @@ DSN_KINDS = ("failed", "expired", "delayed")
 SEVERITIES = ("delayed", "spam_folder", "bounced")
 """How badly harmed legitimate mail ended: deferred then delivered, filed as spam,
 bounced or expired."""
+SCORE_KINDS = ("ip", "domain")
+"""What a reputation sample scores: a sending address or an authenticated sending domain."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +242,15 @@ REPUTATION = _table(
     [
         ("time", "float64", "the sample time"),
         ("receiver", "category", "the receiving organisation"),
-        ("ip", "category", "the sending address"),
-        ("score", "float64", "the receiver's reputation score of the address, in [0, 1]"),
+        Column(
+            "kind",
+            "category",
+            "`ip`: the key is a sending address; `domain`: an authenticated sending "
+            "domain (DKIM d=)",
+            SCORE_KINDS,
+        ),
+        ("key", "category", "the sending address or domain"),
+        ("score", "float64", "the receiver's reputation score of the key, in [0, 1]"),
     ],
 )
 

@@ -226,8 +226,9 @@ def test_spam_relayed_by_the_backup_teaches_reputation_about_the_sender():
     relayed = a[(a["hop"] == BACKUP) & a["session_at"].notna()]
     assert len(relayed) == 30
     assert (relayed["code"] == 250).all()
-    scores = result.reputation.set_index("time")["score"]
-    assert set(result.reputation["ip"]) == {"198.51.100.1"}
+    by_ip = result.reputation[result.reputation["kind"] == "ip"]
+    scores = by_ip.set_index("time")["score"]
+    assert set(by_ip["key"]) == {"198.51.100.1"}
     assert scores[3600.0] == 1.0
     assert scores[5400.0] < 0.6
     late = a[a["recipient"] == "late@dest.example"].iloc[0]

@@ -51,6 +51,7 @@ RUN_FIGURES = (
     "queues_servers",
     "listings",
     "reputation",
+    "domain_reputation",
 )
 
 SWEEP_BASE = ONE_MX_TOML.replace('duration = "2h"\n', 'duration = "2h"\nwarmup = "10m"\n')
@@ -335,6 +336,16 @@ def test_run_figure_functions_take_frames_and_return_figures(run_dir):
     empty = run.listings.iloc[:0]
     assert listings_figure(empty) is None
     assert reputation_figure(run.reputation.iloc[:0]) is None
+    domains = reputation_figure(run.reputation, kind="domain", end=run.duration)
+    _assert_readable(domains)
+    assert "sending domain" in domains.get_suptitle()
+    labels = {line.get_label() for line in domains.axes[0].get_lines()}
+    assert "isp.example" in labels
+    # a table from before domain samples: an ip column and no kind
+    old = run.reputation[run.reputation["kind"] == "ip"].drop(columns="kind")
+    old = old.rename(columns={"key": "ip"})
+    assert reputation_figure(old) is not None
+    assert reputation_figure(old, kind="domain") is None
 
 
 def test_sweep_figure_puts_durations_in_hours_and_draws_a_band_per_line(sweep_dir):

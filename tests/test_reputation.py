@@ -1,13 +1,20 @@
-"""Receiver IP reputation: score formula, monotonicity, decay, graded replies, token bucket."""
+"""Receiver IP reputation: score formula, monotonicity, decay, graded replies, token bucket;
+and the experiments over the reputation model's unpublished parameters."""
 
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
+from mailnet import load_scenario
+from mailnet.policies.blocklist_presets import PRESETS
 from mailnet.policies.reputation import ReputationTable, TokenBucket, reject_reply
+from mailnet.scenario import Scenario
 from mailnet.smtp import Reply
+from mailnet.sweep.experiment import load_experiment
+from mailnet.sweep.sensitivity import load_sensitivity
 from mailnet.units import DAY, MINUTE
 
 IP = "198.51.100.7"
@@ -174,3 +181,82 @@ def test_reply_styles():
     )
     with pytest.raises(ValueError, match="unknown reply style"):
         ReputationTable(style="aol")
+
+
+# -- the experiments over the unpublished parameters --------------------------------------
+
+SWEEPS = Path(__file__).parent.parent / "experiments" / "sweeps"
+HEADLINE = SWEEPS.parent / "scenarios" / "shared_ip_spam.toml"
+
+
+def _value(scenario: Scenario, key: str) -> object:
+    """The value ``key`` (dotted, as swept) takes in ``scenario``, in seconds and events
+    per second; a blocklist key the scenario leaves to its preset has the preset's."""
+    value: object = scenario
+    for part in key.split("."):
+        value = value[part] if isinstance(value, dict) else getattr(value, part)
+    if value is None and key.startswith("blocklists."):
+        _, name, field = key.split(".")
+        value = PRESETS[scenario.blocklists[name].preset][field]  # type: ignore[index]
+    return value
+
+
+def test_the_ranges_experiment_moves_one_parameter_at_a_time_from_the_defaults() -> None:
+    """blocklist_ranges.toml: arm 0 is the base scenario as it stands (preset values
+    included), each other arm moves exactly one swept key away from it, to the low then
+    the high end of its range, and every arm is compared with the defaults."""
+    experiment = load_experiment(SWEEPS / "blocklist_ranges.toml")
+    assert experiment.baseline == 0
+    base = load_scenario(HEADLINE)
+    keys = [f.key for f in experiment.linked]
+    points = [Scenario.from_dict(p.scenario) for p in experiment.points]
+    assert [_value(points[0], k) for k in keys] == [_value(base, k) for k in keys]
+    assert len(points) == 1 + 2 * len(keys)
+    for i, key in enumerate(keys):
+        low, high = experiment.points[1 + 2 * i], experiment.points[2 + 2 * i]
+        assert (low.label, high.label) == (f"{_short(key)} low", f"{_short(key)} high")
+        for point in (points[1 + 2 * i], points[2 + 2 * i]):
+            moved = [k for k in keys if _value(point, k) != _value(base, k)]
+            assert moved == [key], (key, moved)
+        assert _value(points[1 + 2 * i], key) < _value(base, key) < _value(points[2 + 2 * i], key)
+
+
+def _short(key: str) -> str:
+    """An arm's label: the key without its section and, for a receiver or sender group,
+    its name (``blocklists.css.window`` -> ``css.window``; receivers' keys drop the
+    receiver: ``reputation.half_life``)."""
+    parts = key.split(".")
+    return ".".join(parts[2:] if parts[0] == "receivers" else parts[1:])
+
+
+def test_the_sensitivity_experiment_spans_every_default_and_names_its_metrics() -> None:
+    """sensitivity.toml: each range holds the base scenario's value, its keys are those of
+    blocklist_ranges.toml, and the analysis names the collateral question's metrics."""
+    experiment, design = load_sensitivity(SWEEPS / "sensitivity.toml")
+    base = load_scenario(HEADLINE)
+    for key, (low, high) in zip(design.keys, design.problem["bounds"], strict=True):
+        assert low <= _value(base, key) <= high, key
+    ranges = load_experiment(SWEEPS / "blocklist_ranges.toml")
+    assert set(design.keys) == {f.key for f in ranges.linked}
+    assert design.metrics == (
+        "collateral.rate",
+        "legitimate.bounce_rate",
+        "legitimate.deferral_rate",
+    )
+    assert len(experiment.points) == design.sample.shape[0]
+    for point in (experiment.points[0], experiment.points[-1]):  # [grid] fixes one day
+        assert Scenario.from_dict(point.scenario).simulation.duration == DAY
+
+
+def test_the_mitigations_experiment_gives_the_spammer_a_domain_of_its_own() -> None:
+    """mitigations.toml: in the "own sending domain" arm only the spammer signs with a
+    domain of its own; in every other arm it signs with the provider's shared domain, as
+    it does without a domain (the base scenario)."""
+    experiment = load_experiment(SWEEPS / "mitigations.toml")
+    for point in experiment.points:
+        senders = Scenario.from_dict(point.scenario).senders
+        own = point.label == "own sending domain"
+        assert senders["spammer"].domain == ("spammer-mail.example" if own else "isp.example")
+        assert senders["users"].domain is None
+        assert senders["newsletter"].domain is None
+    assert load_scenario(HEADLINE).providers["isp"].local_domains[0] == "isp.example"

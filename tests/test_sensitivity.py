@@ -80,8 +80,23 @@ BASE_EXPERIMENT = 'base = "base.toml"\nseed = 3\n'
             "varies keys by [ranges] only",
         ),
         (
+            "[ranges]\n'senders.users.rate' = ['10/h', '60/h']\n[linked]\n"
+            "'senders.users.count' = [2]\n",
+            "varies keys by [ranges] only",
+        ),
+        (
             "[ranges]\n'senders.user.rate' = ['10/h', '60/h']\n",
             "senders.user",
+        ),
+        (
+            "[ranges]\n'senders.users.rate' = ['10/h', '60/h']\n[sensitivity]\n"
+            "metrics = ['collateral.rate', 'colateral.rate']\n",
+            "sensitivity.metrics: unknown metric 'colateral.rate'",
+        ),
+        (
+            "[ranges]\n'senders.users.rate' = ['10/h', '60/h']\n[sensitivity]\n"
+            "metrics = 'collateral.rate'\n",
+            "sensitivity.metrics: must be a list of metric names",
         ),
     ],
 )

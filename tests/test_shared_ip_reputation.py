@@ -490,3 +490,38 @@ def test_a_listing_is_blamed_on_whoever_earned_most_of_the_address_evidence():
     assert network.blame("198.51.100.1", "ip", "spam") == "others"
     assert network.blame("198.51.100.1", "prefix", "ham") == "others"  # the neighbours
     assert network.blame("198.51.100.9", "ip", "ham") == "others"  # nothing reported
+
+
+def test_reputation_table_samples_each_sending_domain_beside_each_address():
+    """``reputation.parquet`` holds, per sample time and receiver, one row per sending
+    address (kind ip) and one per sending domain (kind domain): the spammer's own domain
+    sinks while the legitimate customers' shared domain stays high; with the spammer on
+    the shared domain, that domain sinks instead. A receiver without domain reputation
+    samples addresses only."""
+    lenient = {"throttle_below": 0.3, "reject_below": 0.0, "throttle_rate": "1000/h"}
+    own = filtering_world(duration="1d", **lenient)
+    own["senders"]["spam"]["domain"] = "spam.example"
+    rep = simulate(Scenario.from_dict(own), seed=2).reputation
+    assert list(rep.columns) == ["time", "receiver", "kind", "key", "score"]
+    times = rep["time"].nunique()
+    domains = rep[rep["kind"] == "domain"]
+    ips = rep[rep["kind"] == "ip"]
+    assert set(domains["key"].astype(str)) == {"isp.example", "spam.example"}
+    assert set(ips["key"].astype(str)) == {"198.51.100.1", "198.51.100.2"}
+    assert len(domains) == 2 * times
+    assert len(ips) == 2 * times
+    assert rep["score"].between(0, 1).all()
+    worst = domains.groupby("key", observed=True)["score"].min()
+    # 300 spam a day, 1 % complaints (weight 100) and its spam filed as spam: far below
+    # the lenient line; the ham's only bad evidence is the filter's false positives
+    assert worst["spam.example"] < 0.3
+    assert worst["isp.example"] > 0.9
+
+    shared = simulate(Scenario.from_dict(filtering_world(duration="1d", **lenient)), seed=2)
+    domains = shared.reputation[shared.reputation["kind"] == "domain"]
+    assert set(domains["key"].astype(str)) == {"isp.example"}
+    assert domains["score"].min() < 0.6  # diluted by the ham it also signs
+
+    off = filtering_world(duration="1d", domain=False, **lenient)
+    rep = simulate(Scenario.from_dict(off), seed=2).reputation
+    assert set(rep["kind"].astype(str)) == {"ip"}

@@ -39,6 +39,7 @@ from mailnet.policies.listings import empty_listings
 from mailnet.policies.reputation import OTHERS, OWN, ReputationTable
 from mailnet.records import SELF_PREFIX, ScoreLog
 from mailnet.scenario import Receiver as ReceiverConfig
+from mailnet.scenario import Scenario
 
 _UNJUDGED = (1.0, 1.0, 1.0)
 """``ReputationTable.scores`` of a receiver that keeps no such reputation."""
@@ -251,18 +252,38 @@ class Receiver:
             self.domains.observe(kind, message.domain, now, party=party, earned=earned)
 
 
+def sending_domains(scenario: Scenario) -> list[str]:
+    """Every authenticated sending domain of the scenario's sender groups, sorted: a
+    group's own ``domain``, else its provider's first local domain (the domain of its
+    envelope senders, whose reputation the provider's customers share)."""
+    return sorted(
+        {
+            group.domain or scenario.providers[group.provider].local_domains[0]
+            for group in scenario.senders.values()
+        }
+    )
+
+
 def sample_scores(
     env: simpy.Environment,
     receivers: list[Receiver],
     ips: list[str],
+    domains: list[str],
+    *,
     scores: ScoreLog,
     interval: float,
 ) -> Generator[simpy.Event, Any, None]:
-    """Process: record every receiver's score for every address in ``ips``, from t=0 every
-    ``interval`` seconds (the reputation table of a run)."""
+    """Process: record every receiver's score for every address in ``ips`` and, at a
+    receiver that keeps domain reputation, for every sending domain in ``domains``, from
+    t=0 every ``interval`` seconds (the reputation table of a run)."""
     while True:
         now = env.now
         for receiver in receivers:
+            name = receiver.name
             for ip in ips:
-                scores.record(now, receiver.name, ip, receiver.score(ip, now))
+                scores.record(now, name, "ip", ip, receiver.score(ip, now))
+            table = receiver.domains
+            if table is not None:
+                for domain in domains:
+                    scores.record(now, name, "domain", domain, table.score(domain, now))
         yield env.timeout(interval)

@@ -24,7 +24,7 @@ from mailnet.model.mailbox import Mailboxes
 from mailnet.model.mda import DeliveryAgent
 from mailnet.model.message import MessageFactory
 from mailnet.model.outbound import OutboundMta
-from mailnet.model.receiver import BlocklistNetwork, Receiver, sample_scores
+from mailnet.model.receiver import BlocklistNetwork, Receiver, sample_scores, sending_domains
 from mailnet.model.submission import SubmissionServer
 from mailnet.policies.outages import OutageSchedule
 from mailnet.policies.outbound_controls import SenderStats
@@ -112,8 +112,11 @@ class World:
         scored = [r for r in self.receivers.values() if r.reputation is not None]
         if scored:
             ips = [ip for mta in self.mtas.values() for ip in mta.ips]
+            domains = sending_domains(scenario)
             interval = scenario.simulation.sample_interval
-            env.process(sample_scores(env, scored, ips, log.scores, interval))
+            env.process(
+                sample_scores(env, scored, ips, domains, scores=log.scores, interval=interval)
+            )
         self.senders = {
             name: self._senders(name, group, base_dir, source)
             for name, group in scenario.senders.items()

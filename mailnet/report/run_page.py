@@ -154,6 +154,17 @@ def _reputation_section(page: Page, out: Path, run: RunData) -> None:
         missing="No reputation samples in this run (no receiver keeps IP reputation): "
         "no reputation figure.",
     )
+    figures.add(
+        "domain_reputation",
+        lambda: timelines.reputation_figure(
+            run.reputation, kind="domain", end=end, warmup=warmup, changes=run.changes
+        ),
+        "Reputation score of each authenticated sending domain (DKIM d=) as kept by each "
+        "receiver, over simulated time: a customer on the provider's shared domain shares "
+        "its score.",
+        missing="No domain reputation samples in this run (no receiver keeps domain "
+        "reputation): no domain reputation figure.",
+    )
     if len(run.suspensions):
         page.heading("Sender suspensions", level=3)
         page.paragraph(

@@ -250,29 +250,29 @@ def _listings_legend(figure: Figure, lists: list[str], scopes: list[str]) -> Non
 def reputation_figure(
     reputation: pd.DataFrame,
     *,
+    kind: str = "ip",
     end: float | None = None,
     warmup: float | None = None,
     changes: pd.DataFrame | None = None,
 ) -> Figure | None:
-    """Each receiver's reputation score for each sending IP over time, one panel per
-    receiver. With many IPs only the ``MAX_REPUTATION_IPS`` that reached the lowest score
-    are drawn. ``None`` if the table is empty."""
-    if reputation is None or reputation.empty:
+    """Each receiver's reputation score for each sending IP (``kind="ip"``) or each
+    sending domain (``kind="domain"``) over time, one panel per receiver. With many keys
+    only the ``MAX_REPUTATION_IPS`` that reached the lowest score are drawn. ``None`` if
+    the table has no samples of that kind."""
+    frame = _scores_of(reputation, kind)
+    if frame.empty:
         return None
-    frame = reputation.copy()
-    frame["receiver"] = frame["receiver"].astype(str)
-    frame["ip"] = frame["ip"].astype(str)
     end = float(end if end is not None else frame["time"].max()) or 1.0
     scale, _ = time_unit(end)
     receivers = sorted(frame["receiver"].unique())
-    lowest = frame.groupby("ip")["score"].min().sort_values(kind="stable")
-    ips = sorted(lowest.index[:MAX_REPUTATION_IPS])
+    lowest = frame.groupby("key")["score"].min().sort_values(kind="stable")
+    keys = sorted(lowest.index[:MAX_REPUTATION_IPS])
     figure, axes = new_grid(len(receivers), 1, height=1.6 + 2.6 * len(receivers), sharex=True)
     for ax, receiver in zip(axes[:, 0], receivers, strict=True):
         shade_warmup(ax, warmup, scale)
         part = frame[frame["receiver"] == receiver]
-        for i, ip in enumerate(ips):
-            one = part[part["ip"] == ip].sort_values("time", kind="stable")
+        for i, key in enumerate(keys):
+            one = part[part["key"] == key].sort_values("time", kind="stable")
             if one.empty:
                 continue
             ax.plot(
@@ -282,17 +282,36 @@ def reputation_figure(
                 linewidth=1.3,
                 markevery=marker_every(len(one)),
                 markersize=4,
-                label=ip,
+                label=key,
                 **series_style(i).line(),
             )
         ax.set_ylabel(f"score at {receiver}")
         ax.set_xlim(0, end / scale)
         mark_changes(ax, changes, scale)
     axes[-1, 0].set_xlabel(time_label(end))
-    more = f" ({len(ips)} lowest-scoring of {len(lowest)} IPs)" if len(lowest) > len(ips) else ""
-    figure.suptitle(f"IP reputation score per receiver{more}")
+    what = "IP" if kind == "ip" else "sending domain"
+    noun = "IPs" if kind == "ip" else "domains"
+    more = (
+        f" ({len(keys)} lowest-scoring of {len(lowest)} {noun})" if len(lowest) > len(keys) else ""
+    )
+    figure.suptitle(f"{what} reputation score per receiver{more}")
     figure_legend(figure, *axes[0, 0].get_legend_handles_labels())
     return figure
+
+
+def _scores_of(reputation: pd.DataFrame | None, kind: str) -> pd.DataFrame:
+    """The samples of ``kind`` in ``reputation.parquet`` (``time``, ``receiver``, ``key``,
+    ``score``); a table from before domain samples (an ``ip`` column, no ``kind``) holds
+    IP samples only."""
+    if reputation is None or reputation.empty:
+        return pd.DataFrame(columns=["time", "receiver", "key", "score"])
+    frame = reputation
+    if "kind" not in frame.columns:
+        frame = frame.rename(columns={"ip": "key"}).assign(kind="ip")
+    frame = frame[frame["kind"].astype(str) == kind].copy()
+    frame["receiver"] = frame["receiver"].astype(str)
+    frame["key"] = frame["key"].astype(str)
+    return frame
 
 
 def mark_changes(ax: Axes, changes: pd.DataFrame | None, scale: float) -> None:

@@ -6,6 +6,8 @@ interval instead of listing values, with the design in ``[sensitivity]``::
     base = "../scenarios/shared_ip_spam.toml"
     replications = 2                      # runs per design point, averaged
     seed = 1
+    [grid]                                # optional: keys fixed at one value
+    "simulation.duration" = ["1d"]
     [ranges]
     "senders.spammer.rate" = ["500/d", "4000/d"]
     "blocklists.spamcop.trap_hits" = [1, 5]
@@ -14,6 +16,7 @@ interval instead of listing values, with the design in ``[sensitivity]``::
     trajectories = 10                     # morris: r(D+1) design points
     levels = 4
     # samples = 64                        # sobol: N(2D+2) design points, N a power of 2
+    # metrics = ["collateral.rate"]       # what to analyse (default: the headline metrics)
 
 SALib draws the design (Morris 1991 with Campolongo's mu*; Saltelli's scheme for Sobol'),
 each design point becomes a point of an ordinary sweep (run locally or on Dask, resumable,
@@ -55,6 +58,9 @@ class Design:
     sample: np.ndarray
     levels: int
     seed: int
+    metrics: tuple[str, ...] = ()
+    """The metrics the file names for the analysis (``[sensitivity] metrics``); empty:
+    the headline metrics."""
 
     def values(self) -> dict[str, list[Any]]:
         """The value of each key at every design point, as the scenario takes it."""
@@ -74,8 +80,16 @@ def load_sensitivity(path: str | Path) -> tuple[Experiment, Design]:
     settings = raw.pop("sensitivity", {})
     if not isinstance(ranges, dict) or not ranges:
         raise ScenarioError(source, "ranges", "give each uncertain key its [low, high] range")
-    if raw.get("grid") or raw.get("linked") or "labels" in raw:
-        raise ScenarioError(source, "grid", "a sensitivity file varies keys by [ranges] only")
+    grid = raw.get("grid") or {}
+    fixed = isinstance(grid, dict) and all(
+        isinstance(v, list) and len(v) == 1 for v in grid.values()
+    )
+    if not fixed or raw.get("linked") or "labels" in raw:
+        raise ScenarioError(
+            source,
+            "grid",
+            "a sensitivity file varies keys by [ranges] only ([grid] may fix keys at one value)",
+        )
     if not isinstance(settings, dict):
         raise ScenarioError(source, "sensitivity", "must be a table")
     design = _design(ranges, settings, source)
@@ -85,7 +99,7 @@ def load_sensitivity(path: str | Path) -> tuple[Experiment, Design]:
 
 
 def _design(ranges: dict[str, Any], settings: dict[str, Any], source: str) -> Design:
-    unknown = set(settings) - {"method", "trajectories", "levels", "samples", "seed"}
+    unknown = set(settings) - {"method", "trajectories", "levels", "samples", "seed", "metrics"}
     if unknown:
         raise ScenarioError(source, f"sensitivity.{sorted(unknown)[0]}", "unknown key")
     method = settings.get("method", "morris")
@@ -114,7 +128,20 @@ def _design(ranges: dict[str, Any], settings: dict[str, Any], source: str) -> De
             raise ScenarioError(source, "sensitivity.samples", "must be a power of 2")
         _check_size(n * (2 * len(keys) + 2), source, "sensitivity.samples")
         sample = sobol.sample(problem, n, calc_second_order=True, scramble=True, seed=seed)
-    return Design(method, tuple(keys), tuple(integer), problem, sample, levels, seed)
+    metrics = _metrics(settings.get("metrics", []), source)
+    return Design(method, tuple(keys), tuple(integer), problem, sample, levels, seed, metrics)
+
+
+def _metrics(value: Any, source: str) -> tuple[str, ...]:
+    """``[sensitivity] metrics``: summary metrics the catalogue declares."""
+    from mailnet.metric_catalog import lookup  # noqa: PLC0415
+
+    if not isinstance(value, list) or not all(isinstance(m, str) for m in value):
+        raise ScenarioError(source, "sensitivity.metrics", "must be a list of metric names")
+    for name in value:
+        if lookup(name) is None:
+            raise ScenarioError(source, "sensitivity.metrics", f"unknown metric {name!r}")
+    return tuple(value)
 
 
 def _bounds(pair: Any, source: str, key: str) -> tuple[float, float, bool]:
@@ -196,8 +223,8 @@ def run_sensitivity(
     """Run the design of sensitivity file ``path`` as a sweep into ``out`` (default
     ``results/<file name>``), analyse it, and write ``sensitivity.parquet`` and
     ``sensitivity.png`` there; return the indices and the directory. ``sweep_options``
-    go to ``sweep`` (workers, scheduler, resume...); ``metrics`` default to the headline
-    metrics."""
+    go to ``sweep`` (workers, scheduler, resume...); ``metrics`` default to the file's
+    ``[sensitivity] metrics``, else the headline metrics."""
     # the sweep machinery and the metric catalogue load only when an analysis runs
     from mailnet.metric_catalog import members  # noqa: PLC0415
     from mailnet.output import atomic_path, atomic_write_parquet  # noqa: PLC0415
@@ -206,7 +233,7 @@ def run_sensitivity(
     experiment, design = load_sensitivity(path)
     directory = Path(out) if out is not None else Path("results") / experiment.name
     result = sweep(experiment, out=directory, **sweep_options)
-    chosen = metrics or members(result.runs.columns, headline=True)
+    chosen = metrics or list(design.metrics) or members(result.runs.columns, headline=True)
     indices = analyse(design, result.runs, chosen)
     atomic_write_parquet(indices, directory / "sensitivity.parquet")
     if len(indices):
