@@ -146,6 +146,7 @@ def test_a_sweep_selects_the_point_with_the_shortest_wait(tmp_path: Path) -> Non
         progress=False,
         select=chosen,
         max_replications=40,
+        damage="legitimate_remote.queued_share",
     )
     entry = result.manifest["selection"]
     assert entry["procedure"] == "kn"
@@ -160,6 +161,10 @@ def test_a_sweep_selects_the_point_with_the_shortest_wait(tmp_path: Path) -> Non
     counts = result.runs.groupby("point").size()
     assert (counts == points["selection_replications"]).all()
     assert counts.min() >= 10
+    # the damage asked for, given each counted event, beside the counts
+    runs_with = points["status.in_queue.runs_with"] * counts
+    assert (points["status.in_queue.if_any_n"] == runs_with.round()).all()
+    assert "status.in_queue.if_none" in points.columns
 
 
 def test_selection_options_are_checked_before_any_run(tmp_path: Path) -> None:
@@ -170,6 +175,7 @@ def test_selection_options_are_checked_before_any_run(tmp_path: Path) -> None:
         (["--select-best", "delivery_rate", "--indifference", "-1"], "--indifference"),
         (["--select-best", "x", "--indifference", "1", "--pcs", "1.5"], "--pcs"),
         (["--select-best", "x", "--indifference", "1", "--precision", "0.1"], "together"),
+        (["--damage", "nope"], "--damage: no summary metric"),
     ]
     for options, words in cases:
         out = str(tmp_path / "never")

@@ -166,6 +166,13 @@ def sweep_command(
     minimize: Annotated[
         bool, typer.Option(help="With --select-best: the smallest mean is best.")
     ] = False,
+    damage: Annotated[
+        str | None,
+        typer.Option(
+            help="In points.parquet, the mean of this metric over the runs with and "
+            "without each counted event (a listing, an expiry)."
+        ),
+    ] = None,
     procedure: Annotated[
         str,
         typer.Option(
@@ -206,6 +213,7 @@ def sweep_command(
             max_replications=max_replications,
             target_metrics=target_metric,
             select=select,
+            damage=damage,
         )
     except (ScenarioError, SweepError) as error:
         typer.echo(f"mailnet: error: {error}", err=True)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from mailnet import environment
-from mailnet.metric_catalog import members
+from mailnet.metric_catalog import members, unit_of
 from mailnet.output import atomic_write_parquet, write_run
 from mailnet.sweep import selection as selecting
 from mailnet.sweep import store
@@ -107,6 +107,7 @@ def sweep(
     max_replications: int = 100,
     target_metrics: list[str] | None = None,
     select: selecting.Selection | None = None,
+    damage: str | None = None,
 ) -> SweepResult:
     """Run every grid point and replication of ``experiment`` (a file or an ``Experiment``).
 
@@ -138,7 +139,9 @@ def sweep(
 
     ``select`` replicates instead until one point is the best on its metric with the
     asked probability of correct selection (see ``mailnet.sweep.selection``), and
-    records the choice in ``points.parquet`` and the manifest.
+    records the choice in ``points.parquet`` and the manifest. ``damage``: the metric
+    whose mean ``points.parquet`` gives over the runs with and without each counted
+    event (see ``stats.point_table``).
 
     Raises ``ScenarioError`` for a bad experiment and ``SweepError`` for bad options.
     Local worker processes import the main module, so a script that calls ``sweep``
@@ -160,13 +163,15 @@ def sweep(
         if target is not None:
             raise SweepError("--select-best and --precision cannot be used together")
         n0 = selecting.first_stage(experiment.replications, max_replications)
+    if damage is not None and unit_of(damage) is None:
+        raise SweepError(f"--damage: no summary metric named {damage!r}")
     counts = dict.fromkeys(range(len(experiment.points)), n0)
     with store.locked(out):
         plan = _plan(experiment, run_timeout, counts)
         done = _reusable(out, plan, resume, keep_tables)
         before = set(store.read_parts(out)) if done else set()
         todo = [spec for spec in plan if (spec.point, spec.replication) not in done]
-        stage = _Stage(experiment, target, max_replications, target_metrics, select, n0)
+        stage = _Stage(experiment, target, max_replications, target_metrics, select, n0, damage)
         if not todo and target is None and select is None:
             return _finish(
                 out,
@@ -252,6 +257,7 @@ class _Stage:
     metrics: list[str] | None
     selection: selecting.Selection | None = None
     first_stage: int = 0
+    damage: str | None = None
 
     def select_step(self, runs: pd.DataFrame, counts: dict[int, int]) -> selecting.Outcome:
         assert self.selection is not None
@@ -567,7 +573,9 @@ def _finish(
     experiment = stage.experiment
     records = _records(out, counts)
     runs = store.runs_frame(experiment, records)
-    points = point_table(runs, store.params_frame(experiment), baseline=experiment.baseline)
+    params = store.params_frame(experiment)
+    damage = stage.damage if stage.damage in runs.columns else None
+    points = point_table(runs, params, baseline=experiment.baseline, damage=damage)
     met = None
     if stage.precision is not None and len(runs):
         shortfalls = stage.assess(runs)
@@ -584,8 +592,8 @@ def _finish(
     if stage.selection is not None and len(runs):
         outcome = stage.select_step(runs, counts)
         points = selecting.with_selection(points, outcome)
-        params = [p.params for p in experiment.points]
-        chosen = selecting.manifest_entry(stage.selection, outcome, stage.first_stage, params)
+        keys = [p.params for p in experiment.points]
+        chosen = selecting.manifest_entry(stage.selection, outcome, stage.first_stage, keys)
     atomic_write_parquet(runs, out / "runs.parquet")
     atomic_write_parquet(points, out / "points.parquet")
     if status == "complete" and len(records) < sum(counts.values()):
