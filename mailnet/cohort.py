@@ -76,13 +76,17 @@ def window(simulation: Simulation, lifetime: float) -> tuple[float, float]:
     return start, end if end > start else simulation.duration
 
 
+def _text(column: pd.Series) -> np.ndarray:
+    """A categorical or text column's values as an object array (no per-value copy)."""
+    return np.asarray(column.to_numpy(), dtype=object)
+
+
 def outcomes(rows: pd.DataFrame) -> np.ndarray:
     """The outcome (one of ``OUTCOMES``) of each non-DSN row."""
-    status = rows["status"].astype(str).to_numpy()
-    released = rows["released_at"].notna().to_numpy()
-    out = status.astype(object)
-    out[(status == "bounced") & ~released] = "stopped_at_submission"
-    out[(status == "in_queue") & ~released] = "held"
+    out = _text(rows["status"]).copy()
+    queued = rows["released_at"].notna().to_numpy()
+    out[(out == "bounced") & ~queued] = "stopped_at_submission"
+    out[(out == "in_queue") & ~queued] = "held"
     return out
 
 
@@ -92,21 +96,22 @@ def end_times(rows: pd.DataFrame, attempts: pd.DataFrame | None) -> np.ndarray:
     attempt row or no attempts table is given); NaN for rows still open."""
     created = rows["created_at"].to_numpy(dtype=float)
     end = rows["delivered_at"].to_numpy(dtype=float).copy()
-    failed = rows["status"].astype(str).isin(("bounced", "expired", "dropped")).to_numpy()
+    status = _text(rows["status"])
+    failed = (status == "bounced") | (status == "expired") | (status == "dropped")
     if failed.any():
         fallback = rows["released_at"].to_numpy(dtype=float)
         fallback = np.where(np.isnan(fallback), created, fallback)
         last = np.full(len(rows), np.nan)
         if attempts is not None and len(attempts):
-            ids = rows.loc[failed, "message_id"].unique()
+            ids = rows["message_id"].to_numpy()[failed]
             mine = attempts[attempts["message_id"].isin(ids)]
-            latest = mine.groupby([mine["message_id"], mine["recipient"].astype(str)], sort=False)[
+            latest = mine.groupby([mine["message_id"], _text(mine["recipient"])], sort=False)[
                 "ended_at"
             ].max()
             keys = pd.MultiIndex.from_arrays(
-                [rows["message_id"].to_numpy(), rows["recipient"].astype(str).to_numpy()]
+                [rows["message_id"].to_numpy()[failed], _text(rows["recipient"])[failed]]
             )
-            last = latest.reindex(keys).to_numpy(dtype=float)
+            last[failed] = latest.reindex(keys).to_numpy(dtype=float)
         end[failed] = np.where(np.isnan(last), fallback, last)[failed]
     return end - created
 
@@ -116,23 +121,34 @@ def follow(rows: pd.DataFrame, attempts: pd.DataFrame | None, horizon: float) ->
     seconds): outcome counts and shares, the censoring-aware latency quantiles (``None``
     where the incidence never reaches them) and ``P(delivered within t)`` (``None`` past
     the longest follow-up while mail is still queued)."""
-    n = len(rows)
     kind = outcomes(rows)
+    times = _follow_up(kind, end_times(rows, attempts), rows, horizon)
+    return _block(kind, times)
+
+
+def _follow_up(
+    kind: np.ndarray, times: np.ndarray, rows: pd.DataFrame, horizon: float
+) -> np.ndarray:
+    """``times`` with open rows censored at ``horizon``; round-off can leave an end a
+    hair before its creation, so never below 0."""
+    open_ = (kind == "held") | (kind == "in_queue")
+    times = times.copy()
+    times[open_] = horizon - rows["created_at"].to_numpy(dtype=float)[open_]
+    return np.maximum(times, 0.0)
+
+
+def _block(kind: np.ndarray, times: np.ndarray) -> dict[str, Any]:
+    n = len(kind)
     counts = {name: int((kind == name).sum()) for name in OUTCOMES}
     open_ = (kind == "held") | (kind == "in_queue")
-    times = end_times(rows, attempts)
-    times[open_] = horizon - rows["created_at"].to_numpy(dtype=float)[open_]
     events = np.where(open_, CENSORED, np.where(kind == "delivered", DELIVERED, OTHER))
-    # float round-off can leave an end a hair before its creation
-    incidence = cumulative_incidence(np.maximum(times, 0.0), events)
+    incidence = cumulative_incidence(times, events)
+    failed = counts["bounced"] + counts["expired"] + counts["stopped_at_submission"]
     return {
         "recipients": n,
         **counts,
         "delivered_share": counts["delivered"] / n if n else None,
-        "failed_share": (counts["bounced"] + counts["expired"] + counts["stopped_at_submission"])
-        / n
-        if n
-        else None,
+        "failed_share": failed / n if n else None,
         "queued_share": (counts["held"] + counts["in_queue"]) / n if n else None,
         "latency_s": {f"p{int(q * 100)}": incidence.quantile(q) if n else None for q in QUANTILES},
         "delivered_within": {label: incidence.within(t) if n else None for label, t in WITHIN},
@@ -142,12 +158,12 @@ def follow(rows: pd.DataFrame, attempts: pd.DataFrame | None, horizon: float) ->
 def groups(mail: pd.DataFrame, scenario: Scenario) -> dict[str, np.ndarray]:
     """Boolean masks of ``GROUPS`` over the non-DSN rows ``mail``: a row is local when
     its recipient's domain is one of its provider's ``local_domains``."""
-    provider = mail["provider"].astype(str).to_numpy()
-    domain = mail["recipient_domain"].astype(str)
+    provider = _text(mail["provider"])
+    domain = _text(mail["recipient_domain"])
     local = np.zeros(len(mail), dtype=bool)
     for name, config in scenario.providers.items():
-        local |= (provider == name) & domain.isin(config.local_domains).to_numpy()
-    spam = (mail["sender_class"].astype(str) == "spam").to_numpy()
+        local |= (provider == name) & np.isin(domain, list(config.local_domains))
+    spam = _text(mail["sender_class"]) == "spam"
     return {
         "legitimate_remote": ~spam & ~local,
         "spam_remote": spam & ~local,
@@ -166,8 +182,10 @@ def summary_blocks(
     created = mail["created_at"].to_numpy(dtype=float)
     inside = (created >= start) & (created < end)
     cohort = mail[inside]
+    kind = outcomes(cohort)
+    times = _follow_up(kind, end_times(cohort, attempts), cohort, sim.duration)
     masks = groups(cohort, scenario)
     return {
         "cohort": {"start_s": start, "end_s": end},
-        **{name: follow(cohort[mask], attempts, sim.duration) for name, mask in masks.items()},
+        **{name: _block(kind[mask], times[mask]) for name, mask in masks.items()},
     }

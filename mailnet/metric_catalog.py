@@ -342,6 +342,26 @@ CATALOG: tuple[Metric, ...] = (
 )
 """Every summary metric, in the order tables list them."""
 
+WINDOWS: tuple[tuple[str, str], ...] = (
+    ("queue_time_average.", "after warm-up"),
+    ("servers.", "after warm-up"),
+    ("cohort.", "cohort window"),
+    ("legitimate_remote.", "cohort window"),
+    ("spam_remote.", "cohort window"),
+    ("legitimate_local.", "cohort window"),
+)
+"""The time window of each metric, by key prefix: the time-averaged queues and the
+per-server statistics start at ``warmup``; the cohort blocks cover the mail created in
+``cohort_start`` .. ``+ cohort_length``, followed to the end; every other metric (counts,
+rates, ``latency_s``, ``session_wait_s``) covers the whole run, warm-up included."""
+
+
+def window(key: str) -> str:
+    """The time window summary key ``key`` covers: ``after warm-up``, ``cohort window``
+    or ``whole run`` (see ``WINDOWS``)."""
+    return next((w for prefix, w in WINDOWS if key.startswith(prefix)), "whole run")
+
+
 _GROUP_RANK: dict[str, int] = {}
 for _index, _metric in enumerate(CATALOG):
     _GROUP_RANK.setdefault(_metric.group, _index)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mailnet import metric_catalog
 from mailnet.cohort import (
     follow,
     outcomes,
@@ -183,3 +184,14 @@ def test_the_cohort_rows_alone_give_the_same_blocks(outage_run) -> None:
     start, end = full["cohort"]["start_s"], full["cohort"]["end_s"]
     only = mail[(mail["created_at"] >= start) & (mail["created_at"] < end)]
     assert summary_blocks(only, scen, outage_run.attempts) == full
+
+
+def test_every_metric_states_its_time_window() -> None:
+    stated = metric_catalog.window
+    assert stated("legitimate_remote.latency_s.p90") == "cohort window"
+    assert stated("queue_time_average.mta:isp:deferred") == "after warm-up"
+    assert stated("latency_s.p90") == "whole run"
+    # the time-based metrics of a cohort block all say so
+    cohort = [m.key for m in metric_catalog.CATALOG if m.key.startswith("legitimate_remote.")]
+    assert cohort
+    assert {stated(k) for k in cohort} == {"cohort window"}
