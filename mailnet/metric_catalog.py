@@ -228,6 +228,50 @@ def _queues() -> list[Metric]:
     ]
 
 
+COHORT_FIELDS: tuple[tuple[str, str, Unit], ...] = (
+    ("recipients", "recipients created in the cohort window", "count"),
+    ("delivered", "delivered", "count"),
+    ("bounced", "bounced after queueing", "count"),
+    ("stopped_at_submission", "refused at submission", "count"),
+    ("held", "still held at submission at the end", "count"),
+    ("expired", "expired", "count"),
+    ("in_queue", "still queued at the end", "count"),
+    ("delivered_share", "share delivered by the end", "share"),
+    ("failed_share", "share bounced, expired or refused at submission", "share"),
+    ("queued_share", "share still queued or held at the end", "share"),
+    ("latency_s.p50", "latency to delivery, median (censoring-aware)", "s"),
+    ("latency_s.p90", "latency to delivery, 90th percentile (censoring-aware)", "s"),
+    ("latency_s.p99", "latency to delivery, 99th percentile (censoring-aware)", "s"),
+    ("delivered_within.<within>", "share delivered within {within}", "share"),
+)
+"""A cohort block (``cohort.follow``): the mail created in the cohort window, followed to
+the end of the run; the latency quantiles count the mail still queued (undefined where
+the share ever delivered stays below them). Declared for each of ``cohort.GROUPS``."""
+
+
+def _cohort(prefix: str, who: str, headline: Iterable[str] = ()) -> list[Metric]:
+    """``COHORT_FIELDS`` below ``prefix``, labelled ``"<who>: <label>"``."""
+    chosen = set(headline)
+    return [
+        Metric(
+            f"{prefix}.{key}",
+            f"{who}: {label}",
+            unit,
+            headline=key in chosen,
+            brief=key in chosen and "within" not in key,
+        )
+        for key, label, unit in COHORT_FIELDS
+    ]
+
+
+_COHORT_HEADLINE = (
+    "delivered_share",
+    "queued_share",
+    "latency_s.p50",
+    "latency_s.p90",
+    "delivered_within.<within>",
+)
+
 _LEGITIMATE_HEADLINE = (
     "bounce_rate",
     "deferral_rate",
@@ -263,6 +307,11 @@ CATALOG: tuple[Metric, ...] = (
     Metric("suspended_attempts", "deferrals without a connection (suspended)", "count"),
     Metric("skipped_attempts", "deferrals without a connection (every host held)", "count"),
     *_outcomes("legitimate", "legitimate mail", _LEGITIMATE_HEADLINE),
+    Metric("cohort.start_s", "cohort window: start (mail created from)", "s"),
+    Metric("cohort.end_s", "cohort window: end (mail created before)", "s"),
+    *_cohort("legitimate_remote", "legitimate remote mail (cohort)", _COHORT_HEADLINE),
+    *_cohort("spam_remote", "spam to other domains (cohort)"),
+    *_cohort("legitimate_local", "legitimate local mail (cohort)"),
     Metric("collateral.recipients", "collateral damage: recipients", "count"),
     Metric("collateral.rate", "collateral damage: rate", "share", headline=True, brief=True),
     Metric("collateral.by_cause.<cause>", "collateral damage: recipients hit by {cause}", "count"),
@@ -292,6 +341,26 @@ CATALOG: tuple[Metric, ...] = (
     Metric("duration_s", "simulated duration", "s"),
 )
 """Every summary metric, in the order tables list them."""
+
+WINDOWS: tuple[tuple[str, str], ...] = (
+    ("queue_time_average.", "after warm-up"),
+    ("servers.", "after warm-up"),
+    ("cohort.", "cohort window"),
+    ("legitimate_remote.", "cohort window"),
+    ("spam_remote.", "cohort window"),
+    ("legitimate_local.", "cohort window"),
+)
+"""The time window of each metric, by key prefix: the time-averaged queues and the
+per-server statistics start at ``warmup``; the cohort blocks cover the mail created in
+``cohort_start`` .. ``+ cohort_length``, followed to the end; every other metric (counts,
+rates, ``latency_s``, ``session_wait_s``) covers the whole run, warm-up included."""
+
+
+def window(key: str) -> str:
+    """The time window summary key ``key`` covers: ``after warm-up``, ``cohort window``
+    or ``whole run`` (see ``WINDOWS``)."""
+    return next((w for prefix, w in WINDOWS if key.startswith(prefix)), "whole run")
+
 
 _GROUP_RANK: dict[str, int] = {}
 for _index, _metric in enumerate(CATALOG):

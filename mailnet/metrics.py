@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from mailnet import cohort
+
 if TYPE_CHECKING:
     from mailnet.model.world import World
     from mailnet.scenario import Scenario
@@ -220,6 +222,9 @@ def summarize(
         "collateral": collateral(mail[mail["sender_class"] != "spam"]),
         "self_inflicted": collateral(mail[mail["sender_class"] != "spam"], "self_inflicted"),
         "listings": listing_counts(listings),
+        # legitimate remote mail apart from spam and local delivery, with latency that
+        # counts the mail still queued (a function of the cohort's rows alone)
+        **cohort.summary_blocks(mail, scenario, attempts),
         "warmup_s": sim.warmup,
         "duration_s": sim.duration,
     }

@@ -38,6 +38,14 @@ STATS = (
     ".diff_low",
     ".diff_high",
     ".diff_p_holm",
+    ".if_any",
+    ".if_any_low",
+    ".if_any_high",
+    ".if_any_n",
+    ".if_none",
+    ".if_none_low",
+    ".if_none_high",
+    ".if_none_n",
 )
 BOOKKEEPING = {
     "point",
@@ -54,6 +62,9 @@ BOOKKEEPING = {
     "target_met",
     "target_worst_metric",
     "target_worst_ratio",
+    "selected",
+    "selection_replications",
+    "selection_eliminated_at",
 }
 
 

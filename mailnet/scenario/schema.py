@@ -47,12 +47,17 @@ def check_seed(seed: Any, source: str) -> int:
 
 class Simulation(Model):
     """Run length and seed. ``warmup`` is excluded from time-averaged statistics;
-    ``sample_interval`` is how often receivers' reputation scores are sampled."""
+    ``sample_interval`` is how often receivers' reputation scores are sampled.
+    ``cohort_start``/``cohort_length``: the creation window of the mail whose fate the
+    cohort statistics follow to the end of the run (``None``: the defaults of
+    ``mailnet.cohort.window``)."""
 
     duration: Duration = 2 * 86400.0
     warmup: Duration = 0.0
     seed: int = Field(1, ge=0, le=MAX_SEED)
     sample_interval: PositiveDuration = 900.0
+    cohort_start: Duration | None = None
+    cohort_length: PositiveDuration | None = None
 
     @field_validator("duration")
     @classmethod
@@ -69,6 +74,30 @@ class Simulation(Model):
             raise ValueError(
                 f"warmup ({format_duration(value)}) must be shorter than "
                 f"duration ({format_duration(duration)})"
+            )
+        return value
+
+    @field_validator("cohort_start")
+    @classmethod
+    def _cohort_inside(cls, value: float | None, info: ValidationInfo) -> float | None:
+        duration = info.data.get("duration")
+        if value is not None and duration is not None and value >= duration:
+            raise ValueError(
+                f"cohort_start ({format_duration(value)}) must be before the end of the "
+                f"run ({format_duration(duration)})"
+            )
+        return value
+
+    @field_validator("cohort_length")
+    @classmethod
+    def _cohort_ends_in_run(cls, value: float | None, info: ValidationInfo) -> float | None:
+        duration = info.data.get("duration")
+        start = info.data.get("cohort_start")
+        start = info.data.get("warmup", 0.0) if start is None else start
+        if value is not None and duration is not None and start + value > duration:
+            raise ValueError(
+                f"the cohort ({format_duration(start)} + {format_duration(value)}) must "
+                f"end by the end of the run ({format_duration(duration)})"
             )
         return value
 

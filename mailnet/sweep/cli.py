@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -145,6 +145,40 @@ def sweep_command(
             "than this, e.g. 16GB (default: the machine's memory)."
         ),
     ] = None,
+    select_best: Annotated[
+        str | None,
+        typer.Option(
+            help="Replicate until the point with the largest mean of this metric is "
+            "selected with probability --pcs (needs --indifference)."
+        ),
+    ] = None,
+    indifference: Annotated[
+        float | None,
+        typer.Option(
+            help="With --select-best: the smallest difference in the metric's units "
+            "worth telling apart."
+        ),
+    ] = None,
+    pcs: Annotated[
+        float, typer.Option(help="With --select-best: probability of correct selection.")
+    ] = 0.95,
+    minimize: Annotated[
+        bool, typer.Option(help="With --select-best: the smallest mean is best.")
+    ] = False,
+    damage: Annotated[
+        str | None,
+        typer.Option(
+            help="In points.parquet, the mean of this metric over the runs with and "
+            "without each counted event (a listing, an expiry)."
+        ),
+    ] = None,
+    procedure: Annotated[
+        str,
+        typer.Option(
+            help="With --select-best: kn (fully sequential, uses common random numbers) "
+            "or rinott (two-stage)."
+        ),
+    ] = "kn",
 ) -> None:
     """Run every grid point and replication of EXPERIMENT; write the tables to OUT."""
     # scipy and the sweep machinery load only when a sweep runs, not on every command
@@ -159,6 +193,7 @@ def sweep_command(
         typer.echo(f"mailnet: error: --run-timeout: {error}", err=True)
         raise typer.Exit(code=EXIT_BAD_INPUT) from None
     try:
+        select = _selection(select_best, indifference, pcs, minimize, procedure)
         loaded = load_experiment(experiment)
         local = workers_for(workers, loaded.n_runs) if scheduler is None else 1
         if workers is not None and local < workers:
@@ -177,6 +212,8 @@ def sweep_command(
             precision=precision,
             max_replications=max_replications,
             target_metrics=target_metric,
+            select=select,
+            damage=damage,
         )
     except (ScenarioError, SweepError) as error:
         typer.echo(f"mailnet: error: {error}", err=True)
@@ -186,7 +223,30 @@ def sweep_command(
         f"{result.status}: {counts['ok']} ok, {counts['failed']} failed, "
         f"{counts['missing']} missing of {counts['total']} runs; wrote {result.out}"
     )
+    chosen = result.manifest.get("selection")
+    if chosen is not None:
+        typer.echo(
+            f"selected point {chosen['selected_point']} ({chosen['status']}): "
+            f"{chosen['selected_params']}"
+        )
     if result.status == "interrupted":
         raise typer.Exit(code=EXIT_INTERRUPTED)
     if counts["failed"] or counts["missing"]:
         raise typer.Exit(code=EXIT_FAILED_RUNS)
+
+
+def _selection(
+    metric: str | None, indifference: float | None, pcs: float, minimize: bool, procedure: str
+) -> Any:
+    """The ``Selection`` the options ask for, or ``None``; ``SweepError`` when they do
+    not fit together."""
+    from mailnet.sweep import SweepError  # noqa: PLC0415
+    from mailnet.sweep.selection import Selection  # noqa: PLC0415
+
+    if metric is None:
+        if indifference is not None:
+            raise SweepError("--indifference needs --select-best METRIC")
+        return None
+    if indifference is None:
+        raise SweepError("--select-best needs --indifference (in the metric's units)")
+    return Selection(metric, indifference, pcs, minimize, procedure)

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from mailnet import environment
-from mailnet.metric_catalog import members
+from mailnet.metric_catalog import members, unit_of
 from mailnet.output import atomic_write_parquet, write_run
+from mailnet.sweep import selection as selecting
 from mailnet.sweep import store
 from mailnet.sweep.backends import Backend, SweepError, check_options, open_backend
 from mailnet.sweep.experiment import Experiment, load_experiment, replication_seed
@@ -105,6 +106,8 @@ def sweep(
     precision: Precision | str | None = None,
     max_replications: int = 100,
     target_metrics: list[str] | None = None,
+    select: selecting.Selection | None = None,
+    damage: str | None = None,
 ) -> SweepResult:
     """Run every grid point and replication of ``experiment`` (a file or an ``Experiment``).
 
@@ -134,6 +137,12 @@ def sweep(
     (see ``mailnet.sweep.precision``); ``points.parquet`` then says per point whether the
     target was met. Results stay identical on every backend and resumable.
 
+    ``select`` replicates instead until one point is the best on its metric with the
+    asked probability of correct selection (see ``mailnet.sweep.selection``), and
+    records the choice in ``points.parquet`` and the manifest. ``damage``: the metric
+    whose mean ``points.parquet`` gives over the runs with and without each counted
+    event (see ``stats.point_table``).
+
     Raises ``ScenarioError`` for a bad experiment and ``SweepError`` for bad options.
     Local worker processes import the main module, so a script that calls ``sweep``
     must do so under ``if __name__ == "__main__":`` (notebooks need nothing).
@@ -150,14 +159,20 @@ def sweep(
         if target is None
         else max(MIN_REPLICATIONS, experiment.replications)
     )
+    if select is not None:
+        if target is not None:
+            raise SweepError("--select-best and --precision cannot be used together")
+        n0 = selecting.first_stage(experiment.replications, max_replications)
+    if damage is not None and unit_of(damage) is None:
+        raise SweepError(f"--damage: no summary metric named {damage!r}")
     counts = dict.fromkeys(range(len(experiment.points)), n0)
     with store.locked(out):
         plan = _plan(experiment, run_timeout, counts)
         done = _reusable(out, plan, resume, keep_tables)
         before = set(store.read_parts(out)) if done else set()
         todo = [spec for spec in plan if (spec.point, spec.replication) not in done]
-        stage = _Stage(experiment, target, max_replications, target_metrics)
-        if not todo and target is None:
+        stage = _Stage(experiment, target, max_replications, target_metrics, select, n0, damage)
+        if not todo and target is None and select is None:
             return _finish(
                 out,
                 stage,
@@ -186,13 +201,19 @@ def sweep(
             drive = _Drive(backend, out, keep_tables, bar, chunk_size, max_attempts=max_attempts)
             while True:
                 drive.run(todo)
-                if drive.interrupted or drive.lost or target is None:
+                if drive.interrupted or drive.lost or (target is None and select is None):
                     break
-                shortfalls = stage.assess(stage.runs(out, counts))
-                grown = next_counts(counts, shortfalls, max_replications, experiment.baseline)
+                if select is not None:
+                    outcome = stage.select_step(stage.runs(out, counts), counts)
+                    grown = outcome.counts
+                    note = selecting.describe(outcome, counts)
+                else:
+                    shortfalls = stage.assess(stage.runs(out, counts))
+                    grown = next_counts(counts, shortfalls, max_replications, experiment.baseline)
+                    note = _describe_batch(counts, grown, shortfalls) if grown != counts else ""
                 if grown == counts:
                     break
-                bar.note(_describe_batch(counts, grown, shortfalls))
+                bar.note(note)
                 counts = grown
                 plan = _plan(experiment, run_timeout, counts)
                 done = _reusable(out, plan, True, keep_tables)
@@ -234,6 +255,13 @@ class _Stage:
     precision: Precision | None
     maximum: int
     metrics: list[str] | None
+    selection: selecting.Selection | None = None
+    first_stage: int = 0
+    damage: str | None = None
+
+    def select_step(self, runs: pd.DataFrame, counts: dict[int, int]) -> selecting.Outcome:
+        assert self.selection is not None
+        return selecting.step(runs, counts, self.selection, self.first_stage, self.maximum)
 
     def runs(self, out: Path, counts: dict[int, int]) -> pd.DataFrame:
         return store.runs_frame(self.experiment, _records(out, counts))
@@ -545,7 +573,9 @@ def _finish(
     experiment = stage.experiment
     records = _records(out, counts)
     runs = store.runs_frame(experiment, records)
-    points = point_table(runs, store.params_frame(experiment), baseline=experiment.baseline)
+    params = store.params_frame(experiment)
+    damage = stage.damage if stage.damage in runs.columns else None
+    points = point_table(runs, params, baseline=experiment.baseline, damage=damage)
     met = None
     if stage.precision is not None and len(runs):
         shortfalls = stage.assess(runs)
@@ -558,12 +588,27 @@ def _finish(
             shortfalls.get(p, _UNRUN).worst_ratio for p in points["point"]
         ]
         met = int(points["target_met"].sum())
+    chosen = None
+    if stage.selection is not None and len(runs):
+        outcome = stage.select_step(runs, counts)
+        points = selecting.with_selection(points, outcome)
+        keys = [p.params for p in experiment.points]
+        chosen = selecting.manifest_entry(stage.selection, outcome, stage.first_stage, keys)
     atomic_write_parquet(runs, out / "runs.parquet")
     atomic_write_parquet(points, out / "points.parquet")
     if status == "complete" and len(records) < sum(counts.values()):
         status = "incomplete"
     manifest = _write_manifest(
-        out, stage, counts, executor, status, started=started, reused=reused, runs=runs, met=met
+        out,
+        stage,
+        counts,
+        executor,
+        status,
+        started=started,
+        reused=reused,
+        runs=runs,
+        met=met,
+        chosen=chosen,
     )
     return SweepResult(out, runs, points, manifest)
 
@@ -582,6 +627,7 @@ def _write_manifest(
     reused: int,
     runs: pd.DataFrame | None = None,
     met: int | None = None,
+    chosen: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     experiment = stage.experiment
     now = time.time()
@@ -614,6 +660,8 @@ def _write_manifest(
             "replications": [planned[p.index] for p in experiment.points],
             "points_met": met,
         }
+    if chosen is not None:
+        manifest["selection"] = chosen
     store.write_json(out / "manifest.json", manifest)
     return manifest
 

@@ -47,6 +47,7 @@ def point_table(
     level: float = LEVEL,
     *,
     baseline: int | None = None,
+    damage: str | None = None,
 ) -> pd.DataFrame:
     """One row per grid point (every point of ``params``, even those with no runs yet).
 
@@ -58,7 +59,12 @@ def point_table(
       so that an interval never crosses the bound of its metric (``estimators.mean_interval``);
     - ``<metric>.median``: the median over replications;
     - for counts, ``<metric>.runs_with`` (the share of runs in which it happened at
-      least once) with its Wilson interval ``.runs_with_low``, ``.runs_with_high``;
+      least once) with its Wilson interval ``.runs_with_low``, ``.runs_with_high``; and the damage given the
+      event, ``.if_any``, ``.if_any_low``, ``.if_any_high``, ``.if_any_n``: the mean of
+      the ``damage`` metric (default: the count itself, e.g. expiries given any expiry)
+      over the runs in which the count was above zero, its interval and how many runs
+      those were; with a ``damage`` metric also ``.if_none`` (with its interval and n),
+      the same over the runs without the event (``conditional_damage``);
     - with a ``baseline`` point, ``<metric>.diff``, ``.diff_low``, ``.diff_high``: the
       paired difference to the baseline over replications sharing seeds, and
       ``.diff_p_holm``, its p-value adjusted by Holm over the points (per metric).
@@ -91,9 +97,21 @@ def point_table(
     # per metric, one row per point and one column per replication: pairs line up by seed
     wide = ok.set_index(["point", "replication"]).unstack("replication").reindex(index)
     columns: dict[str, np.ndarray] = {}
+
+    def matrix(m: str) -> np.ndarray:
+        return wide[m].to_numpy(dtype=float) if len(ok) else np.full((len(index), 0), np.nan)
+
+    if damage is not None and damage not in metrics:
+        raise KeyError(f"no numeric metric {damage!r} in the runs")
+    scale = _SCALES.get(unit_of(damage) or "", "linear") if damage else "log"
     for m in metrics:
-        values = wide[m].to_numpy(dtype=float) if len(ok) else np.full((len(index), 0), np.nan)
+        values = matrix(m)
         columns.update(_metric_columns(m, values, level, baseline, index))
+        if unit_of(m) == "count":
+            harm = values if damage is None else matrix(damage)
+            columns.update(
+                conditional_damage(m, values, harm, level, both=damage is not None, scale=scale)
+            )
     return pd.concat(
         [
             params.reset_index(drop=True),
@@ -145,4 +163,35 @@ def _metric_columns(
             [np.nan if i == baseline else d.p_value for i, d in zip(index, diffs, strict=True)]
         )
         out[f"{metric}.diff_p_holm"] = holm(p)
+    return out
+
+
+def conditional_damage(
+    event: str,
+    counts: np.ndarray,
+    harm: np.ndarray,
+    level: float = LEVEL,
+    *,
+    both: bool = False,
+    scale: str = "linear",
+) -> dict[str, np.ndarray]:
+    """The damage given a rare event, per point: over the runs whose ``counts`` (the event
+    metric, a row per point and a column per replication) are above zero, the mean of
+    ``harm`` (the damage metric, same shape) with its ``level`` interval on ``scale``
+    (``estimators.mean_interval``) and the number of runs (``<event>.if_any``, ``_low``,
+    ``_high``, ``_n``); with ``both``, the same over the runs without the event
+    (``.if_none``). Runs are the unit: a run where either value is undefined is left
+    out."""
+    out: dict[str, np.ndarray] = {}
+    parts = (("if_any", True), ("if_none", False)) if both else (("if_any", True),)
+    for name, happened in parts:
+        with np.errstate(invalid="ignore"):
+            chosen = (counts > 0) if happened else (counts == 0)
+        picked = np.where(chosen & ~np.isnan(harm), harm, np.nan)
+        intervals = np.array([mean_interval(row, scale, level) for row in picked])
+        intervals = intervals.reshape(-1, 3)
+        out[f"{event}.{name}"] = intervals[:, 0]
+        out[f"{event}.{name}_low"] = intervals[:, 1]
+        out[f"{event}.{name}_high"] = intervals[:, 2]
+        out[f"{event}.{name}_n"] = (~np.isnan(picked)).sum(axis=1)
     return out

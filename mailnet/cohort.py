@@ -1,0 +1,191 @@
+"""The cohort: mail created in a window after warm-up, followed to the end of the run.
+
+Background traffic goes on during the follow-up, so late deliveries meet realistic load
+(output-analysis.md §2). Each recipient row of the cohort ends in one outcome:
+
+- ``delivered``: stored in the recipient's mailbox;
+- ``bounced``: refused after it entered its provider's queue (by a receiver, or by the
+  MTA itself: no such domain, a loop);
+- ``stopped_at_submission``: refused by the provider's own MSA (a suspended sender, the
+  outbound spam filter), never queued;
+- ``held``: still held by the MSA's rate limit when the run ended;
+- ``expired``: its queue lifetime passed;
+- ``in_queue``: still queued for another attempt when the run ended.
+
+Delivery latency is the Aalen-Johansen cumulative incidence of ``mailnet.survival``:
+delivered rows are events at ``delivered_at - created_at``; bounced, expired and stopped
+rows are competing ends at the end of their last attempt (at submission for stopped
+mail); held and queued rows are censored at ``end of run - created_at``. Every block
+gives the share still queued beside the latency, so a low latency over a cohort that is
+mostly still queued reads as what it is.
+
+Functions of a messages frame (the rows of the cohort suffice) and, for the times of
+competing ends, the attempts table; no simulation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mailnet.policies.retry import make_retry_policy
+from mailnet.scenario import Scenario
+from mailnet.scenario.schema import Simulation
+from mailnet.survival import CENSORED, DELIVERED, OTHER, cumulative_incidence
+
+OUTCOMES = ("delivered", "bounced", "stopped_at_submission", "held", "expired", "in_queue")
+"""A cohort row's outcome, in the order summaries list them."""
+
+QUANTILES = (0.5, 0.9, 0.99)
+WITHIN = (("1m", 60.0), ("10m", 600.0), ("1h", 3600.0), ("6h", 21600.0), ("1d", 86400.0))
+"""The latencies ``P(delivered within t)`` is reported at: always defined, unlike a
+quantile the cohort has not reached."""
+
+GROUPS = ("legitimate_remote", "spam_remote", "legitimate_local")
+"""The summary blocks: legitimate (ham and bulk) mail to other providers' domains, spam
+to other domains, and legitimate mail its own provider delivers locally."""
+
+
+def queue_lifetime(scenario: Scenario) -> float:
+    """The longest queue lifetime of the providers' retry policies (seconds): after it, a
+    message created before it has ended one way or another (Postfix: 5 d,
+    mail-facts.md §3)."""
+    lifetimes = [0.0]
+    for provider in scenario.providers.values():
+        retry = provider.retry
+        spec = retry if isinstance(retry, str) else retry.model_dump(mode="json")
+        # a throwaway generator: only Exim's H rules draw, and never while built
+        policy = make_retry_policy(spec, provider.retry_params, rng=np.random.default_rng(0))
+        lifetimes.append(float(policy.lifetime))
+    return max(lifetimes)
+
+
+def window(simulation: Simulation, lifetime: float) -> tuple[float, float]:
+    """``(start, end)`` of the cohort's creation window, in seconds.
+
+    Defaults: from the warm-up to ``duration - lifetime`` (then every cohort message has
+    ended by the end of the run and nothing is censored), or to the end of the run when
+    that would leave no window; ``cohort_start`` and ``cohort_length`` override them.
+    """
+    start = simulation.warmup if simulation.cohort_start is None else simulation.cohort_start
+    if simulation.cohort_length is not None:
+        return start, start + simulation.cohort_length
+    end = simulation.duration - lifetime
+    return start, end if end > start else simulation.duration
+
+
+def _text(column: pd.Series) -> np.ndarray:
+    """A categorical or text column's values as an object array (no per-value copy)."""
+    return np.asarray(column.to_numpy(), dtype=object)
+
+
+def outcomes(rows: pd.DataFrame) -> np.ndarray:
+    """The outcome (one of ``OUTCOMES``) of each non-DSN row."""
+    out = _text(rows["status"]).copy()
+    queued = rows["released_at"].notna().to_numpy()
+    out[(out == "bounced") & ~queued] = "stopped_at_submission"
+    out[(out == "in_queue") & ~queued] = "held"
+    return out
+
+
+def end_times(rows: pd.DataFrame, attempts: pd.DataFrame | None) -> np.ndarray:
+    """Seconds from creation to each row's end: delivery, or the end of the last attempt
+    for a row that bounced or expired (its release, else creation, when it has no
+    attempt row or no attempts table is given); NaN for rows still open."""
+    created = rows["created_at"].to_numpy(dtype=float)
+    end = rows["delivered_at"].to_numpy(dtype=float).copy()
+    status = _text(rows["status"])
+    failed = (status == "bounced") | (status == "expired") | (status == "dropped")
+    if failed.any():
+        fallback = rows["released_at"].to_numpy(dtype=float)
+        fallback = np.where(np.isnan(fallback), created, fallback)
+        last = np.full(len(rows), np.nan)
+        if attempts is not None and len(attempts):
+            ids = rows["message_id"].to_numpy()[failed]
+            mine = attempts[attempts["message_id"].isin(ids)]
+            latest = mine.groupby([mine["message_id"], _text(mine["recipient"])], sort=False)[
+                "ended_at"
+            ].max()
+            keys = pd.MultiIndex.from_arrays(
+                [rows["message_id"].to_numpy()[failed], _text(rows["recipient"])[failed]]
+            )
+            last[failed] = latest.reindex(keys).to_numpy(dtype=float)
+        end[failed] = np.where(np.isnan(last), fallback, last)[failed]
+    return end - created
+
+
+def follow(rows: pd.DataFrame, attempts: pd.DataFrame | None, horizon: float) -> dict[str, Any]:
+    """The block of one group of cohort rows followed to ``horizon`` (the end of the run,
+    seconds): outcome counts and shares, the censoring-aware latency quantiles (``None``
+    where the incidence never reaches them) and ``P(delivered within t)`` (``None`` past
+    the longest follow-up while mail is still queued)."""
+    kind = outcomes(rows)
+    times = _follow_up(kind, end_times(rows, attempts), rows, horizon)
+    return _block(kind, times)
+
+
+def _follow_up(
+    kind: np.ndarray, times: np.ndarray, rows: pd.DataFrame, horizon: float
+) -> np.ndarray:
+    """``times`` with open rows censored at ``horizon``; round-off can leave an end a
+    hair before its creation, so never below 0."""
+    open_ = (kind == "held") | (kind == "in_queue")
+    times = times.copy()
+    times[open_] = horizon - rows["created_at"].to_numpy(dtype=float)[open_]
+    return np.maximum(times, 0.0)
+
+
+def _block(kind: np.ndarray, times: np.ndarray) -> dict[str, Any]:
+    n = len(kind)
+    counts = {name: int((kind == name).sum()) for name in OUTCOMES}
+    open_ = (kind == "held") | (kind == "in_queue")
+    events = np.where(open_, CENSORED, np.where(kind == "delivered", DELIVERED, OTHER))
+    incidence = cumulative_incidence(times, events)
+    failed = counts["bounced"] + counts["expired"] + counts["stopped_at_submission"]
+    return {
+        "recipients": n,
+        **counts,
+        "delivered_share": counts["delivered"] / n if n else None,
+        "failed_share": failed / n if n else None,
+        "queued_share": (counts["held"] + counts["in_queue"]) / n if n else None,
+        "latency_s": {f"p{int(q * 100)}": incidence.quantile(q) if n else None for q in QUANTILES},
+        "delivered_within": {label: incidence.within(t) if n else None for label, t in WITHIN},
+    }
+
+
+def groups(mail: pd.DataFrame, scenario: Scenario) -> dict[str, np.ndarray]:
+    """Boolean masks of ``GROUPS`` over the non-DSN rows ``mail``: a row is local when
+    its recipient's domain is one of its provider's ``local_domains``."""
+    provider = _text(mail["provider"])
+    domain = _text(mail["recipient_domain"])
+    local = np.zeros(len(mail), dtype=bool)
+    for name, config in scenario.providers.items():
+        local |= (provider == name) & np.isin(domain, list(config.local_domains))
+    spam = _text(mail["sender_class"]) == "spam"
+    return {
+        "legitimate_remote": ~spam & ~local,
+        "spam_remote": spam & ~local,
+        "legitimate_local": ~spam & local,
+    }
+
+
+def summary_blocks(
+    mail: pd.DataFrame, scenario: Scenario, attempts: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """The cohort's blocks for the run summary: ``cohort`` (the window, seconds) and one
+    block per ``GROUPS`` (see ``follow``), over the non-DSN rows ``mail`` created in the
+    window (other rows may be passed; they are left out here)."""
+    sim = scenario.simulation
+    start, end = window(sim, queue_lifetime(scenario))
+    created = mail["created_at"].to_numpy(dtype=float)
+    inside = (created >= start) & (created < end)
+    cohort = mail[inside]
+    kind = outcomes(cohort)
+    times = _follow_up(kind, end_times(cohort, attempts), cohort, sim.duration)
+    masks = groups(cohort, scenario)
+    return {
+        "cohort": {"start_s": start, "end_s": end},
+        **{name: _block(kind[mask], times[mask]) for name, mask in masks.items()},
+    }
