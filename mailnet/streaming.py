@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from array import array
 
+from mailnet.cohort import CohortFold
 from mailnet.metrics import Summary, listing_counts
 from mailnet.records import MessageTable
 from mailnet.scenario import Scenario
@@ -30,9 +31,10 @@ _SERVER, _SESSION = 1, 2  # a connection key counted for its server; its session
 class FoldingTable(MessageTable):
     """A ``MessageTable`` whose row indices are slots, reused once a row is folded."""
 
-    def __init__(self, fold: RowFold, served: set[str]):
+    def __init__(self, fold: RowFold, served: set[str], cohort: CohortFold):
         super().__init__()
         self._fold = fold
+        self.cohort = cohort
         self._served = served
         self._free: list[int] = []
         self._settled: list[int] = []
@@ -64,6 +66,7 @@ class FoldingTable(MessageTable):
         if is_dsn and message_id != self._last_astray and domain not in self._served:
             self._last_astray = message_id
             self.counts["backscatter"] += 1
+        self.cohort.created(message_id, is_dsn, created_at)
         seq = self.created
         self.created = seq + 1
         live = self._live
@@ -118,6 +121,7 @@ class FoldingTable(MessageTable):
 
     def _fold_row(self, row: int) -> None:
         self._fold.fold(self, row, self.seq[row])
+        self.cohort.fold(self, row)
         message_id = self.message_id[row]
         left = self._live.pop(message_id) - 1
         if left:
@@ -156,6 +160,7 @@ class FoldingAttempts:
         self._deferred = rows.deferred
         self._sessions = sessions
         self._seen = table.connections  # message -> connection key -> _SERVER | _SESSION
+        self._cohort = table.cohort
         self._last: tuple | None = None
 
     # the AttemptLog.add signature: one positional argument per column
@@ -175,6 +180,7 @@ class FoldingAttempts:
         reply="",
     ) -> None:
         self.rows += 1
+        self._cohort.attempt(message_id, recipient, ended_at)
         if outcome in DEFERRALS:
             self._deferred.add((message_id, recipient))
             if outcome == "suspended":
@@ -300,7 +306,7 @@ class FoldingLevels:
 class NoScores:
     """A ``ScoreLog`` that keeps nothing: the summary has no reputation samples."""
 
-    def record(self, t: float, receiver: str, ip: str, score: float) -> None:
+    def record(self, t: float, receiver: str, kind: str, key: str, score: float) -> None:
         pass
 
 
@@ -312,7 +318,8 @@ class StreamingLog:
         served = {domain for p in scenario.providers.values() for domain in p.local_domains}
         self.fold = RowFold()
         self.sessions = SessionFold(sim.warmup)
-        self.messages = FoldingTable(self.fold, served)
+        self.cohort = CohortFold(scenario)
+        self.messages = FoldingTable(self.fold, served, self.cohort)
         self.attempts = FoldingAttempts(self.fold, self.sessions, self.messages)
         self.levels = FoldingLevels(sim.warmup, sim.duration)
         self.scores = NoScores()
@@ -341,6 +348,7 @@ class StreamingLog:
                 "collateral": rows["_collateral"],
                 "self_inflicted": rows["_self_inflicted"],
                 "listings": listing_counts(listings),
+                **self.cohort.blocks(),
                 "warmup_s": sim.warmup,
                 "duration_s": sim.duration,
             }
