@@ -13,7 +13,8 @@ CONSTRAINTS := constraints.txt
 EXPORT = $(UV) export --frozen --extra test --extra notebooks --no-hashes --no-emit-project --no-header --quiet
 CONSTRAINTS_HEADER := \# The pins of uv.lock for pip, written by make lock (do not edit): pip install -c constraints.txt -e .[test]
 
-EXPERIMENTS := headline spam_shared_ip mitigations mx_outages retry_policies greylisting capacity
+EXPERIMENTS := headline spam_shared_ip mitigations mx_outages retry_policies greylisting capacity blocklist_ranges
+SENSITIVITY := sensitivity
 
 .PHONY: demo test test-fast lint bench clean experiments golden reproduce lock lock-upgrade check-lock lab
 
@@ -71,6 +72,10 @@ experiments: $(STAMP)
 	  rm -rf results/$$e && \
 	  $(BIN)/mailnet sweep experiments/sweeps/$$e.toml --out results/$$e && \
 	  $(BIN)/mailnet report results/$$e || exit 1; \
+	done
+	for e in $(SENSITIVITY); do \
+	  rm -rf results/$$e && \
+	  $(BIN)/mailnet sensitivity experiments/sweeps/$$e.toml --out results/$$e || exit 1; \
 	done
 
 golden: $(STAMP)

@@ -27,7 +27,7 @@ def generate(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
 ) -> None:
-    """Write SCENARIO as an ordinary scenario file (its [internet] world generated, every
+    """Write SCENARIO as an ordinary scenario file (its \\[internet] world generated, every
     default written): loading OUT gives the same world, and running it the same tables."""
     from mailnet.cli import load_with_notices  # noqa: PLC0415 (a cycle)
 

@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
 
 
 SENSITIVITY_HELP = (
-    "Morris screening or Sobol' indices of the metrics over the [ranges] of a sensitivity "
+    "Morris screening or Sobol' indices of the metrics over the \\[ranges] of a sensitivity "
     "file, run as a sweep into OUT.\n\n"
     "OUT gets the sweep's tables, sensitivity.parquet (one row per metric and key) and "
     "sensitivity.png. Exit status: 0 done, 1 runs failed or missing, 2 bad input, "
@@ -35,7 +35,9 @@ SENSITIVITY_HELP = (
 
 
 def sensitivity_command(
-    design: Annotated[Path, typer.Argument(help="Sensitivity file (an experiment with [ranges]).")],
+    design: Annotated[
+        Path, typer.Argument(help="Sensitivity file (an experiment with \\[ranges]).")
+    ],
     *,
     workers: Annotated[
         int | None, typer.Option(help="Local worker processes (default: one per core).")
