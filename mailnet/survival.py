@@ -26,7 +26,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 CENSORED = 0
 DELIVERED = 1
@@ -90,6 +89,8 @@ class Incidence:
         i = int(np.searchsorted(self.times, t, side="right")) - 1
         if i < 0:
             return 0.0, 0.0
+        from scipy import stats  # noqa: PLC0415 (a run's summary never needs SciPy)
+
         z = float(stats.norm.ppf(0.5 + level / 2))
         half = z * math.sqrt(max(float(self.variance[i]), 0.0))
         f = float(self.incidence[i])
