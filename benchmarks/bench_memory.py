@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+"""Fewer and smaller runs (``BENCH_QUICK=1 make bench``): a first look."""
 
 CHILD = r"""
 import json, resource, sys, time
 import mailnet
+
 summary_only = sys.argv[1] == "summary"
 t0 = time.perf_counter()
 scenario = mailnet.load_scenario(sys.argv[2], overrides=sys.argv[3:])
@@ -47,7 +52,7 @@ def run(scenario: str, overrides: list[str], mode: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="experiments/scenarios/baseline.toml")
-    parser.add_argument("--durations", nargs="+", default=["16d", "78d"])
+    parser.add_argument("--durations", nargs="+", default=["2d", "8d"] if QUICK else ["16d", "78d"])
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--full", action="store_true", help="keep the tables instead")
     args = parser.parse_args()

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+"""Fewer and smaller runs (``BENCH_QUICK=1 make bench``): a first look."""
 
 LAMBDA = 3.2  # arrivals per second
 SCENARIO = "experiments/scenarios/mmc.toml"
@@ -64,6 +68,7 @@ print(json.dumps({
 MAILNET = r"""
 import json, resource, sys, time, warnings
 import mailnet
+
 warnings.simplefilter("ignore")  # the scaled warm-up notice
 t0 = time.perf_counter()
 scenario = mailnet.load_scenario(sys.argv[1], overrides=[f"simulation.duration={sys.argv[2]}s"])
@@ -100,8 +105,8 @@ def _line(name: str, rows: list[dict]) -> tuple[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--customers", type=int, default=20_000 if QUICK else 100_000)
+    parser.add_argument("--rounds", type=int, default=1 if QUICK else 3)
     parser.add_argument("--scenario", default=SCENARIO)
     args = parser.parse_args()
     duration = args.customers / LAMBDA

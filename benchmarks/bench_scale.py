@@ -25,6 +25,9 @@ from pathlib import Path
 import mailnet
 from mailnet.estimate import estimate_run
 
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+"""Fewer and smaller runs (``BENCH_QUICK=1 make bench``): a first look."""
+
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "experiments" / "scenarios" / "internet.toml"
 SCRIPT = Path(sys.executable).parent / "mailnet"
@@ -92,7 +95,7 @@ def run_once(scenario: Path, overrides: list[str], mode: str, out: Path) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100k,1M,5M")
+    parser.add_argument("--sizes", default="100k" if QUICK else "100k,1M,5M")
     parser.add_argument("--modes", default="summary-only,tables")
     parser.add_argument("--scenario", type=Path, default=SCENARIO)
     parser.add_argument("--set", action="append", default=[], dest="overrides")
