@@ -229,25 +229,24 @@ class CohortFold:
     def fold(self, t: Any, slot: int) -> None:
         """Fold row ``slot`` of the messages table ``t``, a row that can no longer
         change (or is still open at the end of the run)."""
-        message_id = t.message_id[slot]
-        last = self.last_end.pop((message_id, t.recipient[slot]), math.nan)
+        last = self.last_end.pop((t.message_id[slot], t.recipient[slot]), math.nan)
         created = t.created_at[slot]
+        if not self.start <= created < self.end:
+            return
         group = self._group(t, slot)
-        if group is None or not self.start <= created < self.end:
+        if group is None:
             return
         status = t.status[slot]
         released = t.released_at[slot]
         if math.isnan(released):
-            status = {"bounced": "stopped_at_submission", "in_queue": "held"}.get(status, status)
+            status = _NEVER_QUEUED.get(status, status)
         if status == "delivered":
             time = t.delivered_at[slot] - created
         elif status in ("held", "in_queue"):
             time = self.horizon - created
-        elif status in ("bounced", "expired", "dropped", "stopped_at_submission"):
+        else:  # a competing end: bounced, expired, dropped or stopped at submission
             fallback = created if math.isnan(released) else released
             time = (fallback if math.isnan(last) else last) - created
-        else:
-            time = math.nan
         self._kinds[group].append(_KIND_CODES[status])
         self._times[group].append(max(time, 0.0))
 
@@ -276,4 +275,6 @@ class CohortFold:
 
 
 _KIND_NAMES = (*OUTCOMES, "dropped")
+_NEVER_QUEUED = {"bounced": "stopped_at_submission", "in_queue": "held"}
+"""A status of a row its MSA never released, as ``outcomes`` names it."""
 _KIND_CODES = {name: i for i, name in enumerate(_KIND_NAMES)}
