@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mailnet.sweep import SweepError, sweep
+from mailnet.errors import ScenarioError
+from mailnet.sweep import SweepError, load_experiment, sweep
 from mailnet.sweep.precision import GROWTH, MIN_REPLICATIONS, Precision, half_width
 from tests.conftest import ONE_MX_TOML
 
@@ -115,3 +116,57 @@ def test_max_replications_below_the_start_is_refused(tmp_path: Path) -> None:
             max_replications=5,
             progress=False,
         )
+
+
+def _with_table(tmp_path: Path, table: str) -> Path:
+    path = _experiment(tmp_path)
+    path.write_text(path.read_text() + "[precision]\n" + table)
+    return path
+
+
+@pytest.mark.slow
+def test_the_experiment_files_precision_table_sets_each_metrics_target(tmp_path: Path) -> None:
+    path = _with_table(
+        tmp_path,
+        'max_replications = 11\nmetrics = { delivery_rate = "1e6abs", "latency_s.p50" = "0.5" }\n',
+    )
+    result = sweep(path, workers=1, out=tmp_path / "out", progress=False)
+    assert (result.points["replications"] == MIN_REPLICATIONS).all()
+    assert result.points["target_met"].all()
+    precision = result.manifest["precision"]
+    assert precision["target"] == "per metric"
+    assert precision["metrics"] == {
+        "delivery_rate": "1e+06 absolute",
+        "latency_s.p50": "0.5 relative",
+    }
+    assert precision["max_replications"] == 11
+    assert result.manifest["experiment"]["precision"]["max_replications"] == 11
+    # the command line's target replaces the table
+    tight = sweep(
+        path,
+        workers=1,
+        out=tmp_path / "tight",
+        progress=False,
+        precision="1e-9abs",
+        target_metrics=["delivery_rate"],
+    )
+    assert tight.manifest["precision"]["metrics"] == {"delivery_rate": "1e-09 absolute"}
+    assert (tight.points["replications"] == 11).all()
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "words"),
+    [
+        ('metrics = { "no.such" = "0.1" }\n', 'precision.metrics."no.such"', "no summary metric"),
+        ('metrics = { delivery_rate = "tight" }\n', "precision.metrics.delivery_rate", "0.005abs"),
+        ("metrics = {}\n", "precision.metrics", "names no metric"),
+        ('metrics = { delivery_rate = "0.1" }\nmax_replications = 5\n', "max_replications", "10"),
+        ('metrics = { delivery_rate = "0.1" }\nmost = 5\n', "precision.most", "expected one of"),
+    ],
+)
+def test_a_bad_precision_table_names_its_key(
+    tmp_path: Path, table: str, key: str, words: str
+) -> None:
+    with pytest.raises(ScenarioError, match=words) as caught:
+        load_experiment(_with_table(tmp_path, table))
+    assert key in str(caught.value)

@@ -280,7 +280,8 @@ def test_experiment_file_model_reports_an_unknown_key_first(files):
         Experiment.from_dict(raw, source="exp", base_dir=files)
     assert str(caught.value) == (
         "exp: replicates: unknown key "
-        "(expected one of base, replications, seed, grid, linked, labels, baseline, description)"
+        "(expected one of base, replications, seed, grid, linked, labels, baseline, description, "
+        "precision)"
     )
     spec = ExperimentFile.model_validate(
         {"base": "base.toml", "grid": {'servers."mx.dest.example".sessions': [1, 2]}},

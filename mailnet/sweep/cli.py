@@ -127,12 +127,17 @@ def sweep_command(
         str | None,
         typer.Option(
             help="Replicate each point until every target metric's 95 % half-width is "
-            "within this share of its mean (0.1), or this absolute width (0.005abs)."
+            "within this share of its mean (0.1), or this absolute width (0.005abs); "
+            "replaces the experiment's [precision] table."
         ),
     ] = None,
     max_replications: Annotated[
-        int, typer.Option(help="With --precision: the most replications a point gets.")
-    ] = 100,
+        int | None,
+        typer.Option(
+            help="With --precision (or the experiment's [precision] table): the most "
+            "replications a point gets (default: the table's, else 100)."
+        ),
+    ] = None,
     target_metric: Annotated[
         list[str] | None,
         typer.Option(

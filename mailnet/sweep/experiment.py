@@ -8,6 +8,13 @@ point runs ``replications`` times; replication *r* uses the same seed at every p
 The file itself is the pydantic model ``ExperimentFile``; its problems, like a scenario's,
 are one-line ``ScenarioError``s naming the key. Swept keys are TOML dotted keys, read by
 ``mailnet.scenario.key_parts``.
+
+An optional ``[precision]`` table makes the file say how tight its answers must be, so
+that rerunning it reproduces its results without remembering flags: ``max_replications``
+and ``metrics``, a table of metric = target (``"0.1"`` relative, ``"0.005abs"``
+absolute; see ``mailnet.sweep.precision``). ``mailnet sweep`` then replicates each point
+until every listed metric meets its target; ``--precision`` on the command line replaces
+the table.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ from mailnet.scenario import (
     undefined_entity,
 )
 from mailnet.scenario.schema import MAX_SEED
+from mailnet.sweep.backends import SweepError
+from mailnet.sweep.precision import MIN_REPLICATIONS, Precision
 
 
 def replication_seed(seed: int, replication: int) -> int:
@@ -80,6 +89,21 @@ class Point:
         return ", ".join(f"{k} = {_show(v)}" for k, v in self.params.items()) or "the base"
 
 
+@dataclass(frozen=True)
+class PrecisionPlan:
+    """An experiment's ``[precision]`` table: each metric's half-width target and the most
+    replications a point gets."""
+
+    targets: dict[str, Precision]
+    max_replications: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metrics": {m: p.describe() for m, p in self.targets.items()},
+            "max_replications": self.max_replications,
+        }
+
+
 @dataclass(frozen=True, eq=False)
 class Experiment:
     """A validated experiment. Build one with ``load_experiment`` or ``Experiment.from_dict``.
@@ -103,6 +127,8 @@ class Experiment:
     labels: tuple[str, ...] = ()
     baseline: int | None = None
     """The index of the point the others are compared with (paired differences), or None."""
+    precision: PrecisionPlan | None = None
+    """The file's ``[precision]`` table, or None: replicate a fixed ``replications``."""
 
     @classmethod
     def from_dict(
@@ -151,6 +177,7 @@ class Experiment:
             "labels": list(self.labels),
             "points": len(self.points),
             "baseline": self.baseline,
+            "precision": None if self.precision is None else self.precision.to_dict(),
         }
 
 
@@ -239,6 +266,41 @@ def _label_list(value: Any) -> list[str]:
 FactorTable = Annotated[dict[str, list[Any]], BeforeValidator(_factor_table)]
 
 
+class PrecisionTable(BaseModel):
+    """``[precision]``: ``metrics`` maps each metric to its target, ``"0.1"`` (relative
+    half-width) or ``"0.005abs"`` (absolute, in the metric's units); ``max_replications``
+    bounds each point (default 100)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metrics: dict[str, str]
+    max_replications: Annotated[
+        int, BeforeValidator(_integer(MIN_REPLICATIONS, MAX_REPLICATIONS))
+    ] = 100
+
+    @model_validator(mode="after")
+    def _known(self) -> PrecisionTable:
+        from mailnet.metric_catalog import unit_of  # noqa: PLC0415
+
+        if not self.metrics:
+            raise problem_at("precision.metrics", "names no metric")
+        for metric, text in self.metrics.items():
+            where = key_path(["precision", "metrics", metric])
+            if unit_of(metric) is None:
+                raise problem_at(where, "no summary metric has this name")
+            try:
+                Precision.parse(text)
+            except SweepError:
+                raise problem_at(
+                    where, f"must be a relative (0.1) or absolute (0.005abs) target, not {text!r}"
+                ) from None
+        return self
+
+    def plan(self) -> PrecisionPlan:
+        targets = {m: Precision.parse(t) for m, t in self.metrics.items()}
+        return PrecisionPlan(targets, self.max_replications)
+
+
 class ExperimentFile(BaseModel):
     """The keys of an experiment file, as written. Each is checked alone, then how
     ``[grid]``, ``[linked]`` and ``labels`` fit together; ``Experiment`` then builds and
@@ -254,6 +316,7 @@ class ExperimentFile(BaseModel):
     labels: Annotated[list[str] | None, BeforeValidator(_label_list)] = None
     baseline: Annotated[int | str | dict[str, Any] | None, BeforeValidator(_baseline)] = None
     description: Annotated[str, BeforeValidator(_string)] = ""
+    precision: PrecisionTable | None = None
 
     def factors(self, section: Literal["grid", "linked"]) -> tuple[Factor, ...]:
         """The swept keys of ``[grid]`` or ``[linked]``, in file order."""
@@ -314,10 +377,12 @@ def _file_error(exc: ValidationError, source: str) -> ScenarioError:
     errors = exc.errors()
     error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     if error["type"] == "extra_forbidden":
+        nested = error["loc"][0] == "precision" and len(error["loc"]) == 2
+        expected = tuple(PrecisionTable.model_fields) if nested else TOP_LEVEL_KEYS
         return ScenarioError(
             source,
             key_path(list(error["loc"])),
-            f"unknown key (expected one of {', '.join(TOP_LEVEL_KEYS)})",
+            f"unknown key (expected one of {', '.join(expected)})",
         )
     key = error_key(error)
     if error["type"] == "missing" and key == "base":
@@ -352,6 +417,7 @@ def _build(raw: dict, source: str, base_dir: Path, name: str) -> Experiment:
         description=spec.description,
         labels=labels,
         baseline=_baseline_point(spec.baseline, points, source),
+        precision=None if spec.precision is None else spec.precision.plan(),
     )
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,13 +92,13 @@ class Shortfall:
 
 def assess(
     runs: pd.DataFrame,
-    metrics: list[str],
-    precision: Precision,
+    targets: Mapping[str, Precision],
     baseline: int | None = None,
 ) -> dict[int, Shortfall]:
-    """For every point in ``runs`` (ok runs count), whether all ``metrics`` meet the target."""
+    """For every point in ``runs`` (ok runs count), whether every metric of ``targets``
+    meets its own target."""
     ok = runs[runs["status"] == "ok"]
-    present = [m for m in metrics if m in ok.columns]
+    present = [m for m in targets if m in ok.columns]
     wide = ok.set_index(["point", "replication"])[present].astype(float).unstack("replication")
     base = wide.loc[baseline] if baseline is not None and baseline in wide.index else None
     result = {}
@@ -115,6 +116,7 @@ def assess(
             else:
                 hw = half_width(values)
                 scale = float(np.nanmean(values))
+            precision = targets[m]
             ok_here = precision.met(hw, scale)
             target = precision.target(scale)
             ratio = (

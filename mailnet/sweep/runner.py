@@ -104,7 +104,7 @@ def sweep(
     run_timeout: float | None = None,
     max_attempts: int = 3,
     precision: Precision | str | None = None,
-    max_replications: int = 100,
+    max_replications: int | None = None,
     target_metrics: list[str] | None = None,
     select: selecting.Selection | None = None,
     damage: str | None = None,
@@ -134,8 +134,10 @@ def sweep(
     replicates each point until the 95 % half-width of every ``target_metrics`` (default:
     the catalogue's headline metrics), or of its paired difference to the baseline, meets
     it, starting from ``max(10, replications)`` and stopping at ``max_replications``
-    (see ``mailnet.sweep.precision``); ``points.parquet`` then says per point whether the
-    target was met. Results stay identical on every backend and resumable.
+    (see ``mailnet.sweep.precision``; default 100); ``points.parquet`` then says per point
+    whether the target was met. Without ``precision``, the experiment's own
+    ``[precision]`` table (each metric with its target) applies, if it has one.
+    Results stay identical on every backend and resumable.
 
     ``select`` replicates instead until one point is the best on its metric with the
     asked probability of correct selection (see ``mailnet.sweep.selection``), and
@@ -153,16 +155,17 @@ def sweep(
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
     out = Path(out) if out is not None else Path("results") / experiment.name
-    target = _precision(precision, experiment, max_replications)
+    if select is not None and precision is not None:
+        raise SweepError("--select-best and --precision cannot be used together")
+    target = None if select is not None else _precision(precision, experiment, target_metrics)
+    maximum = _maximum(max_replications, experiment, target)
     n0 = (
         experiment.replications
         if target is None
         else max(MIN_REPLICATIONS, experiment.replications)
     )
     if select is not None:
-        if target is not None:
-            raise SweepError("--select-best and --precision cannot be used together")
-        n0 = selecting.first_stage(experiment.replications, max_replications)
+        n0 = selecting.first_stage(experiment.replications, maximum)
     if damage is not None and unit_of(damage) is None:
         raise SweepError(f"--damage: no summary metric named {damage!r}")
     counts = dict.fromkeys(range(len(experiment.points)), n0)
@@ -171,7 +174,7 @@ def sweep(
         done = _reusable(out, plan, resume, keep_tables)
         before = set(store.read_parts(out)) if done else set()
         todo = [spec for spec in plan if (spec.point, spec.replication) not in done]
-        stage = _Stage(experiment, target, max_replications, target_metrics, select, n0, damage)
+        stage = _Stage(experiment, target, maximum, select, n0, damage)
         if not todo and target is None and select is None:
             return _finish(
                 out,
@@ -209,7 +212,7 @@ def sweep(
                     note = selecting.describe(outcome, counts)
                 else:
                     shortfalls = stage.assess(stage.runs(out, counts))
-                    grown = next_counts(counts, shortfalls, max_replications, experiment.baseline)
+                    grown = next_counts(counts, shortfalls, maximum, experiment.baseline)
                     note = _describe_batch(counts, grown, shortfalls) if grown != counts else ""
                 if grown == counts:
                     break
@@ -231,19 +234,53 @@ def sweep(
         )
 
 
+@dataclass
+class _Target:
+    """What replicating until the answer is tight aims at: each metric's target, or one
+    target for the headline metrics (``targets`` None until the first runs name them)."""
+
+    default: Precision | None
+    targets: dict[str, Precision] | None
+
+    def resolve(self, runs: pd.DataFrame) -> dict[str, Precision]:
+        if self.targets is None:
+            assert self.default is not None
+            self.targets = dict.fromkeys(members(runs.columns, headline=True), self.default)
+        return self.targets
+
+    def describe(self) -> dict[str, Any]:
+        if self.targets is None:
+            return {"target": self.default.describe() if self.default else None, "metrics": None}
+        kinds = {p.describe() for p in self.targets.values()}
+        return {
+            "target": kinds.pop() if len(kinds) == 1 else "per metric",
+            "metrics": {m: p.describe() for m, p in self.targets.items()},
+        }
+
+
 def _precision(
-    precision: Precision | str | None, experiment: Experiment, maximum: int
-) -> Precision | None:
+    precision: Precision | str | None, experiment: Experiment, metrics: list[str] | None
+) -> _Target | None:
+    """The command line's target (for ``metrics``, default the headline ones), else the
+    experiment file's ``[precision]`` table, else None."""
     if precision is None:
-        return None
+        plan = experiment.precision
+        return None if plan is None else _Target(None, dict(plan.targets))
     target = precision if isinstance(precision, Precision) else Precision.parse(precision)
+    return _Target(target, dict.fromkeys(metrics, target) if metrics else None)
+
+
+def _maximum(given: int | None, experiment: Experiment, target: _Target | None) -> int:
+    """The most replications a point gets: as given, else the experiment file's, else 100."""
+    plan = experiment.precision
+    maximum = given if given is not None else (plan.max_replications if plan else 100)
     n0 = max(MIN_REPLICATIONS, experiment.replications)
-    if not n0 <= maximum <= 100_000:
+    if target is not None and not n0 <= maximum <= 100_000:
         raise SweepError(
             f"--max-replications must be between {n0} (the replications to start with) "
             f"and 100000, not {maximum}"
         )
-    return target
+    return maximum
 
 
 @dataclass
@@ -252,9 +289,8 @@ class _Stage:
     which metrics it applies to (read from the first runs when not given)."""
 
     experiment: Experiment
-    precision: Precision | None
+    precision: _Target | None
     maximum: int
-    metrics: list[str] | None
     selection: selecting.Selection | None = None
     first_stage: int = 0
     damage: str | None = None
@@ -268,9 +304,7 @@ class _Stage:
 
     def assess(self, runs: pd.DataFrame) -> dict[int, Shortfall]:
         assert self.precision is not None
-        if self.metrics is None:
-            self.metrics = members(runs.columns, headline=True)
-        return assess(runs, self.metrics, self.precision, self.experiment.baseline)
+        return assess(runs, self.precision.resolve(runs), self.experiment.baseline)
 
 
 def _describe_batch(
@@ -653,13 +687,13 @@ def _write_manifest(
         "timings": timings,
     }
     if stage.precision is not None:
-        manifest["precision"] = {
-            "target": stage.precision.describe(),
-            "metrics": stage.metrics,
-            "max_replications": stage.maximum,
-            "replications": [planned[p.index] for p in experiment.points],
-            "points_met": met,
-        }
+        precision: dict[str, Any] = stage.precision.describe()
+        precision.update(
+            max_replications=stage.maximum,
+            replications=[planned[p.index] for p in experiment.points],
+            points_met=met,
+        )
+        manifest["precision"] = precision
     if chosen is not None:
         manifest["selection"] = chosen
     store.write_json(out / "manifest.json", manifest)
