@@ -160,6 +160,11 @@ def test_the_experiment_files_precision_table_sets_each_metrics_target(tmp_path:
         ('metrics = { "no.such" = "0.1" }\n', 'precision.metrics."no.such"', "no summary metric"),
         ('metrics = { delivery_rate = "tight" }\n', "precision.metrics.delivery_rate", "0.005abs"),
         ("metrics = {}\n", "precision.metrics", "names no metric"),
+        (
+            """metrics = { 'servers."mx.dest.example".p_wait' = "0.1" }\n""",
+            "precision.metrics",
+            "without quotes",
+        ),
         ('metrics = { delivery_rate = "0.1" }\nmax_replications = 5\n', "max_replications", "10"),
         ('metrics = { delivery_rate = "0.1" }\nmost = 5\n', "precision.most", "expected one of"),
     ],

@@ -286,6 +286,8 @@ class PrecisionTable(BaseModel):
             raise problem_at("precision.metrics", "names no metric")
         for metric, text in self.metrics.items():
             where = key_path(["precision", "metrics", metric])
+            if '"' in metric or "'" in metric:
+                raise problem_at(where, "name the metric as runs.parquet does, without quotes")
             if unit_of(metric) is None:
                 raise problem_at(where, "no summary metric has this name")
             try:
