@@ -67,15 +67,18 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_memory.py
 	$(BIN)/python benchmarks/bench_mmc.py
 
+# Each sweep replicates until its file's [precision] targets are met. On a Dask cluster:
+# make experiments SWEEP_FLAGS="--scheduler tcp://HOST:8786" (the results are identical).
+SWEEP_FLAGS ?=
 experiments: $(STAMP)
 	for e in $(EXPERIMENTS); do \
 	  rm -rf results/$$e && \
-	  $(BIN)/mailnet sweep experiments/sweeps/$$e.toml --out results/$$e && \
+	  $(BIN)/mailnet sweep experiments/sweeps/$$e.toml --out results/$$e $(SWEEP_FLAGS) && \
 	  $(BIN)/mailnet report results/$$e || exit 1; \
 	done
 	for e in $(SENSITIVITY); do \
 	  rm -rf results/$$e && \
-	  $(BIN)/mailnet sensitivity experiments/sweeps/$$e.toml --out results/$$e || exit 1; \
+	  $(BIN)/mailnet sensitivity experiments/sweeps/$$e.toml --out results/$$e $(SWEEP_FLAGS) || exit 1; \
 	done
 
 golden: $(STAMP)
