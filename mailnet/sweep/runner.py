@@ -575,7 +575,9 @@ def _finish(
     runs = store.runs_frame(experiment, records)
     params = store.params_frame(experiment)
     damage = stage.damage if stage.damage in runs.columns else None
-    points = point_table(runs, params, baseline=experiment.baseline, damage=damage)
+    points = point_table(
+        runs, params, baseline=experiment.baseline, damage=damage, seed=experiment.seed
+    )
     met = None
     if stage.precision is not None and len(runs):
         shortfalls = stage.assess(runs)
