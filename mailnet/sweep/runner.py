@@ -168,6 +168,8 @@ def sweep(
     counts = dict.fromkeys(range(len(experiment.points)), n0)
     with store.locked(out):
         plan = _plan(experiment, run_timeout, counts)
+        if resume:
+            store.restore_parts(out, experiment)
         done = _reusable(out, plan, resume, keep_tables)
         before = set(store.read_parts(out)) if done else set()
         todo = [spec for spec in plan if (spec.point, spec.replication) not in done]
