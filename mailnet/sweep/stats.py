@@ -64,7 +64,8 @@ def point_table(
     then for every numeric metric, over the point's ok replications where it is defined:
 
     - ``<metric>.mean``, ``.ci_low``, ``.ci_high``: the mean and its ``level`` Student-t
-      interval, on the logit scale for shares and the log scale for durations and counts,
+      interval, on the logit scale for shares and the log scale for durations, counts and
+      other (non-negative) numbers,
       so that an interval never crosses the bound of its metric (``estimators.mean_interval``);
     - ``<metric>.median``: the median over replications;
     - for counts of events (``metric_catalog.is_event``: listings, expiries, suspensions,
@@ -136,7 +137,9 @@ def point_table(
     )
 
 
-_SCALES = {"share": "logit", "s": "log", "count": "log"}
+_SCALES = {"share": "logit", "s": "log", "count": "log", "number": "log"}
+"""The scale of each unit's mean interval; every declared ``number`` (attempts per
+recipient, a time-average queue length) is non-negative, like durations and counts."""
 
 
 def _metric_columns(
