@@ -27,6 +27,13 @@ from mailnet import humanize
 from mailnet.units import DAY, HOUR, MINUTE
 
 Unit = Literal["count", "share", "s", "number"]
+
+Kind = Literal["value", "quantile", "ratio"]
+"""What a per-run value is, which fixes how its paired difference to a baseline point is
+estimated (``mailnet.sweep.stats``): ``value`` (a count, a share, a time average) takes
+the paired t; ``quantile`` (a percentile of the run's latencies) and ``ratio`` (a sum
+over a count within the run: a mean latency, attempts per recipient) have skewed
+per-run values and take a paired BCa bootstrap over the replications."""
 """``count``: a whole number of things; ``share``: a fraction in [0, 1], written in %;
 ``s``: seconds, written in a readable duration unit; ``number``: any other quantity
 (a mean number of attempts, a time-average queue length)."""
@@ -46,7 +53,12 @@ class Metric:
     with ``{name}`` for each placeholder. ``quantity``: the y-axis label of a sweep figure
     when it differs from ``label``; ``panel``: a short title when several members of a
     family share a figure. ``headline``: drawn by default in a sweep report; ``brief``:
-    shown in a run's summary table.
+    shown in a run's summary table. ``kind``: ``value``, ``quantile`` or ``ratio`` (see
+    ``Kind``). ``event``: for a count, whether it counts an event worth asking "in how
+    many runs did it happen, and how bad was it then" (a listing, an expiry, a
+    suspension, a bounce): ``True`` for every member, or the placeholder values (e.g.
+    statuses) of the members that are; a sweep's points table gives ``runs_with`` and
+    the conditional damage ``if_any`` for these counts only.
     """
 
     key: str
@@ -56,6 +68,8 @@ class Metric:
     brief: bool = False
     quantity: str = ""
     panel: str = ""
+    kind: Kind = "value"
+    event: bool | tuple[str, ...] = False
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -97,6 +111,13 @@ class Metric:
     def format(self, value: object) -> str:
         """``value`` written in this metric's unit (``MISSING`` if undefined)."""
         return format_value(self.unit, value)
+
+    def is_event(self, key: str) -> bool:
+        """Whether summary key ``key`` (a member of this declaration) counts an event."""
+        if isinstance(self.event, bool):
+            return self.event and self.unit == "count"
+        found = self.match(key) or {}
+        return self.unit == "count" and any(v in self.event for v in found.values())
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
@@ -180,6 +201,29 @@ OUTCOME_FIELDS: tuple[tuple[str, str, Unit], ...] = (
 """The outcomes of a group of recipients (``metrics.class_outcomes``): key below the
 group, label, unit. Declared for each sender class and for legitimate mail."""
 
+_FIELD_KINDS: dict[str, Kind] = {
+    "latency_s.mean": "ratio",
+    "latency_s.p50": "quantile",
+    "latency_s.p90": "quantile",
+    "latency_s.p99": "quantile",
+}
+"""The kind of the outcome and cohort fields that are not plain values (see ``Kind``)."""
+
+_EVENT_FIELDS = frozenset(
+    {
+        "bounced",
+        "bounced_by_reason.<code>",
+        "stopped_at_submission",
+        "held",
+        "expired",
+        "in_queue",
+    }
+)
+"""The outcome and cohort counts that are events (see ``Metric.event``)."""
+
+_FAILED_STATUSES = ("bounced", "expired", "dropped", "in_queue")
+"""The final statuses that are events: every status but ``delivered``."""
+
 _PERCENTILES = (("p50", "median"), ("p90", "90th percentile"), ("p99", "99th percentile"))
 
 
@@ -188,9 +232,16 @@ def _latency(key: str, name: str, headline: Iterable[str]) -> list[Metric]:
     chosen = set(headline)
     return [
         Metric(f"{key}.count", f"{name}: recipients measured", "count"),
-        Metric(f"{key}.mean", f"{name}, mean", "s"),
+        Metric(f"{key}.mean", f"{name}, mean", "s", kind="ratio"),
         *(
-            Metric(f"{key}.{p}", f"{name}, {words}", "s", headline=p in chosen, brief=True)
+            Metric(
+                f"{key}.{p}",
+                f"{name}, {words}",
+                "s",
+                headline=p in chosen,
+                brief=True,
+                kind="quantile",
+            )
             for p, words in _PERCENTILES
         ),
     ]
@@ -200,7 +251,14 @@ def _outcomes(prefix: str, who: str, headline: Iterable[str] = ()) -> list[Metri
     """``OUTCOME_FIELDS`` below ``prefix``, labelled ``"<who>: <label>"``."""
     chosen = set(headline)
     return [
-        Metric(f"{prefix}.{key}", f"{who}: {label}", unit, headline=key in chosen)
+        Metric(
+            f"{prefix}.{key}",
+            f"{who}: {label}",
+            unit,
+            headline=key in chosen,
+            kind=_FIELD_KINDS.get(key, "value"),
+            event=key in _EVENT_FIELDS,
+        )
         for key, label, unit in OUTCOME_FIELDS
     ]
 
@@ -259,8 +317,31 @@ def _cohort(prefix: str, who: str, headline: Iterable[str] = ()) -> list[Metric]
             unit,
             headline=key in chosen,
             brief=key in chosen and "within" not in key,
+            kind=_FIELD_KINDS.get(key, "value"),
+            event=key in _EVENT_FIELDS,
         )
         for key, label, unit in COHORT_FIELDS
+    ]
+
+
+def _harm(prefix: str, who: str, *, brief: bool) -> list[Metric]:
+    """The harm done to mail by others' sending (``collateral``) or by its own sender's
+    (``self_inflicted``), ``metrics.collateral``: every count in it is an event."""
+    outcomes = (
+        ("delayed", "delayed, then delivered"),
+        ("bounced", "bounced or expired"),
+        ("spam_folder", "spam folder"),
+    )
+    return [
+        Metric(f"{prefix}.recipients", f"{who}: recipients", "count", event=True),
+        Metric(f"{prefix}.rate", f"{who}: rate", "share", headline=True, brief=brief),
+        Metric(
+            f"{prefix}.by_cause.<cause>", f"{who}: recipients hit by {{cause}}", "count", event=True
+        ),
+        *(
+            Metric(f"{prefix}.{key}", f"{who}: {words}", "count", event=True)
+            for key, words in outcomes
+        ),
     ]
 
 
@@ -284,59 +365,67 @@ _LEGITIMATE_HEADLINE = (
 CATALOG: tuple[Metric, ...] = (
     Metric("messages", "messages", "count", brief=True),
     Metric("recipients", "recipients (message and recipient pairs)", "count", brief=True),
-    Metric("status.<status>", "recipients {status}", "count", brief=True),
-    Metric("by_class.<sender_class>.<status>", "{sender_class} recipients {status}", "count"),
+    Metric("status.<status>", "recipients {status}", "count", brief=True, event=_FAILED_STATUSES),
+    Metric(
+        "by_class.<sender_class>.<status>",
+        "{sender_class} recipients {status}",
+        "count",
+        event=_FAILED_STATUSES,
+    ),
     Metric("dsn.messages", "DSNs sent", "count", brief=True),
-    Metric("dsn.backscatter", "DSNs to no provider's user (backscatter)", "count"),
-    Metric("dsn.<status>", "DSN recipients {status}", "count"),
+    Metric("dsn.backscatter", "DSNs to no provider's user (backscatter)", "count", event=True),
+    Metric("dsn.<status>", "DSN recipients {status}", "count", event=_FAILED_STATUSES),
     Metric("delivery_rate", "delivery rate", "share", headline=True, brief=True),
     Metric("bounce_rate", "bounce rate", "share", headline=True, brief=True),
     Metric("final_rate", "share with a final outcome", "share"),
     Metric("deferral_rate", "deferral rate", "share", headline=True, brief=True),
     *_latency("latency_s", "delivery latency", ("p50", "p90", "p99")),
     *_latency("end_to_end_latency_s", "end-to-end latency", ("p90",)),
-    Metric("attempts_per_message", "attempts per recipient", "number"),
+    Metric("attempts_per_message", "attempts per recipient", "number", kind="ratio"),
     Metric(
         "attempts_per_remote_recipient",
         "attempts per remote recipient",
         "number",
         headline=True,
         brief=True,
+        kind="ratio",
     ),
     Metric("attempts", "delivery attempts (with a lookup or connection)", "count"),
-    Metric("suspended_attempts", "deferrals without a connection (suspended)", "count"),
-    Metric("skipped_attempts", "deferrals without a connection (every host held)", "count"),
+    Metric("suspended_attempts", "deferrals without a connection (suspended)", "count", event=True),
+    Metric(
+        "skipped_attempts",
+        "deferrals without a connection (every host held)",
+        "count",
+        event=True,
+    ),
     *_outcomes("legitimate", "legitimate mail", _LEGITIMATE_HEADLINE),
     Metric("cohort.start_s", "cohort window: start (mail created from)", "s"),
     Metric("cohort.end_s", "cohort window: end (mail created before)", "s"),
     *_cohort("legitimate_remote", "legitimate remote mail (cohort)", _COHORT_HEADLINE),
     *_cohort("spam_remote", "spam to other domains (cohort)"),
     *_cohort("legitimate_local", "legitimate local mail (cohort)"),
-    Metric("collateral.recipients", "collateral damage: recipients", "count"),
-    Metric("collateral.rate", "collateral damage: rate", "share", headline=True, brief=True),
-    Metric("collateral.by_cause.<cause>", "collateral damage: recipients hit by {cause}", "count"),
-    Metric("collateral.delayed", "collateral damage: delayed, then delivered", "count"),
-    Metric("collateral.bounced", "collateral damage: bounced or expired", "count"),
-    Metric("collateral.spam_folder", "collateral damage: spam folder", "count"),
-    Metric("self_inflicted.recipients", "self-inflicted harm: recipients", "count"),
-    Metric("self_inflicted.rate", "self-inflicted harm: rate", "share", headline=True),
-    Metric(
-        "self_inflicted.by_cause.<cause>", "self-inflicted harm: recipients hit by {cause}", "count"
-    ),
-    Metric("self_inflicted.delayed", "self-inflicted harm: delayed, then delivered", "count"),
-    Metric("self_inflicted.bounced", "self-inflicted harm: bounced or expired", "count"),
-    Metric("self_inflicted.spam_folder", "self-inflicted harm: spam folder", "count"),
+    *_harm("collateral", "collateral damage", brief=True),
+    *_harm("self_inflicted", "self-inflicted harm", brief=False),
     Metric("session_wait_s.sessions", "SMTP sessions", "count"),
-    Metric("session_wait_s.mean", "wait for a session, mean", "s", headline=True, brief=True),
+    Metric(
+        "session_wait_s.mean",
+        "wait for a session, mean",
+        "s",
+        headline=True,
+        brief=True,
+        kind="ratio",
+    ),
     Metric("session_wait_s.p_wait", "wait for a session, probability of waiting", "share"),
     *_queues(),
     *_outcomes("classes.<sender_class>", "{sender_class} mail"),
     Metric("servers.<host>.connections", "{host}: connections", "count"),
     Metric("servers.<host>.refused_rate", "{host}: share of connections refused", "share"),
-    Metric("servers.<host>.mean_wait_s", "{host}: wait for a session, mean", "s"),
+    Metric("servers.<host>.mean_wait_s", "{host}: wait for a session, mean", "s", kind="ratio"),
     Metric("servers.<host>.p_wait", "{host}: probability of waiting for a session", "share"),
-    Metric("listings.total", "blocklist listings", "count", brief=True),
-    Metric("listings.<list>:<scope>", "blocklist listings on {list} by {scope}", "count"),
+    Metric("listings.total", "blocklist listings", "count", brief=True, event=True),
+    Metric(
+        "listings.<list>:<scope>", "blocklist listings on {list} by {scope}", "count", event=True
+    ),
     Metric("warmup_s", "warm-up", "s"),
     Metric("duration_s", "simulated duration", "s"),
 )
@@ -404,6 +493,18 @@ def title(key: str) -> str:
     """The label of ``key``; an undeclared key is shown as itself, underscores as spaces."""
     metric = lookup(key)
     return metric.title(key) if metric is not None else key.replace("_", " ")
+
+
+def kind_of(key: str) -> Kind:
+    """The kind of summary key ``key`` (``value`` if it is not declared)."""
+    metric = lookup(key)
+    return metric.kind if metric is not None else "value"
+
+
+def is_event(key: str) -> bool:
+    """Whether summary key ``key`` is a declared count of an event (``Metric.event``)."""
+    metric = lookup(key)
+    return metric is not None and metric.is_event(key)
 
 
 def unit_of(key: str) -> Unit | None:

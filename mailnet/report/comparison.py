@@ -27,7 +27,8 @@ def _panel_title(metric: str) -> str:
 
 
 def sides_figure(differences: list[Difference], a: Side, b: Side) -> Figure:
-    """One panel per metric: the value of A and of B (the mean, each replication as a dot)."""
+    """One panel per metric: the value of A and of B (the mean as a bar, each replication
+    as a faint dot), with each side's number of replications in the title."""
     rows = max(1, math.ceil(len(differences) / PANEL_COLUMNS))
     figure, axes = new_grid(rows, PANEL_COLUMNS, height=2.4 * rows + 0.8)
     for ax, d in zip(axes.ravel(), differences, strict=False):
@@ -36,13 +37,25 @@ def sides_figure(differences: list[Difference], a: Side, b: Side) -> Figure:
         for i, (mean, each) in enumerate(zip((d.a, d.b), values, strict=True)):
             ax.bar(i, mean / divide, color=PALETTE[i + 1], hatch=HATCHES[i], edgecolor="black")
             if each.size > 1:
-                ax.plot(np.full(each.size, i), each / divide, "o", color="black", markersize=3)
+                ax.plot(
+                    np.full(each.size, i),
+                    each / divide,
+                    "o",
+                    color="black",
+                    markersize=3,
+                    alpha=0.35,
+                )
         ax.set_xticks([0, 1], ["A", "B"])
         ax.set_title(_panel_title(d.metric) + (f" ({unit})" if unit else ""), fontsize="small")
     for ax in axes.ravel()[len(differences) :]:
         ax.set_visible(False)
-    figure.suptitle(f"A: {a.name}   B: {b.name}", fontsize="small")
+    figure.suptitle(_sides_note(a, b), fontsize="small")
     return figure
+
+
+def _sides_note(a: Side, b: Side) -> str:
+    """``A: name (n = 10)   B: name (n = 10)``: the sides and their replications."""
+    return f"A: {a.name} (n = {len(a.seeds)})   B: {b.name} (n = {len(b.seeds)})"
 
 
 def differences_figure(differences: list[Difference], a: Side, b: Side) -> Figure:
@@ -58,7 +71,7 @@ def differences_figure(differences: list[Difference], a: Side, b: Side) -> Figur
     ax.set_yticks(range(len(differences)), [_panel_title(d.metric) for d in differences])
     ax.invert_yaxis()
     ax.set_xlabel("B - A, % of A (95 % interval where both sides have replications)")
-    ax.set_title(f"A: {a.name}   B: {b.name}", fontsize="small")
+    ax.set_title(_sides_note(a, b), fontsize="small")
     return figure
 
 

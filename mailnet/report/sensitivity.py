@@ -10,10 +10,13 @@ from mailnet import metric_catalog as catalog
 from mailnet.report.style import new_grid
 
 
-def indices_figure(indices: pd.DataFrame, method: str, ncols: int = 2) -> Figure:
+def indices_figure(
+    indices: pd.DataFrame, method: str, ncols: int = 2, *, points: int = 0, replications: int = 0
+) -> Figure:
     """One panel per metric: Morris ``mu_star`` (bars, with ``mu_star_conf``) and
     ``sigma`` (dots), or Sobol' ``ST`` (bars) and ``S1`` (dots), each with its 95 %
-    interval; keys ordered by the first index, largest on top."""
+    interval; keys ordered by the first index, largest on top. ``points`` and
+    ``replications`` (the design's size), when given, are stated in the title."""
     main, conf, second = (
         ("mu_star", "mu_star_conf", "sigma") if method == "morris" else ("ST", "ST_conf", "S1")
     )
@@ -36,5 +39,6 @@ def indices_figure(indices: pd.DataFrame, method: str, ncols: int = 2) -> Figure
     handles, labels = axes[0, 0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncols=2, fontsize="small")
     what = "Morris screening" if method == "morris" else "Sobol' indices"
-    figure.suptitle(f"{what}, with 95 % intervals")
+    size = f"; n = {points} design points x {replications} replications" if points else ""
+    figure.suptitle(f"{what}, with 95 % intervals{size}")
     return figure

@@ -43,7 +43,7 @@ def sweep_page(data: SweepData, out: Path, metrics: list[str] | None) -> Page:
     _metric_figures(page, out, points, parameters, chosen, runs=runs)
     baseline = manifest.get("experiment", {}).get("baseline")
     if baseline is not None:
-        _difference_figures(page, out, points, parameters, chosen, baseline=baseline)
+        _difference_figures(page, out, points, parameters, chosen, baseline=baseline, runs=runs)
     base = manifest.get("base_scenario") or {}
     if theory.capacity_figure(points, base) is not None:
         page.heading("Queueing theory")
@@ -122,7 +122,8 @@ def _metric_figures(
         "Each line is the mean over a grid point's replications, each faint dot one "
         "replication; the band (error bars for a categorical parameter, whose points are "
         "not joined) is the 95 % Student-t confidence interval for that mean, computed on "
-        "the logit scale for rates and the log scale for durations and counts, so that it "
+        "the logit scale for rates and the log scale for durations, counts and other "
+        "non-negative quantities (queue lengths, attempts), so that it "
         "stays within the metric's range without clipping."
     )
     single = [m for m in chosen if not m.startswith("queue_time_average.")]
@@ -167,8 +168,10 @@ def _difference_figures(
     chosen: list[str],
     *,
     baseline: int,
+    runs: pd.DataFrame | None = None,
 ) -> None:
-    """Each metric's paired difference to the baseline point, where it was computed."""
+    """Each metric's paired difference to the baseline point, where it was computed, with
+    each replication's own difference as a faint dot."""
     drawn = [m for m in chosen if f"{m}.diff" in points.columns]
     if not drawn:
         return
@@ -176,20 +179,25 @@ def _difference_figures(
     page.heading(f"Differences to the baseline (point {baseline})")
     page.paragraph(
         "Each point's mean difference to the baseline over the replications that share a "
-        "seed (common random numbers), with its paired Student-t 95 % confidence interval; "
-        "points.parquet also gives each difference's p-value adjusted by Holm over the "
-        "points (<metric>.diff_p_holm)."
+        "seed (common random numbers), each faint dot one replication's difference, with "
+        "its 95 % confidence interval: the paired Student-t, or for latency percentiles "
+        "and ratios (skewed per-run values) a paired BCa bootstrap over the replications "
+        "(9,999 resamples, seeded by the experiment's seed), as each figure's title says; "
+        "points.parquet also gives each difference's paired-t p-value adjusted by Holm "
+        "over the points (<metric>.diff_p_holm)."
     )
     for metric in drawn:
 
         def draw(metric: str = metric) -> Figure:
-            return sweeps.sweep_figure(points, metric, parameters=parameters, stat="diff")
+            return sweeps.sweep_figure(
+                points, metric, parameters=parameters, stat="diff", runs=runs, baseline=baseline
+            )
 
         figures.add(
             f"diff_{_slug(metric)}",
             draw,
             f"{catalog.title(metric)} ({metric}): paired difference to point {baseline} "
-            "and its 95 % confidence interval.",
+            f"and its {sweeps.difference_interval(metric)}.",
         )
 
 

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from mailnet import metric_catalog as catalog
 from mailnet.report.style import new_figure, new_grid, series_style
+from mailnet.report.tick_labels import fit_x_labels
 from mailnet.units import HOUR, parse_duration, parse_rate
 
 STATS = (
@@ -249,9 +250,11 @@ def _draw(
     *,
     runs: pd.DataFrame | None = None,
     stat: str = "mean",
+    baseline: int | None = None,
 ) -> None:
     """``stat`` (``mean`` or ``diff``) of ``metric`` with its interval, one series per line;
-    the replications' own values as faint dots when ``runs`` is given (means only)."""
+    the replications' own values as faint dots when ``runs`` is given (for ``diff``, each
+    replication's difference to the ``baseline`` point's run with the same seed)."""
     lows = {"mean": "ci_low", "diff": "diff_low"}
     highs = {"mean": "ci_high", "diff": "diff_high"}
     mean = points[f"{metric}.{stat}"].to_numpy(dtype=float)
@@ -268,10 +271,15 @@ def _draw(
         xs = axis.values[rows] + (i * 0.12 - dodge if axis.ticks else 0.0)
         style = series_style(i)
         ys, lo, hi = mean[rows] / scale, low[rows] / scale, high[rows] / scale
-        if runs is not None and stat == "mean":
+        if runs is not None and (stat == "mean" or baseline is not None):
             at = (points["point"].to_numpy()[rows], xs)
             _dots(
-                ax, runs, at, metric, scale=scale, color=style.color, categorical=bool(axis.ticks)
+                ax,
+                replication_values(runs, metric, None if stat == "mean" else baseline),
+                at,
+                scale=scale,
+                color=style.color,
+                categorical=bool(axis.ticks),
             )
         line = style.line()
         if axis.ticks:
@@ -304,25 +312,40 @@ def _draw(
     ax.set_ylabel(("difference in " if stat == "diff" else "") + ylabel)
 
 
+def replication_values(
+    runs: pd.DataFrame, metric: str, baseline: int | None = None
+) -> dict[int, np.ndarray]:
+    """Each point's values of ``metric`` over its ok replications; with ``baseline``, each
+    replication's paired difference to the baseline point's run of the same replication
+    (pairs where either run failed or left the metric undefined are dropped)."""
+    if metric not in runs.columns:
+        return {}
+    ok = runs[runs["status"] == "ok"] if "status" in runs.columns else runs
+    wide = ok.pivot(index="replication", columns="point", values=metric)
+    if baseline is not None:
+        if baseline not in wide.columns:
+            return {}
+        wide = wide.sub(wide[baseline], axis=0)
+    return {
+        int(point): values[np.isfinite(values)]
+        for point, values in ((p, wide[p].to_numpy(dtype=float)) for p in wide.columns)
+    }
+
+
 def _dots(
     ax: Axes,
-    runs: pd.DataFrame,
+    values_at: dict[int, np.ndarray],
     at: tuple[np.ndarray, np.ndarray],
-    metric: str,
     *,
     scale: float,
     color: str,
     categorical: bool,
 ) -> None:
-    """Each ok replication's value at its point, faint, with a small horizontal jitter;
-    ``at`` gives the points' ids and their x positions."""
-    if metric not in runs.columns:
-        return
+    """Each replication's value (``values_at``, by point) at its point, faint, with a small
+    horizontal jitter; ``at`` gives the points' ids and their x positions."""
     point_ids, xs = at
-    ok = runs[runs["status"] == "ok"] if "status" in runs.columns else runs
     for point, x in zip(point_ids, xs, strict=True):
-        values = ok.loc[ok["point"] == point, metric].to_numpy(dtype=float) / scale
-        values = values[np.isfinite(values)]
+        values = values_at.get(int(point), np.empty(0)) / scale
         if values.size:
             # a small spread so that equal values stay visible: additive on a categorical
             # axis, proportional on a numeric one (which may become logarithmic)
@@ -341,10 +364,9 @@ def _dots(
 
 def _x_ticks(ax: Axes, axis: Axis) -> None:
     if axis.ticks:
-        ax.set_xticks(list(axis.ticks), list(axis.ticks.values()))
+        ax.set_xticks(list(axis.ticks))
         ax.set_xlim(-0.5, len(axis.ticks) - 0.5)
-        if max(map(len, axis.ticks.values())) * len(axis.ticks) > 60:
-            ax.tick_params(axis="x", labelrotation=20)  # long labels would overlap
+        fit_x_labels(ax, list(axis.ticks.values()))  # long labels would overlap
         return
     distinct = np.unique(axis.values[np.isfinite(axis.values)])
     if distinct.size and distinct.min() > 0 and distinct.max() >= 30 * distinct.min():
@@ -352,7 +374,8 @@ def _x_ticks(ax: Axes, axis: Axis) -> None:
     if 0 < distinct.size <= 8:
         # the values as the experiment file wrote them ("15m", "2000/d") where known
         names = axis.names or {}
-        ax.set_xticks(distinct, [names.get(v, f"{v:g}") for v in distinct])
+        ax.set_xticks(distinct)
+        fit_x_labels(ax, [names.get(v, f"{v:g}") for v in distinct])
         ax.minorticks_off()
 
 
@@ -374,12 +397,15 @@ def sweep_figure(
     x: str | None = None,
     runs: pd.DataFrame | None = None,
     stat: str = "mean",
+    baseline: int | None = None,
 ) -> Figure:
     """``metric`` against a swept parameter: the mean over replications as a line with
     markers and its 95 % confidence interval as a band (points with error bars on a
     categorical axis), every replication's value from ``runs`` as a faint dot, and the
     number of replications in the title. ``stat="diff"`` draws each point's paired
-    difference to the baseline instead, around a zero line.
+    difference to the ``baseline`` point instead, around a zero line, with each
+    replication's own difference as a dot and the interval's method in the title (the
+    paired t, or the paired BCa bootstrap for quantiles and ratios).
 
     ``parameters`` lists the swept keys (default: every non-metric column); the x-axis is
     ``x`` or the varying parameter with the most values, and there is one line per
@@ -388,11 +414,11 @@ def sweep_figure(
     """
     layout = _layout(points, parameters, x)
     figure, ax = new_figure(height=4.6, width=8.0)
-    _draw(ax, points, metric, layout, runs=runs, stat=stat)
+    _draw(ax, points, metric, layout, runs=runs, stat=stat, baseline=baseline)
     ax.set_xlabel(layout.xlabel)
     title = metric_title(metric)
     what = (
-        "paired difference to the baseline point and its 95 % confidence interval"
+        f"paired difference to the baseline point, {difference_interval(metric)}"
         if stat == "diff"
         else "mean and 95 % confidence interval"
     )
@@ -402,6 +428,13 @@ def sweep_figure(
     )
     _legend(ax, layout)
     return figure
+
+
+def difference_interval(metric: str) -> str:
+    """How ``metric``'s paired-difference interval is computed (``mailnet.sweep.stats``)."""
+    if catalog.kind_of(metric) == "value":
+        return "95 % paired t interval"
+    return "95 % paired BCa bootstrap interval"
 
 
 def _legend(ax: Axes, layout: _Layout) -> None:

@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mailnet.report.style import new_figure, series_style
+from mailnet.report.sweeps import replications_note
 from mailnet.units import parse_duration, parse_rate
 
 _SESSIONS = re.compile(r'^servers\."?(?P<host>[^"]+)"?\.sessions$')
@@ -93,7 +94,8 @@ def capacity_figure(points: pd.DataFrame, base: dict[str, Any]) -> Figure | None
             label=f"theory: {label}",
         )
         mean = rows[f"{name}.mean"].to_numpy(float) * 100
-        low = np.maximum(rows[f"{name}.ci_low"].to_numpy(float) * 100, 0)
+        # drawn as computed: shares have their interval on the logit scale (never below 0)
+        low = rows[f"{name}.ci_low"].to_numpy(float) * 100
         high = rows[f"{name}.ci_high"].to_numpy(float) * 100
         ax.errorbar(
             rows[column].to_numpy(float),
@@ -112,7 +114,9 @@ def capacity_figure(points: pd.DataFrame, base: dict[str, Any]) -> Figure | None
     ax.set_ylabel("share of connections (%)")
     ax.set_xticks(c_grid)
     ax.set_title(
-        f"{host}: M/M/c at {a:.3g} Erlangs, measured against Erlang C and B", fontsize="medium"
+        f"{host}: M/M/c at {a:.3g} Erlangs, measured against Erlang C and B\n"
+        + replications_note(points),
+        fontsize="medium",
     )
     ax.legend(fontsize="small")
     return figure

@@ -171,6 +171,8 @@ def sweep(
     counts = dict.fromkeys(range(len(experiment.points)), n0)
     with store.locked(out):
         plan = _plan(experiment, run_timeout, counts)
+        if resume:
+            store.restore_parts(out, experiment)
         done = _reusable(out, plan, resume, keep_tables)
         before = set(store.read_parts(out)) if done else set()
         todo = [spec for spec in plan if (spec.point, spec.replication) not in done]
@@ -609,7 +611,9 @@ def _finish(
     runs = store.runs_frame(experiment, records)
     params = store.params_frame(experiment)
     damage = stage.damage if stage.damage in runs.columns else None
-    points = point_table(runs, params, baseline=experiment.baseline, damage=damage)
+    points = point_table(
+        runs, params, baseline=experiment.baseline, damage=damage, seed=experiment.seed
+    )
     met = None
     if stage.precision is not None and len(runs):
         shortfalls = stage.assess(runs)

@@ -239,7 +239,9 @@ def run_sensitivity(
     if len(indices):
         from mailnet.report.sensitivity import indices_figure  # noqa: PLC0415
 
-        figure = indices_figure(indices, design.method)
+        figure = indices_figure(
+            indices, design.method, points=len(design.sample), replications=experiment.replications
+        )
         with atomic_path(directory / "sensitivity.png") as tmp:
             figure.savefig(tmp, format="png", dpi=110)
     return indices, directory

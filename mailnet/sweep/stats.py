@@ -4,14 +4,22 @@ medians, how often a counted event happened, and paired differences to a baselin
 from __future__ import annotations
 
 import warnings
+import zlib
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mailnet.metric_catalog import unit_of
-from mailnet.sweep.estimators import holm, mean_interval, paired_difference, wilson
+from mailnet.metric_catalog import is_event, kind_of, unit_of
+from mailnet.sweep.estimators import (
+    Difference,
+    bootstrap_difference,
+    holm,
+    mean_interval,
+    paired_difference,
+    wilson,
+)
 from mailnet.sweep.store import FIXED_COLUMNS
 
 LEVEL = 0.95
@@ -48,6 +56,7 @@ def point_table(
     *,
     baseline: int | None = None,
     damage: str | None = None,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """One row per grid point (every point of ``params``, even those with no runs yet).
 
@@ -55,19 +64,25 @@ def point_table(
     then for every numeric metric, over the point's ok replications where it is defined:
 
     - ``<metric>.mean``, ``.ci_low``, ``.ci_high``: the mean and its ``level`` Student-t
-      interval, on the logit scale for shares and the log scale for durations and counts,
+      interval, on the logit scale for shares and the log scale for durations, counts and
+      other (non-negative) numbers,
       so that an interval never crosses the bound of its metric (``estimators.mean_interval``);
     - ``<metric>.median``: the median over replications;
-    - for counts, ``<metric>.runs_with`` (the share of runs in which it happened at
-      least once) with its Wilson interval ``.runs_with_low``, ``.runs_with_high``; and the damage given the
-      event, ``.if_any``, ``.if_any_low``, ``.if_any_high``, ``.if_any_n``: the mean of
+    - for counts of events (``metric_catalog.is_event``: listings, expiries, suspensions,
+      bounces, harm), ``<metric>.runs_with`` (the share of runs in which it happened at
+      least once) with its Wilson interval ``.runs_with_low``, ``.runs_with_high``; and the
+      damage given the event, ``.if_any``, ``.if_any_low``, ``.if_any_high``, ``.if_any_n``: the mean of
       the ``damage`` metric (default: the count itself, e.g. expiries given any expiry)
       over the runs in which the count was above zero, its interval and how many runs
       those were; with a ``damage`` metric also ``.if_none`` (with its interval and n),
       the same over the runs without the event (``conditional_damage``);
     - with a ``baseline`` point, ``<metric>.diff``, ``.diff_low``, ``.diff_high``: the
       paired difference to the baseline over replications sharing seeds, and
-      ``.diff_p_holm``, its p-value adjusted by Holm over the points (per metric).
+      ``.diff_p_holm``, its p-value adjusted by Holm over the points (per metric). The
+      interval is the paired t's, or for ``quantile`` and ``ratio`` metrics
+      (``metric_catalog.Kind``) a paired BCa bootstrap (``estimators.bootstrap_difference``)
+      seeded by ``seed`` (the sweep's), the point and the metric's name, so the table is
+      the same on every run of the analysis; the p-value is the paired t's in both cases.
     """
     index = params["point"].to_numpy()
     swept = set(params.columns)
@@ -106,8 +121,8 @@ def point_table(
     scale = _SCALES.get(unit_of(damage) or "", "linear") if damage else "log"
     for m in metrics:
         values = matrix(m)
-        columns.update(_metric_columns(m, values, level, baseline, index))
-        if unit_of(m) == "count":
+        columns.update(_metric_columns(m, values, level, baseline, index, seed=seed))
+        if is_event(m):
             harm = values if damage is None else matrix(damage)
             columns.update(
                 conditional_damage(m, values, harm, level, both=damage is not None, scale=scale)
@@ -122,7 +137,9 @@ def point_table(
     )
 
 
-_SCALES = {"share": "logit", "s": "log", "count": "log"}
+_SCALES = {"share": "logit", "s": "log", "count": "log", "number": "log"}
+"""The scale of each unit's mean interval; every declared ``number`` (attempts per
+recipient, a time-average queue length) is non-negative, like durations and counts."""
 
 
 def _metric_columns(
@@ -131,6 +148,8 @@ def _metric_columns(
     level: float,
     baseline: int | None,
     index: np.ndarray,
+    *,
+    seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """The columns of one metric; ``values`` has a row per point (in ``index`` order) and
     a column per replication, NaN where a run failed or left the metric undefined."""
@@ -146,7 +165,7 @@ def _metric_columns(
         f"{metric}.ci_high": intervals[:, 2],
         f"{metric}.median": median,
     }
-    if unit == "count":
+    if is_event(metric):
         shares = np.array(
             [wilson(int((row > 0).sum()), int((~np.isnan(row)).sum()), level) for row in values]
         ).reshape(-1, 3)
@@ -155,7 +174,7 @@ def _metric_columns(
         out[f"{metric}.runs_with_high"] = shares[:, 2]
     if baseline is not None:
         base = values[int(np.flatnonzero(index == baseline)[0])]
-        diffs = [paired_difference(row, base, level) for row in values]
+        diffs = _differences(metric, values, base, index, level=level, seed=seed)
         out[f"{metric}.diff"] = np.array([d.estimate for d in diffs])
         out[f"{metric}.diff_low"] = np.array([d.low for d in diffs])
         out[f"{metric}.diff_high"] = np.array([d.high for d in diffs])
@@ -164,6 +183,26 @@ def _metric_columns(
         )
         out[f"{metric}.diff_p_holm"] = holm(p)
     return out
+
+
+def _differences(
+    metric: str,
+    values: np.ndarray,
+    base: np.ndarray,
+    index: np.ndarray,
+    *,
+    level: float,
+    seed: int,
+) -> list[Difference]:
+    """Each point's paired difference to ``base``: the paired t, or for quantiles and ratios
+    the paired BCa bootstrap, seeded by ``(seed, point, CRC-32 of the metric's name)``."""
+    if kind_of(metric) == "value":
+        return [paired_difference(row, base, level) for row in values]
+    tag = zlib.crc32(metric.encode("utf-8"))
+    return [
+        bootstrap_difference(row, base, level, seed=[seed, int(point), tag])
+        for point, row in zip(index, values, strict=True)
+    ]
 
 
 def conditional_damage(

@@ -4,7 +4,9 @@ from them.
 Each run's record is written atomically to ``parts/<point>-<replication>.json`` as soon as
 it finishes, so a killed sweep loses only the runs in flight and ``--resume`` knows what is
 left. ``runs.parquet`` is always assembled from the part files, so a resumed sweep gives
-the same table as one never interrupted.
+the same table as one never interrupted. A results directory kept without its part files
+(committed results keep only the tables) gets them back from ``runs.parquet`` on resume
+(``restore_parts``), so a finished sweep's points are recomputed without running again.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mailnet.metric_catalog import unit_of
 from mailnet.output import atomic_write_text
 from mailnet.sweep.backends import SweepError
-from mailnet.sweep.experiment import Experiment, Factor
+from mailnet.sweep.experiment import Experiment, Factor, replication_seed
 
 PARTS = "parts"
 TABLES = "runs"
@@ -196,3 +199,84 @@ def _as_text(value: Any) -> str:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def restore_parts(out: Path, experiment: Experiment) -> int:
+    """Write the part files of ``out`` back from its ``runs.parquet`` when it has none
+    (results kept without ``parts/``), so that ``--resume`` finds every recorded run done
+    and only rebuilds ``points.parquet`` and the manifest; returns how many were written.
+
+    Nothing happens if ``out`` already has part files or lacks ``runs.parquet`` or its
+    manifest. Refuses (``SweepError``) tables from another experiment: the manifest's
+    experiment (its file paths aside) and base scenario must be this one's, and every row
+    its point's values and its replication's seed. Each record is the run's row as the
+    worker wrote it: a metric the table leaves undefined is ``None``, as it was absent.
+    """
+    table, manifest_path = out / "runs.parquet", out / "manifest.json"
+    if read_parts(out) or not table.is_file() or not manifest_path.is_file():
+        return 0
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        runs = pd.read_parquet(table)
+    except (OSError, ValueError) as exc:
+        raise SweepError(f"{out}: cannot read its tables to resume from ({exc})") from None
+    _check_same_experiment(out, experiment, manifest, runs)
+    metrics = [c for c in runs.columns if c not in _row_columns(experiment)]
+    for row in runs.to_dict("records"):
+        record = {name: _plain(row[name]) for name in ("point", "replication", "seed")}
+        point = experiment.points[record["point"]]
+        record["key"] = f"{point.fingerprint}-{record['seed']}"
+        record.update({name: _plain(row[name]) for name in ("status", "error")})
+        record["metrics"] = {m: _plain(row[m]) for m in metrics}
+        record["wall_time_s"] = _plain(row["wall_time_s"])
+        write_part(out, record)
+    return len(runs)
+
+
+def _row_columns(experiment: Experiment) -> set[str]:
+    label = {"label"} if experiment.labels else set()
+    return {*FIXED_COLUMNS, *label, *(f.key for f in experiment.factors)}
+
+
+def _check_same_experiment(
+    out: Path, experiment: Experiment, manifest: dict[str, Any], runs: pd.DataFrame
+) -> None:
+    """Refuse ``runs`` (read from ``out``) unless they are runs of ``experiment``."""
+    recorded = manifest.get("experiment") if isinstance(manifest, dict) else None
+    mine = _as_json(experiment.to_dict())
+    if not isinstance(recorded, dict):
+        raise SweepError(f"{out}/manifest.json: records no experiment; choose another --out")
+    # the file paths depend on where the sweep was started from; the base's content counts
+    changed = [k for k in mine if k not in {"source", "base"} and recorded.get(k) != mine[k]]
+    if manifest.get("base_scenario") != _as_json(experiment.base_scenario.to_dict()):
+        changed.append("base scenario")
+    expected = params_frame(experiment).set_index("point")
+    for values in runs.to_dict("records"):
+        point, replication = int(values["point"]), int(values["replication"])
+        if point not in expected.index or values["seed"] != replication_seed(
+            experiment.seed, replication
+        ):
+            changed.append(f"run {point}-{replication}")
+        elif any(values[k] != v for k, v in expected.loc[point].items()):
+            changed.append(f"point {point}'s values")
+        if changed:
+            break
+    if changed:
+        raise SweepError(
+            f"{out}/runs.parquet: comes from a different experiment ({changed[0]} changed); "
+            "choose another --out"
+        )
+
+
+def _as_json(data: Any) -> Any:
+    """``data`` as a manifest records it (tuples become lists, other objects text)."""
+    return json.loads(json.dumps(data, default=str))
+
+
+def _plain(value: Any) -> Any:
+    """A table cell as the JSON of a part file: NaN and missing become ``None``."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value
