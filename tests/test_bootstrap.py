@@ -102,22 +102,22 @@ def _runs() -> tuple[pd.DataFrame, pd.DataFrame]:
     return runs, pd.DataFrame({"point": [0, 1], "x": [1, 2]})
 
 
-def test_points_table_bootstraps_quantiles_and_keeps_the_t_for_values() -> None:
+def test_points_table_bootstraps_quantiles_beside_the_t() -> None:
     runs, params = _runs()
     points = point_table(runs, params, baseline=0, seed=11).set_index("point")
     y = runs.pivot(index="point", columns="replication", values="latency_s.p90").to_numpy()
     boot = bootstrap_difference(y[1], y[0], seed=[11, 1, zlib.crc32(b"latency_s.p90")])
-    assert tuple(points.loc[1, ["latency_s.p90.diff_low", "latency_s.p90.diff_high"]]) == (
-        boot.low,
-        boot.high,
-    )
+    bounds = ["latency_s.p90.diff_boot_low", "latency_s.p90.diff_boot_high"]
+    assert tuple(points.loc[1, bounds]) == (boot.low, boot.high)
+    t = paired_difference(y[1], y[0])
+    assert points.loc[1, "latency_s.p90.diff_low"] == t.low
     rate = runs.pivot(index="point", columns="replication", values="delivery_rate").to_numpy()
-    t = paired_difference(rate[1], rate[0])
-    assert points.loc[1, "delivery_rate.diff_low"] == t.low
+    assert points.loc[1, "delivery_rate.diff_low"] == paired_difference(rate[1], rate[0]).low
+    assert "delivery_rate.diff_boot_low" not in points.columns
     again = point_table(runs, params, baseline=0, seed=11)
     pd.testing.assert_frame_equal(again.set_index("point"), points)
     other = point_table(runs, params, baseline=0, seed=12).set_index("point")
-    assert other.loc[1, "latency_s.p90.diff_low"] != points.loc[1, "latency_s.p90.diff_low"]
+    assert other.loc[1, bounds[0]] != points.loc[1, bounds[0]]
 
 
 def test_only_counts_of_events_get_runs_with_and_damage_columns() -> None:

@@ -98,7 +98,7 @@ def test_difference_figures_show_each_replications_paired_difference(frames) -> 
     # seconds, drawn as they are: every difference here is under two minutes
     assert max(abs(expected)) < 120
     assert _dot_values(ax) == pytest.approx(sorted(expected))
-    assert "paired BCa bootstrap interval" in ax.get_title()
+    assert "paired t interval (BCa bootstrap in points.parquet)" in ax.get_title()
     assert f"n = {R} replications per point" in ax.get_title()
     rate = sweep_figure(points, "delivery_rate", stat="diff", runs=runs, baseline=0)
     assert "paired t interval" in rate.axes[0].get_title()

@@ -180,11 +180,11 @@ def _difference_figures(
     page.paragraph(
         "Each point's mean difference to the baseline over the replications that share a "
         "seed (common random numbers), each faint dot one replication's difference, with "
-        "its 95 % confidence interval: the paired Student-t, or for latency percentiles "
-        "and ratios (skewed per-run values) a paired BCa bootstrap over the replications "
-        "(9,999 resamples, seeded by the experiment's seed), as each figure's title says; "
-        "points.parquet also gives each difference's paired-t p-value adjusted by Holm "
-        "over the points (<metric>.diff_p_holm)."
+        "its 95 % paired Student-t confidence interval; for latency percentiles and "
+        "ratios (skewed per-run values) points.parquet also gives a paired BCa bootstrap "
+        "interval over the replications (<metric>.diff_boot_low, _high; 9,999 resamples, "
+        "seeded by the experiment's seed), and for every metric the paired-t p-value "
+        "adjusted by Holm over the points (<metric>.diff_p_holm)."
     )
     for metric in drawn:
 

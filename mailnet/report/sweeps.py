@@ -404,8 +404,7 @@ def sweep_figure(
     categorical axis), every replication's value from ``runs`` as a faint dot, and the
     number of replications in the title. ``stat="diff"`` draws each point's paired
     difference to the ``baseline`` point instead, around a zero line, with each
-    replication's own difference as a dot and the interval's method in the title (the
-    paired t, or the paired BCa bootstrap for quantiles and ratios).
+    replication's own difference as a dot and the interval's method in the title.
 
     ``parameters`` lists the swept keys (default: every non-metric column); the x-axis is
     ``x`` or the varying parameter with the most values, and there is one line per
@@ -431,10 +430,12 @@ def sweep_figure(
 
 
 def difference_interval(metric: str) -> str:
-    """How ``metric``'s paired-difference interval is computed (``mailnet.sweep.stats``)."""
+    """How ``metric``'s paired-difference interval is computed (``mailnet.sweep.stats``):
+    the paired t for every metric; quantiles and ratios have a BCa bootstrap interval
+    beside it in points.parquet."""
     if catalog.kind_of(metric) == "value":
         return "95 % paired t interval"
-    return "95 % paired BCa bootstrap interval"
+    return "95 % paired t interval (BCa bootstrap in points.parquet)"
 
 
 def _legend(ax: Axes, layout: _Layout) -> None:
