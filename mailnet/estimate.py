@@ -22,14 +22,17 @@ wall time, 2 cores at load 8    117 µs      91 µs           143 µs          2
 ==============================  ==========  ==============  ==============  =============
 
 The interpreter with mailnet, NumPy, pandas and SimPy loaded holds about 130 MB before a
-run starts (``BASE_BYTES``).
+run starts (``BASE_BYTES``), and the world about 11 KB per MX server
+(``WORLD_BYTES_PER_SERVER``). A summary-only run, and every run of a sweep that keeps no
+tables, holds no rows: it is priced at the interpreter, the world and
+``SUMMARY_BYTES_PER_ROW``.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,6 +66,18 @@ BYTES_PER_PERIODIC_ROW = 100.0
 BASE_BYTES = 130 * 2**20
 """The interpreter with mailnet and its libraries loaded, before a run."""
 
+SUMMARY_BYTES_PER_ROW = 200.0
+"""Process memory per message-recipient row of a summary-only run, which keeps no rows:
+the generated internet (1,000 domains, one day) peaked at 246 MB for 140 k messages and
+340 MB for 520 k, 200 bytes per row (the cohort's outcome and time of each row, the
+MTAs' state of each destination domain their mail reaches, the mail in flight); the
+2-day and 16-day baselines at 155 and 157 MB (README "Summary-only runs")."""
+
+WORLD_BYTES_PER_SERVER = 12_000.0
+"""Memory of the world per MX server, its domain and its share of the senders'
+popularity weights: the generated internet holds 154 MB at 14,032 servers (10,000
+domains, 20 providers) and 21 MB at 1,445 (1,000 domains), 11 KB a server."""
+
 MAX_POINTS = 10_000
 """The most grid points an experiment may have: each is a whole scenario, built and
 validated before the first run (about a millisecond each)."""
@@ -82,7 +97,8 @@ class RunEstimate:
     """The size of one run. ``messages``: messages the senders submit (DSNs left out);
     ``rows``: message-recipient rows; ``events``: SimPy events; ``table_bytes``: the
     tables at the end; ``peak_bytes``: the process at its largest, tables included;
-    ``seconds``: wall time on one core."""
+    ``seconds``: wall time on one core; ``summary_peak_bytes``: the process at its
+    largest in a summary-only run (no tables)."""
 
     messages: float
     rows: float
@@ -90,6 +106,11 @@ class RunEstimate:
     table_bytes: float
     peak_bytes: float
     seconds: float
+    summary_peak_bytes: float = BASE_BYTES
+
+    def summary_only(self) -> RunEstimate:
+        """This run without its tables (``--summary-only``, a sweep keeping none)."""
+        return replace(self, table_bytes=0.0, peak_bytes=self.summary_peak_bytes)
 
     def describe(self) -> str:
         """``about 1.2e+05 messages, 1.5e+06 events, 690 MB of memory (tables 75 MB), 30 s``."""
@@ -134,19 +155,26 @@ def estimate_run(scenario: Scenario, base_dir: Path | None = None) -> RunEstimat
     periodic_events, periodic_rows = _periodic(scenario)
     events = rows * EVENTS_PER_ROW + periodic_events
     periodic_bytes = periodic_rows * BYTES_PER_PERIODIC_ROW
+    world = BASE_BYTES + len(scenario.servers) * WORLD_BYTES_PER_SERVER
     return RunEstimate(
         messages=messages,
         rows=rows,
         events=events,
         table_bytes=rows * TABLE_BYTES_PER_ROW + periodic_bytes,
-        peak_bytes=BASE_BYTES + rows * PEAK_BYTES_PER_ROW + 2 * periodic_bytes,
+        peak_bytes=world + rows * PEAK_BYTES_PER_ROW + 2 * periodic_bytes,
         seconds=events * SECONDS_PER_EVENT,
+        summary_peak_bytes=world + rows * SUMMARY_BYTES_PER_ROW,
     )
 
 
-def estimate_sweep(points: list[RunEstimate], replications: int, workers: int) -> SweepEstimate:
+def estimate_sweep(
+    points: list[RunEstimate], replications: int, workers: int, *, summary_only: bool = False
+) -> SweepEstimate:
     """The size of a sweep whose grid points have the run estimates ``points``, each run
-    ``replications`` times, on ``workers`` processes at once."""
+    ``replications`` times, on ``workers`` processes at once; ``summary_only``: runs that
+    keep no tables (a sweep without ``--keep-tables``)."""
+    if summary_only:
+        points = [p.summary_only() for p in points]
     largest = max(points, key=lambda r: r.peak_bytes)
     runs = len(points) * replications
     busy = max(1, min(workers, runs))
@@ -289,18 +317,24 @@ def refuse_oversized_run(
 
 
 def refuse_oversized_sweep(
-    experiment: Experiment, workers: int, max_memory: str | None = None
+    experiment: Experiment,
+    workers: int,
+    max_memory: str | None = None,
+    *,
+    keep_tables: bool = True,
 ) -> SweepEstimate:
     """The estimate of ``experiment`` on ``workers`` processes at once; ``ScenarioError``
     naming the experiment file when they would need more memory than ``max_memory`` or
-    the machine."""
+    the machine. Without ``keep_tables`` the runs are summary-only and priced so."""
     limit = parse_size(max_memory) if max_memory is not None else None
     base_dir = experiment.base_path.parent
     points = [
         estimate_run(Scenario.from_dict(p.scenario, experiment.source, base_dir), base_dir)
         for p in experiment.points
     ]
-    estimate = estimate_sweep(points, experiment.replications, workers)
+    estimate = estimate_sweep(
+        points, experiment.replications, workers, summary_only=not keep_tables
+    )
     check_memory(estimate.peak_bytes, limit, experiment.source, estimate.describe())
     return estimate
 

@@ -456,12 +456,28 @@ for _index, _metric in enumerate(CATALOG):
     _GROUP_RANK.setdefault(_metric.group, _index)
 
 
+_PLAIN: dict[str, int] = {}
+_FAMILIES: list[tuple[int, str, Metric]] = []  # (position, literal prefix, declaration)
+for _index, _metric in enumerate(CATALOG):
+    if _metric.is_family:
+        _FAMILIES.append((_index, _metric.group, _metric))
+    else:
+        _PLAIN.setdefault(_metric.key, _index)
+
+
 def lookup(key: str) -> Metric | None:
-    """The declaration of summary key ``key`` (the first that matches), or ``None``."""
-    for metric in CATALOG:
-        if metric.match(key) is not None:
+    """The declaration of summary key ``key`` (the first that matches), or ``None``.
+
+    Only the plain declaration equal to ``key`` and the families whose literal prefix
+    starts it can match: a summary of a world with 10,000 servers looks up ~70,000 keys,
+    each once against the ~120 declarations otherwise."""
+    plain = _PLAIN.get(key)
+    for index, prefix, metric in _FAMILIES:
+        if plain is not None and index > plain:
+            break
+        if key.startswith(prefix) and metric.pattern.fullmatch(key) is not None:
             return metric
-    return None
+    return None if plain is None else CATALOG[plain]
 
 
 def undeclared(keys: Iterable[str]) -> list[str]:

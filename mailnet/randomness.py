@@ -40,18 +40,26 @@ def stream_key(name: str) -> tuple[int, int]:
 
 class BlockDraws:
     """Scalar draws served from pre-drawn blocks: numpy scalar calls cost ~0.6 us each,
-    a block of 4096 costs ~11 ns per value (des-performance.md)."""
+    a block of 4096 costs ~11 ns per value (des-performance.md).
 
-    __slots__ = ("_block", "_draw", "_i", "_size")
+    ``first``: the size of the first block, doubling up to ``size`` (default: ``size``
+    from the start). For a draw whose values come one by one from the stream (uniform,
+    exponential, normal, lognormal), blocks of any sizes give the same values in the
+    same order; thousands of rarely used streams (one per MX host of a large world) then
+    hold a few values each, not 32 KB."""
 
-    def __init__(self, draw, size: int = 4096):
+    __slots__ = ("_block", "_draw", "_i", "_max", "_size")
+
+    def __init__(self, draw, size: int = 4096, first: int | None = None):
         self._draw = draw
-        self._size = size
-        self._block = draw(size)
+        self._max = size
+        self._size = size if first is None else min(first, size)
+        self._block = draw(self._size)
         self._i = 0
 
     def next(self) -> float:
         if self._i >= self._size:
+            self._size = min(2 * self._size, self._max)
             self._block = self._draw(self._size)
             self._i = 0
         value = self._block[self._i]

@@ -12,17 +12,20 @@ from typer.testing import CliRunner
 from mailnet.cli import app
 from mailnet.errors import ScenarioError
 from mailnet.estimate import (
+    BASE_BYTES,
     EVENTS_PER_ROW,
     check_memory,
     estimate_run,
     estimate_sweep,
     format_bytes,
     parse_size,
+    refuse_oversized_sweep,
     workers_for,
 )
 from mailnet.run_progress import CountingEnvironment
 from mailnet.scenario import load_scenario
 from mailnet.simulate import simulate
+from mailnet.sweep import load_experiment
 
 GOOD = textwrap.dedent("""
     [simulation]
@@ -191,3 +194,26 @@ def test_sweep_workers_beyond_the_runs_are_capped_with_a_notice(good, tmp_path):
     assert result.exit_code == 0, result.output
     assert "mailnet: --workers 64 capped at 1 (cores and runs)" in result.stderr
     assert "complete: 1 ok" in result.stdout
+
+
+def test_a_sweep_keeping_no_tables_is_priced_summary_only(good, tmp_path):
+    scenario = load_scenario(good, overrides=["simulation.duration=30d"])
+    run = estimate_run(scenario, good.parent)
+    # a summary-only run keeps no rows: far below the tables' price, above the interpreter
+    assert BASE_BYTES < run.summary_peak_bytes < (BASE_BYTES + run.peak_bytes) / 2
+    lean = estimate_sweep([run], replications=4, workers=2, summary_only=True)
+    assert lean.peak_bytes == 2 * run.summary_peak_bytes
+    assert lean.largest.table_bytes == 0
+    experiment = tmp_path / "exp.toml"
+    experiment.write_text(
+        'base = "good.toml"\nreplications = 2\n[grid]\n"simulation.duration" = ["30d"]\n'
+    )
+    loaded = load_experiment(experiment)
+    between = format_bytes((run.summary_peak_bytes + run.peak_bytes) / 2).replace(" ", "")
+    assert refuse_oversized_sweep(loaded, 1, between, keep_tables=False).peak_bytes == (
+        pytest.approx(run.summary_peak_bytes)
+    )
+    with pytest.raises(ScenarioError, match="--max-memory"):
+        refuse_oversized_sweep(loaded, 1, between, keep_tables=True)
+    with pytest.raises(ScenarioError, match="--max-memory"):
+        refuse_oversized_sweep(loaded, 1, "1KB", keep_tables=False)

@@ -20,13 +20,16 @@ from mailnet.cli import app
 from mailnet.errors import ScenarioError
 from mailnet.estimate import estimate_run
 from mailnet.model.clients import SenderPopulation
+from mailnet.model.dns import Resolver
+from mailnet.model.inbound import FIRST_BLOCK, service_sampler
 from mailnet.policies.sending_cycle import (
     HOUR,
     SendingClock,
     mean_multiplier,
     slot_multipliers,
 )
-from mailnet.scenario import Scenario
+from mailnet.randomness import BlockDraws
+from mailnet.scenario import Distribution, Scenario
 from mailnet.scenario.internet import InternetConfig
 from mailnet.scenario.internet_world import generate_world, zipf_weights
 
@@ -304,3 +307,47 @@ def test_a_cycle_needs_a_rate() -> None:
     }
     with pytest.raises(ScenarioError, match="a cycle shapes a rate"):
         Scenario.from_dict(raw, source="w.toml")
+
+
+# ------------------------------------------------------------------ the cost of its size
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda rng, n: rng.exponential(2.0, n),
+        lambda rng, n: rng.uniform(1.0, 3.0, n),
+        lambda rng, n: rng.lognormal(0.1, 0.5, n),
+    ],
+)
+def test_growing_blocks_serve_the_same_values_as_full_blocks(draw) -> None:
+    rng_full, rng_grown = np.random.default_rng(3), np.random.default_rng(3)
+    full = BlockDraws(lambda n: draw(rng_full, n), size=64)
+    grown = BlockDraws(lambda n: draw(rng_grown, n), size=64, first=4)
+    assert [grown.next() for _ in range(300)] == [full.next() for _ in range(300)]
+
+
+def test_a_server_draws_a_small_first_block_of_service_times() -> None:
+    dist = Distribution(dist="lognormal", mean=1.0, sd=0.5)
+    rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
+    sample = service_sampler(dist, rng_a)
+    assert len(sample.__self__._block) == FIRST_BLOCK  # type: ignore[attr-defined]
+    mu, sigma = math.log(1.0) - math.log1p(0.25) / 2, math.sqrt(math.log1p(0.25))
+    assert [sample() for _ in range(5000)] == list(rng_b.lognormal(mu, sigma, 5000))
+
+
+def test_each_host_s_backup_preferences_are_its_records_in_every_domain() -> None:
+    world = generate_world(InternetConfig(domains=300, providers=2, users=1000), 4)
+    scenario = Scenario.from_dict(world, "<world>")
+    resolver = Resolver(scenario.domains, np.random.default_rng(0))
+    backups = [name for name, server in world["servers"].items() if server.get("role")]
+    assert backups
+    for host in [*backups, "mx1.gmail.example", "nowhere.example"]:
+        expected = {
+            domain: min(r.preference for r in d.mx if r.host == host)
+            for domain, d in scenario.domains.items()
+            if any(r.host == host for r in d.mx)
+        }
+        assert resolver.preferences(host) == expected
+    first = backups[0]
+    domain = first.removeprefix("backup.")
+    resolver.set_mx(domain, [(10, f"mx1.{domain}")])
+    assert resolver.preferences(first) == {}

@@ -46,6 +46,7 @@ class Resolver:
         self._unresolvable = unresolvable or set()
         self.clock: Callable[[], float] = lambda: 0.0
         self._records: dict[str, list[tuple[int, str]]] = {}
+        self._by_host: dict[str, dict[str, int]] | None = None  # preferences, per host
         self._faults: dict[str, Callable[[float], smtp.Reply | None]] = {}
         self.null_mx: set[str] = set()
         for name, domain in domains.items():
@@ -70,6 +71,7 @@ class Resolver:
         """Replace ``domain``'s MX records (``(preference, host)``; none: its implicit MX)
         for lookups from now on: a change during the run."""
         self.null_mx.discard(domain)
+        self._by_host = None
         self._records[domain] = sorted(records) if records else [(0, domain)]
 
     def knows(self, domain: str) -> bool:
@@ -78,13 +80,12 @@ class Resolver:
     def preferences(self, host: str) -> dict[str, int]:
         """Per domain, the preference of ``host``'s own MX record: where it stands as a
         backup MX (domains it is no MX of are left out)."""
-        out: dict[str, int] = {}
-        for domain, records in self._records.items():
-            for pref, name in records:
-                if name == host:
-                    out[domain] = pref
-                    break
-        return out
+        if self._by_host is None:  # one pass for every relay of a large world
+            self._by_host = {}
+            for domain, records in self._records.items():
+                for pref, name in records:
+                    self._by_host.setdefault(name, {}).setdefault(domain, pref)
+        return dict(self._by_host.get(host, {}))
 
     def has_better(self, domain: str, below: int) -> bool:
         """Whether ``domain`` has MX records more preferred than ``below``, with an

@@ -206,7 +206,7 @@ def sweep_command(
         if workers is not None and local < workers:
             typer.echo(f"mailnet: --workers {workers} capped at {local} (cores and runs)", err=True)
             workers = local
-        refuse_oversized_sweep(loaded, local, max_memory)
+        refuse_oversized_sweep(loaded, local, max_memory, keep_tables=keep_tables)
         result = sweep(
             loaded,
             workers=workers,
