@@ -20,6 +20,7 @@ from mailnet.records import EventLog
 from mailnet.scenario import Scenario
 from mailnet.scenario.schema import check_seed
 from mailnet.streaming import StreamingLog
+from mailnet.streaming_tables import SpoolingLog
 from mailnet.tables import ATTEMPTS, MESSAGES, QUEUES, REPUTATION
 from mailnet.timeseries import Settling
 from mailnet.version import __version__
@@ -58,6 +59,9 @@ class RunResult:
     ``attempts``, ``queues`` and ``reputation`` are empty tables with their columns, and
     ``settled`` says how its mail settled (``timeseries.settling`` of the tables
     otherwise).
+
+    A streamed run (``tables_dir``) wrote ``messages``, ``attempts``, ``queues`` and
+    ``reputation`` there as it went; its frames are those files read back.
     """
 
     scenario: Scenario
@@ -76,6 +80,7 @@ class RunResult:
     base_dir: Path | None = None  # where the scenario's relative trace paths resolve
     summary_only: bool = False
     settled: Settling | None = None
+    tables_dir: Path | None = None  # where a streamed run wrote its tables (``STREAMED``)
 
     TABLES_KEPT_IN_SUMMARY_ONLY = ("listings", "suspensions", "changes")
 
@@ -111,6 +116,7 @@ def simulate(
     environment: simpy.Environment | None = None,
     progress: Progress | None = None,
     summary_only: bool = False,
+    tables_dir: Path | str | None = None,
 ) -> RunResult:
     """Run ``scenario`` for its duration with ``seed`` (default: the scenario's own).
 
@@ -121,11 +127,20 @@ def simulate(
     gives the same tables. ``summary_only``: fold every row into the summary as the run
     goes and keep none, so memory does not grow with the number of messages; counts and
     rates are the same, latency quantiles within ``sketch.RELATIVE_ACCURACY``.
+    ``tables_dir``: write the messages, attempts, queues and reputation tables there
+    (``<name>.parquet``) as the run goes, so memory does not hold them while it runs;
+    the summary is computed from those files, the same as from the frames.
     """
     seed = scenario.simulation.seed if seed is None else check_seed(seed, "--seed")
     started = time.perf_counter()
     env = simpy.Environment() if environment is None else environment
-    log: EventLog | StreamingLog = StreamingLog(scenario) if summary_only else EventLog()
+    log: EventLog | StreamingLog | SpoolingLog
+    if summary_only:
+        log = StreamingLog(scenario)
+    elif tables_dir is not None:
+        log = SpoolingLog(Path(tables_dir))
+    else:
+        log = EventLog()
     world = World(
         scenario,
         env,
@@ -147,6 +162,13 @@ def simulate(
             t.frame({c: [] for c in t.names}) for t in (MESSAGES, ATTEMPTS, QUEUES, REPUTATION)
         )
         summary, settled = log.summary(listings)
+    elif isinstance(log, SpoolingLog):
+        files = log.finish()
+        messages, attempts, queues, scores = (
+            pd.read_parquet(files[name])
+            for name in ("messages", "attempts", "queues", "reputation")
+        )
+        summary = metrics.summarize(messages, attempts, queues, scenario, world, listings=listings)
     else:
         messages = log.messages.frame()
         attempts = log.attempts.frame()
@@ -177,6 +199,7 @@ def simulate(
         Path(base_dir) if base_dir is not None else None,
         summary_only,
         settled,
+        Path(tables_dir) if tables_dir is not None and not summary_only else None,
     )
 
 
@@ -196,6 +219,6 @@ def _run_in_slices(env: simpy.Environment, end: float, report: Callable[[], None
     report()
 
 
-def _created(log: EventLog | StreamingLog) -> int:
+def _created(log: EventLog | StreamingLog | SpoolingLog) -> int:
     """Messages created so far (their ids are consecutive from 0)."""
     return log.messages.created_messages()
