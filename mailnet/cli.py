@@ -104,7 +104,14 @@ def run(
     out = out or RUNS_DIR / scenario.stem
     _check_run(loaded, scenario, out, force=force, max_memory=max_memory, summary_only=summary_only)
     result = _run_and_write(
-        loaded, scenario, out, seed=seed, quiet=quiet, summary_only=summary_only, maillog=maillog
+        loaded,
+        scenario,
+        out,
+        seed=seed,
+        quiet=quiet,
+        summary_only=summary_only,
+        maillog=maillog,
+        read_back=bool(by),
     )
     _print_run(result, out, by=by or [])
 
@@ -140,9 +147,11 @@ def _run_and_write(
     quiet: bool,
     summary_only: bool,
     maillog: bool,
+    read_back: bool,
 ) -> RunResult:
     """Simulate into a staged ``out``: the tables stream into it as the run goes (a
-    summary-only run keeps none), then the rest of the run (and maillog) is written."""
+    summary-only run keeps none), then the rest of the run (and maillog) is written.
+    The tables are read back for the maillog, and for the caller with ``read_back``."""
     from mailnet.errors import ScenarioError  # noqa: PLC0415
     from mailnet.maillog import write_maillog  # noqa: PLC0415
     from mailnet.output import RunDirError, staged_run_dir, write_run  # noqa: PLC0415
@@ -158,6 +167,8 @@ def _run_and_write(
                 tables_dir=None if summary_only else stage,
             )
             write_run(result, stage)
+            if maillog or read_back:
+                result = result.read_tables()
             if maillog:
                 write_maillog(result, stage / "maillog")
     except ScenarioError as error:

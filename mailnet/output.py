@@ -61,10 +61,13 @@ def write_run(result: RunResult, out: str | Path) -> Path:
     """Write ``result`` into directory ``out`` (created if needed) and return it."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    streamed = result.tables_dir is not None and result.tables_dir.resolve() == out.resolve()
+    streamed = result.tables_dir
     for name, frame in result.tables().items():
-        if not (streamed and name in STREAMED):  # a streamed run wrote these as it went
+        if streamed is None or name not in STREAMED:
             atomic_write_parquet(frame, out / f"{name}.parquet")
+        elif streamed.resolve() != out.resolve():  # else the run wrote it there as it went
+            with atomic_path(out / f"{name}.parquet") as tmp:
+                shutil.copyfile(streamed / f"{name}.parquet", tmp)
     atomic_write_text(out / "summary.json", json.dumps(result.summary, indent=2) + "\n")
     atomic_write_text(
         out / "scenario.toml", result.scenario.to_toml(result.seed, out, result.base_dir)

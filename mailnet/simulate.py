@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,7 +20,7 @@ from mailnet.records import EventLog
 from mailnet.scenario import Scenario
 from mailnet.scenario.schema import check_seed
 from mailnet.streaming import StreamingLog
-from mailnet.streaming_tables import SpoolingLog
+from mailnet.streaming_tables import STREAMED, SpoolingLog
 from mailnet.tables import ATTEMPTS, MESSAGES, QUEUES, REPUTATION
 from mailnet.timeseries import Settling
 from mailnet.version import __version__
@@ -61,7 +61,8 @@ class RunResult:
     otherwise).
 
     A streamed run (``tables_dir``) wrote ``messages``, ``attempts``, ``queues`` and
-    ``reputation`` there as it went; its frames are those files read back.
+    ``reputation`` there as it went: its frames are empty until ``read_tables``, and its
+    summary and ``settled`` are a summary-only run's.
     """
 
     scenario: Scenario
@@ -83,6 +84,23 @@ class RunResult:
     tables_dir: Path | None = None  # where a streamed run wrote its tables (``STREAMED``)
 
     TABLES_KEPT_IN_SUMMARY_ONLY = ("listings", "suspensions", "changes")
+
+    def read_tables(self) -> RunResult:
+        """This result with the frames a streamed run wrote read back from its files (the
+        result itself when it kept them)."""
+        if self.tables_dir is None:
+            return self
+        messages, attempts, queues, reputation = (
+            pd.read_parquet(self.tables_dir / f"{name}.parquet") for name in STREAMED
+        )
+        return replace(
+            self,
+            messages=messages,
+            attempts=attempts,
+            queues=queues,
+            reputation=reputation,
+            tables_dir=None,
+        )
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The run's tables by name, as a run directory holds them (``<name>.parquet``);
@@ -128,8 +146,9 @@ def simulate(
     goes and keep none, so memory does not grow with the number of messages; counts and
     rates are the same, latency quantiles within ``sketch.RELATIVE_ACCURACY``.
     ``tables_dir``: write the messages, attempts, queues and reputation tables there
-    (``<name>.parquet``) as the run goes, so memory does not hold them while it runs;
-    the summary is computed from those files, the same as from the frames.
+    (``<name>.parquet``) as the run goes and keep none in memory (the result's frames are
+    empty: ``RunResult.read_tables`` reads them back); the summary is folded as in a
+    summary-only run.
     """
     seed = scenario.simulation.seed if seed is None else check_seed(seed, "--seed")
     started = time.perf_counter()
@@ -138,7 +157,7 @@ def simulate(
     if summary_only:
         log = StreamingLog(scenario)
     elif tables_dir is not None:
-        log = SpoolingLog(Path(tables_dir))
+        log = SpoolingLog(scenario, Path(tables_dir))
     else:
         log = EventLog()
     world = World(
@@ -162,13 +181,6 @@ def simulate(
             t.frame({c: [] for c in t.names}) for t in (MESSAGES, ATTEMPTS, QUEUES, REPUTATION)
         )
         summary, settled = log.summary(listings)
-    elif isinstance(log, SpoolingLog):
-        files = log.finish()
-        messages, attempts, queues, scores = (
-            pd.read_parquet(files[name])
-            for name in ("messages", "attempts", "queues", "reputation")
-        )
-        summary = metrics.summarize(messages, attempts, queues, scenario, world, listings=listings)
     else:
         messages = log.messages.frame()
         attempts = log.attempts.frame()

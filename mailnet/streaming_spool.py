@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mailnet.records import LevelLog, _pick
+from mailnet.records import _pick
 from mailnet.tables import QUEUES, Column, Table
 
 _SPOOL_TYPES = {
@@ -163,10 +163,10 @@ class LevelSpool(TableSpool):
 
     _FIELDS = pa.schema([("time", pa.float64()), ("series", pa.int64()), ("value", pa.int64())])
 
-    def __init__(self, path: Path, levels: LevelLog):
+    def __init__(self, path: Path, keys: list[tuple[str, str, str]]):
         super().__init__(QUEUES, path)
         self._schema = self._FIELDS
-        self._levels = levels
+        self._keys = keys  # the series registered so far, grown by their log
 
     def write_levels(self, time: array, series: array, value: array) -> None:
         if self._writer is None:
@@ -176,7 +176,7 @@ class LevelSpool(TableSpool):
         self.rows += len(time)
 
     def finish(self, dest: Path) -> None:
-        keys = self._levels._keys
+        keys = self._keys
         labels = [[k[i] for k in keys] for i in range(3)]
 
         def frames() -> Iterator[pd.DataFrame]:

@@ -19,9 +19,15 @@ from array import array
 from collections.abc import Callable
 from pathlib import Path
 
-from mailnet.records import AttemptLog, LevelLog, MessageTable, ScoreLog
+from mailnet.cohort import CohortFold
+from mailnet.metrics import Summary
+from mailnet.records import AttemptLog, MessageTable, ScoreLog
+from mailnet.scenario import Scenario
+from mailnet.streaming import FoldingAttempts, FoldingLevels, FoldingTable, StreamingLog
 from mailnet.streaming_spool import LevelSpool, TableSpool
+from mailnet.streaming_summary import RowFold, SessionFold
 from mailnet.tables import ATTEMPTS, MESSAGES, REPUTATION
+from mailnet.timeseries import Settling
 
 ROW_GROUP = 65_536
 """Rows per row group. A buffered messages row takes about 250 bytes of Python lists, so
@@ -66,30 +72,32 @@ COLUMNS = (
 """``MessageTable``'s columns, as its attributes hold them."""
 
 
-class SpooledMessages(MessageTable):
-    """A ``MessageTable`` whose row indices are slots, reused once a row is final and
-    copied out; final rows go to the spool in creation order."""
+class SpooledMessages(FoldingTable):
+    """A summary-only ``FoldingTable`` that also copies each row out as it folds it (once
+    final, before its slot is reused); final rows go to the spool in creation order."""
 
-    def __init__(self, spool: TableSpool, check: Callable[[], None]):
-        super().__init__()
+    def __init__(
+        self,
+        fold: RowFold,
+        served: set[str],
+        cohort: CohortFold,
+        spool: TableSpool,
+        check: Callable[[], None],
+    ):
+        super().__init__(fold, served, cohort)
         self._spool = spool
         self._check = check
-        self._free: list[int] = []
-        self._settled: list[int] = []
         self._open: dict[int, int] = {}  # slot -> creation rank, rows not final yet
-        self._created = 0
-        self._last_message = -1
         self._next_flush = ROW_GROUP
         self._new_buffer()
 
     def _new_buffer(self, keep: list[int] | None = None) -> None:
         """Final rows waiting to be written: ``keep`` (positions in the old buffer)."""
-        old = getattr(self, "_done", None)
-        if old is None or not keep:
+        if not keep:
             self._done: dict[str, list] = {name: [] for name in COLUMNS}
             self._rank: list[int] = []
         else:
-            self._done = {name: [old[name][i] for i in keep] for name in COLUMNS}
+            self._done = {name: [self._done[name][i] for i in keep] for name in COLUMNS}
             self._rank = [self._rank[i] for i in keep]
         self._copy = [(getattr(self, name), self._done[name]) for name in COLUMNS]
 
@@ -106,74 +114,33 @@ class SpooledMessages(MessageTable):
         created_at,
         sender_domain="",
     ) -> int:
-        if self._settled:
-            self._take_settled()
-        rank = self._created
-        self._created = rank + 1
-        self._last_message = message_id
+        row = super().add(
+            message_id,
+            recipient,
+            sender,
+            sender_class,
+            provider,
+            domain,
+            is_dsn,
+            created_at,
+            sender_domain,
+        )
+        rank = self.created - 1
+        self._open[row] = rank
         if not rank % CHECK_EVERY:
             self._check()
-        if not self._free:
-            row = super().add(
-                message_id,
-                recipient,
-                sender,
-                sender_class,
-                provider,
-                domain,
-                is_dsn,
-                created_at,
-                sender_domain,
-            )
-        else:
-            row = self._free.pop()
-            self.message_id[row] = message_id
-            self.recipient[row] = recipient
-            self.sender[row] = sender
-            self.sender_class[row] = sender_class
-            self.provider[row] = provider
-            self.recipient_domain[row] = domain
-            self.is_dsn[row] = is_dsn
-            self.created_at[row] = created_at
-            self.sender_domain[row] = sender_domain
-        self._open[row] = rank
         return row
 
-    def settle(self, row: int, status: str, code: int, enhanced: str, text: str = "") -> None:
-        super().settle(row, status, code, enhanced, text)
-        self._settled.append(row)
-
-    def created_messages(self) -> int:
-        return self._last_message + 1
-
-    def _take_settled(self) -> None:
-        settled, self._settled = self._settled, []
-        for row in settled:
-            self._take(row)
+    def fold_settled(self) -> None:
+        super().fold_settled()
         if len(self._rank) >= self._next_flush:
             self._flush()
 
-    def _take(self, row: int) -> None:
-        """Copy a final row out and free its slot."""
+    def _fold_row(self, row: int) -> None:
         for column, done in self._copy:
             done.append(column[row])
         self._rank.append(self._open.pop(row))
-        self.delivered_at[row] = math.nan
-        self.retrieved_at[row] = math.nan
-        self.released_at[row] = math.nan
-        self.status[row] = "in_queue"
-        self.attempts[row] = 0
-        self.final_code[row] = 0
-        self.final_enhanced_code[row] = ""
-        self.folder[row] = None
-        self.collateral_cause[row] = None
-        self.self_inflicted_cause[row] = None
-        self.final_reply[row] = None
-        self.stored_by[row] = None
-        self.dsn_of[row] = None
-        self.dsn_kind[row] = None
-        self.dsn_recipient[row] = None
-        self._free.append(row)
+        super()._fold_row(row)
 
     def _flush(self) -> None:
         """Write the final rows created before the oldest row still open, in creation
@@ -193,27 +160,72 @@ class SpooledMessages(MessageTable):
         self._next_flush = len(self._rank) + ROW_GROUP
 
     def finish(self) -> None:
-        """At the end of the run every row is final: write them all."""
-        self._take_settled()
-        for row in list(self._open):
-            self._take(row)
+        """At the end of the run every row is final: fold and write them all."""
+        super().finish()
         self._flush()
 
-    def frame(self):
-        raise TypeError("a streamed run's messages are in its messages.parquet")
 
+class SpooledAttempts(FoldingAttempts):
+    """``FoldingAttempts`` that also buffer each row and write the buffer to the spool a
+    row group at a time."""
 
-class SpooledAttempts(AttemptLog):
-    """An ``AttemptLog`` whose rows go to its spool a row group at a time."""
-
-    def __init__(self, spool: TableSpool):
-        super().__init__()
+    def __init__(self, rows: RowFold, sessions: SessionFold, table: FoldingTable, spool):
+        super().__init__(rows, sessions, table)
         self._spool = spool
+        self.buffer = AttemptLog()
+
+    # the AttemptLog.add signature: one positional argument per column
+    def add(  # noqa: PLR0917
+        self,
+        message_id,
+        recipient,
+        hop,
+        source_ip,
+        mx_host,
+        started_at,
+        session_at,
+        ended_at,
+        code,
+        enhanced,
+        outcome,
+        reply="",
+    ) -> None:
+        self.buffer.add(
+            message_id,
+            recipient,
+            hop,
+            source_ip,
+            mx_host,
+            started_at,
+            session_at,
+            ended_at,
+            code,
+            enhanced,
+            outcome,
+            reply,
+        )
+        super().add(
+            message_id,
+            recipient,
+            hop,
+            source_ip,
+            mx_host,
+            started_at,
+            session_at,
+            ended_at,
+            code,
+            enhanced,
+            outcome,
+            reply,
+        )
+
+    def buffered(self) -> int:
+        return len(self.buffer)
 
     def flush(self) -> None:
-        if len(self):
-            self._spool.write(self.frame())
-            AttemptLog.__init__(self)  # fresh buffers; the model holds this object only
+        if len(self.buffer):
+            self._spool.write(self.buffer.frame())
+            self.buffer = AttemptLog()
 
 
 class SpooledScores(ScoreLog):
@@ -232,53 +244,72 @@ class SpooledScores(ScoreLog):
         return len(self.time)
 
 
-class SpooledLevels(LevelLog):
-    """A ``LevelLog`` whose changes go to its spool a row group at a time; the series
-    stay registered here."""
+class SpooledLevels(FoldingLevels):
+    """``FoldingLevels`` that also buffer each change and write the buffer to the spool
+    a row group at a time; the series stay registered here."""
 
-    def __init__(self, path: Path):
-        super().__init__()
-        self.spool = LevelSpool(path, self)
+    def __init__(self, warmup: float, end: float, path: Path):
+        super().__init__(warmup, end)
+        self.spool = LevelSpool(path, self._keys)
+        self.time, self.series, self.value = array("d"), array("l"), array("l")
+
+    def record(self, t: float, series: int, value: int) -> None:
+        super().record(t, series, value)
+        self.time.append(t)
+        self.series.append(series)
+        self.value.append(value)
+
+    def buffered(self) -> int:
+        return len(self.time)
 
     def flush(self) -> None:
-        if len(self):
+        if len(self.time):
             self.spool.write_levels(self.time, self.series, self.value)
             self.time, self.series, self.value = array("d"), array("l"), array("l")
 
-    def __len__(self) -> int:
-        return len(self.time)
 
+class SpoolingLog(StreamingLog):
+    """The event log of a streamed run: a summary-only log (``streaming.StreamingLog``:
+    the summary folded as the run goes) whose recorders also write every final row to a
+    spool in ``directory``, and ``<name>.parquet`` at the end."""
 
-class SpoolingLog:
-    """The event log of a streamed run: the recorders of ``records.EventLog``, each
-    writing its final rows to a spool in ``directory``."""
-
-    def __init__(self, directory: Path):
-        self.directory = directory
+    def __init__(self, scenario: Scenario, directory: Path):
+        super().__init__(scenario)
+        sim = scenario.simulation
+        served = {domain for p in scenario.providers.values() for domain in p.local_domains}
         spools = {
             t.name: TableSpool(t, directory / f".{t.name}.spool")
             for t in (MESSAGES, ATTEMPTS, REPUTATION)
         }
-        self.attempts = SpooledAttempts(spools["attempts"])
-        self.levels = SpooledLevels(directory / ".queues.spool")
-        self.scores = SpooledScores(spools["reputation"])
-        self.messages = SpooledMessages(spools["messages"], self._check)
-        self._spools = {**spools, "queues": self.levels.spool}
+        self.directory = directory
+        self.messages = SpooledMessages(
+            self.fold, served, self.cohort, spools["messages"], self._check
+        )
+        self.attempts = self._attempts = SpooledAttempts(
+            self.fold, self.sessions, self.messages, spools["attempts"]
+        )
+        self.levels = self._levels = SpooledLevels(
+            sim.warmup, sim.duration, directory / ".queues.spool"
+        )
+        self.scores = self._scores = SpooledScores(spools["reputation"])
+        self._spools = {**spools, "queues": self._levels.spool}
 
     def _check(self) -> None:
         """Flush each append-only table whose buffer holds a row group."""
-        for log in (self.attempts, self.levels, self.scores):
-            if len(log) >= ROW_GROUP:
-                log.flush()
+        if self._attempts.buffered() >= ROW_GROUP:
+            self._attempts.flush()
+        if self._levels.buffered() >= ROW_GROUP:
+            self._levels.flush()
+        if len(self._scores) >= ROW_GROUP:
+            self._scores.flush()
 
-    def finish(self) -> dict[str, Path]:
-        """Write every row left, then each table to ``<name>.parquet`` in the directory;
-        return the files by table name."""
-        self.messages.finish()
-        for log in (self.attempts, self.levels, self.scores):
-            log.flush()
-        files = {}
+    def summary(self, listings) -> tuple[Summary, Settling]:
+        """``StreamingLog.summary``, after which every table is written to
+        ``<name>.parquet`` in the directory."""
+        out = super().summary(listings)
+        self._attempts.flush()
+        self._levels.flush()
+        self._scores.flush()
         for name in STREAMED:
-            files[name] = self.directory / f"{name}.parquet"
-            self._spools[name].finish(files[name])
-        return files
+            self._spools[name].finish(self.directory / f"{name}.parquet")
+        return out
