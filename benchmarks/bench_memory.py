@@ -1,4 +1,4 @@
-"""Peak memory of summary-only runs against their number of messages: it should not grow.
+"""Peak memory of summary-only and streamed runs against their number of messages.
 
 Runs a scenario (default: the baseline) in summary-only mode for each duration given, each
 in a fresh process so its peak RSS is its own, and prints messages created, peak RSS and
@@ -9,7 +9,10 @@ messages a day, so the default durations give about 1 M and 5 M messages (a long
     .venv/bin/python benchmarks/bench_memory.py [--durations 16d 78d] [--full]
         [--scenario PATH] [--set K=V ...]
 
-``--full`` runs with the tables kept instead, to compare.
+``--full`` runs with the tables kept in memory instead, to compare; ``--streamed`` streams
+them to Parquet files in a temporary directory as ``mailnet run`` does, and also prints
+the peak RSS sampled while the model ran (``run_rss_mb``: before the tables are read
+back for the summary), which should not grow with the run.
 """
 
 from __future__ import annotations
@@ -24,17 +27,31 @@ QUICK = os.environ.get("BENCH_QUICK") == "1"
 """Fewer and smaller runs (``BENCH_QUICK=1 make bench``): a first look."""
 
 CHILD = r"""
-import json, resource, sys, time
+import json, os, resource, sys, tempfile, time
 import mailnet
 
-summary_only = sys.argv[1] == "summary"
+mode = sys.argv[1]
+page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
+run_rss = [0.0]
+
+def sample(now, created):
+    with open("/proc/self/statm") as statm:
+        run_rss[0] = max(run_rss[0], int(statm.read().split()[1]) * page_mb)
+
 t0 = time.perf_counter()
 scenario = mailnet.load_scenario(sys.argv[2], overrides=sys.argv[3:])
-result = mailnet.simulate(scenario, summary_only=summary_only)
+with tempfile.TemporaryDirectory() as tables:
+    result = mailnet.simulate(
+        scenario,
+        summary_only=mode == "summary",
+        tables_dir=tables if mode == "streamed" else None,
+        progress=sample,
+    )
 print(json.dumps({
     "wall_s": round(time.perf_counter() - t0, 1),
     "messages": result.summary["messages"] + result.summary["dsn"]["messages"],
     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    "run_rss_mb": round(run_rss[0], 1),
 }))
 """
 
@@ -54,9 +71,11 @@ def main() -> None:
     parser.add_argument("--scenario", default="experiments/scenarios/baseline.toml")
     parser.add_argument("--durations", nargs="+", default=["2d", "8d"] if QUICK else ["16d", "78d"])
     parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--full", action="store_true", help="keep the tables instead")
+    kept = parser.add_mutually_exclusive_group()
+    kept.add_argument("--full", action="store_true", help="keep the tables in memory instead")
+    kept.add_argument("--streamed", action="store_true", help="stream the tables to Parquet")
     args = parser.parse_args()
-    mode = "full" if args.full else "summary"
+    mode = "full" if args.full else "streamed" if args.streamed else "summary"
     peaks = []
     for duration in args.durations:
         overrides = [*args.overrides, f"simulation.duration={duration}"]

@@ -102,31 +102,30 @@ def run(
     except ScenarioError as error:
         _fail(error)
     out = out or RUNS_DIR / scenario.stem
-    result = _checked_run(
+    _check_run(loaded, scenario, out, force=force, max_memory=max_memory, summary_only=summary_only)
+    result = _run_and_write(
         loaded,
         scenario,
         out,
         seed=seed,
-        force=force,
         quiet=quiet,
-        max_memory=max_memory,
         summary_only=summary_only,
+        maillog=maillog,
+        read_back=bool(by),
     )
-    _write_and_print(result, out, maillog=maillog, by=by or [])
+    _print_run(result, out, by=by or [])
 
 
-def _checked_run(
+def _check_run(
     loaded: Scenario,
     path: Path,
     out: Path,
     *,
-    seed: int | None,
     force: bool,
-    quiet: bool,
     max_memory: str | None,
     summary_only: bool,
-) -> RunResult:
-    """Refuse an oversized run or an ``out`` that may not be written; else simulate."""
+) -> None:
+    """Refuse an oversized run or an ``out`` that may not be written."""
     from mailnet.errors import ScenarioError  # noqa: PLC0415
     from mailnet.estimate import refuse_oversized_run  # noqa: PLC0415
     from mailnet.output import RunDirError, check_run_dir  # noqa: PLC0415
@@ -135,25 +134,55 @@ def _checked_run(
         if not summary_only:  # its memory follows the mail in flight, not the messages
             refuse_oversized_run(loaded, path, max_memory)
         check_run_dir(out, force=force)
-        return _simulate(loaded, path, seed, show_progress=not quiet, summary_only=summary_only)
     except (ScenarioError, RunDirError) as error:
         _fail(error)
 
 
-def _write_and_print(result: RunResult, out: Path, *, maillog: bool, by: list[str]) -> None:
-    """Write the run's tables (and maillog) to ``out``; print its summary and breakdowns."""
-    from mailnet.breakdowns import Layout  # noqa: PLC0415
+def _run_and_write(
+    loaded: Scenario,
+    path: Path,
+    out: Path,
+    *,
+    seed: int | None,
+    quiet: bool,
+    summary_only: bool,
+    maillog: bool,
+    read_back: bool,
+) -> RunResult:
+    """Simulate into a staged ``out``: the tables stream into it as the run goes (a
+    summary-only run keeps none), then the rest of the run (and maillog) is written.
+    The tables are read back for the maillog, and for the caller with ``read_back``."""
+    from mailnet.errors import ScenarioError  # noqa: PLC0415
     from mailnet.maillog import write_maillog  # noqa: PLC0415
     from mailnet.output import RunDirError, staged_run_dir, write_run  # noqa: PLC0415
-    from mailnet.timeseries import settling, with_outages  # noqa: PLC0415
 
     try:
         with staged_run_dir(out) as stage:
+            result = _simulate(
+                loaded,
+                path,
+                seed,
+                show_progress=not quiet,
+                summary_only=summary_only,
+                tables_dir=None if summary_only else stage,
+            )
             write_run(result, stage)
+            if maillog or read_back:
+                result = result.read_tables()
             if maillog:
                 write_maillog(result, stage / "maillog")
+    except ScenarioError as error:
+        _fail(error)
     except OSError as error:  # a full or read-only disk: the previous OUT is left as it was
         _fail(RunDirError(f"{out}: cannot write the run ({error.strerror or error})"))
+    return result
+
+
+def _print_run(result: RunResult, out: Path, *, by: list[str]) -> None:
+    """Print the run's summary and breakdowns."""
+    from mailnet.breakdowns import Layout  # noqa: PLC0415
+    from mailnet.timeseries import settling, with_outages  # noqa: PLC0415
+
     toml = result.scenario.to_toml(seed=result.seed)
     if result.settled is not None:  # a summary-only run
         settled = with_outages(result.settled, toml)
@@ -192,7 +221,13 @@ def load_with_notices(path: Path, overrides: list[str]) -> Scenario:
 
 
 def _simulate(
-    loaded: Scenario, path: Path, seed: int | None, *, show_progress: bool, summary_only: bool
+    loaded: Scenario,
+    path: Path,
+    seed: int | None,
+    *,
+    show_progress: bool,
+    summary_only: bool,
+    tables_dir: Path | None = None,
 ) -> RunResult:
     """Run ``loaded`` (read from ``path``), with a progress bar on a terminal's stderr
     when ``show_progress``."""
@@ -202,7 +237,12 @@ def _simulate(
     stderr = Console(stderr=True)
     if not (show_progress and stderr.is_terminal):
         return simulate(
-            loaded, seed=seed, base_dir=path.parent, source=str(path), summary_only=summary_only
+            loaded,
+            seed=seed,
+            base_dir=path.parent,
+            source=str(path),
+            summary_only=summary_only,
+            tables_dir=tables_dir,
         )
     env = CountingEnvironment()
     bar = RunProgress(loaded.simulation.duration, env, console=stderr)
@@ -215,6 +255,7 @@ def _simulate(
             environment=env,
             progress=bar,
             summary_only=summary_only,
+            tables_dir=tables_dir,
         )
     finally:
         bar.close()

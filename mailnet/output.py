@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from mailnet.simulate import RunResult
+from mailnet.streaming_tables import STREAMED
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -60,8 +61,13 @@ def write_run(result: RunResult, out: str | Path) -> Path:
     """Write ``result`` into directory ``out`` (created if needed) and return it."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    streamed = result.tables_dir
     for name, frame in result.tables().items():
-        atomic_write_parquet(frame, out / f"{name}.parquet")
+        if streamed is None or name not in STREAMED:
+            atomic_write_parquet(frame, out / f"{name}.parquet")
+        elif streamed.resolve() != out.resolve():  # else the run wrote it there as it went
+            with atomic_path(out / f"{name}.parquet") as tmp:
+                shutil.copyfile(streamed / f"{name}.parquet", tmp)
     atomic_write_text(out / "summary.json", json.dumps(result.summary, indent=2) + "\n")
     atomic_write_text(
         out / "scenario.toml", result.scenario.to_toml(result.seed, out, result.base_dir)

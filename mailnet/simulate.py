@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,6 +20,7 @@ from mailnet.records import EventLog
 from mailnet.scenario import Scenario
 from mailnet.scenario.schema import check_seed
 from mailnet.streaming import StreamingLog
+from mailnet.streaming_tables import STREAMED, SpoolingLog
 from mailnet.tables import ATTEMPTS, MESSAGES, QUEUES, REPUTATION
 from mailnet.timeseries import Settling
 from mailnet.version import __version__
@@ -58,6 +59,10 @@ class RunResult:
     ``attempts``, ``queues`` and ``reputation`` are empty tables with their columns, and
     ``settled`` says how its mail settled (``timeseries.settling`` of the tables
     otherwise).
+
+    A streamed run (``tables_dir``) wrote ``messages``, ``attempts``, ``queues`` and
+    ``reputation`` there as it went: its frames are empty until ``read_tables``, and its
+    summary and ``settled`` are a summary-only run's.
     """
 
     scenario: Scenario
@@ -76,8 +81,26 @@ class RunResult:
     base_dir: Path | None = None  # where the scenario's relative trace paths resolve
     summary_only: bool = False
     settled: Settling | None = None
+    tables_dir: Path | None = None  # where a streamed run wrote its tables (``STREAMED``)
 
     TABLES_KEPT_IN_SUMMARY_ONLY = ("listings", "suspensions", "changes")
+
+    def read_tables(self) -> RunResult:
+        """This result with the frames a streamed run wrote read back from its files (the
+        result itself when it kept them)."""
+        if self.tables_dir is None:
+            return self
+        messages, attempts, queues, reputation = (
+            pd.read_parquet(self.tables_dir / f"{name}.parquet") for name in STREAMED
+        )
+        return replace(
+            self,
+            messages=messages,
+            attempts=attempts,
+            queues=queues,
+            reputation=reputation,
+            tables_dir=None,
+        )
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The run's tables by name, as a run directory holds them (``<name>.parquet``);
@@ -111,6 +134,7 @@ def simulate(
     environment: simpy.Environment | None = None,
     progress: Progress | None = None,
     summary_only: bool = False,
+    tables_dir: Path | str | None = None,
 ) -> RunResult:
     """Run ``scenario`` for its duration with ``seed`` (default: the scenario's own).
 
@@ -121,11 +145,21 @@ def simulate(
     gives the same tables. ``summary_only``: fold every row into the summary as the run
     goes and keep none, so memory does not grow with the number of messages; counts and
     rates are the same, latency quantiles within ``sketch.RELATIVE_ACCURACY``.
+    ``tables_dir``: write the messages, attempts, queues and reputation tables there
+    (``<name>.parquet``) as the run goes and keep none in memory (the result's frames are
+    empty: ``RunResult.read_tables`` reads them back); the summary is folded as in a
+    summary-only run.
     """
     seed = scenario.simulation.seed if seed is None else check_seed(seed, "--seed")
     started = time.perf_counter()
     env = simpy.Environment() if environment is None else environment
-    log: EventLog | StreamingLog = StreamingLog(scenario) if summary_only else EventLog()
+    log: EventLog | StreamingLog | SpoolingLog
+    if summary_only:
+        log = StreamingLog(scenario)
+    elif tables_dir is not None:
+        log = SpoolingLog(scenario, Path(tables_dir))
+    else:
+        log = EventLog()
     world = World(
         scenario,
         env,
@@ -177,6 +211,7 @@ def simulate(
         Path(base_dir) if base_dir is not None else None,
         summary_only,
         settled,
+        Path(tables_dir) if tables_dir is not None and not summary_only else None,
     )
 
 
@@ -196,6 +231,6 @@ def _run_in_slices(env: simpy.Environment, end: float, report: Callable[[], None
     report()
 
 
-def _created(log: EventLog | StreamingLog) -> int:
+def _created(log: EventLog | StreamingLog | SpoolingLog) -> int:
     """Messages created so far (their ids are consecutive from 0)."""
     return log.messages.created_messages()

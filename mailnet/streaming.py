@@ -17,7 +17,7 @@ from array import array
 
 from mailnet.cohort import CohortFold
 from mailnet.metrics import Summary, listing_counts
-from mailnet.records import MessageTable
+from mailnet.records import MessageTable, ScoreLog
 from mailnet.scenario import Scenario
 from mailnet.streaming_summary import RowFold, SessionFold, row_summary
 from mailnet.timeseries import Settling
@@ -322,7 +322,7 @@ class StreamingLog:
         self.messages = FoldingTable(self.fold, served, self.cohort)
         self.attempts = FoldingAttempts(self.fold, self.sessions, self.messages)
         self.levels = FoldingLevels(sim.warmup, sim.duration)
-        self.scores = NoScores()
+        self.scores: NoScores | ScoreLog = NoScores()
         self._scenario = scenario
 
     def summary(self, listings) -> tuple[Summary, Settling]:

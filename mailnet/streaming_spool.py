@@ -1,0 +1,197 @@
+"""Spool files: a streamed run's rows on disk while it goes (``streaming_tables``).
+
+A ``TableSpool`` appends final rows to a Parquet file beside the run's files, one row
+group per flush, each categorical column with that group's own categories. ``finish``
+rewrites the spool into ``<name>.parquet`` one row group at a time, each categorical
+column with one set of categories for the whole file (the declared ones, else the sorted
+values seen in the run), so ``pd.read_parquet`` gives back the table that writing the
+run's frame at once (``output.write_run``) gives: columns, dtypes, values, order and
+categories.
+"""
+
+from __future__ import annotations
+
+import os
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mailnet.records import _pick
+from mailnet.tables import QUEUES, Column, Table
+
+_SPOOL_TYPES = {
+    "float64": pa.float64(),
+    "int64": pa.int64(),
+    "Int64": pa.int64(),
+    "bool": pa.bool_(),
+    "category": pa.dictionary(pa.int32(), pa.string()),
+}
+
+
+class TableSpool:
+    """One table's final rows, as row groups of a Parquet spool file.
+
+    A categorical column is stored with each row group's own categories; the values seen
+    are collected so that ``finish`` can give the file one set of categories.
+    """
+
+    def __init__(self, table: Table, path: Path):
+        self.table = table
+        self.path = path
+        self.rows = 0
+        self._seen: dict[str, set[str]] = {
+            c.name: set() for c in table.columns if c.dtype == "category" and not c.categories
+        }
+        self._schema = pa.schema([pa.field(c.name, _SPOOL_TYPES[c.dtype]) for c in table.columns])
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append ``frame`` (``table.frame`` of some final rows) as one row group."""
+        arrays = [self._spooled(c, frame[c.name]) for c in self.table.columns]
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, self._schema)
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
+        self.rows += len(frame)
+
+    def _spooled(self, column: Column, values: pd.Series) -> pa.Array:
+        if column.dtype != "category":
+            if column.dtype == "Int64":
+                return pa.array(values.array, type=pa.int64())
+            return pa.array(values.to_numpy(), type=_SPOOL_TYPES[column.dtype])
+        categories = [str(c) for c in values.cat.categories]
+        seen = self._seen.get(column.name)
+        if seen is not None:
+            seen.update(categories)
+        codes = values.cat.codes.to_numpy().astype(np.int32)
+        return pa.DictionaryArray.from_arrays(
+            pa.array(codes, mask=codes < 0), pa.array(categories, type=pa.string())
+        )
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def groups(self) -> Iterator[pa.Table]:
+        """The spooled row groups in order; one empty table when nothing was spooled."""
+        self.close()
+        if not self.path.exists():
+            yield self._schema.empty_table()
+            return
+        spool = pq.ParquetFile(self.path)
+        for i in range(spool.num_row_groups):
+            yield spool.read_row_group(i)
+
+    def dtypes(self) -> dict[str, pd.CategoricalDtype]:
+        """Each categorical column's dtype for the whole file: what ``pd.Categorical`` of
+        the whole column gives (declared categories, else the values seen, sorted)."""
+        out = {}
+        for c in self.table.columns:
+            if c.dtype != "category":
+                continue
+            if c.categories:
+                out[c.name] = pd.Categorical([], categories=c.categories).dtype
+            else:  # no value: pandas' empty categories of an all-null or empty column
+                values: list[Any] = sorted(self._seen[c.name]) or [None] * min(self.rows, 1)
+                out[c.name] = pd.Categorical(values).dtype
+        return out
+
+    def frame(self, group: pa.Table, dtypes: dict[str, pd.CategoricalDtype]) -> pd.DataFrame:
+        """One spooled row group as the table's frame, categoricals with ``dtypes``."""
+        data: dict[str, Any] = {}
+        for c in self.table.columns:
+            values = group.column(c.name)
+            if c.dtype == "category":
+                data[c.name] = _recoded(values, dtypes[c.name])
+            elif c.dtype == "Int64":
+                data[c.name] = values.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+            else:
+                data[c.name] = values.to_numpy()
+        return pd.DataFrame(data)
+
+    def finish(self, dest: Path) -> None:
+        """Write the spooled rows to ``dest`` with one set of categories per column, one
+        row group at a time, then remove the spool."""
+        dtypes = self.dtypes()
+        _rewrite(dest, (self.frame(group, dtypes) for group in self.groups()))
+        self.path.unlink(missing_ok=True)
+
+
+def _recoded(values: pa.ChunkedArray, dtype: pd.CategoricalDtype) -> pd.Categorical:
+    """Dictionary-encoded ``values`` as a categorical of ``dtype`` (which has them all)."""
+    categories = pa.array([str(c) for c in dtype.categories], type=pa.string())
+    parts = [np.empty(0, dtype=np.int32)]
+    for chunk in values.chunks:
+        position = pc.index_in(chunk.dictionary, value_set=categories)
+        codes = pc.take(position, chunk.indices).fill_null(-1)
+        parts.append(codes.to_numpy(zero_copy_only=False))
+    return pd.Categorical.from_codes(np.concatenate(parts), dtype=dtype)
+
+
+def _rewrite(dest: Path, frames: Iterator[pd.DataFrame]) -> None:
+    """Write ``frames`` as the row groups of ``dest`` (as ``DataFrame.to_parquet`` writes
+    one frame, without its index), through a temporary file renamed into place."""
+    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+    writer: pq.ParquetWriter | None = None
+    try:
+        for frame in frames:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table)
+        if writer is not None:
+            writer.close()
+            writer = None
+        os.replace(tmp, dest)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class LevelSpool(TableSpool):
+    """The queues table's spool: series ids, turned into ``kind``, ``entity`` and
+    ``metric`` at the end, when every series is known (as ``LevelLog.frame``)."""
+
+    _FIELDS = pa.schema([("time", pa.float64()), ("series", pa.int64()), ("value", pa.int64())])
+
+    def __init__(self, path: Path, keys: list[tuple[str, str, str]]):
+        super().__init__(QUEUES, path)
+        self._schema = self._FIELDS
+        self._keys = keys  # the series registered so far, grown by their log
+
+    def write_levels(self, time: array, series: array, value: array) -> None:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, self._schema)
+        columns = [np.asarray(time), np.asarray(series, dtype=np.int64), np.asarray(value)]
+        self._writer.write_table(pa.Table.from_arrays(columns, schema=self._schema))
+        self.rows += len(time)
+
+    def finish(self, dest: Path) -> None:
+        keys = self._keys
+        labels = [[k[i] for k in keys] for i in range(3)]
+
+        def frames() -> Iterator[pd.DataFrame]:
+            for group in self.groups():
+                ids = group.column("series").to_numpy()
+                kind, entity, metric = (_pick(names, ids) for names in labels)
+                yield QUEUES.frame(
+                    {
+                        "time": group.column("time").to_numpy(),
+                        "kind": kind,
+                        "entity": entity,
+                        "metric": metric,
+                        "value": group.column("value").to_numpy(),
+                    }
+                )
+
+        _rewrite(dest, frames())
+        self.path.unlink(missing_ok=True)

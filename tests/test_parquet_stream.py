@@ -1,0 +1,133 @@
+"""Tables streamed to Parquet as the run goes read back exactly as tables written at once.
+
+A streamed run (``simulate(..., tables_dir=DIR)``, ``mailnet run``) writes its rows in row
+groups while it runs; its files must give back, through ``pd.read_parquet``, the same
+columns, dtypes, values, row order and categories as the frames of the in-memory run
+written by ``output.write_run``. Its summary is folded as the run goes, as in a
+summary-only run (``tests/test_streaming.py`` compares that with the tables' summary).
+Small row groups make every table cross several of them, and messages rows wait behind
+rows still in a queue.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from mailnet import load_scenario, simulate, streaming_tables
+from mailnet.cli import app
+from mailnet.output import write_run
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests/golden/scenario.toml"
+BASELINE = ROOT / "experiments/scenarios/baseline.toml"
+SHORT = ["simulation.duration=2h", "simulation.warmup=30m"]
+TABLES = ("messages", "attempts", "queues", "reputation", "listings", "suspensions", "changes")
+
+
+@pytest.fixture
+def small_groups(monkeypatch):
+    """Row groups of 16 rows, the append-only buffers checked at every 4th message row."""
+    monkeypatch.setattr(streaming_tables, "ROW_GROUP", 16)
+    monkeypatch.setattr(streaming_tables, "CHECK_EVERY", 4)
+
+
+def assert_same_run(written: Path, streamed: Path) -> None:
+    for name in TABLES:
+        a = pd.read_parquet(written / f"{name}.parquet")
+        b = pd.read_parquet(streamed / f"{name}.parquet")
+        pd.testing.assert_frame_equal(a, b, check_exact=True, check_categorical=True)
+        for column in a.columns:
+            if isinstance(a[column].dtype, pd.CategoricalDtype):  # unused ones too, in order
+                assert list(a[column].cat.categories) == list(b[column].cat.categories), column
+
+
+def run_both(tmp_path: Path, path: Path, overrides: list[str], seed: int):
+    """The run kept in memory and streamed, each written to its directory; the streamed
+    run's summary and settling are checked against a summary-only run's."""
+    scenario = load_scenario(path, overrides=overrides)
+    kept = simulate(scenario, seed=seed)
+    write_run(kept, tmp_path / "kept")
+    (tmp_path / "streamed").mkdir()
+    streamed = simulate(scenario, seed=seed, tables_dir=tmp_path / "streamed")
+    write_run(streamed, tmp_path / "streamed")
+    lean = simulate(scenario, seed=seed, summary_only=True)
+    assert streamed.summary == lean.summary
+    assert streamed.settled == lean.settled
+    assert streamed.messages.empty  # nothing kept in memory
+    return kept, streamed
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_streamed_golden_world_reads_back_the_same_tables(tmp_path, small_groups, seed):
+    kept, _ = run_both(tmp_path, GOLDEN, [], seed)
+    assert_same_run(tmp_path / "kept", tmp_path / "streamed")
+    groups = pq.ParquetFile(tmp_path / "streamed" / "messages.parquet").num_row_groups
+    assert groups >= len(kept.messages) // 16  # written as it went, not at once
+    assert not list((tmp_path / "streamed").glob(".*"))  # no spool left behind
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [4, 5])
+def test_streamed_baseline_reads_back_the_same_tables(tmp_path, monkeypatch, seed):
+    monkeypatch.setattr(streaming_tables, "ROW_GROUP", 512)
+    monkeypatch.setattr(streaming_tables, "CHECK_EVERY", 64)
+    _, streamed = run_both(tmp_path, BASELINE, SHORT, seed)
+    assert_same_run(tmp_path / "kept", tmp_path / "streamed")
+    frames = streamed.read_tables()
+    for name in ("messages", "attempts", "queues", "reputation"):
+        pd.testing.assert_frame_equal(
+            getattr(frames, name), pd.read_parquet(tmp_path / "kept" / f"{name}.parquet")
+        )
+
+
+def test_streamed_run_holds_the_mail_in_flight_not_the_run(tmp_path, monkeypatch):
+    """The slots of messages rows follow the recipients still open, far fewer than the
+    rows of the run; the final rows waiting to be written stay under a row group plus
+    those held behind a row still in a queue."""
+    monkeypatch.setattr(streaming_tables, "ROW_GROUP", 256)
+    scenario = load_scenario(
+        BASELINE, overrides=["simulation.duration=1h30m", "simulation.warmup=15m"]
+    )
+    held = []
+    original = streaming_tables.SpooledMessages._flush
+
+    def flush(self):
+        held.append(len(self._rank))
+        original(self)
+
+    monkeypatch.setattr(streaming_tables.SpooledMessages, "_flush", flush)
+    result = simulate(scenario, seed=1, tables_dir=tmp_path).read_tables()
+    rows = len(result.messages)
+    assert rows > 3000
+    assert len(held) > rows // 256 // 2  # flushed as the run went
+    in_queue = int((result.messages["status"] == "in_queue").sum())
+    assert max(held[:-1]) < 256 + in_queue + 256
+
+
+def test_a_streamed_result_written_elsewhere_writes_its_frames(tmp_path):
+    scenario = load_scenario(GOLDEN)
+    (tmp_path / "a").mkdir()
+    streamed = simulate(scenario, tables_dir=tmp_path / "a")
+    write_run(streamed, tmp_path / "a")
+    write_run(streamed, tmp_path / "b")
+    assert_same_run(tmp_path / "a", tmp_path / "b")
+
+
+def test_mailnet_run_streams_its_tables(tmp_path, small_groups):
+    out = tmp_path / "run"
+    done = CliRunner().invoke(app, ["run", str(GOLDEN), "--out", str(out), "--quiet"])
+    assert done.exit_code == 0, done.output
+    write_run(simulate(load_scenario(GOLDEN)), tmp_path / "kept")
+    assert_same_run(tmp_path / "kept", out)
+    lean = simulate(load_scenario(GOLDEN), summary_only=True)
+    assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(lean.summary))
+    assert pq.ParquetFile(out / "attempts.parquet").num_row_groups > 1
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        p.name for p in (tmp_path / "kept").iterdir()
+    )
