@@ -11,6 +11,9 @@ replication r of every grid point sees the same inputs (common random numbers).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from itertools import chain
+
 import numpy as np
 
 
@@ -40,20 +43,31 @@ def stream_key(name: str) -> tuple[int, int]:
 
 class BlockDraws:
     """Scalar draws served from pre-drawn blocks: numpy scalar calls cost ~0.6 us each,
-    a block of 4096 costs ~11 ns per value (des-performance.md)."""
+    a block of 4096 costs ~11 ns per value (des-performance.md).
 
-    __slots__ = ("_block", "_draw", "_i", "_size")
+    ``draw(n)`` gives a block of ``n`` values; the first block is drawn at once, each
+    further one when the block before it is used up, so a stream's draws come at the same
+    points of the run whoever shares it. :attr:`next` gives the next value as a Python
+    float: a C-level iterator over the blocks as lists, so a value costs no Python frame.
+    """
 
-    def __init__(self, draw, size: int = 4096):
-        self._draw = draw
-        self._size = size
-        self._block = draw(size)
-        self._i = 0
+    __slots__ = ("next",)
 
-    def next(self) -> float:
-        if self._i >= self._size:
-            self._block = self._draw(self._size)
-            self._i = 0
-        value = self._block[self._i]
-        self._i += 1
-        return float(value)
+    def __init__(self, draw: Callable[[int], np.ndarray], size: int = 4096):
+        self.next: Callable[[], float] = chain.from_iterable(
+            _blocks(draw, size, _as_floats(draw(size)))
+        ).__next__
+
+
+def _blocks(
+    draw: Callable[[int], np.ndarray], size: int, first: list[float]
+) -> Iterator[list[float]]:
+    """``first``, then a block drawn each time the one before is used up."""
+    yield first
+    while True:
+        yield _as_floats(draw(size))
+
+
+def _as_floats(block: np.ndarray) -> list[float]:
+    """The block as Python floats (integer draws too, as ``float(value)`` gives them)."""
+    return block.astype(float, copy=False).tolist()
