@@ -273,7 +273,8 @@ class OutboundMta:
         env = self.env
         domain = delivery.domain
         delivery.attempts += 1
-        ip = self.sources.pick(delivery, env.now, self._changes_ip)
+        started = env.now
+        ip = self.sources.pick(delivery, started, self._changes_ip)
         source = ip or ""
         site_reply: smtp.Reply | None
         hosts: list[str]
@@ -297,7 +298,6 @@ class OutboundMta:
         message = delivery.message
         sessions = 0
         host = None
-        started = env.now
         result = None
         for i, host in enumerate(hosts):
             started = env.now
@@ -481,9 +481,11 @@ class OutboundMta:
             row = rows[rcpt]
             if counts is not None:  # no connection: not an attempt on the receiver
                 counts[row] += 1
-            if reply.ok:
+            code = reply.code
+            ok = 200 <= code < 300  # reply.ok, inlined: once per recipient
+            if ok:
                 outcome = "sent"
-            elif reply.transient:
+            elif 400 <= code < 500:  # reply.transient
                 if skipped:
                     outcome = "skipped"
                 elif suspended:
@@ -505,12 +507,12 @@ class OutboundMta:
                 started,
                 session_at,
                 now,
-                reply.code,
+                code,
                 reply.enhanced,
                 outcome,
                 reply.text,
             )
-            if not reply.ok:
+            if not ok:
                 table.final_code[row] = reply.code
                 table.final_enhanced_code[row] = reply.enhanced
                 table.final_reply[row] = reply.text
