@@ -11,6 +11,9 @@ replication r of every grid point sees the same inputs (common random numbers).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from itertools import chain
+
 import numpy as np
 
 
@@ -42,26 +45,41 @@ class BlockDraws:
     """Scalar draws served from pre-drawn blocks: numpy scalar calls cost ~0.6 us each,
     a block of 4096 costs ~11 ns per value (des-performance.md).
 
+    ``draw(n)`` gives a block of ``n`` values; the first block is drawn at once, each
+    further one when the block before it is used up, so a stream's draws come at the same
+    points of the run whoever shares it. :attr:`next` gives the next value as a Python
+    float: a C-level iterator over the blocks as lists, so a value costs no Python frame.
+
     ``first``: the size of the first block, doubling up to ``size`` (default: ``size``
     from the start). For a draw whose values come one by one from the stream (uniform,
     exponential, normal, lognormal), blocks of any sizes give the same values in the
     same order; thousands of rarely used streams (one per MX host of a large world) then
-    hold a few values each, not 32 KB."""
+    hold a few values each, not 32 KB.
+    """
 
-    __slots__ = ("_block", "_draw", "_i", "_max", "_size")
+    __slots__ = ("next",)
 
-    def __init__(self, draw, size: int = 4096, first: int | None = None):
-        self._draw = draw
-        self._max = size
-        self._size = size if first is None else min(first, size)
-        self._block = draw(self._size)
-        self._i = 0
+    def __init__(
+        self, draw: Callable[[int], np.ndarray], size: int = 4096, first: int | None = None
+    ):
+        start = size if first is None else min(first, size)
+        self.next: Callable[[], float] = chain.from_iterable(
+            _blocks(draw, _as_floats(draw(start)), start, size)
+        ).__next__
 
-    def next(self) -> float:
-        if self._i >= self._size:
-            self._size = min(2 * self._size, self._max)
-            self._block = self._draw(self._size)
-            self._i = 0
-        value = self._block[self._i]
-        self._i += 1
-        return float(value)
+
+def _blocks(
+    draw: Callable[[int], np.ndarray], first: list[float], start: int, size: int
+) -> Iterator[list[float]]:
+    """``first`` (of ``start`` values), then a block drawn each time the one before is used
+    up, each twice the size of the one before, up to ``size``."""
+    yield first
+    n = start
+    while True:
+        n = min(2 * n, size)
+        yield _as_floats(draw(n))
+
+
+def _as_floats(block: np.ndarray) -> list[float]:
+    """The block as Python floats (integer draws too, as ``float(value)`` gives them)."""
+    return block.astype(float, copy=False).tolist()

@@ -329,8 +329,11 @@ def test_a_server_draws_a_small_first_block_of_service_times() -> None:
     dist = Distribution(dist="lognormal", mean=1.0, sd=0.5)
     rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
     sample = service_sampler(dist, rng_a)
-    assert len(sample.__self__._block) == FIRST_BLOCK  # type: ignore[attr-defined]
     mu, sigma = math.log(1.0) - math.log1p(0.25) / 2, math.sqrt(math.log1p(0.25))
+    # the first block took FIRST_BLOCK values from the stream, no more
+    rng_c = np.random.default_rng(9)
+    rng_c.lognormal(mu, sigma, FIRST_BLOCK)
+    assert rng_a.bit_generator.state == rng_c.bit_generator.state
     assert [sample() for _ in range(5000)] == list(rng_b.lognormal(mu, sigma, 5000))
 
 

@@ -4,7 +4,7 @@ import zlib
 
 import numpy as np
 
-from mailnet.randomness import RandomStreams, stream_key
+from mailnet.randomness import BlockDraws, RandomStreams, stream_key
 
 
 def test_same_seed_and_name_give_the_same_stream():
@@ -30,3 +30,16 @@ def test_names_that_collide_under_crc32_get_different_streams():
 def test_stream_keys_are_injective():
     names = ["a", "a\x00", "\x00a", "", "servers.mx1", "servers.mx1.", "é", "e\u0301"]
     assert len({stream_key(n) for n in names}) == len(names)
+
+
+def test_block_draws_draw_each_block_when_the_one_before_is_used_up():
+    # two block streams sharing one generator interleave their blocks as drawn: the first
+    # at construction, each further one at the draw that needs it
+    rng = np.random.default_rng(3)
+    a = BlockDraws(rng.random, size=3)
+    b = BlockDraws(lambda n: rng.integers(0, 100, n), size=2)
+    got = [a.next() for _ in range(3)] + [b.next() for _ in range(3)] + [a.next()]
+    ref = np.random.default_rng(3)
+    a1, b1, b2, a2 = ref.random(3), ref.integers(0, 100, 2), ref.integers(0, 100, 2), ref.random(3)
+    assert got == [*a1.tolist(), *b1.tolist(), b2[0], a2[0]]
+    assert all(type(v) is float for v in got)  # integer draws come as floats too

@@ -26,8 +26,9 @@ from mailnet.randomness import BlockDraws
 from mailnet.scenario import Campaigns, Domain, SenderGroup
 from mailnet.scenario.traces import address_problem, domain_names, read_trace, trace_path
 
-Submit = Callable[[str, list[str]], None]
-"""``submit(sender_address, recipients)``: hand a message to the provider's MSA."""
+Submit = Callable[[str, list[str]], object]
+"""``submit(sender_address, recipients)``: hand a message to the provider's MSA (what it
+returns is not used)."""
 
 
 class SenderPopulation:
@@ -108,7 +109,8 @@ class SenderPopulation:
                     recipients.append(f"trap{user}@{names[k]}")
                 else:
                     recipients.append(f"u{user}@{names[k]}")
-            return list(dict.fromkeys(recipients))
+            # one recipient has no duplicate to drop
+            return recipients if n == 1 else list(dict.fromkeys(recipients))
 
         return draw
 
@@ -126,11 +128,12 @@ class SenderPopulation:
         rng = self._rng
         gap = self._gaps(total_rate)
         senders = BlockDraws(lambda n: rng.integers(0, self.group.count, n))
-        draw = self._recipients
-        submit, address = self._submit, self.address
+        draw, submit, next_sender = self._recipients, self._submit, senders.next
+        name, domain = self.name, self.domain
         while True:
             yield gap()
-            submit(address(int(senders.next())), draw())
+            # the address of client k (self.address), inlined: once per message
+            submit(f"{name}{int(next_sender())}@{domain}", draw())
 
     def _gaps(self, total_rate: float) -> Callable[[], float]:
         """The time to the next message from now: exponential at ``total_rate``, or

@@ -138,7 +138,7 @@ class DestinationScheduler:
     def offer(self, delivery: Delivery) -> bool:
         """Queue ``delivery`` for its domain and start what may start; ``False`` (and
         nothing queued) when the destination is dead."""
-        dest = self.destination(delivery.domain)
+        dest = self._destinations.get(delivery.domain) or self.destination(delivery.domain)
         if dest.dead:
             return False
         dest.todo.append(delivery)

@@ -178,7 +178,7 @@ class MessageFactory:
         if rank is None:
             rank = self._ranks[group] = [group_key(group), 0]
         rank[1] += 1
-        domain = self._domains.get(group) or domain_of(sender)
+        domain = self._domains.get(group) or sender.rpartition("@")[2]  # domain_of
         message = Message(
             self._next_id,
             sender,
@@ -191,16 +191,17 @@ class MessageFactory:
             domain=domain,
             draw_key=mix64(rank[0] ^ mix64(rank[1])),
         )
-        self._next_id += 1
-        table = self._table
+        message_id = self._next_id
+        self._next_id = message_id + 1
+        add, rows = self._table.add, message.rows
         for rcpt in recipients:
-            message.rows[rcpt] = table.add(
-                message.id,
+            rows[rcpt] = add(
+                message_id,
                 rcpt,
                 sender,
                 sender_class,
                 provider,
-                domain_of(rcpt),
+                rcpt.rpartition("@")[2],  # domain_of, inlined: once per recipient
                 is_dsn,
                 now,
                 domain,

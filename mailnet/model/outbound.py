@@ -27,13 +27,13 @@ from mailnet.model.dns import Resolver
 from mailnet.model.hop_client import HopClient
 from mailnet.model.host_status import HostMemory
 from mailnet.model.inbound import MxServer, SessionResult
-from mailnet.model.message import Delivery, Message, domain_of
+from mailnet.model.message import Delivery, Message
 from mailnet.model.passes import ActivePasses
 from mailnet.model.routing import mx_route
 from mailnet.model.sources import SourceAddresses
 from mailnet.model.stepping import Step
 from mailnet.policies.outbound_controls import SenderStats
-from mailnet.policies.retry import RetryPolicy
+from mailnet.policies.retry import PolicyBase, RetryPolicy
 from mailnet.records import EventLog
 from mailnet.scenario import Provider, Server
 
@@ -104,6 +104,10 @@ class OutboundMta:
         self.active = 0
         self.passes = ActivePasses(self._report_bounces)
         self._active_series = log.levels.series_id("mta", name, "active")
+        self._record_level = log.levels.record
+        # Postfix and most presets keep no per-destination retry data: nothing to tell them
+        noop = getattr(type(policy), "after_success", None) is PolicyBase.after_success
+        self._after_success = None if noop else policy.after_success
         self._changes_ip = bool(getattr(policy, "changes_source_ip", False))
         interval = policy.queue_run_interval
         self.deferred = DeferredQueue(
@@ -189,12 +193,18 @@ class OutboundMta:
         """Queue a message (or relay it): local recipients are delivered at once. This
         is the message's first pass through the active queue."""
         now = self.env.now
-        self.passes.open(message)
-        by_domain: dict[str, list[str]] = {}
-        for rcpt in recipients:
-            by_domain.setdefault(domain_of(rcpt), []).append(rcpt)
+        passes = self.passes
+        passes.open(message)
+        if len(recipients) == 1:  # most mail: no grouping to do
+            rcpt = recipients[0]
+            by_domain = {rcpt.rpartition("@")[2]: [rcpt]}  # domain_of, inlined
+        else:
+            by_domain = {}
+            for rcpt in recipients:
+                by_domain.setdefault(rcpt.rpartition("@")[2], []).append(rcpt)
+        local, activate = self.local_domains, self._activate
         for domain, rcpts in by_domain.items():
-            if domain in self.local_domains and self.deliver_local is not None:
+            if domain in local and self.deliver_local is not None:
                 for rcpt in rcpts:
                     reply = self.deliver_local(message, rcpt, now)
                     if reply.permanent:
@@ -202,10 +212,10 @@ class OutboundMta:
                 continue
             if self.split_recipients:
                 for rcpt in rcpts:
-                    self._activate(Delivery(message, domain, [rcpt], now))
+                    activate(Delivery(message, domain, [rcpt], now))
                 continue
-            self._activate(Delivery(message, domain, rcpts, now))
-        self.passes.close(message)
+            activate(Delivery(message, domain, rcpts, now))
+        passes.close(message)
 
     def accept(
         self, message: Message, recipients: list[str], now: float, host: str, client_ip: str
@@ -226,7 +236,7 @@ class OutboundMta:
     def _activate(self, delivery: Delivery) -> None:
         self.passes.open(delivery.message)
         self.active += 1
-        self._record_active()
+        self._record_level(self.env.now, self._active_series, self.active)
         if not self.scheduler.offer(delivery):
             self._suspend(delivery)
 
@@ -261,8 +271,10 @@ class OutboundMta:
         limit; when every host is held, :meth:`_skip` settles the attempt.
         """
         env = self.env
+        domain = delivery.domain
         delivery.attempts += 1
-        ip = self.sources.pick(delivery, env.now, self._changes_ip)
+        started = env.now
+        ip = self.sources.pick(delivery, started, self._changes_ip)
         source = ip or ""
         site_reply: smtp.Reply | None
         hosts: list[str]
@@ -270,32 +282,33 @@ class OutboundMta:
             site_reply, hosts = smtp.WARMUP_CAP, []
         else:
             site_reply, hosts = mx_route(
-                self.resolver,
-                delivery.domain,
-                self.nexthop,
-                self.relay_below.get(delivery.domain),
+                self.resolver, domain, self.nexthop, self.relay_below.get(domain)
             )
         memory = self.memory
         if memory is not None and hosts:
-            hosts, held = self._unheld(delivery.domain, hosts)
+            hosts, held = self._unheld(domain, hosts)
             if not hosts:
                 self._skip(delivery, dest, source, held)
                 return
-        hosts = hosts[: self.mx_address_limit]
+        limit = self.mx_address_limit
+        if limit is not None and len(hosts) > limit:
+            hosts = hosts[:limit]
+        last = len(hosts) - 1
+        servers, timeout, asn = self.servers, self.connect_timeout, self.asn
+        message = delivery.message
         sessions = 0
         host = None
-        started = env.now
         result = None
         for i, host in enumerate(hosts):
             started = env.now
-            result = yield from self.servers[host].session(
-                delivery.message, delivery.recipients, self.connect_timeout, source, self.asn
+            result = yield from servers[host].session(
+                message, delivery.recipients, timeout, source, asn
             )
             site_reply = result.site_reply
             if memory is not None:
-                self._remember(memory, delivery.domain, host, site_reply)
+                self._remember(memory, domain, host, site_reply)
             if site_reply is not None:
-                if i < len(hosts) - 1:
+                if i < last:
                     # the recipients go on to the next host: rows of their own, so that
                     # the time spent here is on record
                     self._settle_attempt(
@@ -309,7 +322,7 @@ class OutboundMta:
                     )
                 continue  # a failed connection is no session (smtp_connect.c)
             sessions += 1
-            if i == len(hosts) - 1 or sessions >= self.mx_session_limit:
+            if i == last or sessions >= self.mx_session_limit:
                 break  # the final host
             if not any(reply.transient for reply in result.replies):
                 break
@@ -324,11 +337,12 @@ class OutboundMta:
                 causes=result.causes,
                 keep=True,
             )
-            self.policy.after_success(now=env.now, destination=host)
+            if self._after_success is not None:
+                self._after_success(now=env.now, destination=host)
         if memory is not None and sessions == 0 and host is not None and site_reply is not None:
-            memory.delivery_failed(delivery.domain, env.now, site_reply)
+            memory.delivery_failed(domain, env.now, site_reply)
         self.active -= 1
-        self._record_active()
+        self._record_level(env.now, self._active_series, self.active)
         self._finish(
             delivery,
             dest,
@@ -338,7 +352,7 @@ class OutboundMta:
             result=result,
         )
         self.scheduler.done(dest)
-        self.passes.close(delivery.message)
+        self.passes.close(message)
 
     def _unheld(self, domain: str, hosts: list[str]) -> tuple[list[str], tuple[str, float]]:
         """The hosts the memory lets this attempt try, and the last held host with the
@@ -417,7 +431,8 @@ class OutboundMta:
             assert host is not None
             if sessions == 1:
                 self.scheduler.succeeded(dest)
-            self.policy.after_success(now=self.env.now, destination=host)
+            if self._after_success is not None:
+                self._after_success(now=self.env.now, destination=host)
             replies, causes, session_at = result.replies, result.causes, result.session_at
         else:
             # no host left: the rest get the last failure, which throttles the destination
@@ -452,22 +467,25 @@ class OutboundMta:
         transient reply's rows say ``skipped``. ``suspended``: deferred without a
         connection (outcome ``suspended``). Neither is counted in the row's ``attempts``."""
         started, session_at = times
-        env = self.env
         message = delivery.message
+        message_id, rows, name = message.id, message.rows, self.name
         table = self.log.messages
-        attempts = self.log.attempts
-        now = env.now
+        add = self.log.attempts.add
+        counts = None if suspended or skipped else table.attempts
+        now = self.env.now
         deferred: list[str] = []
         bounced: list[str] = []
         last_transient = None
         last_permanent = None
         for i, (rcpt, reply) in enumerate(zip(delivery.recipients, replies, strict=True)):
-            row = message.rows[rcpt]
-            if not (suspended or skipped):  # no connection: not an attempt on the receiver
-                table.attempts[row] += 1
-            if reply.ok:
+            row = rows[rcpt]
+            if counts is not None:  # no connection: not an attempt on the receiver
+                counts[row] += 1
+            code = reply.code
+            ok = 200 <= code < 300  # reply.ok, inlined: once per recipient
+            if ok:
                 outcome = "sent"
-            elif reply.transient:
+            elif 400 <= code < 500:  # reply.transient
                 if skipped:
                     outcome = "skipped"
                 elif suspended:
@@ -480,21 +498,21 @@ class OutboundMta:
                 outcome = "bounced"
                 bounced.append(rcpt)
                 last_permanent = reply
-            attempts.add(
-                message.id,
+            add(
+                message_id,
                 rcpt,
-                self.name,
+                name,
                 ip,
                 host,
                 started,
                 session_at,
                 now,
-                reply.code,
+                code,
                 reply.enhanced,
                 outcome,
                 reply.text,
             )
-            if not reply.ok:
+            if not ok:
                 table.final_code[row] = reply.code
                 table.final_enhanced_code[row] = reply.enhanced
                 table.final_reply[row] = reply.text
@@ -585,7 +603,7 @@ class OutboundMta:
 
     # ------------------------------------------------------------ levels
     def _record_active(self) -> None:
-        self.log.levels.record(self.env.now, self._active_series, self.active)
+        self._record_level(self.env.now, self._active_series, self.active)
 
 
 def _suspension(host: str, ip: str, failure: smtp.Reply) -> smtp.Reply:

@@ -41,7 +41,8 @@ def call_later(env: simpy.Environment, delay: float, callback: Callable[[Any], N
 def start(env: simpy.Environment, generator: Step) -> Stepper:
     """Step ``generator`` from an urgent event now (as ``env.process`` does)."""
     stepper = Stepper(env, generator)
-    stepper.schedule(URGENT, 0)
+    stepper.callbacks = _RESUME  # Stepper.schedule, inlined: once per delivery attempt
+    env.schedule(stepper, URGENT, 0)  # type: ignore[arg-type]
     return stepper
 
 
