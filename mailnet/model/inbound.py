@@ -146,10 +146,11 @@ class MxServer:
             and len(sessions.queue) >= self.backlog
         ):
             return SessionResult(smtp.BACKLOG_FULL, math.nan, [])
-        grant = sessions.request()
+        grant = sessions.take()
         self._record()
         try:
-            yield grant
+            if grant is not None:  # else the slot is taken now, without an event
+                yield grant
             session_at = env.now
             self._record()
             trusted = client_ip in self.trusted
