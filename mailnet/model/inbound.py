@@ -137,7 +137,8 @@ class MxServer:
         """
         env = self.env
         yield self.connect_time
-        mode = self.outages.mode_at(env.now)
+        outages = self.outages
+        mode = outages.mode_at(env.now) if outages.windows else None
         if mode == "timeout":
             yield max(0.0, connect_timeout - self.connect_time)
             return SessionResult(smtp.CONNECT_TIMEOUT, math.nan, [])
@@ -150,22 +151,25 @@ class MxServer:
             and len(sessions.queue) >= self.backlog
         ):
             return SessionResult(smtp.BACKLOG_FULL, math.nan, [])
-        grant = sessions.request()
+        grant = sessions.take()
         self._record()
         try:
-            yield grant
+            if grant is not None:  # else the slot is taken now, without an event
+                yield grant
             session_at = env.now
             self._record()
             trusted = client_ip in self.trusted
             replies, causes = self._rcpt_replies(message, recipients, client_ip, asn, trusted)
-            if any(reply.ok for reply in replies):
-                yield self._service_time()
-                # Per-recipient state (full mailboxes, rate limits) is judged at DATA time.
-                replies = [
-                    self._final_reply(r, reply) if reply.ok else reply
-                    for r, reply in zip(recipients, replies, strict=True)
-                ]
             accepted = [r for r, reply in zip(recipients, replies, strict=True) if reply.ok]
+            if accepted:
+                yield self._service_time()
+                if self.mailbox_full is not None or self._buckets is not None:
+                    # Per-recipient state (full mailboxes, rate limits) is judged at DATA time.
+                    replies = [
+                        self._final_reply(r, reply) if reply.ok else reply
+                        for r, reply in zip(recipients, replies, strict=True)
+                    ]
+                    accepted = [r for r, reply in zip(recipients, replies, strict=True) if reply.ok]
             if accepted and self.accept is not None:
                 self._hand_over(message, accepted, client_ip, trusted)
             return SessionResult(None, session_at, replies, causes)
@@ -198,13 +202,19 @@ class MxServer:
 
     def _rcpt_replies(
         self, message: Message, recipients: list[str], client_ip: str, asn: int, trusted: bool
-    ) -> tuple[list[smtp.Reply], list[str | None]]:
+    ) -> tuple[list[smtp.Reply], list[str | None] | None]:
         """RCPT-stage replies: unknown users (when verified), then the receiver's client
-        and triplet checks, which a trusted client skips."""
-        now = self.env.now
+        and triplet checks, which a trusted client skips; the harm cause of each reply
+        (``None``: none has one)."""
         receiver = None if trusted else self.receiver
         verify = self._verify
-        verdict = receiver.session_verdict(client_ip, asn, now, message) if receiver else None
+        if receiver is None:  # no policy to consult: no causes either
+            if not verify:
+                return [smtp.OK] * len(recipients), None
+            return [smtp.OK if address_exists(r) else smtp.NO_SUCH_USER for r in recipients], None
+        now = self.env.now
+        verdict = receiver.session_verdict(client_ip, asn, now, message)
+        greylisting = receiver.greylist is not None
         replies: list[smtp.Reply] = []
         causes: list[str | None] = []
         for rcpt in recipients:
@@ -214,12 +224,11 @@ class MxServer:
             elif verdict is not None:
                 replies.append(verdict.reply)
                 causes.append(verdict.cause)
+            elif not greylisting:
+                replies.append(smtp.OK)
+                causes.append(None)
             else:
-                grey = (
-                    receiver.recipient_verdict(client_ip, message.sender, rcpt, now)
-                    if receiver
-                    else None
-                )
+                grey = receiver.recipient_verdict(client_ip, message.sender, rcpt, now)
                 replies.append(smtp.OK if grey is None else grey.reply)
                 causes.append(None if grey is None else grey.cause)
         return replies, causes

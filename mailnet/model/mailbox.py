@@ -28,6 +28,8 @@ PHASE_CACHE = 1 << 16
 """Most POP clients' poll phases kept at once: a phase is a pure function of the seed and
 the address, so the cache is cleared when full and phases are recomputed (one hash)."""
 
+_OK_CODE, _OK_ENHANCED = smtp.OK.code, smtp.OK.enhanced
+
 _DEFAULT = Domain()
 """Retrieval of a domain the scenario does not name: the defaults of ``[domains.NAME]``."""
 
@@ -60,6 +62,11 @@ class Mailboxes:
             if d.mailbox_full is not None
         }
 
+    @property
+    def may_fill(self) -> bool:
+        """Whether any domain's mailboxes are ever full (``mailbox_full``)."""
+        return bool(self._full)
+
     def is_full(self, recipient: str, now: float) -> bool:
         """Whether ``recipient``'s mailbox is full at ``now`` (seconds); ``now`` must not
         decrease from one query of a mailbox to the next."""
@@ -82,12 +89,15 @@ class Mailboxes:
         """Deliver a message row to ``recipient``'s mailbox at ``now``."""
         table = self._table
         table.delivered_at[row] = now
-        table.settle(row, "delivered", smtp.OK.code, smtp.OK.enhanced, "delivered to mailbox")
+        table.settle(row, "delivered", _OK_CODE, _OK_ENHANCED, "delivered to mailbox")
         if is_trap(recipient):
             return  # nobody reads a spam trap
-        if table.folder[row] == "spam" and domain not in self._push:
+        if domain in self._push:
+            retrieved = now
+        elif table.folder[row] == "spam":
             return  # POP fetches the inbox only
-        retrieved = self.retrieval_time(recipient, domain, now)
+        else:
+            retrieved = self._next_poll(recipient, domain, now)
         if retrieved <= self._horizon:
             table.retrieved_at[row] = retrieved
 
@@ -95,6 +105,10 @@ class Mailboxes:
         """When ``recipient``'s client fetches a message stored at ``now`` (seconds)."""
         if domain in self._push:
             return now
+        return self._next_poll(recipient, domain, now)
+
+    def _next_poll(self, recipient: str, domain: str, now: float) -> float:
+        """The first poll of ``recipient``'s POP client at or after ``now`` (seconds)."""
         interval = self._poll.get(domain, _DEFAULT.poll_interval)
         phase = self._phase.get(recipient)
         if phase is None:
@@ -102,8 +116,9 @@ class Mailboxes:
             if len(self._phase) >= PHASE_CACHE:
                 self._phase.clear()  # a cache of a pure function: nothing is lost
             self._phase[recipient] = phase
-        polls = math.ceil((now - phase) / interval)
-        return phase + max(polls, 0) * interval
+        if now <= phase:
+            return phase
+        return phase + math.ceil((now - phase) / interval) * interval
 
 
 def _full_source(

@@ -40,11 +40,13 @@ class DeliveryAgent:
         feedback = self.feedback
         blocklists = feedback.blocklists
         table = self._table
+        store = self.mailboxes.store
+        rows = message.rows
         is_spam = message.sender_class == SenderClass.SPAM
         asn = feedback.asn_of(client_ip)
         complaints = feedback.complaint_rate(message)
         for rcpt in recipients:
-            row = message.rows[rcpt]
+            row = rows[rcpt]
             trap = is_trap(rcpt)
             if trap:
                 blocklists.observe("trap", client_ip, asn, now, message.group)
@@ -67,4 +69,4 @@ class DeliveryAgent:
                 and feedback.complains(complaints, message, rcpt)
             ):
                 feedback.complaint(message, client_ip, asn, receiver, now)
-            self.mailboxes.store(row, rcpt, domain_of(rcpt), now)
+            store(row, rcpt, domain_of(rcpt), now)

@@ -204,7 +204,8 @@ class Receiver:
             folder = "inbox"
         else:
             u = message_uniform(self._filter_stream, message, message.index(recipient))
-            score = self.score(ip, now)
+            reputation = self.reputation
+            score = 1.0 if reputation is None else reputation.score(ip, now)
             by_domain = False
             if domain:
                 domain_score = self.domains.score(domain, now)  # type: ignore[union-attr]

@@ -190,7 +190,7 @@ class World:
         if cfg.role == "primary":
             agent = DeliveryAgent(server.receiver, self.mailboxes, self.feedback, self.log.messages)
             server.accept = agent.accept
-            server.mailbox_full = self.mailboxes.is_full
+            server.mailbox_full = self.mailboxes.is_full if self.mailboxes.may_fill else None
             return
         relay = OutboundMta.for_relay(
             self.env,

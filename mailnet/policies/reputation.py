@@ -298,7 +298,9 @@ class ReputationTable:
 
     def _decayed(self, key: str, now: float) -> _Evidence | None:
         ev = self._evidence.get(key)
-        return None if ev is None else self._decay(ev, key, now)
+        if ev is not None and now != ev.t:  # already decayed to ``now``: nothing to do
+            self._decay(ev, key, now)
+        return ev
 
     def observe(
         self,
@@ -342,8 +344,10 @@ class ReputationTable:
 
     def score(self, key: str, now: float) -> float:
         """Reputation of ``key`` at ``now`` in [0, 1], 1 best (formula in the class doc)."""
-        good, bad = self.evidence(key, now)
-        return self._score(key, good, bad)
+        ev = self._decayed(key, now)
+        if ev is None:
+            return self._score(key, 0.0, 0.0)
+        return self._score(key, ev.good, ev.bad)
 
     def scores(self, key: str, now: float, party: str | None) -> tuple[float, float, float]:
         """``key``'s score at ``now``; without the earned bad evidence of senders other
