@@ -238,7 +238,25 @@ def test_killed_sweep_resumes_to_the_same_results(folder, reference):
     assert manifest["runs"]["reused"] == kept
 
 
-def test_ctrl_c_keeps_finished_runs(folder, reference):
+LONG_RUNS = 2 * 2 * 30
+
+
+@pytest.fixture(scope="module")
+def long_folder(tmp_path_factory):
+    """The same sweep with 30 replications: runs are fast, so with 6 the chunks in flight
+    when Ctrl-C arrives can hold every run left; with 30 they cannot."""
+    folder = tmp_path_factory.mktemp("long_sweep")
+    (folder / "base.toml").write_text(BASE)
+    experiment = EXPERIMENT.replace("0.01", '"40/h"').replace(
+        "replications = 6", "replications = 30"
+    )
+    (folder / "exp.toml").write_text(experiment)
+    return folder
+
+
+def test_ctrl_c_keeps_finished_runs(long_folder):
+    folder = long_folder
+    reference = sweep(folder / "exp.toml", workers=1, out=folder / "serial", progress=False)
     out = folder / "interrupted"
     process = _start_cli(folder, out)
     _wait_for_parts(process, out, at_least=2)
@@ -249,7 +267,7 @@ def test_ctrl_c_keeps_finished_runs(folder, reference):
     assert stdout.startswith("interrupted: ")
     runs = pd.read_parquet(out / "runs.parquet")
     parts = len([p for p in os.listdir(out / "parts") if not p.startswith(".")])
-    assert 2 <= len(runs) == parts < N_RUNS
+    assert 2 <= len(runs) == parts < LONG_RUNS
     assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
     pd.testing.assert_frame_equal(
         runs.drop(columns=WALL),
