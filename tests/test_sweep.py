@@ -185,12 +185,21 @@ def test_dask_cluster_gives_identical_results(folder, reference, tmp_path):
     assert manifest["executor"].startswith("Dask cluster at tcp://")
 
 
+# A shell's background job ignores SIGINT and a child inherits that; the sweep's process
+# restores Python's handler first, so it sees the Ctrl-C the test sends however the suite
+# was started.
+_CLI_WITH_SIGINT = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('mailnet.cli', run_name='__main__', alter_sys=True)"
+)
+
+
 def _start_cli(folder, out):
     return subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "mailnet.cli",
+            "-c",
+            _CLI_WITH_SIGINT,
             "sweep",
             str(folder / "exp.toml"),
             "--workers",
