@@ -18,6 +18,7 @@ import math
 from array import array
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mailnet.cohort import CohortFold
 from mailnet.metrics import Summary
@@ -151,50 +152,10 @@ class SpooledAttempts(FoldingAttempts):
         self._spool = spool
         self.buffer = AttemptLog()
 
-    # the AttemptLog.add signature: one positional argument per column
-    def add(  # noqa: PLR0917
-        self,
-        message_id,
-        recipient,
-        hop,
-        source_ip,
-        mx_host,
-        started_at,
-        session_at,
-        ended_at,
-        code,
-        enhanced,
-        outcome,
-        reply="",
-    ) -> None:
-        self.buffer.add(
-            message_id,
-            recipient,
-            hop,
-            source_ip,
-            mx_host,
-            started_at,
-            session_at,
-            ended_at,
-            code,
-            enhanced,
-            outcome,
-            reply,
-        )
-        super().add(
-            message_id,
-            recipient,
-            hop,
-            source_ip,
-            mx_host,
-            started_at,
-            session_at,
-            ended_at,
-            code,
-            enhanced,
-            outcome,
-            reply,
-        )
+    def add(self, *row: Any) -> None:
+        """One attempt row, positional as in ``AttemptLog.add``: buffered, then folded."""
+        self.buffer.add(*row)
+        super().add(*row)
 
     def buffered(self) -> int:
         return len(self.buffer)

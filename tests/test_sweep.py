@@ -252,8 +252,8 @@ LONG_RUNS = 2 * 2 * 30
 
 @pytest.fixture(scope="module")
 def long_folder(tmp_path_factory):
-    """The same sweep with 30 replications: runs are fast, so with 6 the chunks in flight
-    when Ctrl-C arrives can hold every run left; with 30 they cannot."""
+    """The same sweep with 30 replications, so that many runs are left after the interrupt
+    whatever the chunk sizes."""
     folder = tmp_path_factory.mktemp("long_sweep")
     (folder / "base.toml").write_text(BASE)
     experiment = EXPERIMENT.replace("0.01", '"40/h"').replace(
