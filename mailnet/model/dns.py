@@ -47,6 +47,10 @@ class Resolver:
         self.clock: Callable[[], float] = lambda: 0.0
         self._records: dict[str, list[tuple[int, str]]] = {}
         self._by_host: dict[str, dict[str, int]] | None = None  # preferences, per host
+        # per domain (and per relay preference), the hosts with an address in groups of
+        # equal preference: what a lookup shuffles; cleared when a domain's records change
+        self._groups: dict[str, list[list[str]]] = {}
+        self._groups_below: dict[tuple[str, int], list[list[str]]] = {}
         self._faults: dict[str, Callable[[float], smtp.Reply | None]] = {}
         self.null_mx: set[str] = set()
         for name, domain in domains.items():
@@ -72,6 +76,8 @@ class Resolver:
         for lookups from now on: a change during the run."""
         self.null_mx.discard(domain)
         self._by_host = None
+        self._groups.pop(domain, None)
+        self._groups_below = {k: v for k, v in self._groups_below.items() if k[0] != domain}
         self._records[domain] = sorted(records) if records else [(0, domain)]
 
     def knows(self, domain: str) -> bool:
@@ -94,23 +100,38 @@ class Resolver:
 
     def mx_hosts(self, domain: str, below: int | None = None) -> list[str]:
         """Hosts with an address to try, best first. ``below``: a relay drops its own
-        preference and higher."""
+        preference and higher. Each group of equal preference is shuffled with one draw."""
+        if below is None:
+            groups = self._groups.get(domain)
+            if groups is None:
+                groups = self._groups[domain] = self._equal_groups(domain, None)
+        else:
+            groups = self._groups_below.get((domain, below))
+            if groups is None:
+                groups = self._groups_below[domain, below] = self._equal_groups(domain, below)
+        out: list[str] = []
+        for group in groups:
+            if len(group) > 1:
+                order = self._rng.permutation(len(group))
+                out.extend([group[k] for k in order])
+            else:
+                out.append(group[0])
+        return out
+
+    def _equal_groups(self, domain: str, below: int | None) -> list[list[str]]:
+        """``domain``'s hosts with an address (below preference ``below``), in groups of
+        equal preference, best first."""
         records = [r for r in self._records[domain] if r[1] not in self._unresolvable]
         if below is not None:
             records = [r for r in records if r[0] < below]
-        out: list[str] = []
-        i = 0
-        while i < len(records):
-            j = i
-            while j < len(records) and records[j][0] == records[i][0]:
-                j += 1
-            group = [host for _, host in records[i:j]]
-            if len(group) > 1:
-                order = self._rng.permutation(len(group))
-                group = [group[k] for k in order]
-            out.extend(group)
-            i = j
-        return out
+        groups: list[list[str]] = []
+        last = None
+        for pref, host in records:
+            if not groups or pref != last:
+                groups.append([])
+                last = pref
+            groups[-1].append(host)
+        return groups
 
 
 def _fault_source(
