@@ -11,7 +11,7 @@ from typing import Any, cast
 import pandas as pd
 import simpy
 
-from mailnet import metrics
+from mailnet import collector, metrics
 from mailnet.environment import environment as installed_environment
 from mailnet.model.interventions import ChangeLog
 from mailnet.model.world import World
@@ -160,20 +160,22 @@ def simulate(
         log = SpoolingLog(scenario, Path(tables_dir))
     else:
         log = EventLog()
-    world = World(
-        scenario,
-        env,
-        RandomStreams(seed),
-        cast(EventLog, log),  # the streaming log has the same recorders' methods
-        base_dir=Path(base_dir) if base_dir is not None else None,
-        source=source,
-    )
-    if isinstance(log, StreamingLog):
-        log.sessions.connect_time = {name: s.connect_time for name, s in world.servers.items()}
-    if progress is None:
-        env.run(until=scenario.simulation.duration)
-    else:
-        _run_in_slices(env, scenario.simulation.duration, lambda: progress(env.now, _created(log)))
+    with collector.paused():  # the run makes no cyclic garbage (mailnet.collector)
+        world = World(
+            scenario,
+            env,
+            RandomStreams(seed),
+            cast(EventLog, log),  # the streaming log has the same recorders' methods
+            base_dir=Path(base_dir) if base_dir is not None else None,
+            source=source,
+        )
+        if isinstance(log, StreamingLog):
+            log.sessions.connect_time = {n: s.connect_time for n, s in world.servers.items()}
+        if progress is None:
+            env.run(until=scenario.simulation.duration)
+        else:
+            end = scenario.simulation.duration
+            _run_in_slices(env, end, lambda: progress(env.now, _created(log)))
     listings = world.blocklists.frame(scenario.simulation.duration)
     settled = None
     if isinstance(log, StreamingLog):
