@@ -16,6 +16,7 @@ from typing import Any
 import tomli_w
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
+from mailnet import collector
 from mailnet.errors import ScenarioError, key_path, validation_error
 from mailnet.scenario.changes import Change, check_changes
 from mailnet.scenario.domains import Domain, Server
@@ -123,10 +124,13 @@ class Scenario(Model):
         found = raw_problem(raw)
         if found is not None:
             raise ScenarioError(source, key_path(list(found[0])), found[1])
-        raw = _with_implicit_parts(expand_internet(copy.deepcopy(raw), source))
-        scenario = cls._checked(raw, source, base_dir)
-        if scenario.changes:
-            check_changes(scenario, raw, source, lambda r: cls._checked(r, source, base_dir))
+        # a generated world is hundreds of thousands of new objects: without the pause the
+        # collector walked them again and again, most of the time of loading it
+        with collector.paused():
+            raw = _with_implicit_parts(expand_internet(copy.deepcopy(raw), source))
+            scenario = cls._checked(raw, source, base_dir)
+            if scenario.changes:
+                check_changes(scenario, raw, source, lambda r: cls._checked(r, source, base_dir))
         return scenario
 
     @classmethod
