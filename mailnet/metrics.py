@@ -62,17 +62,43 @@ def time_average(times: np.ndarray, values: np.ndarray, start: float, end: float
 
 
 def queue_averages(queues: pd.DataFrame, start: float, end: float) -> dict[str, float]:
-    """``{"mta:isp:deferred": mean, ...}``: time-averaged level of every series."""
+    """``{"mta:isp:deferred": mean, ...}``: time-averaged level of every series, in the
+    order of ``groupby(["kind", "entity", "metric"], sort=True)``."""
     out: dict[str, float] = {}
     if queues.empty:
         return out
-    for (kind, entity, metric), group in queues.groupby(
-        ["kind", "entity", "metric"], observed=True, sort=True
-    ):
-        out[f"{kind}:{entity}:{metric}"] = time_average(
-            group["time"].to_numpy(), group["value"].to_numpy(), start, end
-        )
+    # grouped with numpy, as groupby groups them (each group's rows in table order), at a
+    # fraction of pandas' cost over a table of a million changes
+    labels, key = [], np.zeros(len(queues), dtype=np.int64)
+    named = np.ones(len(queues), dtype=bool)  # groupby leaves out rows with a missing label
+    for column in ("kind", "entity", "metric"):
+        codes, uniques = _sorted_codes(queues[column])
+        key = key * (len(uniques) + 1) + codes
+        named &= codes >= 0
+        labels.append(uniques)
+    order = np.argsort(key, kind="stable")
+    order = order[named[order]]
+    key = key[order]
+    times, values = queues["time"].to_numpy()[order], queues["value"].to_numpy()[order]
+    bounds = np.flatnonzero(np.diff(key)) + 1
+    for lo, hi in zip([0, *bounds], [*bounds, len(key)], strict=True):
+        rest = int(key[lo])
+        parts = []
+        for uniques in reversed(labels):
+            rest, code = divmod(rest, len(uniques) + 1)
+            parts.append(uniques[code])
+        kind, entity, metric = reversed(parts)
+        out[f"{kind}:{entity}:{metric}"] = time_average(times[lo:hi], values[lo:hi], start, end)
     return out
+
+
+def _sorted_codes(column: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """Codes of ``column`` in the order ``groupby(sort=True, observed=True)`` sorts it: a
+    categorical's category order, otherwise sorted values."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy().astype(np.int64), list(column.cat.categories)
+    codes, uniques = pd.factorize(column, sort=True)
+    return codes.astype(np.int64), list(uniques)
 
 
 def session_waits(attempts: pd.DataFrame, connect_time: dict[str, float]) -> pd.Series:
