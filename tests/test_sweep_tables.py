@@ -108,3 +108,28 @@ def test_a_run_stopped_half_way_leaves_nothing_counted_as_done(golden, tmp_path,
     for name in TABLES:
         a = folder / "out" / "runs" / "0-1" / f"{name}.parquet"
         assert a.read_bytes() == (out / "runs" / "0-1" / f"{name}.parquet").read_bytes()
+
+
+@pytest.mark.slow
+def test_dask_workers_stream_the_tables_into_the_shared_directory(golden, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    folder, result = golden
+    out = tmp_path / "dask"
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            local_directory=str(tmp_path / "cluster"),
+            silence_logs=40,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        on_dask = sweep(folder / "exp.toml", client=client, out=out, keep_tables=True)
+    pd.testing.assert_frame_equal(on_dask.runs.drop(columns=WALL), result.runs.drop(columns=WALL))
+    for replication in range(2):
+        for name in TABLES:
+            a = folder / "out" / "runs" / f"0-{replication}" / f"{name}.parquet"
+            b = out / "runs" / f"0-{replication}" / f"{name}.parquet"
+            assert a.read_bytes() == b.read_bytes(), (replication, name)
