@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/bench_memory.py
 	$(BIN)/python benchmarks/bench_mmc.py
+	$(BIN)/python benchmarks/bench_sweep_memory.py
 
 # Each sweep replicates until its file's [precision] targets are met. On a Dask cluster:
 # make experiments SWEEP_FLAGS="--scheduler tcp://HOST:8786" (the results are identical).

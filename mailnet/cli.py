@@ -102,7 +102,15 @@ def run(
     except ScenarioError as error:
         _fail(error)
     out = out or RUNS_DIR / scenario.stem
-    _check_run(loaded, scenario, out, force=force, max_memory=max_memory, summary_only=summary_only)
+    _check_run(
+        loaded,
+        scenario,
+        out,
+        force=force,
+        max_memory=max_memory,
+        summary_only=summary_only,
+        read_back=bool(by) or maillog,
+    )
     result = _run_and_write(
         loaded,
         scenario,
@@ -124,15 +132,17 @@ def _check_run(
     force: bool,
     max_memory: str | None,
     summary_only: bool,
+    read_back: bool = False,
 ) -> None:
-    """Refuse an oversized run or an ``out`` that may not be written."""
+    """Refuse an oversized run or an ``out`` that may not be written; ``read_back``: the
+    run reads its tables back once written (``--by``, ``--maillog``)."""
+    from mailnet.admission import refuse_oversized_run  # noqa: PLC0415
     from mailnet.errors import ScenarioError  # noqa: PLC0415
-    from mailnet.estimate import refuse_oversized_run  # noqa: PLC0415
     from mailnet.output import RunDirError, check_run_dir  # noqa: PLC0415
 
     try:
         if not summary_only:  # its memory follows the mail in flight, not the messages
-            refuse_oversized_run(loaded, path, max_memory)
+            refuse_oversized_run(loaded, path, max_memory, read_back=read_back, out=out)
         check_run_dir(out, force=force)
     except (ScenarioError, RunDirError) as error:
         _fail(error)

@@ -4,8 +4,9 @@
 times clients times duration, campaigns, explicit messages, trace rows), the recipient rows
 those make, and the periodic work that does not depend on mail (deferred-queue scans,
 reputation samples, outage cycles). Per-row costs turn counts into events, memory and wall
-time. ``check_memory`` refuses, as a one-line ``ScenarioError``, a run or sweep whose
-estimate exceeds the machine's memory or ``--max-memory``, before anything runs.
+time, and the tables' size in memory and on disk. ``mailnet.admission`` refuses, before
+anything runs, a run or sweep whose estimate exceeds the machine's memory,
+``--max-memory`` or the free space of the disk its tables go to.
 
 The per-row costs were measured (``ru_maxrss``, ``DataFrame.memory_usage(deep=True)``, and a
 counting SimPy environment) on the four scenarios of ``experiments/scenarios``, each run for
@@ -25,28 +26,27 @@ The interpreter with mailnet, NumPy, pandas and SimPy loaded holds about 130 MB 
 run starts (``BASE_BYTES``), and the world about 11 KB per MX server
 (``WORLD_BYTES_PER_SERVER``). A summary-only run, and every run of a sweep that keeps no
 tables, holds no rows: it is priced at the interpreter, the world and
-``SUMMARY_BYTES_PER_ROW``.
+``SUMMARY_BYTES_PER_ROW``. A run that streams its tables to Parquet as it goes
+(``mailnet run``, every run of a sweep with ``--keep-tables``) is priced at what it
+holds (``RunEstimate.streamed``): the interpreter, the world, ``STREAM_BYTES`` for Arrow
+and the row groups being filled, and ``STREAMED_BYTES_PER_ROW``. Only a run that keeps its
+tables in memory (``mailnet.simulate`` from Python without ``tables_dir``) is priced at
+``PEAK_BYTES_PER_ROW``.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mailnet.errors import ScenarioError
 from mailnet.policies.retry import make_retry_policy
 from mailnet.policies.sending_cycle import mean_multiplier, slot_multipliers
 from mailnet.scenario import Scenario
 from mailnet.scenario.domains import RandomOutages
 from mailnet.scenario.fields import CustomRetry
-
-if TYPE_CHECKING:
-    from mailnet.sweep.experiment import Experiment
 
 EVENTS_PER_ROW = 10.0
 """SimPy events per message-recipient row (measured up to 8.2; see the module docstring)."""
@@ -73,6 +73,35 @@ the generated internet (1,000 domains, one day) peaked at 246 MB for 140 k messa
 MTAs' state of each destination domain their mail reaches, the mail in flight); the
 2-day and 16-day baselines at 155 and 157 MB (README "Summary-only runs")."""
 
+STREAMED_BYTES_PER_ROW = 300.0
+"""Process memory per message-recipient row of a run streaming its tables to Parquet: the
+summary-only run's state plus the final rows created after a recipient still queued, held
+until it settles (``streaming_tables``). Measured (``benchmarks/bench_memory.py
+--streamed``) on the scenarios of ``experiments/scenarios``, estimated rows in brackets:
+the baseline peaked at 252 and 265 MB for 1 day (81,000) in two measurements and at 316
+and 313 MB for 4 days (324,000), 278 and 207 bytes a row; retry_world at 189 and 215 MB
+for 6 and 24 hours (3,250 and 13,000: its row groups filling up), shared_ip_spam at 212
+and 222 MB (6,400 and 25,600), capacity at 204 and 211 MB (64,800 and 259,200). At least
+``SUMMARY_BYTES_PER_ROW``."""
+
+STREAM_BYTES = 120 * 2**20
+"""Memory a run streaming its tables holds whatever its length, beyond the interpreter
+and the world: pyarrow, a row group being filled in each of four tables
+(``streaming_tables.ROW_GROUP`` rows) and its conversion to Arrow, one row group at a
+time when each file is rewritten at the end, and the summary-only run's own state. The
+1-day baseline's peak, 265 MB, less the interpreter and the world (130 MB) and its rows
+at ``STREAMED_BYTES_PER_ROW`` (23 MB) leaves 112 MB; every run above is priced above its
+peak."""
+
+DISK_BYTES_PER_ROW = 200.0
+"""Bytes of Parquet per message-recipient row, the messages, attempts and queues tables
+together: 142 in the baseline (1 day), 150 in retry_world and 134 in shared_ip_spam (24
+hours), 121 in capacity (6 hours)."""
+
+DISK_BYTES_PER_PERIODIC_ROW = 16.0
+"""Bytes of Parquet per row of periodic work (a reputation sample: 15.9 in shared_ip_spam,
+a queue-length change: about 5)."""
+
 WORLD_BYTES_PER_SERVER = 12_000.0
 """Memory of the world per MX server, its domain and its share of the senders'
 popularity weights: the generated internet holds 154 MB at 14,032 servers (10,000
@@ -89,8 +118,6 @@ MAX_RUNS = 1_000_000
 """The most runs of one sweep (points times replications): a row each in runs.parquet and a
 part file each under parts/."""
 
-UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
-
 
 @dataclass(frozen=True)
 class RunEstimate:
@@ -98,7 +125,10 @@ class RunEstimate:
     ``rows``: message-recipient rows; ``events``: SimPy events; ``table_bytes``: the
     tables at the end; ``peak_bytes``: the process at its largest, tables included;
     ``seconds``: wall time on one core; ``summary_peak_bytes``: the process at its
-    largest in a summary-only run (no tables)."""
+    largest in a summary-only run (no tables); ``streamed_peak_bytes``: the same for a run
+    streaming its tables to Parquet. ``tables``: where ``peak_bytes`` keeps the tables,
+    ``"memory"``, ``"streamed"`` (to disk, as the run goes) or ``"none"``;
+    ``disk_bytes``: the tables as Parquet files."""
 
     messages: float
     rows: float
@@ -107,16 +137,33 @@ class RunEstimate:
     peak_bytes: float
     seconds: float
     summary_peak_bytes: float = BASE_BYTES
+    streamed_peak_bytes: float = BASE_BYTES + STREAM_BYTES
+    tables: str = "memory"
+    disk_bytes: float = 0.0
 
     def summary_only(self) -> RunEstimate:
         """This run without its tables (``--summary-only``, a sweep keeping none)."""
-        return replace(self, table_bytes=0.0, peak_bytes=self.summary_peak_bytes)
+        return replace(self, table_bytes=0.0, peak_bytes=self.summary_peak_bytes, tables="none")
+
+    def streamed(self, *, read_back: bool = False) -> RunEstimate:
+        """This run streaming its tables to Parquet as it goes (``mailnet run``, a sweep
+        with ``--keep-tables``); ``read_back``: and reading them back into memory once it
+        has ended (``mailnet run --by`` or ``--maillog``), which adds the tables."""
+        extra = self.table_bytes if read_back else 0.0
+        return replace(self, peak_bytes=self.streamed_peak_bytes + extra, tables="streamed")
 
     def describe(self) -> str:
-        """``about 1.2e+05 messages, 1.5e+06 events, 690 MB of memory (tables 75 MB), 30 s``."""
+        """``about 1.2e+05 messages, 1.5e+06 events, 690 MB of memory (tables 75 MB), 30 s``;
+        the tables of a streamed run are ``streamed to disk, 9.6 MB``, a summary-only run
+        has ``no tables``."""
+        tables = {
+            "memory": f"tables {format_bytes(self.table_bytes)}",
+            "streamed": f"tables streamed to disk, {format_bytes(self.disk_bytes)}",
+            "none": "no tables",
+        }[self.tables]
         return (
             f"about {_count(self.messages)} messages, {_count(self.events)} events, "
-            f"{format_bytes(self.peak_bytes)} of memory (tables {format_bytes(self.table_bytes)}), "
+            f"{format_bytes(self.peak_bytes)} of memory ({tables}), "
             f"{format_time(self.seconds)}"
         )
 
@@ -125,7 +172,8 @@ class RunEstimate:
 class SweepEstimate:
     """The size of a sweep: ``points`` x ``replications`` = ``runs``, run by ``workers``
     processes at once; ``peak_bytes`` is the largest run's peak times ``workers``;
-    ``seconds`` the wall time of every run spread over the workers."""
+    ``seconds`` the wall time of every run spread over the workers; ``disk_bytes`` the
+    tables of every run on disk (runs that keep them: ``--keep-tables``)."""
 
     points: int
     runs: int
@@ -133,12 +181,14 @@ class SweepEstimate:
     largest: RunEstimate
     peak_bytes: float
     seconds: float
+    disk_bytes: float = 0.0
 
     def describe(self) -> str:
+        disk = f", {format_bytes(self.disk_bytes)} of tables on disk" if self.disk_bytes else ""
         return (
             f"{self.points:,} points, {self.runs:,} runs on {self.workers} workers: "
             f"{format_bytes(self.peak_bytes)} of memory at once "
-            f"(the largest run {format_bytes(self.largest.peak_bytes)}), "
+            f"(the largest run {format_bytes(self.largest.peak_bytes)}){disk}, "
             f"{format_time(self.seconds)}"
         )
 
@@ -164,17 +214,27 @@ def estimate_run(scenario: Scenario, base_dir: Path | None = None) -> RunEstimat
         peak_bytes=world + rows * PEAK_BYTES_PER_ROW + 2 * periodic_bytes,
         seconds=events * SECONDS_PER_EVENT,
         summary_peak_bytes=world + rows * SUMMARY_BYTES_PER_ROW,
+        streamed_peak_bytes=world + STREAM_BYTES + rows * STREAMED_BYTES_PER_ROW,
+        disk_bytes=rows * DISK_BYTES_PER_ROW + periodic_rows * DISK_BYTES_PER_PERIODIC_ROW,
     )
 
 
 def estimate_sweep(
-    points: list[RunEstimate], replications: int, workers: int, *, summary_only: bool = False
+    points: list[RunEstimate],
+    replications: int,
+    workers: int,
+    *,
+    summary_only: bool = False,
+    streamed: bool = False,
 ) -> SweepEstimate:
     """The size of a sweep whose grid points have the run estimates ``points``, each run
     ``replications`` times, on ``workers`` processes at once; ``summary_only``: runs that
-    keep no tables (a sweep without ``--keep-tables``)."""
+    keep no tables (a sweep without ``--keep-tables``); ``streamed``: runs that stream
+    them to their directories (a sweep with ``--keep-tables``)."""
     if summary_only:
         points = [p.summary_only() for p in points]
+    elif streamed:
+        points = [p.streamed() for p in points]
     largest = max(points, key=lambda r: r.peak_bytes)
     runs = len(points) * replications
     busy = max(1, min(workers, runs))
@@ -185,6 +245,7 @@ def estimate_sweep(
         largest=largest,
         peak_bytes=largest.peak_bytes * busy,
         seconds=sum(r.seconds for r in points) * replications / busy,
+        disk_bytes=sum(r.disk_bytes for r in points) * replications if streamed else 0.0,
     )
 
 
@@ -264,86 +325,6 @@ def _queue_run_interval(retry: str | CustomRetry, params: dict) -> float | None:
         return policy.queue_run_interval
     except ValueError:
         return None  # the scenario's own check reports a bad policy
-
-
-# ------------------------------------------------------------------ limits
-def machine_memory() -> int:
-    """Bytes of physical memory on this machine (0 if the system does not say)."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return 0
-
-
-def parse_size(text: str) -> int:
-    """Bytes in ``"8GB"``, ``"512M"``, ``"2 TiB"`` or a plain number of bytes (binary
-    units). Raises ``ScenarioError`` naming ``--max-memory``."""
-    cleaned = text.strip().lower().replace(" ", "").removesuffix("ib").removesuffix("b")
-    number = cleaned.rstrip("kmgtp")
-    unit = cleaned[len(number) :]
-    try:
-        value = float(number) * UNITS[unit]
-    except (ValueError, KeyError):
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise ScenarioError("--max-memory", "", f"not a size like 8GB or 512MB: {text!r}")
-    return int(value)
-
-
-def check_memory(needed: float, limit: int | None, source: str, what: str) -> None:
-    """Refuse (``ScenarioError`` naming ``source``) when ``needed`` bytes exceed ``limit``
-    (default: the machine's memory). ``what`` is the estimate to show."""
-    machine = machine_memory()
-    cap = limit if limit is not None else machine
-    if cap and needed > cap:
-        whose = "--max-memory" if limit is not None else "this machine's memory"
-        raise ScenarioError(
-            source,
-            "",
-            f"too large to run: {what}; more than {whose} ({format_bytes(cap)}); "
-            "shorten it, or give --max-memory SIZE to allow more",
-        )
-
-
-def refuse_oversized_run(
-    scenario: Scenario, path: Path, max_memory: str | None = None
-) -> RunEstimate:
-    """The estimate of running ``scenario`` (read from ``path``); ``ScenarioError`` naming
-    ``path`` when it needs more memory than ``max_memory`` (``"8GB"``) or the machine."""
-    limit = parse_size(max_memory) if max_memory is not None else None
-    estimate = estimate_run(scenario, path.parent)
-    check_memory(estimate.peak_bytes, limit, str(path), estimate.describe())
-    return estimate
-
-
-def refuse_oversized_sweep(
-    experiment: Experiment,
-    workers: int,
-    max_memory: str | None = None,
-    *,
-    keep_tables: bool = True,
-) -> SweepEstimate:
-    """The estimate of ``experiment`` on ``workers`` processes at once; ``ScenarioError``
-    naming the experiment file when they would need more memory than ``max_memory`` or
-    the machine. Without ``keep_tables`` the runs are summary-only and priced so."""
-    limit = parse_size(max_memory) if max_memory is not None else None
-    base_dir = experiment.base_path.parent
-    points = [
-        estimate_run(Scenario.from_dict(p.scenario, experiment.source, base_dir), base_dir)
-        for p in experiment.points
-    ]
-    estimate = estimate_sweep(
-        points, experiment.replications, workers, summary_only=not keep_tables
-    )
-    check_memory(estimate.peak_bytes, limit, experiment.source, estimate.describe())
-    return estimate
-
-
-def workers_for(requested: int | None, runs: int, cores: int | None = None) -> int:
-    """Local worker processes for ``runs`` runs: ``requested`` (default one per core),
-    but never more than the cores or the runs."""
-    cores = cores or os.cpu_count() or 1
-    return max(1, min(requested or cores, cores, runs))
 
 
 def format_bytes(value: float) -> str:

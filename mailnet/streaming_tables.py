@@ -37,9 +37,11 @@ and converts them to pandas and Arrow at once: in the 1-day baseline the run's p
 per-group overhead stays small (a few hundred bytes a column per group)."""
 
 CHECK_EVERY = 1024
-"""Messages rows added between two checks of the append-only tables' buffers: a check per
-row would cost more than it saves; in the baseline 1,024 rows bring about 7,000 queue
-changes and 1,000 attempt rows, far under a row group."""
+"""Messages rows, or attempt rows, added between two checks of the append-only tables'
+buffers: a check per row would cost more than it saves; in the baseline 1,024 messages
+rows bring about 7,000 queue changes and 1,000 attempt rows, far under a row group, and
+attempt rows go on coming when the mail has stopped and its queues are retried.
+Reputation samples, which come whatever the mail, check their own buffer."""
 
 STREAMED = ("messages", "attempts", "queues", "reputation")
 """The tables a streamed run writes as it goes (the others are small, written at the end)."""
@@ -122,18 +124,23 @@ class SpooledMessages(FoldingTable):
 
     def _flush(self) -> None:
         """Write the final rows created before the oldest row still open, in creation
-        order; keep the others."""
+        order, a row group at a time (rows held behind a recipient queued for days come
+        out at once when it settles: converting them at once would cost their tables'
+        memory); keep the others."""
         rank = self._rank
         frontier = min(self._open.values()) if self._open else math.inf
         order = sorted(range(len(rank)), key=rank.__getitem__)
         ready = next((i for i, k in enumerate(order) if rank[k] > frontier), len(order))
         if ready:
-            chunk = MessageTable()
-            for name in COLUMNS:
-                values = self._done[name]
-                setattr(chunk, name, [values[k] for k in order[:ready]])
-            chunk._rows = ready
-            self._spool.write(chunk.frame())
+            size = math.ceil(ready / math.ceil(ready / ROW_GROUP))  # groups of equal size
+            for start in range(0, ready, size):
+                rows = order[start : min(start + size, ready)]
+                chunk = MessageTable()
+                for name in COLUMNS:
+                    values = self._done[name]
+                    setattr(chunk, name, [values[k] for k in rows])
+                chunk._rows = len(rows)
+                self._spool.write(chunk.frame())
             self._new_buffer(order[ready:])
         self._next_flush = len(self._rank) + ROW_GROUP
 
@@ -145,17 +152,28 @@ class SpooledMessages(FoldingTable):
 
 class SpooledAttempts(FoldingAttempts):
     """``FoldingAttempts`` that also buffer each row and write the buffer to the spool a
-    row group at a time."""
+    row group at a time; every ``CHECK_EVERY`` rows they check the append-only buffers
+    (``check``), as new messages rows do: retries go on when no new mail comes."""
 
-    def __init__(self, rows: RowFold, sessions: SessionFold, table: FoldingTable, spool):
+    def __init__(
+        self,
+        rows: RowFold,
+        sessions: SessionFold,
+        table: FoldingTable,
+        spool: TableSpool,
+        check: Callable[[], None],
+    ):
         super().__init__(rows, sessions, table)
         self._spool = spool
+        self._check = check
         self.buffer = AttemptLog()
 
     def add(self, *row: Any) -> None:
         """One attempt row, positional as in ``AttemptLog.add``: buffered, then folded."""
         self.buffer.add(*row)
         super().add(*row)
+        if not self.rows % CHECK_EVERY:  # ``rows``: counted by the fold
+            self._check()
 
     def buffered(self) -> int:
         return len(self.buffer)
@@ -167,11 +185,21 @@ class SpooledAttempts(FoldingAttempts):
 
 
 class SpooledScores(ScoreLog):
-    """A ``ScoreLog`` whose samples go to its spool a row group at a time."""
+    """A ``ScoreLog`` whose samples go to its spool a row group at a time, whatever the
+    mail: samples go on when none comes."""
 
     def __init__(self, spool: TableSpool):
         super().__init__()
         self._spool = spool
+
+    def record(self, t: float, receiver: str, kind: str, key: str, score: float) -> None:
+        self.time.append(t)
+        self.receiver.append(receiver)
+        self.kind.append(kind)
+        self.key.append(key)
+        self.score.append(score)
+        if len(self.time) >= ROW_GROUP:
+            self.flush()
 
     def flush(self) -> None:
         if len(self):
@@ -224,7 +252,7 @@ class SpoolingLog(StreamingLog):
             self.fold, served, self.cohort, spools["messages"], self._check
         )
         self.attempts = self._attempts = SpooledAttempts(
-            self.fold, self.sessions, self.messages, spools["attempts"]
+            self.fold, self.sessions, self.messages, spools["attempts"], self._check
         )
         self.levels = self._levels = SpooledLevels(
             sim.warmup, sim.duration, directory / ".queues.spool"

@@ -7,7 +7,7 @@ import os
 import signal
 from pathlib import Path
 
-from mailnet.sweep.worker import RunOutcome, RunSpec, run_chunk
+from mailnet.sweep.worker import KeptTables, RunOutcome, RunSpec, run_chunk
 
 VICTIM = (1, 0)
 """The (point, replication) whose worker dies."""
@@ -17,14 +17,14 @@ def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def killed_always(specs: list[RunSpec], keep_tables: bool = False) -> list[RunOutcome]:
+def killed_always(specs: list[RunSpec], tables: KeptTables | None = None) -> list[RunOutcome]:
     """Kill the worker whenever the victim runs."""
     if any((s.point, s.replication) == VICTIM for s in specs):
         _die()
-    return run_chunk(specs, keep_tables)
+    return run_chunk(specs, tables)
 
 
-def killed_once(specs: list[RunSpec], keep_tables: bool = False) -> list[RunOutcome]:
+def killed_once(specs: list[RunSpec], tables: KeptTables | None = None) -> list[RunOutcome]:
     """Kill the worker the first time the victim runs (a marker file beside the
     experiment remembers it), then run normally."""
     for spec in specs:
@@ -32,4 +32,4 @@ def killed_once(specs: list[RunSpec], keep_tables: bool = False) -> list[RunOutc
         if (spec.point, spec.replication) == VICTIM and not marker.exists():
             marker.touch()
             _die()
-    return run_chunk(specs, keep_tables)
+    return run_chunk(specs, tables)

@@ -9,22 +9,30 @@ import textwrap
 import pytest
 from typer.testing import CliRunner
 
+from mailnet import admission
+from mailnet.admission import (
+    check_memory,
+    free_space,
+    parse_size,
+    refuse_oversized_run,
+    refuse_oversized_sweep,
+    workers_for,
+)
 from mailnet.cli import app
 from mailnet.errors import ScenarioError
 from mailnet.estimate import (
     BASE_BYTES,
+    DISK_BYTES_PER_PERIODIC_ROW,
     EVENTS_PER_ROW,
-    check_memory,
+    STREAM_BYTES,
     estimate_run,
     estimate_sweep,
     format_bytes,
-    parse_size,
-    refuse_oversized_sweep,
-    workers_for,
 )
 from mailnet.run_progress import CountingEnvironment
 from mailnet.scenario import load_scenario
 from mailnet.simulate import simulate
+from mailnet.streaming_tables import STREAMED
 from mailnet.sweep import load_experiment
 
 GOOD = textwrap.dedent("""
@@ -125,23 +133,12 @@ def test_check_memory_refuses_above_the_limit_only():
         "senders.users.rate=1e12/s",
         "simulation.duration=100000000d",
         'senders.burst.campaigns={ every = "1ms", size = 1000, over = "0s" }',
-        "simulation.sample_interval=1ms",  # with a reputation receiver, below
     ],
 )
 def test_oversized_runs_are_refused_with_the_estimate(good, tmp_path, override):
-    extra = []
-    if "sample_interval" in override:
-        extra = [
-            "--set",
-            "receivers.r={ reputation = {} }",
-            "--set",
-            'servers."mx1.dest.example".receiver="r"',
-            "--set",
-            "simulation.duration=3000d",
-        ]
     out = tmp_path / "out"
     result = CliRunner().invoke(
-        app, ["run", str(good), "--out", str(out), "--set", override, *extra, "--quiet"]
+        app, ["run", str(good), "--out", str(out), "--set", override, "--quiet"]
     )
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
@@ -149,7 +146,56 @@ def test_oversized_runs_are_refused_with_the_estimate(good, tmp_path, override):
     assert lines[0].startswith(f"mailnet: error: {good}: too large to run: about ")
     assert "more than this machine's memory" in lines[0]
     assert "--max-memory SIZE" in lines[0]
+    assert "of memory (tables streamed to disk, " in lines[0]
     assert not out.exists()
+
+
+SAMPLED = [
+    "receivers.r={ reputation = {} }",
+    'servers."mx1.dest.example".receiver="r"',
+    "simulation.duration=3000d",
+    "simulation.sample_interval=1ms",
+]
+
+
+def test_the_disk_estimate_errs_large_within_a_factor_of_the_files(good, tmp_path):
+    scenario = load_scenario(good, overrides=["simulation.duration=2d"])
+    simulate(scenario, tables_dir=tmp_path)
+    files = sum((tmp_path / f"{name}.parquet").stat().st_size for name in STREAMED)
+    assert files < estimate_run(scenario, good.parent).disk_bytes < 3 * files
+
+
+def test_tables_that_would_fill_the_disk_are_refused(good, tmp_path, monkeypatch):
+    scenario = load_scenario(good, overrides=SAMPLED)
+    run = estimate_run(scenario, good.parent)
+    assert run.disk_bytes > 2.5e11 * DISK_BYTES_PER_PERIODIC_ROW  # the samples
+    out = tmp_path / "new" / "run"  # not there yet: the disk of its nearest ancestor
+    assert free_space(out) == free_space(tmp_path) > 0
+    monkeypatch.setattr(admission, "free_space", lambda path: 2**30)
+    args = ["run", str(good), "--out", str(out), "--quiet", "--max-memory", "1PB"]
+    result = CliRunner().invoke(app, [*args, *(x for o in SAMPLED for x in ("--set", o))])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"mailnet: error: {good}: too large to run: about ")
+    assert f"(tables streamed to disk, {format_bytes(run.disk_bytes)})" in line
+    assert line.endswith(
+        f"more than the free space of the disk {out} is on (1 GB); shorten it, or free some space"
+    )
+    assert not out.exists()
+    # a summary-only run writes no tables
+    lean = CliRunner().invoke(app, [*args, "--summary-only", "--set", "simulation.duration=1h"])
+    assert lean.exit_code == 0, lean.output
+
+
+def test_periodic_rows_cost_memory_only_when_the_tables_are_kept_there(good):
+    # 2.6e11 reputation samples: kept in memory they could never fit; a streamed run
+    # writes them a row group at a time, and its price is that of its mail
+    run = estimate_run(load_scenario(good, overrides=SAMPLED), good.parent)
+    assert run.peak_bytes > run.table_bytes > 2**40
+    streamed = run.streamed()
+    assert streamed.peak_bytes == run.streamed_peak_bytes < 4 * 2**30
+    assert streamed.table_bytes == run.table_bytes  # what reading them back would add
+    assert run.streamed(read_back=True).peak_bytes == run.streamed_peak_bytes + run.table_bytes
 
 
 def test_max_memory_lowers_the_limit(good, tmp_path):
@@ -196,24 +242,99 @@ def test_sweep_workers_beyond_the_runs_are_capped_with_a_notice(good, tmp_path):
     assert "complete: 1 ok" in result.stdout
 
 
-def test_a_sweep_keeping_no_tables_is_priced_summary_only(good, tmp_path):
+def test_runs_are_priced_by_where_they_keep_their_tables(good, tmp_path):
     scenario = load_scenario(good, overrides=["simulation.duration=30d"])
     run = estimate_run(scenario, good.parent)
-    # a summary-only run keeps no rows: far below the tables' price, above the interpreter
-    assert BASE_BYTES < run.summary_peak_bytes < (BASE_BYTES + run.peak_bytes) / 2
+    # no rows kept, rows streamed to disk as they come, every row kept in memory
+    assert BASE_BYTES < run.summary_peak_bytes < run.streamed_peak_bytes < run.peak_bytes
+    assert run.streamed_peak_bytes - run.summary_peak_bytes >= STREAM_BYTES
     lean = estimate_sweep([run], replications=4, workers=2, summary_only=True)
     assert lean.peak_bytes == 2 * run.summary_peak_bytes
     assert lean.largest.table_bytes == 0
+    assert "(no tables)" in lean.largest.describe()
+    kept = estimate_sweep([run], replications=4, workers=2, streamed=True)
+    assert kept.peak_bytes == 2 * run.streamed_peak_bytes
+    assert "(tables streamed to disk, " in kept.largest.describe()
+    assert f"(tables {format_bytes(run.table_bytes)})" in run.describe()
+
+
+def _between(low: float, high: float) -> str:
+    return format_bytes((low + high) / 2).replace(" ", "")
+
+
+def test_mailnet_run_is_priced_streamed_unless_it_reads_its_tables_back(good, tmp_path):
+    path = tmp_path / "long.toml"
+    path.write_text(GOOD.replace('"6h"', '"30d"'))
+    run = estimate_run(load_scenario(path), tmp_path)
+    streamed = refuse_oversized_run(
+        load_scenario(path), path, _between(run.streamed_peak_bytes, run.peak_bytes)
+    )
+    assert streamed.peak_bytes == run.streamed_peak_bytes
+    read_back = run.streamed_peak_bytes + run.table_bytes
+    limit = _between(run.streamed_peak_bytes, read_back)
+    with pytest.raises(ScenarioError, match="--max-memory"):
+        refuse_oversized_run(load_scenario(path), path, limit, read_back=True)
+    # on the command line: --by reads the tables back; one line, exit status 2, nothing run
+    out = tmp_path / "out"
+    args = ["run", str(path), "--out", str(out), "--quiet", "--max-memory", limit]
+    result = CliRunner().invoke(app, [*args, "--by", "domain"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"mailnet: error: {path}: too large to run: about ")
+    assert f"{format_bytes(read_back)} of memory (tables streamed to disk, " in line
+    assert not out.exists()
+    low = format_bytes(run.streamed_peak_bytes * 0.9).replace(" ", "")
+    result = CliRunner().invoke(app, [*args[:-1], low])
+    assert result.exit_code == 2, result.output
+    assert f"more than --max-memory ({format_bytes(parse_size(low))})" in result.output
+
+
+def test_a_sweep_is_priced_by_what_its_runs_keep(good, tmp_path):
+    scenario = load_scenario(good, overrides=["simulation.duration=30d"])
+    run = estimate_run(scenario, good.parent)
     experiment = tmp_path / "exp.toml"
     experiment.write_text(
         'base = "good.toml"\nreplications = 2\n[grid]\n"simulation.duration" = ["30d"]\n'
     )
     loaded = load_experiment(experiment)
-    between = format_bytes((run.summary_peak_bytes + run.peak_bytes) / 2).replace(" ", "")
+    between = _between(run.summary_peak_bytes, run.streamed_peak_bytes)
     assert refuse_oversized_sweep(loaded, 1, between, keep_tables=False).peak_bytes == (
         pytest.approx(run.summary_peak_bytes)
     )
     with pytest.raises(ScenarioError, match="--max-memory"):
         refuse_oversized_sweep(loaded, 1, between, keep_tables=True)
+    between = _between(run.streamed_peak_bytes, run.peak_bytes)
+    assert refuse_oversized_sweep(loaded, 1, between, keep_tables=True).peak_bytes == (
+        pytest.approx(run.streamed_peak_bytes)
+    )
     with pytest.raises(ScenarioError, match="--max-memory"):
         refuse_oversized_sweep(loaded, 1, "1KB", keep_tables=False)
+    # on the command line: one line, exit status 2, nothing run
+    out = tmp_path / "s"
+    limit = _between(run.summary_peak_bytes, run.streamed_peak_bytes)
+    args = ["sweep", str(experiment), "--out", str(out), "--workers", "1", "--keep-tables"]
+    result = CliRunner().invoke(app, [*args, "--max-memory", limit])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"mailnet: error: {experiment}: too large to run: 1 points, 2 runs")
+    assert f"(the largest run {format_bytes(run.streamed_peak_bytes)})" in line
+    assert not out.exists()
+
+
+def test_a_sweep_keeping_tables_needs_room_for_every_run(good, tmp_path, monkeypatch):
+    experiment = tmp_path / "exp.toml"
+    experiment.write_text('base = "good.toml"\nreplications = 3\n')
+    loaded = load_experiment(experiment)
+    run = estimate_run(load_scenario(good), good.parent)
+    assert refuse_oversized_sweep(loaded, 1, keep_tables=True).disk_bytes == 3 * run.disk_bytes
+    assert refuse_oversized_sweep(loaded, 1, keep_tables=False).disk_bytes == 0
+    monkeypatch.setattr(admission, "free_space", lambda path: int(2.5 * run.disk_bytes))
+    out = tmp_path / "s"
+    refuse_oversized_sweep(loaded, 1, keep_tables=False, out=out)  # nothing kept
+    args = ["sweep", str(experiment), "--out", str(out), "--workers", "1"]
+    result = CliRunner().invoke(app, [*args, "--keep-tables"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert f", {format_bytes(3 * run.disk_bytes)} of tables on disk, " in line
+    assert f"more than the free space of the disk {out} is on" in line
+    assert not out.exists()

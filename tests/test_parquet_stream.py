@@ -131,3 +131,40 @@ def test_mailnet_run_streams_its_tables(tmp_path, small_groups):
     assert sorted(p.name for p in out.iterdir()) == sorted(
         p.name for p in (tmp_path / "kept").iterdir()
     )
+
+
+QUIET_AFTER_A_BURST = """
+[simulation]
+duration = "1d"
+sample_interval = "5m"
+[providers.isp]
+ips = ["198.51.100.1"]
+local_domains = ["isp.example"]
+[senders.burst]
+provider = "isp"
+campaigns = { every = "30d", size = 40, over = "1m", start = "0s" }
+domains = { "dest.example" = 1.0 }
+[domains."dest.example"]
+mx = [ { host = "mx1.dest.example", preference = 10 } ]
+[servers."mx1.dest.example"]
+sessions = 5
+receiver = "strict"
+outages = [ { start = "0s", end = "30d", mode = "refuse" } ]
+[receivers.strict]
+reputation = {}
+"""
+
+
+def test_rows_go_on_streaming_when_no_new_mail_comes(tmp_path, small_groups):
+    """Retries and reputation samples after the last message: their buffers are written a
+    row group at a time, not held until the end of the run."""
+    path = tmp_path / "quiet.toml"
+    path.write_text(QUIET_AFTER_A_BURST)
+    (tmp_path / "run").mkdir()
+    result = simulate(load_scenario(path), seed=1, tables_dir=tmp_path / "run").read_tables()
+    assert len(result.messages) == 40
+    for name in ("attempts", "reputation"):
+        rows = len(getattr(result, name))
+        assert rows > 200, name
+        groups = pq.ParquetFile(tmp_path / "run" / f"{name}.parquet").num_row_groups
+        assert groups >= rows // (16 + 4), name

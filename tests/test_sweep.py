@@ -194,7 +194,7 @@ _CLI_WITH_SIGINT = (
 )
 
 
-def _start_cli(folder, out):
+def _start_cli(folder, out, *options):
     return subprocess.Popen(
         [
             sys.executable,
@@ -206,6 +206,7 @@ def _start_cli(folder, out):
             "1",
             "--out",
             str(out),
+            *options,
         ],
         cwd=folder,
         stdout=subprocess.PIPE,
@@ -286,6 +287,24 @@ def test_ctrl_c_keeps_finished_runs(long_folder):
     finished = sweep(folder / "exp.toml", workers=1, out=out, resume=True, progress=False)
     assert finished.status == "complete"
     _same_runs(folder / "serial", out)
+
+
+def test_ctrl_c_keeps_the_tables_of_finished_runs_and_none_half_written(long_folder):
+    out = long_folder / "interrupted-tables"
+    process = _start_cli(long_folder, out, "--keep-tables")
+    _wait_for_parts(process, out, at_least=2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    parts = {p.removesuffix(".json") for p in os.listdir(out / "parts") if p[0] != "."}
+    tables = {p for p in os.listdir(out / "runs") if p[0] != "."}
+    # every run counted has its tables; the interrupt may land after a run's tables were
+    # swapped in and before its part file (it runs again on resume)
+    assert 2 <= len(parts) <= len(tables) <= len(parts) + 1 < LONG_RUNS
+    assert parts <= tables
+    assert all((out / "runs" / slot / "manifest.json").is_file() for slot in tables)
+    assert [p for p in os.listdir(out / "runs") if p[0] == "."] == [".sweep-id"]
 
 
 def test_resume_refuses_results_of_another_experiment(folder, reference, tmp_path):

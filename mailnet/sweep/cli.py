@@ -109,7 +109,11 @@ def sweep_command(
     resume: Annotated[bool, typer.Option(help="Run only the runs OUT does not hold yet.")] = False,
     keep_tables: Annotated[
         bool,
-        typer.Option(help="Also keep each run's tables under OUT/runs/<point>-<replication>/."),
+        typer.Option(
+            help="Also keep each run's tables under OUT/runs/<point>-<replication>/, "
+            "streamed there by the worker as the run goes (one that cannot see OUT sends "
+            "them back)."
+        ),
     ] = False,
     run_timeout: Annotated[
         str | None,
@@ -189,8 +193,8 @@ def sweep_command(
 ) -> None:
     """Run every grid point and replication of EXPERIMENT; write the tables to OUT."""
     # scipy and the sweep machinery load only when a sweep runs, not on every command
+    from mailnet.admission import refuse_oversized_sweep, workers_for  # noqa: PLC0415
     from mailnet.errors import ScenarioError  # noqa: PLC0415
-    from mailnet.estimate import refuse_oversized_sweep, workers_for  # noqa: PLC0415
     from mailnet.sweep import SweepError, load_experiment, sweep  # noqa: PLC0415
     from mailnet.units import parse_duration  # noqa: PLC0415
 
@@ -206,7 +210,8 @@ def sweep_command(
         if workers is not None and local < workers:
             typer.echo(f"mailnet: --workers {workers} capped at {local} (cores and runs)", err=True)
             workers = local
-        refuse_oversized_sweep(loaded, local, max_memory, keep_tables=keep_tables)
+        destination = out if out is not None else Path("results") / loaded.name
+        refuse_oversized_sweep(loaded, local, max_memory, keep_tables=keep_tables, out=destination)
         result = sweep(
             loaded,
             workers=workers,

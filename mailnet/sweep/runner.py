@@ -27,7 +27,7 @@ import pandas as pd
 
 from mailnet import environment
 from mailnet.metric_catalog import members, unit_of
-from mailnet.output import atomic_write_parquet, write_run
+from mailnet.output import atomic_write_parquet, staged_run_dir, write_run
 from mailnet.sweep import selection as selecting
 from mailnet.sweep import store
 from mailnet.sweep.backends import Backend, SweepError, check_options, open_backend
@@ -41,7 +41,7 @@ from mailnet.sweep.precision import (
 )
 from mailnet.sweep.progress import SweepProgress
 from mailnet.sweep.stats import point_table
-from mailnet.sweep.worker import RunOutcome, RunSpec, run_chunk
+from mailnet.sweep.worker import KeptTables, RunOutcome, RunSpec, run_chunk
 from mailnet.version import __version__
 
 if TYPE_CHECKING:
@@ -117,7 +117,10 @@ def sweep(
 
     Results go to ``out`` (default ``results/<experiment name>``): ``runs.parquet``,
     ``points.parquet``, ``manifest.json``, one part file per run under ``parts/`` and,
-    with ``keep_tables``, each run's tables under ``runs/<point>-<replication>/``.
+    with ``keep_tables``, each run's tables under ``runs/<point>-<replication>/``, streamed
+    there by the worker as the run goes and its summary folded, as ``mailnet run`` does (a
+    worker must see ``out`` at the same path: on a cluster without a shared filesystem
+    the worker sends the tables back, and the sweep writes them).
     ``resume`` runs only what ``out`` lacks (a failed run stays failed; runs lost with a
     worker run again) and refuses when anything the runs read changed; without it,
     ``out`` must not hold runs yet, and a non-empty ``out`` must be a sweep's. One sweep
@@ -203,7 +206,10 @@ def sweep(
                 started=started,
                 reused=len(done),
             )
-            drive = _Drive(backend, out, keep_tables, bar, chunk_size, max_attempts=max_attempts)
+            tables = (
+                KeptTables(str(out.resolve()), store.keep_tables_in(out)) if keep_tables else None
+            )
+            drive = _Drive(backend, out, tables, bar, chunk_size, max_attempts=max_attempts)
             while True:
                 drive.run(todo)
                 if drive.interrupted or drive.lost or (target is None and select is None):
@@ -419,7 +425,7 @@ class _Drive:
         self,
         backend: Backend,
         out: Path,
-        keep_tables: bool,
+        tables: KeptTables | None,
         bar: SweepProgress,
         chunk_size: int | None,
         *,
@@ -427,7 +433,7 @@ class _Drive:
     ):
         self.backend = backend
         self.out = out
-        self.keep_tables = keep_tables
+        self.tables = tables
         self.bar = bar
         self.fixed_chunk = chunk_size
         self.max_attempts = max_attempts
@@ -470,7 +476,7 @@ class _Drive:
         """Submit ``chunk``; on a broken executor restart it once, else lose everything."""
         for tries_left in (1, 0):
             try:
-                future = self.backend.executor.submit(run_chunk, chunk, self.keep_tables)
+                future = self.backend.executor.submit(run_chunk, chunk, self.tables)
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # the executor itself is broken
@@ -545,11 +551,11 @@ class _Drive:
 
     def _store(self, outcome: RunOutcome) -> None:
         record = outcome.record
-        if outcome.result is not None:
+        if outcome.result is not None:  # sent back by a worker that does not see ``out``
             # tables first: a part file promises that the run is complete
-            write_run(
-                outcome.result, store.tables_dir(self.out, record["point"], record["replication"])
-            )
+            slot = store.tables_dir(self.out, record["point"], record["replication"])
+            with staged_run_dir(slot) as stage:
+                write_run(outcome.result, stage)
         store.write_part(self.out, record)
         self.stored.add((record["point"], record["replication"]))
         self.run_seconds.append(record["wall_time_s"])

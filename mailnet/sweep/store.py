@@ -7,6 +7,11 @@ left. ``runs.parquet`` is always assembled from the part files, so a resumed swe
 the same table as one never interrupted. A results directory kept without its part files
 (committed results keep only the tables) gets them back from ``runs.parquet`` on resume
 (``restore_parts``), so a finished sweep's points are recomputed without running again.
+
+With ``--keep-tables`` each run's tables go to ``runs/<point>-<replication>/``, written by
+the worker that runs it (``worker.KeptTables``) before the sweep writes its part file:
+a part file of a run whose directory lacks ``manifest.json`` (written last) does not count
+as done when tables are asked for.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +38,9 @@ PARTS = "parts"
 TABLES = "runs"
 FIXED_COLUMNS = ("point", "replication", "seed", "status", "error", "wall_time_s")
 LOCK = ".sweep.lock"
+SHARE_MARK = f"{TABLES}/.sweep-id"
+"""The file (under the results directory) whose token tells a worker that it sees the
+results directory of the sweep that sent it (``worker.KeptTables``)."""
 
 
 def is_sweep_dir(out: Path) -> bool:
@@ -87,6 +97,23 @@ def part_path(out: Path, point: int, replication: int) -> Path:
 def tables_dir(out: Path, point: int, replication: int) -> Path:
     """Where ``--keep-tables`` writes one run's tables."""
     return out / TABLES / f"{point}-{replication}"
+
+
+def keep_tables_in(out: Path) -> str:
+    """Make ``out`` ready for runs that write their tables there; returns the token its
+    ``SHARE_MARK`` now holds (new for each sweep).
+
+    Removes what runs stopped half-way left (their staging directories, hidden names under
+    ``runs/``): call it holding the lock, before any worker starts.
+    """
+    folder = out / TABLES
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in folder.glob(".*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+    token = secrets.token_hex(16)
+    atomic_write_text(out / SHARE_MARK, token)
+    return token
 
 
 def write_part(out: Path, record: dict[str, Any]) -> None:
