@@ -2,8 +2,6 @@
 
 Counts and rates must be equal, means and time averages equal up to the order of a float
 sum, and every latency quantile within the sketch's relative accuracy of the exact one.
-The cohort blocks' incidence of delivery is that of the rows with each row still queued
-at the end moved to the top of its 1 % bin of times.
 """
 
 from __future__ import annotations
@@ -16,10 +14,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mailnet import cohort, load_scenario, simulate
+from mailnet import load_scenario, simulate
 from mailnet.cli import app
 from mailnet.metrics import QUANTILES, flatten
-from mailnet.sketch import RELATIVE_ACCURACY, LatencySketch, _bins
+from mailnet.sketch import RELATIVE_ACCURACY, LatencySketch
 from mailnet.timeseries import settling
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,45 +41,21 @@ def runs(request):
     return simulate(scenario), simulate(scenario, summary_only=True)
 
 
-def _binned_cohort(full) -> dict:
-    """The cohort blocks of ``full``'s tables with each censored row moved to the top of
-    its bin: what ``sketch.IncidenceBins`` estimates (ends count before censorings in a
-    bin)."""
-    scenario = full.scenario
-    sim = scenario.simulation
-    start, end = cohort.window(sim, cohort.queue_lifetime(scenario))
-    mail = full.messages[~full.messages["is_dsn"]]
-    created = mail["created_at"].to_numpy(dtype=float)
-    rows = mail[(created >= start) & (created < end)]
-    kind = cohort.outcomes(rows)
-    times = cohort._follow_up(kind, cohort.end_times(rows, full.attempts), rows, sim.duration)
-    bounds = np.array(_bins(tuple(t for _, t in cohort.WITHIN))[0])
-    tops = bounds[np.minimum(np.searchsorted(bounds, times), len(bounds) - 1)]
-    times = np.where((kind == "held") | (kind == "in_queue"), tops, times)
-    masks = cohort.groups(rows, scenario)
-    return flatten({name: cohort._block(kind[m], times[m]) for name, m in masks.items()})
-
-
 def test_summary_only_run_keeps_the_summary(runs):
     full, lite = runs
     a, b = flatten(full.summary), flatten(lite.summary)
-    binned = _binned_cohort(full)
     assert list(a) == list(b)  # the same keys, in the same order
     assert json.dumps(full.summary["listings"]) == json.dumps(lite.summary["listings"])
     quantiles = {f"p{int(q * 100)}" for q in QUANTILES}
     checked = 0
-    for key, value in a.items():
+    for key, exact in a.items():
         got = b[key]
         stat = key.rpartition(".")[2]
-        # a cohort block: its censored rows as the bins count them
-        exact = binned.get(key, value)
         if "latency_s." in key and stat in quantiles and exact is not None:
             assert got == pytest.approx(exact, rel=RELATIVE_ACCURACY, abs=1e-12), key
             checked += 1
         elif isinstance(exact, float) and (
-            stat in ("mean", "mean_wait_s")
-            or key.startswith("queue_time_average.")
-            or ".delivered_within." in key
+            stat in ("mean", "mean_wait_s") or key.startswith("queue_time_average.")
         ):
             assert got == pytest.approx(exact, rel=FLOAT_ORDER, abs=1e-12), key
         else:
