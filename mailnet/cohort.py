@@ -197,9 +197,11 @@ def summary_blocks(
     }
 
 
-EXACT_ROWS = 1 << 20
-"""Cohort rows a summary-only run keeps one by one (9 bytes each: 9.4 MB at most), so
-that its blocks are those of the tables; past them it counts every row in bins."""
+EXACT_ROWS = 1 << 16
+"""Cohort rows a summary-only run keeps one by one, so that its blocks are those of the
+tables; past them it counts every row in bins. Each row takes 9 bytes, and about 130
+more while the blocks are computed from the rows at the end (numpy's temporaries of
+``_block``): 9 MB at most."""
 
 
 class CohortFold:
