@@ -2,12 +2,15 @@
 
 Runs a scenario (default: the baseline) in summary-only mode for each duration given, each
 in a fresh process so its peak RSS is its own, and prints messages created, peak RSS and
-wall time, then the largest peak over the smallest. The baseline makes about 65,000
-messages a day, so the default durations give about 1 M and 5 M messages (a long run: the
-5 M one takes tens of minutes). Usage::
+wall time, then the largest peak over the smallest and the growth per message between
+the smallest and the largest run. The baseline makes about 65,000 messages a day, so the
+default durations give about 1 M and 5 M messages (a long run: the 5 M one takes tens of
+minutes). ``--users`` varies ``internet.users`` instead, for the generated internet
+(``--scenario experiments/scenarios/internet.toml``: 50,000 users make 75,283 messages in
+its day, spam and notifications included). Usage::
 
     .venv/bin/python benchmarks/bench_memory.py [--durations 16d 78d] [--full]
-        [--scenario PATH] [--set K=V ...]
+        [--scenario PATH] [--set K=V ...] [--users N ...]
 
 ``--full`` runs with the tables kept in memory instead, to compare; ``--streamed`` streams
 them to Parquet files in a temporary directory as ``mailnet run`` does, and also prints
@@ -71,18 +74,25 @@ def main() -> None:
     parser.add_argument("--scenario", default="experiments/scenarios/baseline.toml")
     parser.add_argument("--durations", nargs="+", default=["2d", "8d"] if QUICK else ["16d", "78d"])
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--users", nargs="+", help="vary internet.users, not the duration")
     kept = parser.add_mutually_exclusive_group()
     kept.add_argument("--full", action="store_true", help="keep the tables in memory instead")
     kept.add_argument("--streamed", action="store_true", help="stream the tables to Parquet")
     args = parser.parse_args()
     mode = "full" if args.full else "streamed" if args.streamed else "summary"
-    peaks = []
-    for duration in args.durations:
-        overrides = [*args.overrides, f"simulation.duration={duration}"]
-        figures = run(args.scenario, overrides, mode)
-        peaks.append(figures["peak_rss_mb"])
-        print(json.dumps({"mode": mode, "duration": duration, **figures}), flush=True)
+    key, values = (
+        ("internet.users", args.users) if args.users else ("simulation.duration", args.durations)
+    )
+    sizes = []
+    for value in values:
+        figures = run(args.scenario, [*args.overrides, f"{key}={value}"], mode)
+        sizes.append((figures["messages"], figures["peak_rss_mb"]))
+        print(json.dumps({"mode": mode, key: value, **figures}), flush=True)
+    peaks = [peak for _, peak in sizes]
     print(f"largest peak / smallest: {max(peaks) / min(peaks):.3f}")
+    (few, low), (many, high) = min(sizes), max(sizes)
+    if many > few:
+        print(f"growth: {(high - low) * 2**20 / (many - few):.0f} bytes per message")
 
 
 if __name__ == "__main__":

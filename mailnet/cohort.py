@@ -35,7 +35,8 @@ import pandas as pd
 from mailnet.policies.retry import make_retry_policy
 from mailnet.scenario import Scenario
 from mailnet.scenario.schema import Simulation
-from mailnet.survival import CENSORED, DELIVERED, OTHER, cumulative_incidence
+from mailnet.sketch import IncidenceBins
+from mailnet.survival import CENSORED, DELIVERED, OTHER, Incidence, cumulative_incidence
 
 OUTCOMES = ("delivered", "bounced", "stopped_at_submission", "held", "expired", "in_queue")
 """A cohort row's outcome, in the order summaries list them."""
@@ -140,11 +141,14 @@ def _follow_up(
 
 
 def _block(kind: np.ndarray, times: np.ndarray) -> dict[str, Any]:
-    n = len(kind)
     counts = {name: int((kind == name).sum()) for name in OUTCOMES}
     open_ = (kind == "held") | (kind == "in_queue")
     events = np.where(open_, CENSORED, np.where(kind == "delivered", DELIVERED, OTHER))
-    incidence = cumulative_incidence(times, events)
+    return _describe(len(kind), counts, cumulative_incidence(times, events))
+
+
+def _describe(n: int, counts: dict[str, int], incidence: Incidence) -> dict[str, Any]:
+    """A block: ``n`` rows, ``counts`` by outcome, ``incidence`` of their delivery."""
     failed = counts["bounced"] + counts["expired"] + counts["stopped_at_submission"]
     return {
         "recipients": n,
@@ -193,13 +197,24 @@ def summary_blocks(
     }
 
 
+EXACT_ROWS = 1 << 16
+"""Cohort rows a summary-only run keeps one by one, so that its blocks are those of the
+tables; past them it counts every row in bins. Each row takes 9 bytes, and about 130
+more while the blocks are computed from the rows at the end (numpy's temporaries of
+``_block``): 9 MB at most."""
+
+
 class CohortFold:
     """The cohort blocks of a summary-only run (``mailnet.streaming``): each cohort row is
     reduced, when it is folded, to its group, outcome and time, exactly as
     ``summary_blocks`` computes them from the tables, so the two agree to the bit.
 
-    Memory: 9 bytes per cohort row (its outcome and time), bounded by the cohort's window
-    (``cohort_length``), plus the end of the last attempt of each cohort row in flight.
+    Past ``EXACT_ROWS`` rows it counts them instead, those kept so far and every one after:
+    by outcome, and by event and time in ``sketch.IncidenceBins`` (0.25 MB). Counts and
+    shares stay those of the tables; latency quantiles are then within
+    ``sketch.RELATIVE_ACCURACY``, and ``P(delivered within t)`` the same up to rounding
+    unless rows censored at the end of the run share a bin (a 1 % range of times) with
+    ends. Memory besides: the end of the last attempt of each cohort row in flight.
     """
 
     def __init__(self, scenario: Scenario):
@@ -212,6 +227,14 @@ class CohortFold:
         self.last_end: dict[tuple[int, str], float] = {}
         self._kinds: dict[str, array] = {name: array("b") for name in GROUPS}
         self._times: dict[str, array] = {name: array("d") for name in GROUPS}
+        self._room = EXACT_ROWS  # rows still kept one by one
+        self._counts: dict[str, list[int]] = {}  # by group and outcome, once counted
+        self._bins: dict[str, IncidenceBins] = {}
+
+    @property
+    def binned(self) -> bool:
+        """Whether the rows are counted in bins (past ``EXACT_ROWS``)."""
+        return bool(self._bins)
 
     def created(self, message_id: int, is_dsn: bool, created_at: float) -> None:
         """A row was added: widen the cohort's id range if it belongs to the cohort."""
@@ -247,8 +270,27 @@ class CohortFold:
         else:  # a competing end: bounced, expired, dropped or stopped at submission
             fallback = created if math.isnan(released) else released
             time = (fallback if math.isnan(last) else last) - created
-        self._kinds[group].append(_KIND_CODES[status])
-        self._times[group].append(max(time, 0.0))
+        code, time = _KIND_CODES[status], max(time, 0.0)
+        if self._bins:
+            self._counts[group][code] += 1
+            self._bins[group].add(_EVENTS[code], time)
+            return
+        self._kinds[group].append(code)
+        self._times[group].append(time)
+        self._room -= 1
+        if not self._room:
+            self._count_in_bins()
+
+    def _count_in_bins(self) -> None:
+        """Count the rows kept so far, and from now on every row, in bins."""
+        anchors = tuple(t for _, t in WITHIN)
+        for name in GROUPS:
+            kinds = np.frombuffer(self._kinds[name], dtype=np.int8)
+            counts = np.bincount(kinds, minlength=len(_KIND_NAMES))
+            self._counts[name] = [int(n) for n in counts]
+            bins = self._bins[name] = IncidenceBins(anchors)
+            bins.add_many(np.asarray(_EVENTS)[kinds], np.frombuffer(self._times[name]))
+            self._kinds[name], self._times[name] = array("b"), array("d")
 
     def _group(self, t: Any, slot: int) -> str | None:
         """The row's block (``groups``), or None: a DSN, or spam delivered locally."""
@@ -261,20 +303,25 @@ class CohortFold:
 
     def blocks(self) -> dict[str, Any]:
         """The summary's cohort blocks (``summary_blocks``'s keys and values)."""
+        blocks: dict[str, Any] = {"cohort": {"start_s": self.start, "end_s": self.end}}
         names = np.array(_KIND_NAMES, dtype=object)
-        return {
-            "cohort": {"start_s": self.start, "end_s": self.end},
-            **{
-                name: _block(
-                    names[np.frombuffer(self._kinds[name], dtype=np.int8)],
-                    np.frombuffer(self._times[name], dtype=float),
-                )
-                for name in GROUPS
-            },
-        }
+        for name in GROUPS:
+            if not self._bins:
+                kinds = names[np.frombuffer(self._kinds[name], dtype=np.int8)]
+                blocks[name] = _block(kinds, np.frombuffer(self._times[name], dtype=float))
+                continue
+            counts = self._counts[name]
+            by_outcome = {kind: counts[_KIND_CODES[kind]] for kind in OUTCOMES}
+            blocks[name] = _describe(sum(counts), by_outcome, self._bins[name].incidence())
+        return blocks
 
 
 _KIND_NAMES = (*OUTCOMES, "dropped")
 _NEVER_QUEUED = {"bounced": "stopped_at_submission", "in_queue": "held"}
 """A status of a row its MSA never released, as ``outcomes`` names it."""
 _KIND_CODES = {name: i for i, name in enumerate(_KIND_NAMES)}
+_EVENTS = tuple(
+    {"delivered": DELIVERED, "held": CENSORED, "in_queue": CENSORED}.get(name, OTHER)
+    for name in _KIND_NAMES
+)
+"""The incidence's event code of each outcome (by its code): open rows are censored."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from typing import Any
 
 from mailnet.cohort import CohortFold
 from mailnet.metrics import Summary, listing_counts
@@ -239,11 +240,10 @@ class FoldingLevels:
         self.end = end
         self._keys: list[tuple[str, str, str]] = []
         self._index: dict[tuple[str, str, str], int] = {}
-        self._time: list[float] = []
-        self._value: list[int] = []
-        self._area: list[float] = []
-        self._seen: list[bool] = []
-        self._deferred: list[bool] = []
+        # per series: [time of the last change (-inf: none yet), value, area since the
+        # warm-up, whether it is an MTA's deferred queue]; one list, so that a change
+        # costs one lookup on the log (about 12 changes per message)
+        self._state: list[list[Any]] = []
         self.total = 0  # every MTA's deferred queue together
         self._instant = -math.inf  # the time of the last deferred-queue change
         self.peak = 0
@@ -255,26 +255,24 @@ class FoldingLevels:
         if key not in self._index:
             self._index[key] = len(self._keys)
             self._keys.append(key)
-            self._time.append(0.0)
-            self._value.append(0)
-            self._area.append(0.0)
-            self._seen.append(False)
-            self._deferred.append(kind == "mta" and metric == "deferred")
+            self._state.append([-math.inf, 0, 0.0, kind == "mta" and metric == "deferred"])
         return self._index[key]
 
     def record(self, t: float, series: int, value: int) -> None:
-        if t > self.warmup:
-            since = self._time[series]
-            start = since if since > self.warmup else self.warmup
-            self._area[series] += self._value[series] * (min(t, self.end) - start)
-        if self._deferred[series]:
+        state = self._state[series]
+        warmup = self.warmup
+        if t > warmup:
+            since = state[0]
+            end = self.end
+            # min(t, end) - max(since, warmup), without the calls
+            state[2] += state[1] * ((t if t < end else end) - (since if since > warmup else warmup))
+        if state[3]:
             if t != self._instant:
                 self._settle_instant()
                 self._instant = t
-            self.total += value - self._value[series]
-        self._time[series] = t
-        self._value[series] = value
-        self._seen[series] = True
+            self.total += value - state[1]
+        state[0] = t
+        state[1] = value
 
     def _settle_instant(self) -> None:
         """The deferred total after every change at the last instant: a new peak, or the
@@ -293,14 +291,13 @@ class FoldingLevels:
             return {f"{k}:{e}:{m}": math.nan for k, e, m in self._recorded()}
         out: dict[str, float] = {}
         for key in self._recorded():
-            i = self._index[key]
-            since = self._time[i]
-            area = self._area[i] + self._value[i] * (end - (since if since > start else start))
+            since, value, area, _ = self._state[self._index[key]]
+            area += value * (end - (since if since > start else start))
             out[":".join(key)] = area / (end - start)
         return out
 
     def _recorded(self) -> list[tuple[str, str, str]]:
-        return sorted(k for k in self._keys if self._seen[self._index[k]])
+        return sorted(k for k in self._keys if self._state[self._index[k]][0] != -math.inf)
 
 
 class NoScores:

@@ -135,7 +135,29 @@ def cumulative_incidence(times: np.ndarray, events: np.ndarray) -> Incidence:
     and ``CENSORED`` right-censored; see the module docstring. O(n log n)."""
     e = np.asarray(events)
     grid, d1, d, n = _tallies(times, e)
-    n = n.astype(float)
+    return incidence_of_tallies(
+        grid,
+        d1,
+        d,
+        n,
+        counts=(int((e == DELIVERED).sum()), int((e == OTHER).sum()), int((e == CENSORED).sum())),
+        follow_up=float(np.max(times)) if len(e) else 0.0,
+    )
+
+
+def incidence_of_tallies(
+    grid: np.ndarray,
+    d1: np.ndarray,
+    d: np.ndarray,
+    at_risk: np.ndarray,
+    *,
+    counts: tuple[int, int, int],
+    follow_up: float,
+) -> Incidence:
+    """The cumulative incidence from its tallies: at each end time of ``grid``
+    (ascending), ``d1`` deliveries among ``d`` ends and ``at_risk`` rows at risk just
+    before; ``counts``: rows delivered, ended otherwise and censored."""
+    n = at_risk.astype(float)
     survival = np.cumprod(1.0 - d / n)
     before = np.concatenate(([1.0], survival[:-1]))  # S(t_i-)
     jumps = before * d1 / n
@@ -160,8 +182,8 @@ def cumulative_incidence(times: np.ndarray, events: np.ndarray) -> Incidence:
         incidence=f,
         variance=np.maximum(variance, 0.0),
         at_risk=n.astype(np.int64),
-        delivered=int((e == DELIVERED).sum()),
-        other=int((e == OTHER).sum()),
-        censored=int((e == CENSORED).sum()),
-        follow_up=float(np.max(times)) if len(e) else 0.0,
+        delivered=counts[0],
+        other=counts[1],
+        censored=counts[2],
+        follow_up=follow_up,
     )

@@ -16,10 +16,16 @@ The scheduler is pure state: it decides which queued delivery may start and hand
 :meth:`DestinationScheduler.done`, :meth:`~DestinationScheduler.failed` or
 :meth:`~DestinationScheduler.succeeded`, and revives a dead destination after
 ``dead_time`` seconds.
+
+An idle destination (no mail queued or in delivery, alive, not waiting for a connection)
+is parked: its ``Destination`` object and queue are dropped and only what differs from a
+new one is kept (``DestinationScheduler.destination`` restores it on demand), so a large
+world's thousands of destinations that see mail now and then hold a few dozen bytes each.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -94,6 +100,12 @@ class DestinationScheduler:
         self.busy = 0
         self._destinations: dict[str, Destination] = {}
         self._waiting: deque[Destination] = deque()
+        # parked idle destinations that differ from a new one: their window, or
+        # (window, fail_cohorts, reason)
+        self._parked: dict[str, float | tuple[float, float, smtp.Reply]] = {}
+        # with no failed-cohort limit a destination never dies: its cohorts and its
+        # reason are never read, only its window is
+        self._immortal = failed_cohort_limit == math.inf
 
     @classmethod
     def for_provider(
@@ -129,11 +141,29 @@ class DestinationScheduler:
         )
 
     def destination(self, name: str) -> Destination:
-        """The state of destination ``name`` (created with the initial window)."""
+        """The state of destination ``name``: created with the initial window, or as it
+        was parked."""
         dest = self._destinations.get(name)
         if dest is None:
             dest = self._destinations[name] = Destination(name, self.initial)
+            state = self._parked.pop(name, None)
+            if isinstance(state, tuple):
+                dest.window, dest.fail_cohorts, dest.reason = state
+            elif state is not None:
+                dest.window = state
         return dest
+
+    def _park(self, dest: Destination) -> None:
+        """Drop idle ``dest``, keeping what a new one would not have. Nothing else holds
+        it: no delivery is in progress (``busy``), no revive is due (not dead) and it is
+        not in the queue for a connection."""
+        del self._destinations[dest.name]
+        window = dest.window
+        if self._immortal or (dest.fail_cohorts == 0.0 and dest.reason is smtp.SUSPENDED):
+            if window != self.initial:
+                self._parked[dest.name] = window
+        else:
+            self._parked[dest.name] = (window, dest.fail_cohorts, dest.reason)
 
     def offer(self, delivery: Delivery) -> bool:
         """Queue ``delivery`` for its domain and start what may start; ``False`` (and
@@ -150,6 +180,8 @@ class DestinationScheduler:
         dest.busy -= 1
         self.busy -= 1
         self._dispatch(dest)
+        if not dest.busy and not dest.todo and not dest.dead and not dest.waiting:
+            self._park(dest)
         waiting = self._waiting
         while waiting and self.busy < self.max_connections:
             other = waiting.popleft()
@@ -178,6 +210,8 @@ class DestinationScheduler:
         dest.window = self.initial
         dest.fail_cohorts = 0.0
         self._dispatch(dest)
+        if not dest.busy and not dest.todo and not dest.waiting:
+            self._park(dest)
 
     def succeeded(self, dest: Destination) -> None:
         """A session was held: clear the cohorts and widen the window if it is in use."""
