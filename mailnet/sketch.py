@@ -110,7 +110,7 @@ _BLOCK = 1 << 16
 
 
 @functools.cache
-def _bins(anchors: tuple[float, ...]) -> tuple[list[float], np.ndarray]:
+def _bins(anchors: tuple[float, ...]) -> tuple[array, np.ndarray]:
     """The bins' upper bounds (bin 0 holds 0 alone, bin ``i`` the times in
     ``(bounds[i-1], bounds[i]]``, the last bin those above ``LARGEST``) and the value
     that stands for each bin, within ``RELATIVE_ACCURACY`` of any time in it. Each of
@@ -129,7 +129,8 @@ def _bins(anchors: tuple[float, ...]) -> tuple[list[float], np.ndarray]:
         # the harmonic mean of a bin's ends is within (r - 1) / (r + 1) of either
         values = 2 * lower * upper / (lower + upper)
     values[0], values[1] = 0.0, SMALLEST / 2
-    return bounds, np.append(values, math.nan)  # the last: the largest time
+    # an array, not a list: one block, not a float object per bound
+    return array("d", bounds), np.append(values, math.nan)  # the last: the largest time
 
 
 class IncidenceBins:
@@ -160,7 +161,7 @@ class IncidenceBins:
     def add_many(self, events: np.ndarray, times: np.ndarray) -> None:
         """Rows ``events[i]`` at ``times[i]``, as ``add`` each, a block at a time."""
         counts = np.frombuffer(self._counts, dtype=np.int64)
-        bounds = np.array(self._bounds)
+        bounds = np.frombuffer(self._bounds)
         for i in range(0, len(times), _BLOCK):
             at = np.searchsorted(bounds, times[i : i + _BLOCK], side="left")
             np.add.at(counts, 3 * at + events[i : i + _BLOCK], 1)
