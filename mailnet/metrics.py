@@ -69,25 +69,22 @@ def queue_averages(queues: pd.DataFrame, start: float, end: float) -> dict[str, 
         return out
     # grouped with numpy, as groupby groups them (each group's rows in table order), at a
     # fraction of pandas' cost over a table of a million changes
-    labels, key = [], np.zeros(len(queues), dtype=np.int64)
+    columns = [_sorted_codes(queues[c]) for c in ("kind", "entity", "metric")]
+    key = np.zeros(len(queues), dtype=np.int64)
     named = np.ones(len(queues), dtype=bool)  # groupby leaves out rows with a missing label
-    for column in ("kind", "entity", "metric"):
-        codes, uniques = _sorted_codes(queues[column])
+    for codes, uniques in columns:
         key = key * (len(uniques) + 1) + codes
         named &= codes >= 0
-        labels.append(uniques)
     order = np.argsort(key, kind="stable")
     order = order[named[order]]
     key = key[order]
+    if not len(key):
+        return out
     times, values = queues["time"].to_numpy()[order], queues["value"].to_numpy()[order]
     bounds = np.flatnonzero(np.diff(key)) + 1
     for lo, hi in zip([0, *bounds], [*bounds, len(key)], strict=True):
-        rest = int(key[lo])
-        parts = []
-        for uniques in reversed(labels):
-            rest, code = divmod(rest, len(uniques) + 1)
-            parts.append(uniques[code])
-        kind, entity, metric = reversed(parts)
+        row = order[lo]  # any row of the group names it
+        kind, entity, metric = (uniques[codes[row]] for codes, uniques in columns)
         out[f"{kind}:{entity}:{metric}"] = time_average(times[lo:hi], values[lo:hi], start, end)
     return out
 

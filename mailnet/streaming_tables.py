@@ -193,11 +193,7 @@ class SpooledScores(ScoreLog):
         self._spool = spool
 
     def record(self, t: float, receiver: str, kind: str, key: str, score: float) -> None:
-        self.time.append(t)
-        self.receiver.append(receiver)
-        self.kind.append(kind)
-        self.key.append(key)
-        self.score.append(score)
+        super().record(t, receiver, kind, key, score)
         if len(self.time) >= ROW_GROUP:
             self.flush()
 
