@@ -121,6 +121,15 @@ def test_providers_have_their_own_prefix_and_as_and_a_preset_from_the_mix() -> N
     # pools sized by users: the largest provider (rank 1 of the Zipf split) the most
     sizes = [len(p["ips"]) for p in providers.values()]
     assert sizes[0] == max(sizes) > sizes[-1] >= 1
+    # each address is an outbound host with Postfix's limits: they add up over the pool
+    for p in providers.values():
+        n = len(p["ips"])
+        limits = (
+            p["max_connections"],
+            p["destination_concurrency_limit"],
+            p["initial_destination_concurrency"],
+        )
+        assert limits == (100 * n, 20 * n, 5 * n)
 
 
 def test_users_are_counts_split_by_popularity() -> None:

@@ -31,6 +31,7 @@ from mailnet.randomness import RandomStreams
 from mailnet.scenario.fields import MAX_INTEGER
 from mailnet.scenario.internet import InternetConfig
 from mailnet.scenario.overrides import merge
+from mailnet.scenario.providers import Provider
 
 GIANTS = (("gmail", "gmail"), ("outlook", "microsoft"), ("yahoo", "yahoo"))
 """Giant receivers in rank order, each (domain label, reputation style)."""
@@ -43,6 +44,16 @@ GIANT_FILTER = {"fp_base": 0.002, "fn_base": 0.1, "fp_worst": 0.3, "fn_worst": 0
 
 SPAMMER_INVALID = 0.15
 """Unknown users in a spammer's bought list (experiments/scenarios/shared_ip_spam.toml)."""
+
+FLEET_LIMITS = {
+    key: Provider.model_fields[key].default
+    for key in (
+        "max_connections",
+        "destination_concurrency_limit",
+        "initial_destination_concurrency",
+    )
+}
+"""A provider's limits that add up over its outbound hosts, at one host's values."""
 
 WEIGHT_DIGITS = 6
 """Significant digits of a domain's popularity weight: a file of the world stays small."""
@@ -164,13 +175,17 @@ def _provider(
     name: str, number: int, users: int, config: InternetConfig, retry: str
 ) -> dict[str, Any]:
     """Provider ``number`` (from 1): its own /24 (10.x.y.0/24) and private AS, and an
-    address per ``users_per_ip`` users (1 to 254)."""
+    address per ``users_per_ip`` users (1 to 254). Each address is one outbound host with
+    Postfix's limits (``Provider``'s defaults, mail-facts.md §1), so the provider's MTA has
+    that many times their connections and destination windows: a provider ten times the
+    size runs ten times the hosts, instead of queueing ten times the mail behind one."""
     size = max(1, min(254, math.ceil(users / config.users_per_ip)))
     return {
         "ips": [f"10.{number // 256}.{number % 256}.{i}" for i in range(1, size + 1)],
         "asn": 64511 + number,
         "local_domains": [f"{name}.example"],
         "retry": retry,
+        **{key: size * default for key, default in FLEET_LIMITS.items()},
     }
 
 
