@@ -90,6 +90,12 @@ def run(
             "(default: the machine's memory)."
         ),
     ] = None,
+    max_time: Annotated[
+        str | None,
+        typer.Option(
+            help="Refuse a run estimated to take longer than this, e.g. 30d (default: 1w)."
+        ),
+    ] = None,
 ) -> None:
     """Simulate one scenario; print its summary and write its tables to OUT."""
     from mailnet.errors import ScenarioError  # noqa: PLC0415
@@ -108,6 +114,7 @@ def run(
         out,
         force=force,
         max_memory=max_memory,
+        max_time=max_time,
         summary_only=summary_only,
         read_back=bool(by) or maillog,
     )
@@ -133,6 +140,7 @@ def _check_run(
     max_memory: str | None,
     summary_only: bool,
     read_back: bool = False,
+    max_time: str | None = None,
 ) -> None:
     """Refuse an oversized run or an ``out`` that may not be written; ``read_back``: the
     run reads its tables back once written (``--by``, ``--maillog``)."""
@@ -141,8 +149,15 @@ def _check_run(
     from mailnet.output import RunDirError, check_run_dir  # noqa: PLC0415
 
     try:
-        if not summary_only:  # its memory follows the mail in flight, not the messages
-            refuse_oversized_run(loaded, path, max_memory, read_back=read_back, out=out)
+        refuse_oversized_run(
+            loaded,
+            path,
+            max_memory,
+            read_back=read_back,
+            out=out,
+            summary_only=summary_only,
+            max_time=max_time,
+        )
         check_run_dir(out, force=force)
     except (ScenarioError, RunDirError) as error:
         _fail(error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -34,6 +35,8 @@ from mailnet.scenario import load_scenario
 from mailnet.simulate import simulate
 from mailnet.streaming_tables import STREAMED
 from mailnet.sweep import load_experiment
+
+FUZZ_SCENARIOS = Path(__file__).parent / "fuzz" / "scenario"
 
 GOOD = textwrap.dedent("""
     [simulation]
@@ -338,3 +341,48 @@ def test_a_sweep_keeping_tables_needs_room_for_every_run(good, tmp_path, monkeyp
     assert f", {format_bytes(3 * run.disk_bytes)} of tables on disk, " in line
     assert f"more than the free space of the disk {out} is on" in line
     assert not out.exists()
+
+
+def test_runs_estimated_to_take_longer_than_max_time_are_refused(tmp_path, monkeypatch):
+    # a queue run every millisecond for 20 days: 8.6e10 events, about 20 days of wall time
+    path = FUZZ_SCENARIOS / "queue_run_1ms.toml"
+    scenario = load_scenario(path)
+    seconds = estimate_run(scenario, path.parent).seconds
+    assert 7 * 86400 < seconds < 30 * 86400
+    monkeypatch.setattr(admission, "free_space", lambda path: 2**60)  # any disk would do
+    out = tmp_path / "run"
+    for extra in ([], ["--summary-only"]):
+        result = CliRunner().invoke(app, ["run", str(path), "--out", str(out), *extra])
+        assert result.exit_code == 2, result.output
+        (line,) = result.output.strip().splitlines()
+        assert line.startswith(f"mailnet: error: {path}: too long to run: about 200,000 ")
+        assert line.endswith(
+            "20 days; more than --max-time (1w) of estimated wall time; shorten it, or give "
+            "--max-time DURATION to allow more"
+        )
+        assert not out.exists()
+    # --max-time raises the limit (or lowers it)
+    assert refuse_oversized_run(scenario, path, max_time="30d", out=out).seconds == seconds
+    with pytest.raises(ScenarioError, match=r"more than --max-time \(2w\)"):
+        refuse_oversized_run(scenario, path, max_time="2w", summary_only=True)
+    bad = CliRunner().invoke(app, ["run", str(path), "--out", str(out), "--max-time", "3x"])
+    assert bad.exit_code == 2
+    assert bad.output.strip() == (
+        "mailnet: error: --max-time: not a duration: '3x' (use e.g. 500ms, 30s, 5m, 2h, 5d)"
+    )
+
+
+def test_a_sweep_is_refused_on_the_wall_time_of_its_runs_over_its_workers(good, tmp_path):
+    experiment = tmp_path / "exp.toml"
+    experiment.write_text('base = "good.toml"\nreplications = 4\n')
+    loaded = load_experiment(experiment)
+    run = estimate_run(load_scenario(good), good.parent)
+    assert refuse_oversized_sweep(loaded, 2, keep_tables=False).seconds == 2 * run.seconds
+    limit = f"{run.seconds:.6f}s"  # a quarter of the work: one worker's half is more
+    with pytest.raises(ScenarioError, match=r"too long to run: 1 points, 4 runs on 2 workers"):
+        refuse_oversized_sweep(loaded, 2, keep_tables=False, max_time=limit)
+    args = ["sweep", str(experiment), "--out", str(tmp_path / "s"), "--workers", "1"]
+    result = CliRunner().invoke(app, [*args, "--max-time", limit])
+    assert result.exit_code == 2, result.output
+    assert "more than --max-time" in result.output
+    assert not (tmp_path / "s").exists()

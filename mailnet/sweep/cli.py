@@ -156,6 +156,13 @@ def sweep_command(
             "than this, e.g. 16GB (default: the machine's memory)."
         ),
     ] = None,
+    max_time: Annotated[
+        str | None,
+        typer.Option(
+            help="Refuse a sweep estimated to take longer than this on its workers, "
+            "e.g. 30d (default: 1w)."
+        ),
+    ] = None,
     select_best: Annotated[
         str | None,
         typer.Option(
@@ -211,7 +218,14 @@ def sweep_command(
             typer.echo(f"mailnet: --workers {workers} capped at {local} (cores and runs)", err=True)
             workers = local
         destination = out if out is not None else Path("results") / loaded.name
-        refuse_oversized_sweep(loaded, local, max_memory, keep_tables=keep_tables, out=destination)
+        refuse_oversized_sweep(
+            loaded,
+            local,
+            max_memory,
+            keep_tables=keep_tables,
+            out=destination,
+            max_time=max_time,
+        )
         result = sweep(
             loaded,
             workers=workers,
