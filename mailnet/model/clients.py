@@ -163,10 +163,11 @@ class SenderPopulation:
                 else np.full(campaign.size, start)
             )
             senders = rng.integers(0, self.group.count, campaign.size)
-            for t, k in zip(times, senders, strict=True):
+            # Python floats and ints: event times are compared as floats everywhere
+            for t, k in zip(times.tolist(), senders.tolist(), strict=True):
                 if t > env.now:
                     yield env.timeout(t - env.now)
-                self._submit(self.address(int(k)), draw())
+                self._submit(self.address(k), draw())
             start += campaign.every
 
     def _replay(self, plan: list[tuple[float, str, list[str]]]):

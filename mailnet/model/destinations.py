@@ -207,7 +207,7 @@ class DestinationScheduler:
     def revive(self, dest: Destination) -> None:
         """End a dead period: reset the window and the cohorts, start what may start."""
         dest.dead = False
-        dest.window = self.initial
+        dest.window = float(self.initial)  # a float, as every window
         dest.fail_cohorts = 0.0
         self._dispatch(dest)
         if not dest.busy and not dest.todo and not dest.waiting:

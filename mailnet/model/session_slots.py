@@ -73,4 +73,6 @@ class SessionSlots:
         heap of ``(time, priority, id, event)``: its first entry is the earliest)."""
         env = self._env
         events = env._queue
-        return not events or events[0][0] > env._now
+        # a truth value, not the comparison itself: a time given as a NumPy float makes it
+        # a NumPy bool, which the compiled model (mailnet.compiled) does not take for bool
+        return True if not events or events[0][0] > env._now else False  # noqa: SIM210
