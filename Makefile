@@ -16,7 +16,7 @@ CONSTRAINTS_HEADER := \# The pins of uv.lock for pip, written by make lock (do n
 EXPERIMENTS := headline spam_shared_ip mitigations mx_outages retry_policies greylisting capacity blocklist_ranges
 SENSITIVITY := sensitivity
 
-.PHONY: demo test test-fast lint bench clean experiments golden reproduce lock lock-upgrade check-lock lab
+.PHONY: demo test test-fast lint bench clean experiments golden reproduce lock lock-upgrade check-lock lab compiled
 
 ifeq ($(INSTALL),pip)
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -29,11 +29,16 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	touch $(STAMP)
 endif
 
+# The model's hot path compiled with mypyc beside its sources (mailnet/compiled.py): built
+# when a source has changed since the last build, used only while it matches them.
+compiled: $(STAMP)
+	$(BIN)/python -c "from mailnet.compiled import main; raise SystemExit(main())"
+
 $(TOOLS)/bin/uv:
 	$(PY) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet uv==$(UV_VERSION)
 
-demo: $(STAMP)
+demo: compiled
 	$(BIN)/mailnet run experiments/scenarios/baseline.toml --out runs/demo --force
 
 # JupyterLab (the notebooks extra, pinned in uv.lock) into .venv beside the test tools, then
@@ -51,15 +56,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint compiled
 	$(BIN)/python -m pytest -n auto -q
 
-test-fast: $(STAMP)
+test-fast: compiled
 	$(BIN)/python -m pytest -n auto -q -m "not slow"
 
 # Every benchmark of benchmarks/, one after the other (benchmarks/README.md says what each
 # measures). BENCH_QUICK=1 make bench: fewer rounds, for a first look.
-bench: $(STAMP)
+bench: compiled
 	$(BIN)/python benchmarks/bench_cli.py
 	$(BIN)/python benchmarks/bench_baseline.py
 	$(BIN)/python benchmarks/bench_sweep.py
@@ -71,7 +76,7 @@ bench: $(STAMP)
 # Each sweep replicates until its file's [precision] targets are met. On a Dask cluster:
 # make experiments SWEEP_FLAGS="--scheduler tcp://HOST:8786" (the results are identical).
 SWEEP_FLAGS ?=
-experiments: $(STAMP)
+experiments: compiled
 	for e in $(EXPERIMENTS); do \
 	  rm -rf results/$$e && \
 	  $(BIN)/mailnet sweep experiments/sweeps/$$e.toml --out results/$$e $(SWEEP_FLAGS) && \
@@ -82,10 +87,10 @@ experiments: $(STAMP)
 	  $(BIN)/mailnet sensitivity experiments/sweeps/$$e.toml --out results/$$e $(SWEEP_FLAGS) || exit 1; \
 	done
 
-golden: $(STAMP)
+golden: compiled
 	$(BIN)/python tests/test_golden.py
 
-reproduce: $(STAMP)
+reproduce: compiled
 	$(BIN)/python tests/test_reproduce.py
 
 # After editing the dependencies in pyproject.toml: resolve again, keeping every other pin.
@@ -105,4 +110,5 @@ check-lock: | $(UV)
 	  || { echo "$(CONSTRAINTS) is stale: run make lock" >&2; exit 1; }
 
 clean:
-	rm -rf $(VENV) $(TOOLS) runs/demo .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(TOOLS) runs/demo .pytest_cache .mypy_cache build mailnet/_compiled.json
+	find mailnet -name '*.so' -delete

@@ -2,12 +2,16 @@
 
 The names below load on first use (``mailnet.lazy``): ``import mailnet``, and with it the
 command line, does not import pandas, pydantic or SimPy until something runs, nor reads
-the installed version's metadata until asked.
+the installed version's metadata until asked. The model's hot path runs compiled where
+``make`` has built it from the sources as they are (``mailnet.compiled``).
 """
 
 from typing import TYPE_CHECKING
 
+from mailnet import compiled
 from mailnet.lazy import export_lazily
+
+compiled.install()  # the compiled model only while it matches its sources (mailnet.compiled)
 
 if TYPE_CHECKING:
     from mailnet.errors import ScenarioError
