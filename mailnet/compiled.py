@@ -16,11 +16,8 @@ runs the sources, never a stale build; ``active()`` says which is running.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -66,6 +63,8 @@ def source(module: str) -> Path:
 
 
 def digest(path: Path) -> str:
+    import hashlib  # noqa: PLC0415  # loaded once a model module is imported
+
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -79,6 +78,8 @@ def active() -> bool:
 def built() -> bool:
     """Whether the extension modules beside the sources were built by this interpreter
     from the sources as they are now."""
+    import json  # noqa: PLC0415  # loaded once a model module is imported
+
     try:
         manifest = json.loads(MANIFEST.read_text())
     except (OSError, ValueError):
@@ -105,8 +106,9 @@ def _extension(module: str) -> Path | None:
     return None
 
 
-class _SourcesUnlessCompiled(importlib.abc.MetaPathFinder):
-    """Loads the source of a module of ``MODULES`` unless the compiled ones are active."""
+class _SourcesUnlessCompiled:
+    """Loads the source of a module of ``MODULES`` unless the compiled ones are active (a
+    meta path finder: ``importlib.abc.MetaPathFinder``'s protocol, without importing it)."""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
@@ -150,6 +152,8 @@ def build(*, parallel: int | None = None) -> None:
     command.parallel = parallel or os.cpu_count() or 1
     dist.run_command("build_ext")
     hashes = {m: digest(source(m)) for m in MODULES}
+    import json  # noqa: PLC0415
+
     MANIFEST.write_text(
         json.dumps({"cache_tag": sys.implementation.cache_tag, "sources": hashes}, indent=1)
     )
