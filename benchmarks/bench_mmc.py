@@ -7,6 +7,8 @@ population, one MX with 4 sessions, exponential service, no outages), run for as
 the customers take to arrive. Each run is a fresh process (so peak RSS is that run's own);
 the two models alternate round by round, so the host's noise spreads over both, and the
 medians are reported. Wall time covers building and running a model, not the imports.
+Where the compiled model is built (``make compiled``), mailnet also runs from its sources
+(``MAILNET_PURE=1``) in each round, and both ratios are reported.
 Usage::
 
     .venv/bin/python benchmarks/bench_mmc.py [--customers 100000] [--rounds 3]
@@ -69,6 +71,7 @@ MAILNET = r"""
 import json, resource, sys, time, warnings
 import mailnet
 
+from mailnet import compiled
 warnings.simplefilter("ignore")  # the scaled warm-up notice
 # the imports mailnet makes on first use (pandas, pydantic, the model), outside the timing
 # as the bare model's ``import simpy`` is: a run of one simulated second loads them all
@@ -81,14 +84,23 @@ print(json.dumps({
     "wall_s": wall,
     "customers": result.summary["messages"],
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "compiled": compiled.active(),
 }))
 """
 
 
-def _child(code: str, args: list[str]) -> dict:
-    """Run ``code`` in a fresh interpreter and return the JSON of its last line."""
+BUILT = "import json; from mailnet import compiled; print(json.dumps(compiled.built()))"
+"""Whether the compiled model is built (``make compiled``): then the sources run too."""
+
+
+def _child(code: str, args: list[str], *, pure: bool = False) -> dict:
+    """Run ``code`` in a fresh interpreter (``pure``: mailnet's model from its sources)
+    and return the JSON of its last line."""
+    env = {k: v for k, v in os.environ.items() if k != "MAILNET_PURE"}
+    if pure:
+        env["MAILNET_PURE"] = "1"
     out = subprocess.run(
-        [sys.executable, "-c", code, *args], check=True, capture_output=True, text=True
+        [sys.executable, "-c", code, *args], check=True, capture_output=True, text=True, env=env
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -113,16 +125,25 @@ def main() -> None:
     parser.add_argument("--scenario", default=SCENARIO)
     args = parser.parse_args()
     duration = args.customers / LAMBDA
-    simpy_rows, mailnet_rows = [], []
+    both = _child(BUILT, []) is True
+    simpy_rows, mailnet_rows, pure_rows = [], [], []
     for _ in range(args.rounds):
         simpy_rows.append(_child(SIMPY, [str(args.customers)]))
         mailnet_rows.append(_child(MAILNET, [args.scenario, repr(duration)]))
+        if both:
+            pure_rows.append(_child(MAILNET, [args.scenario, repr(duration)], pure=True))
     print(f"M/M/4, lambda {LAMBDA}/s, mu 1/s, {args.rounds} interleaved rounds, medians")
     simpy_text, simpy_rate = _line("simpy", simpy_rows)
-    mailnet_text, mailnet_rate = _line("mailnet", mailnet_rows)
+    name = "mailnet" if mailnet_rows[0]["compiled"] else "mailnet (model from its sources)"
+    mailnet_text, mailnet_rate = _line(name, mailnet_rows)
     print(simpy_text)
     print(mailnet_text)
     print(f"ratio    mailnet/simpy customers per second {mailnet_rate / simpy_rate:.2f}")
+    if both:
+        pure_text, pure_rate = _line("sources", pure_rows)
+        print(pure_text)
+        print(f"ratio    mailnet from its sources/simpy {pure_rate / simpy_rate:.2f}")
+        print(f"ratio    compiled/sources {mailnet_rate / pure_rate:.2f}")
     print(f"simpy mean wait {simpy_rows[0]['mean_wait_s']:.4f} s (Erlang C: 0.7455 s)")
 
 
