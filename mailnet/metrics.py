@@ -118,8 +118,20 @@ def _ever_deferred(rows: pd.DataFrame, attempts: pd.DataFrame) -> int:
     if not deferred.any() or rows.empty:
         return 0
     hit = attempts.loc[deferred, ["message_id", "recipient"]]
-    keys = pd.MultiIndex.from_arrays([hit["message_id"], hit["recipient"].astype(str)]).unique()
-    mine = pd.MultiIndex.from_arrays([rows["message_id"], rows["recipient"].astype(str)])
+    theirs, ours = hit["recipient"], rows["recipient"]
+    if isinstance(theirs.dtype, pd.CategoricalDtype) and isinstance(
+        ours.dtype, pd.CategoricalDtype
+    ):
+        # (message, recipient) as one integer: the message id times the number of our
+        # recipients' categories plus the recipient's code among them (-1: none of ours)
+        size = len(ours.cat.categories) + 1
+        translate = ours.cat.categories.get_indexer(theirs.cat.categories)
+        their_codes = np.where(theirs.cat.codes.to_numpy() < 0, -1, translate[theirs.cat.codes])
+        keys = hit["message_id"].to_numpy(np.int64) * size + their_codes
+        mine = rows["message_id"].to_numpy(np.int64) * size + ours.cat.codes.to_numpy()
+        return int(np.isin(mine, keys[their_codes >= 0]).sum())
+    keys = pd.MultiIndex.from_arrays([hit["message_id"], theirs.astype(str)]).unique()
+    mine = pd.MultiIndex.from_arrays([rows["message_id"], ours.astype(str)])
     return int(mine.isin(keys).sum())
 
 
