@@ -39,12 +39,31 @@ class Column:
     def convert(self, values: Any) -> Any:
         """``values`` (a list, array or extension array) as this column's dtype."""
         if self.dtype == "category":
+            if self.categories is None and isinstance(values, list):
+                return _categorical(values)
             return pd.Categorical(values, categories=self.categories)
         if self.dtype == "Int64":
             return pd.array(values, dtype="Int64")
         if self.dtype == "str":
             return pd.array(list(values), dtype="str")
         return np.asarray(values, dtype=self.dtype)
+
+
+def _categorical(values: list[Any]) -> Any:
+    """``pd.Categorical(values)`` of a list of text and ``None``: the same categories
+    (sorted) and codes, the values counted in a dict instead of handed one by one to an
+    Arrow string array (0.65 s for the 300,000 rows of a 2-day baseline run)."""
+    index: dict[Any, int] = {}
+    first = [index.setdefault(v, len(index)) for v in values]
+    uniques = [v for v in index if v is not None]
+    if not uniques or not all(type(v) is str for v in uniques):
+        return pd.Categorical(values)  # no text, numbers or mixed: pandas' own inference
+    uniques.sort()
+    rank = {v: i for i, v in enumerate(uniques)}
+    # the code of each first-seen value in sorted order; None has no category (-1)
+    remap = np.array([rank.get(v, -1) if v is not None else -1 for v in index], dtype=np.int64)
+    codes = remap[np.asarray(first, dtype=np.int64)] if first else np.empty(0, np.int64)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype="str"))
 
 
 @dataclass(frozen=True, slots=True)
