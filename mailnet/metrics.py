@@ -130,9 +130,9 @@ def _ever_deferred(rows: pd.DataFrame, attempts: pd.DataFrame) -> int:
         keys = hit["message_id"].to_numpy(np.int64) * size + their_codes
         mine = rows["message_id"].to_numpy(np.int64) * size + ours.cat.codes.to_numpy()
         return int(np.isin(mine, keys[their_codes >= 0]).sum())
-    keys = pd.MultiIndex.from_arrays([hit["message_id"], theirs.astype(str)]).unique()
-    mine = pd.MultiIndex.from_arrays([rows["message_id"], ours.astype(str)])
-    return int(mine.isin(keys).sum())
+    hits = pd.MultiIndex.from_arrays([hit["message_id"], theirs.astype(str)]).unique()
+    rows_keys = pd.MultiIndex.from_arrays([rows["message_id"], ours.astype(str)])
+    return int(rows_keys.isin(hits).sum())
 
 
 def class_outcomes(rows: pd.DataFrame, attempts: pd.DataFrame) -> Summary:
