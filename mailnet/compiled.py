@@ -139,7 +139,7 @@ def build(*, parallel: int | None = None) -> None:
     root = PACKAGE.parent
     MANIFEST.unlink(missing_ok=True)  # a failed build leaves the sources in use
     for stale in _extensions():  # Python would load one whose module left MODULES
-        stale.unlink()
+        stale.unlink(missing_ok=True)
     os.chdir(root)
     paths = [str(source(m).relative_to(root)) for m in MODULES]
     extensions = mypycify(
@@ -161,11 +161,14 @@ def build(*, parallel: int | None = None) -> None:
 
 def _extensions() -> list[Path]:
     """Every extension module in the package (built by ``build``)."""
-    return [
-        path
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES
-        for path in PACKAGE.rglob(f"*{suffix}")
-    ]
+    # one file matches several suffixes (.cpython-311-x86_64-linux-gnu.so and .so)
+    return sorted(
+        {
+            path
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES
+            for path in PACKAGE.rglob(f"*{suffix}")
+        }
+    )
 
 
 def main() -> int:

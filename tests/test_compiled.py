@@ -122,3 +122,20 @@ def test_without_a_build_the_finder_loads_every_compiled_module_from_its_source(
         assert spec.origin == str(compiled.source(module))
     assert finder.find_spec("mailnet.model.world", None) is None  # never compiled
     assert compiled._FINDER in sys.meta_path  # installed by ``import mailnet``
+
+
+def test_a_rebuild_finds_each_previous_extension_module_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the build removes them first: a file matching two suffixes (.so and the full tag)
+    # is one file to remove, not two
+    (tmp_path / "model").mkdir()
+    built = [tmp_path / f"randomness{compiled.importlib.machinery.EXTENSION_SUFFIXES[0]}"]
+    built.append(
+        tmp_path / "model" / f"outbound{compiled.importlib.machinery.EXTENSION_SUFFIXES[0]}"
+    )
+    for path in built:
+        path.write_bytes(b"")
+    (tmp_path / "model" / "outbound.py").write_text("")
+    monkeypatch.setattr(compiled, "PACKAGE", tmp_path)
+    assert compiled._extensions() == sorted(built)
