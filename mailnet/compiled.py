@@ -3,8 +3,8 @@
 ``make`` builds the modules of ``MODULES`` (``python -m mailnet.compiled``: mypyc, then a
 C compiler) into extension modules beside their sources, and writes ``MANIFEST`` with the
 SHA-256 of each source it compiled. The modules are the same Python, type-checked, run
-without the interpreter's dispatch: the same draws, events and rows, about 1.7 times
-faster per message (benchmarks/README.md).
+without the interpreter's dispatch: the same draws, events and rows, with the simulation
+about twice as fast per message (benchmarks/README.md).
 
 Python would import an extension module in preference to its source, so ``install``
 puts a finder before Python's own: it lets the extension modules load only when every
