@@ -31,38 +31,87 @@ RELATIVE_ACCURACY = 0.005
 default, linear interpolation between the order statistics around rank ``q (n - 1)``)."""
 
 
+PENDING = 4096
+"""Values a ``LatencySketch`` buffers before it adds them to its DDSketch at once: one
+``add`` is then an append (the DDSketch's own ``add`` costs five Python calls), and the
+buffer stays at 32 KB."""
+
+_LN2 = math.log(2)
+_NEAR_INTEGER = 1e-9
+"""A value whose scaled logarithm is this close to an integer has its key computed by the
+mapping itself: numpy's ``log`` may differ from the C library's in the last bit, which
+can move ``ceil`` only there."""
+
+
 class LatencySketch:
     """Values (seconds, >= 0) folded one at a time: ``count``, exact ``total`` and ``peak``,
-    and quantiles within ``RELATIVE_ACCURACY``."""
+    and quantiles within ``RELATIVE_ACCURACY``.
 
-    __slots__ = ("count", "peak", "sketch", "total")
+    Values wait in a buffer of at most ``PENDING`` and go into the DDSketch a block at a
+    time, with the buckets the DDSketch's own ``add`` gives each (the same keys, counted
+    per key); ``total`` adds them in the order they came, so every figure is the one of
+    adding them one by one."""
+
+    __slots__ = ("_count", "_peak", "_total", "pending", "sketch")
 
     def __init__(self) -> None:
         self.sketch = DDSketch(relative_accuracy=RELATIVE_ACCURACY)
-        self.count = 0
-        self.total = 0.0
-        self.peak = -1.0
+        self._count = 0
+        self._total = 0.0
+        self._peak = -1.0
+        self.pending = array("d")  # values not yet in the sketch
 
     def add(self, value: float) -> None:
-        self.sketch.add(value)
-        self.count += 1
-        self.total += value
-        self.peak = max(self.peak, value)
+        pending = self.pending
+        pending.append(value)
+        if len(pending) >= PENDING:
+            self.flush()
+
+    @property
+    def count(self) -> int:
+        return self._count + len(self.pending)
+
+    @property
+    def total(self) -> float:
+        self.flush()
+        return self._total
+
+    @property
+    def peak(self) -> float:
+        self.flush()
+        return self._peak
+
+    def flush(self) -> None:
+        """Put the buffered values into the sketch, ``count``, ``total`` and ``peak``."""
+        values = self.pending
+        if not values:
+            return
+        self.pending = array("d")
+        total = self._total
+        for value in values:  # one at a time, in order: the same rounding as ``add``
+            total += value
+        self._total = total
+        self._peak = max(itertools.chain((self._peak,), values))
+        self._count += len(values)
+        _add_to_sketch(self.sketch, np.array(values))
 
     def merge(self, other: LatencySketch) -> None:
         """Fold in every value ``other`` holds (the buckets add up exactly)."""
-        if other.count:
+        self.flush()
+        other.flush()
+        if other._count:
             self.sketch.merge(other.sketch)
-            self.count += other.count
-            self.total += other.total
-            self.peak = max(self.peak, other.peak)
+            self._count += other._count
+            self._total += other._total
+            self._peak = max(self._peak, other._peak)
 
     def quantile(self, q: float) -> float | None:
         """The value at quantile ``q`` in [0, 1] (None when empty): the order statistics
         at ranks ``floor(q (n - 1))`` and the next, interpolated linearly."""
-        if not self.count:
+        self.flush()
+        if not self._count:
             return None
-        rank = q * (self.count - 1)
+        rank = q * (self._count - 1)
         low = math.floor(rank)
         below = self.order_statistic(low)
         frac = rank - low
@@ -72,7 +121,8 @@ class LatencySketch:
 
     def order_statistic(self, rank: int) -> float:
         """The ``rank``-th smallest value (from 0), within ``RELATIVE_ACCURACY``."""
-        last = self.count - 1
+        self.flush()
+        last = self._count - 1
         # DDSketch takes the value at rank floor(q (n - 1)): aim half a rank above
         q = 1.0 if rank >= last else (rank + 0.5) / last
         value = self.sketch.get_quantile_value(q)
@@ -81,13 +131,47 @@ class LatencySketch:
 
     def percentiles(self) -> dict[str, float | int | None]:
         """``{"count", "mean", "p50", "p90", "p99"}`` as ``metrics.summarize`` gives them."""
+        self.flush()
+        n = self._count
         out: dict[str, float | int | None] = {
-            "count": self.count,
-            "mean": self.total / self.count if self.count else None,
+            "count": n,
+            "mean": self._total / n if n else None,
         }
         for q in metrics.QUANTILES:
             out[f"p{int(q * 100)}"] = self.quantile(q)
         return out
+
+
+def _add_to_sketch(sketch: DDSketch, values: np.ndarray) -> None:
+    """Add ``values`` to ``sketch`` as its ``add`` would one at a time: each positive value
+    in the bucket of ``mapping.key`` (``ceil(log2(value) * multiplier) + offset``), counted
+    per bucket; values too small to tell from 0 in its zero count, negative ones one by
+    one. Reaches into the sketch's store, zero count and summary fields (ddsketch 3)."""
+    mapping = sketch._mapping
+    positive = values > mapping.min_possible
+    others = values[~positive]
+    if len(others):
+        for value in others[others < -mapping.min_possible].tolist():
+            sketch.add(value)
+        zeros = int(np.count_nonzero(others >= -mapping.min_possible))
+        sketch._zero_count += zeros
+        sketch._count += zeros
+        values = values[positive]
+    if not len(values):
+        return
+    scaled = np.log(values) / _LN2 * mapping._multiplier
+    keys = np.ceil(scaled) + mapping._offset
+    near = np.abs(scaled - np.rint(scaled)) < _NEAR_INTEGER
+    if near.any():  # the last bit of the logarithm decides: the mapping's own key
+        keys[near] = [mapping.key(value) for value in values[near].tolist()]
+    buckets, counts = np.unique(keys, return_counts=True)
+    store = sketch._store
+    for key, n in zip(buckets.tolist(), counts.tolist(), strict=True):
+        store.add(int(key), float(n))
+    sketch._count += len(values)
+    sketch._sum += float(values.sum())
+    sketch._min = min(sketch._min, float(values.min()))
+    sketch._max = max(sketch._max, float(values.max()))
 
 
 def merged(sketches: list[LatencySketch]) -> LatencySketch:
