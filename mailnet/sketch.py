@@ -31,10 +31,10 @@ RELATIVE_ACCURACY = 0.005
 default, linear interpolation between the order statistics around rank ``q (n - 1)``)."""
 
 
-PENDING = 4096
+PENDING = 512
 """Values a ``LatencySketch`` buffers before it adds them to its DDSketch at once: one
 ``add`` is then an append (the DDSketch's own ``add`` costs five Python calls), and the
-buffer stays at 32 KB."""
+buffer stays at 4 KB."""
 
 _LN2 = math.log(2)
 _NEAR_INTEGER = 1e-9
@@ -47,7 +47,7 @@ class LatencySketch:
     """Values (seconds, >= 0) folded one at a time: ``count``, exact ``total`` and ``peak``,
     and quantiles within ``RELATIVE_ACCURACY``.
 
-    Values wait in a buffer of at most ``PENDING`` and go into the DDSketch a block at a
+    Values wait in a buffer of about ``PENDING`` and go into the DDSketch a block at a
     time, with the buckets the DDSketch's own ``add`` gives each (the same keys, counted
     per key); ``total`` adds them in the order they came, so every figure is the one of
     adding them one by one."""
@@ -65,6 +65,11 @@ class LatencySketch:
         pending = self.pending
         pending.append(value)
         if len(pending) >= PENDING:
+            self.flush()
+
+    def bound(self) -> None:
+        """Flush a full buffer: for a caller that appends to ``pending`` itself."""
+        if len(self.pending) >= PENDING:
             self.flush()
 
     @property

@@ -29,11 +29,12 @@ DEFERRALS = ("deferred", "suspended", "skipped")
 
 _SERVER, _SESSION = 1, 2  # a connection key counted for its server; its session's wait
 
-BLOCK = 1024
+BLOCK = 64
 """Settled rows folded at once (``FoldingTable``), or a 32nd of the rows created so far
 when that is fewer, so that a short run keeps few slots: a block is one loop with its
-columns bound once, where a fold per row costs several Python calls. The slots the block
-holds cost about 200 bytes each."""
+columns bound once, where a fold per row costs several Python calls. Small, so that what
+waits for the next block (the settled rows, the attempt rows since the last block) stays
+a few dozen KB: the flat-memory tests compare single instants."""
 
 
 STALE = {
@@ -126,7 +127,7 @@ class FoldingTable(MessageTable):
         return row
 
     def settle(self, row: int, status: str, code: int, enhanced: str, text: str = "") -> None:
-        super().settle(row, status, code, enhanced, text)
+        MessageTable.settle(self, row, status, code, enhanced, text)  # not super(): per row
         self._settled.append(row)
 
     def fold_settled(self) -> None:
@@ -185,9 +186,9 @@ class FoldingTable(MessageTable):
         raise TypeError("a summary-only run keeps no messages table")
 
 
-ATTEMPT_BLOCK = 4096
+ATTEMPT_BLOCK = 256
 """Attempt rows buffered before they are folded (at most; a block of settled rows folds
-them first): about 0.7 MB of tuples."""
+them first): about 40 KB of tuples, while retries go on and no row settles."""
 
 
 class FoldingAttempts:

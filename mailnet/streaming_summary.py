@@ -171,7 +171,8 @@ class RowFold:
         message_id, recipient = t.message_id, t.recipient
         collateral, self_inflicted = t.collateral_cause, t.self_inflicted_cause
         classes, dsn_status, deferred = self.classes, self.dsn_status, self.deferred
-        end_to_end, isnan = self.end_to_end.add, math.isnan
+        # latencies go to the sketches' buffers directly, checked once per block
+        end_to_end, isnan = self.end_to_end.pending.append, math.isnan
         for slot in slots:
             status = status_col[slot]
             if is_dsn[slot]:
@@ -200,7 +201,7 @@ class RowFold:
             folder = folder_col[slot]
             created = created_col[slot]
             if status == "delivered":
-                c.latency.add(delivered_col[slot] - created)
+                c.latency.pending.append(delivered_col[slot] - created)
                 if folder == "spam":
                     c.spam += 1
                 if was_deferred:
@@ -212,6 +213,8 @@ class RowFold:
                 end_to_end(retrieved - created)
             if cls != "spam" and (collateral[slot] is not None or self_inflicted[slot] is not None):
                 _harm(c, t, slot, status, seq[slot])
+        for sketch in (self.end_to_end, *(c.latency for c in classes.values())):
+            sketch.bound()
 
 
 def _harm(c: ClassFold, t: MessageTable, slot: int, status: str, seq: int) -> None:
