@@ -47,19 +47,21 @@ class LatencySketch:
     """Values (seconds, >= 0) folded one at a time: ``count``, exact ``total`` and ``peak``,
     and quantiles within ``RELATIVE_ACCURACY``.
 
-    Values wait in a buffer of about ``PENDING`` and go into the DDSketch a block at a
-    time, with the buckets the DDSketch's own ``add`` gives each (the same keys, counted
-    per key); ``total`` adds them in the order they came, so every figure is the one of
-    adding them one by one."""
+    Values wait in a buffer of about ``PENDING``; a full buffer is counted by bucket (the
+    keys the DDSketch's own ``add`` gives each) in an array of counts, which goes into the
+    DDSketch when a quantile is asked for or sketches are merged. ``total`` adds the values
+    in the order they came, so every figure is the one of adding them one by one."""
 
-    __slots__ = ("_count", "_peak", "_total", "pending", "sketch")
+    __slots__ = ("_bins", "_count", "_low", "_peak", "_sketch", "_total", "pending")
 
     def __init__(self) -> None:
-        self.sketch = DDSketch(relative_accuracy=RELATIVE_ACCURACY)
+        self._sketch = DDSketch(relative_accuracy=RELATIVE_ACCURACY)
         self._count = 0
         self._total = 0.0
         self._peak = -1.0
-        self.pending = array("d")  # values not yet in the sketch
+        self.pending = array("d")  # values not yet counted
+        self._bins = np.zeros(0, dtype=np.int64)  # counts by key from ``_low``, not yet
+        self._low = 0  # in the DDSketch: a few thousand keys whatever the count
 
     def add(self, value: float) -> None:
         pending = self.pending
@@ -98,7 +100,29 @@ class LatencySketch:
         self._total = total
         self._peak = max(itertools.chain((self._peak,), values))
         self._count += len(values)
-        _add_to_sketch(self.sketch, np.array(values))
+        keys = _keys(self._sketch, np.array(values))
+        if not len(keys):
+            return
+        low, high = int(keys.min()), int(keys.max())
+        bins = self._bins
+        if not len(bins) or low < self._low or high >= self._low + len(bins):
+            start = min(low, self._low) if len(bins) else low
+            end = max(high + 1, self._low + len(bins)) if len(bins) else high + 1
+            grown = np.zeros(end - start, dtype=np.int64)
+            grown[self._low - start : self._low - start + len(bins)] = bins
+            self._bins, self._low, bins = grown, start, grown
+        bins += np.bincount(keys - self._low, minlength=len(bins))
+
+    @property
+    def sketch(self) -> DDSketch:
+        """The DDSketch of every value added so far."""
+        self.flush()
+        bins = self._bins
+        if bins.any():
+            found = np.flatnonzero(bins)
+            _add_keys(self._sketch, found + self._low, bins[found])
+            bins[:] = 0
+        return self._sketch
 
     def merge(self, other: LatencySketch) -> None:
         """Fold in every value ``other`` holds (the buckets add up exactly)."""
@@ -148,10 +172,16 @@ class LatencySketch:
 
 
 def _add_to_sketch(sketch: DDSketch, values: np.ndarray) -> None:
-    """Add ``values`` to ``sketch`` as its ``add`` would one at a time: each positive value
-    in the bucket of ``mapping.key`` (``ceil(log2(value) * multiplier) + offset``), counted
-    per bucket; values too small to tell from 0 in its zero count, negative ones one by
-    one. Reaches into the sketch's store, zero count and summary fields (ddsketch 3)."""
+    """Add ``values`` to ``sketch`` as its ``add`` would one at a time (``_keys``)."""
+    buckets, counts = np.unique(_keys(sketch, values), return_counts=True)
+    _add_keys(sketch, buckets, counts)
+
+
+def _keys(sketch: DDSketch, values: np.ndarray) -> np.ndarray:
+    """The bucket of each positive value of ``values`` as ``sketch.add`` would find it,
+    ``mapping.key`` (``ceil(log2(value) * multiplier) + offset``); values too small to
+    tell from 0 go to the sketch's zero count and negative ones into it one by one.
+    Reaches into the sketch's zero count and summary fields (ddsketch 3)."""
     mapping = sketch._mapping
     positive = values > mapping.min_possible
     others = values[~positive]
@@ -163,20 +193,24 @@ def _add_to_sketch(sketch: DDSketch, values: np.ndarray) -> None:
         sketch._count += zeros
         values = values[positive]
     if not len(values):
-        return
+        return np.zeros(0, dtype=np.int64)
     scaled = np.log(values) / _LN2 * mapping._multiplier
     keys = np.ceil(scaled) + mapping._offset
     near = np.abs(scaled - np.rint(scaled)) < _NEAR_INTEGER
     if near.any():  # the last bit of the logarithm decides: the mapping's own key
         keys[near] = [mapping.key(value) for value in values[near].tolist()]
-    buckets, counts = np.unique(keys, return_counts=True)
-    store = sketch._store
-    for key, n in zip(buckets.tolist(), counts.tolist(), strict=True):
-        store.add(int(key), float(n))
-    sketch._count += len(values)
     sketch._sum += float(values.sum())
     sketch._min = min(sketch._min, float(values.min()))
     sketch._max = max(sketch._max, float(values.max()))
+    return keys.astype(np.int64)
+
+
+def _add_keys(sketch: DDSketch, keys: np.ndarray, counts: np.ndarray) -> None:
+    """Count ``counts[i]`` values in bucket ``keys[i]`` of ``sketch``'s store."""
+    store = sketch._store
+    for key, n in zip(keys.tolist(), counts.tolist(), strict=True):
+        store.add(key, float(n))
+    sketch._count += int(counts.sum())
 
 
 def merged(sketches: list[LatencySketch]) -> LatencySketch:
