@@ -214,7 +214,7 @@ class CohortFold:
     shares stay those of the tables; latency quantiles are then within
     ``sketch.RELATIVE_ACCURACY``, and ``P(delivered within t)`` the same up to rounding
     unless rows censored at the end of the run share a bin (a 1 % range of times) with
-    ends. Memory besides: the end of the last attempt of each cohort row in flight.
+    ends. Memory besides: the end of the last attempt of each row in flight.
     """
 
     def __init__(self, scenario: Scenario):
@@ -222,9 +222,7 @@ class CohortFold:
         self.start, self.end = window(sim, queue_lifetime(scenario))
         self.horizon = sim.duration
         self._local = {name: set(p.local_domains) for name, p in scenario.providers.items()}
-        self.first_id = math.inf  # message ids of the cohort: consecutive, as created
-        self.last_id = -1
-        self.last_end: dict[tuple[int, str], float] = {}
+        self.last_end: dict[tuple[int, str], float] = {}  # by (message id, recipient)
         self._kinds: dict[str, array] = {name: array("b") for name in GROUPS}
         self._times: dict[str, array] = {name: array("d") for name in GROUPS}
         self._room = EXACT_ROWS  # rows still kept one by one
@@ -236,29 +234,36 @@ class CohortFold:
         """Whether the rows are counted in bins (past ``EXACT_ROWS``)."""
         return bool(self._bins)
 
-    def created(self, message_id: int, is_dsn: bool, created_at: float) -> None:
-        """A row was added: widen the cohort's id range if it belongs to the cohort."""
-        if not is_dsn and self.start <= created_at < self.end:
-            self.first_id = min(self.first_id, message_id)
-            self.last_id = max(self.last_id, message_id)
+    def fold_block(self, t: Any, slots: list[int]) -> None:
+        """Fold rows ``slots`` of the messages table ``t``, in that order: rows that can
+        no longer change (or are still open at the end of the run). ``last_end`` holds the
+        end of the latest attempt of rows in flight (``streaming.FoldingAttempts``)."""
+        last_end, start, end, local_of = self.last_end, self.start, self.end, self._local
+        message_id, recipient, created_at = t.message_id, t.recipient, t.created_at
+        is_dsn, sender_class, provider, domain = (
+            t.is_dsn,
+            t.sender_class,
+            t.provider,
+            t.recipient_domain,
+        )
+        for slot in slots:
+            last = last_end.pop((message_id[slot], recipient[slot]), math.nan)
+            created = created_at[slot]
+            if is_dsn[slot] or not start <= created < end:
+                continue
+            # the row's block (``groups``); spam delivered locally is in none
+            local = domain[slot] in local_of.get(provider[slot], ())
+            if sender_class[slot] != "spam":
+                group = "legitimate_local" if local else "legitimate_remote"
+            elif local:
+                continue
+            else:
+                group = "spam_remote"
+            self._fold_one(t, slot, group, created, last)
 
-    def attempt(self, message_id: int, recipient: str, ended_at: float) -> None:
-        """An attempt row: remember when a cohort row's latest attempt ended."""
-        if self.first_id <= message_id <= self.last_id:
-            key = (message_id, recipient)
-            if ended_at > self.last_end.get(key, -math.inf):
-                self.last_end[key] = ended_at
-
-    def fold(self, t: Any, slot: int) -> None:
-        """Fold row ``slot`` of the messages table ``t``, a row that can no longer
-        change (or is still open at the end of the run)."""
-        last = self.last_end.pop((t.message_id[slot], t.recipient[slot]), math.nan)
-        created = t.created_at[slot]
-        if not self.start <= created < self.end:
-            return
-        group = self._group(t, slot)
-        if group is None:
-            return
+    def _fold_one(self, t: Any, slot: int, group: str, created: float, last: float) -> None:
+        """Fold row ``slot`` of ``group``, created in the window at ``created``; ``last``:
+        the end of its last attempt (NaN: none)."""
         status = t.status[slot]
         released = t.released_at[slot]
         if math.isnan(released):
@@ -291,15 +296,6 @@ class CohortFold:
             bins = self._bins[name] = IncidenceBins(anchors)
             bins.add_many(np.asarray(_EVENTS)[kinds], np.frombuffer(self._times[name]))
             self._kinds[name], self._times[name] = array("b"), array("d")
-
-    def _group(self, t: Any, slot: int) -> str | None:
-        """The row's block (``groups``), or None: a DSN, or spam delivered locally."""
-        if t.is_dsn[slot]:
-            return None
-        local = t.recipient_domain[slot] in self._local.get(t.provider[slot], ())
-        if t.sender_class[slot] == "spam":
-            return None if local else "spam_remote"
-        return "legitimate_local" if local else "legitimate_remote"
 
     def blocks(self) -> dict[str, Any]:
         """The summary's cohort blocks (``summary_blocks``'s keys and values)."""

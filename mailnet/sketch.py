@@ -31,38 +31,116 @@ RELATIVE_ACCURACY = 0.005
 default, linear interpolation between the order statistics around rank ``q (n - 1)``)."""
 
 
+PENDING = 512
+"""Values a ``LatencySketch`` buffers before it adds them to its DDSketch at once: one
+``add`` is then an append (the DDSketch's own ``add`` costs five Python calls), and the
+buffer stays at 4 KB."""
+
+_LN2 = math.log(2)
+_NEAR_INTEGER = 1e-9
+"""A value whose scaled logarithm is this close to an integer has its key computed by the
+mapping itself: numpy's ``log`` may differ from the C library's in the last bit, which
+can move ``ceil`` only there."""
+
+
 class LatencySketch:
     """Values (seconds, >= 0) folded one at a time: ``count``, exact ``total`` and ``peak``,
-    and quantiles within ``RELATIVE_ACCURACY``."""
+    and quantiles within ``RELATIVE_ACCURACY``.
 
-    __slots__ = ("count", "peak", "sketch", "total")
+    Values wait in a buffer of about ``PENDING``; a full buffer is counted by bucket (the
+    keys the DDSketch's own ``add`` gives each) in an array of counts, which goes into the
+    DDSketch when a quantile is asked for or sketches are merged. ``total`` adds the values
+    in the order they came, so every figure is the one of adding them one by one."""
+
+    __slots__ = ("_bins", "_count", "_low", "_peak", "_sketch", "_total", "pending")
 
     def __init__(self) -> None:
-        self.sketch = DDSketch(relative_accuracy=RELATIVE_ACCURACY)
-        self.count = 0
-        self.total = 0.0
-        self.peak = -1.0
+        self._sketch = DDSketch(relative_accuracy=RELATIVE_ACCURACY)
+        self._count = 0
+        self._total = 0.0
+        self._peak = -1.0
+        self.pending = array("d")  # values not yet counted
+        self._bins = np.zeros(0, dtype=np.int64)  # counts by key from ``_low``, not yet
+        self._low = 0  # in the DDSketch: a few thousand keys whatever the count
 
     def add(self, value: float) -> None:
-        self.sketch.add(value)
-        self.count += 1
-        self.total += value
-        self.peak = max(self.peak, value)
+        pending = self.pending
+        pending.append(value)
+        if len(pending) >= PENDING:
+            self.flush()
+
+    def bound(self) -> None:
+        """Flush a full buffer: for a caller that appends to ``pending`` itself."""
+        if len(self.pending) >= PENDING:
+            self.flush()
+
+    @property
+    def count(self) -> int:
+        return self._count + len(self.pending)
+
+    @property
+    def total(self) -> float:
+        self.flush()
+        return self._total
+
+    @property
+    def peak(self) -> float:
+        self.flush()
+        return self._peak
+
+    def flush(self) -> None:
+        """Put the buffered values into the sketch, ``count``, ``total`` and ``peak``."""
+        values = self.pending
+        if not values:
+            return
+        self.pending = array("d")
+        total = self._total
+        for value in values:  # one at a time, in order: the same rounding as ``add``
+            total += value
+        self._total = total
+        self._peak = max(itertools.chain((self._peak,), values))
+        self._count += len(values)
+        keys = _keys(self._sketch, np.array(values))
+        if not len(keys):
+            return
+        low, high = int(keys.min()), int(keys.max())
+        bins = self._bins
+        if not len(bins) or low < self._low or high >= self._low + len(bins):
+            start = min(low, self._low) if len(bins) else low
+            end = max(high + 1, self._low + len(bins)) if len(bins) else high + 1
+            grown = np.zeros(end - start, dtype=np.int64)
+            grown[self._low - start : self._low - start + len(bins)] = bins
+            self._bins, self._low, bins = grown, start, grown
+        bins += np.bincount(keys - self._low, minlength=len(bins))
+
+    @property
+    def sketch(self) -> DDSketch:
+        """The DDSketch of every value added so far."""
+        self.flush()
+        bins = self._bins
+        if bins.any():
+            found = np.flatnonzero(bins)
+            _add_keys(self._sketch, found + self._low, bins[found])
+            bins[:] = 0
+        return self._sketch
 
     def merge(self, other: LatencySketch) -> None:
         """Fold in every value ``other`` holds (the buckets add up exactly)."""
-        if other.count:
+        self.flush()
+        other.flush()
+        if other._count:
             self.sketch.merge(other.sketch)
-            self.count += other.count
-            self.total += other.total
-            self.peak = max(self.peak, other.peak)
+            self._count += other._count
+            self._total += other._total
+            self._peak = max(self._peak, other._peak)
 
     def quantile(self, q: float) -> float | None:
         """The value at quantile ``q`` in [0, 1] (None when empty): the order statistics
         at ranks ``floor(q (n - 1))`` and the next, interpolated linearly."""
-        if not self.count:
+        self.flush()
+        if not self._count:
             return None
-        rank = q * (self.count - 1)
+        rank = q * (self._count - 1)
         low = math.floor(rank)
         below = self.order_statistic(low)
         frac = rank - low
@@ -72,7 +150,8 @@ class LatencySketch:
 
     def order_statistic(self, rank: int) -> float:
         """The ``rank``-th smallest value (from 0), within ``RELATIVE_ACCURACY``."""
-        last = self.count - 1
+        self.flush()
+        last = self._count - 1
         # DDSketch takes the value at rank floor(q (n - 1)): aim half a rank above
         q = 1.0 if rank >= last else (rank + 0.5) / last
         value = self.sketch.get_quantile_value(q)
@@ -81,13 +160,57 @@ class LatencySketch:
 
     def percentiles(self) -> dict[str, float | int | None]:
         """``{"count", "mean", "p50", "p90", "p99"}`` as ``metrics.summarize`` gives them."""
+        self.flush()
+        n = self._count
         out: dict[str, float | int | None] = {
-            "count": self.count,
-            "mean": self.total / self.count if self.count else None,
+            "count": n,
+            "mean": self._total / n if n else None,
         }
         for q in metrics.QUANTILES:
             out[f"p{int(q * 100)}"] = self.quantile(q)
         return out
+
+
+def _add_to_sketch(sketch: DDSketch, values: np.ndarray) -> None:
+    """Add ``values`` to ``sketch`` as its ``add`` would one at a time (``_keys``)."""
+    buckets, counts = np.unique(_keys(sketch, values), return_counts=True)
+    _add_keys(sketch, buckets, counts)
+
+
+def _keys(sketch: DDSketch, values: np.ndarray) -> np.ndarray:
+    """The bucket of each positive value of ``values`` as ``sketch.add`` would find it,
+    ``mapping.key`` (``ceil(log2(value) * multiplier) + offset``); values too small to
+    tell from 0 go to the sketch's zero count and negative ones into it one by one.
+    Reaches into the sketch's zero count and summary fields (ddsketch 3)."""
+    mapping = sketch._mapping
+    positive = values > mapping.min_possible
+    others = values[~positive]
+    if len(others):
+        for value in others[others < -mapping.min_possible].tolist():
+            sketch.add(value)
+        zeros = int(np.count_nonzero(others >= -mapping.min_possible))
+        sketch._zero_count += zeros
+        sketch._count += zeros
+        values = values[positive]
+    if not len(values):
+        return np.zeros(0, dtype=np.int64)
+    scaled = np.log(values) / _LN2 * mapping._multiplier
+    keys = np.ceil(scaled) + mapping._offset
+    near = np.abs(scaled - np.rint(scaled)) < _NEAR_INTEGER
+    if near.any():  # the last bit of the logarithm decides: the mapping's own key
+        keys[near] = [mapping.key(value) for value in values[near].tolist()]
+    sketch._sum += float(values.sum())
+    sketch._min = min(sketch._min, float(values.min()))
+    sketch._max = max(sketch._max, float(values.max()))
+    return keys.astype(np.int64)
+
+
+def _add_keys(sketch: DDSketch, keys: np.ndarray, counts: np.ndarray) -> None:
+    """Count ``counts[i]`` values in bucket ``keys[i]`` of ``sketch``'s store."""
+    store = sketch._store
+    for key, n in zip(keys.tolist(), counts.tolist(), strict=True):
+        store.add(key, float(n))
+    sketch._count += int(counts.sum())
 
 
 def merged(sketches: list[LatencySketch]) -> LatencySketch:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Callable
 from typing import Any
 
 from mailnet.cohort import CohortFold
@@ -28,6 +29,31 @@ DEFERRALS = ("deferred", "suspended", "skipped")
 
 _SERVER, _SESSION = 1, 2  # a connection key counted for its server; its session's wait
 
+BLOCK = 64
+"""Settled rows folded at once (``FoldingTable``), or a 32nd of the rows created so far
+when that is fewer, so that a short run keeps few slots: a block is one loop with its
+columns bound once, where a fold per row costs several Python calls. Small, so that what
+waits for the next block (the settled rows, the attempt rows since the last block) stays
+a few dozen KB: the flat-memory tests compare single instants."""
+
+
+STALE = {
+    "delivered_at": math.nan,  # written before the row settles as delivered
+    "final_code": 0,
+    "final_enhanced_code": "",  # written by ``settle`` before the fold reads it
+    "final_reply": None,
+    "stored_by": None,
+    "dsn_of": None,
+    "dsn_kind": None,
+    "dsn_recipient": None,
+}
+"""``MessageTable`` columns that neither the model nor the fold reads before writing them,
+with their value in a new row: a freed slot keeps the folded row's values in them."""
+
+
+def _nothing() -> None:
+    pass
+
 
 class FoldingTable(MessageTable):
     """A ``MessageTable`` whose row indices are slots, reused once a row is folded."""
@@ -39,6 +65,7 @@ class FoldingTable(MessageTable):
         self._served = served
         self._free: list[int] = []
         self._settled: list[int] = []
+        self._block = 1  # settled rows that make a block, grown as rows are created
         self.seq = array("q")  # the creation rank of the row in each slot
         self.created = 0
         self.counts = {"messages": 0, "dsn_messages": 0, "backscatter": 0}
@@ -46,6 +73,7 @@ class FoldingTable(MessageTable):
         self._last_astray = -1
         self._live: dict[int, int] = {}  # message id -> its rows in slots
         self.connections: dict[int, dict[tuple, int]] = {}  # FoldingAttempts, by message
+        self.before_fold: Callable[[], None] = _nothing  # folds what a block reads first
 
     def add(  # noqa: PLR0917
         self,
@@ -59,7 +87,7 @@ class FoldingTable(MessageTable):
         created_at,
         sender_domain="",
     ) -> int:
-        if self._settled:
+        if len(self._settled) >= self._block:
             self.fold_settled()
         if message_id != self._last_message:
             self._last_message = message_id
@@ -67,7 +95,6 @@ class FoldingTable(MessageTable):
         if is_dsn and message_id != self._last_astray and domain not in self._served:
             self._last_astray = message_id
             self.counts["backscatter"] += 1
-        self.cohort.created(message_id, is_dsn, created_at)
         seq = self.created
         self.created = seq + 1
         live = self._live
@@ -100,59 +127,75 @@ class FoldingTable(MessageTable):
         return row
 
     def settle(self, row: int, status: str, code: int, enhanced: str, text: str = "") -> None:
-        super().settle(row, status, code, enhanced, text)
+        MessageTable.settle(self, row, status, code, enhanced, text)  # not super(): per row
         self._settled.append(row)
 
     def fold_settled(self) -> None:
-        """Fold the rows settled so far and free their slots."""
+        """Fold the rows settled so far, in the order they settled, and free their slots."""
+        self.before_fold()
         settled, self._settled = self._settled, []
-        for row in settled:
-            self._fold_row(row)
+        self._fold.fold_block(self, settled, self.seq)
+        self.cohort.fold_block(self, settled)
+        self._free_slots(settled)
+        self._block = min(BLOCK, (self.created >> 5) + 1)
 
     def finish(self) -> None:
-        """At the end of the run: fold every row, settled or still in a queue."""
+        """At the end of the run: fold every row, the settled ones first, then those still
+        in a queue by slot."""
+        waiting = set(self._free) | set(self._settled)
+        self._settled.extend(row for row in range(len(self)) if row not in waiting)
         self.fold_settled()
-        free = set(self._free)
-        for row in range(len(self)):
-            if row not in free:
-                self._fold_row(row)
 
     def created_messages(self) -> int:
         return self._last_message + 1
 
-    def _fold_row(self, row: int) -> None:
-        self._fold.fold(self, row, self.seq[row])
-        self.cohort.fold(self, row)
-        message_id = self.message_id[row]
-        left = self._live.pop(message_id) - 1
-        if left:
-            self._live[message_id] = left
-        else:  # no attempt of the message can come any more
-            self.connections.pop(message_id, None)
-        self.delivered_at[row] = math.nan
-        self.retrieved_at[row] = math.nan
-        self.released_at[row] = math.nan
-        self.status[row] = "in_queue"
-        self.attempts[row] = 0
-        self.final_code[row] = 0
-        self.final_enhanced_code[row] = ""
-        self.folder[row] = None
-        self.collateral_cause[row] = None
-        self.self_inflicted_cause[row] = None
-        self.final_reply[row] = None
-        self.stored_by[row] = None
-        self.dsn_of[row] = None
-        self.dsn_kind[row] = None
-        self.dsn_recipient[row] = None
-        self._free.append(row)
+    def _free_slots(self, rows: list[int]) -> None:
+        """``rows`` are folded into the summary: free their slots. Only the columns the
+        model or the fold reads before writing them are reset; the others (``STALE``)
+        keep the folded row's values until the next row in the slot writes them."""
+        live, connections, message_id = self._live, self.connections, self.message_id
+        retrieved, released, status = self.retrieved_at, self.released_at, self.status
+        attempts, folder = self.attempts, self.folder
+        collateral, own = self.collateral_cause, self.self_inflicted_cause
+        nan = math.nan
+        for row in rows:
+            mid = message_id[row]
+            left = live.pop(mid) - 1
+            if left:
+                live[mid] = left
+            else:  # no attempt of the message can come any more
+                connections.pop(mid, None)
+            retrieved[row] = nan
+            released[row] = nan
+            status[row] = "in_queue"
+            attempts[row] = 0
+            folder[row] = None
+            collateral[row] = None
+            own[row] = None
+        self._free.extend(rows)
+
+    def _clear_stale(self, rows: list[int]) -> None:
+        """Reset the ``STALE`` columns of ``rows`` too, for a table that copies its rows
+        out: each copied row must hold only what was written to it."""
+        for name, value in STALE.items():
+            column = getattr(self, name)
+            for row in rows:
+                column[row] = value
 
     def frame(self):
         raise TypeError("a summary-only run keeps no messages table")
 
 
+ATTEMPT_BLOCK = 256
+"""Attempt rows buffered before they are folded (at most; a block of settled rows folds
+them first): about 40 KB of tuples, while retries go on and no row settles."""
+
+
 class FoldingAttempts:
-    """An ``AttemptLog`` that folds each row: outcome counts, connections, session waits,
-    and which recipients were ever deferred."""
+    """An ``AttemptLog`` that folds its rows: outcome counts, connections, session waits,
+    and which recipients were ever deferred. ``add`` keeps the row; a block of rows is
+    folded in one loop, always before the messages table folds a block of its own (which
+    reads what the attempts left: ``rows.deferred``, ``cohort.last_end``)."""
 
     def __init__(self, rows: RowFold, sessions: SessionFold, table: FoldingTable):
         self.rows = 0
@@ -163,69 +206,88 @@ class FoldingAttempts:
         self._seen = table.connections  # message -> connection key -> _SERVER | _SESSION
         self._cohort = table.cohort
         self._last: tuple | None = None
+        self._buffer: list[tuple] = []
+        table.before_fold = self.fold_pending
 
-    # the AttemptLog.add signature: one positional argument per column
-    def add(  # noqa: PLR0917
-        self,
-        message_id,
-        recipient,
-        hop,
-        source_ip,
-        mx_host,
-        started_at,
-        session_at,
-        ended_at,
-        code,
-        enhanced,
-        outcome,
-        reply="",
-    ) -> None:
+    def add(self, *row: Any) -> None:
+        """One row, positional as in ``AttemptLog.add`` (message_id, recipient, hop,
+        source_ip, mx_host, started_at, session_at, ended_at, code, enhanced, outcome,
+        reply)."""
         self.rows += 1
-        self._cohort.attempt(message_id, recipient, ended_at)
-        if outcome in DEFERRALS:
-            self._deferred.add((message_id, recipient))
-            if outcome == "suspended":
-                self.suspended += 1
-            elif outcome == "skipped":
-                self.skipped += 1
-        if mx_host is None:
-            return
-        last = (message_id, hop, mx_host, started_at, session_at)
-        if last == self._last:
-            return  # the same connection, for another recipient of the delivery
-        self._last = last
-        seen = self._seen.get(message_id)
-        if seen is None:
-            seen = self._seen[message_id] = {}
-        self._connection(seen, (hop, mx_host, started_at), session_at, enhanced)
+        buffer = self._buffer
+        buffer.append(row)
+        if len(buffer) >= ATTEMPT_BLOCK:
+            self.fold_pending()
 
-    def _connection(self, seen: dict[tuple, int], key: tuple, session_at, enhanced) -> None:
-        """Count a connection once for its server (after warm-up) and once for its session:
-        the first attempt row with ``key`` (of the message ``seen`` holds the connections
-        of) counts, as ``drop_duplicates`` keeps it."""
-        _, host, started = key
-        flags = seen.get(key, 0)
-        if flags == _SERVER | _SESSION:
-            return
+    def fold_pending(self) -> None:
+        """Fold the rows added since the last time, in order."""
+        rows, self._buffer = self._buffer, []
+        deferred, last_end = self._deferred, self._cohort.last_end
+        for row in rows:
+            key = (row[0], row[1])  # message id, recipient
+            ended = row[7]
+            if ended > last_end.get(key, -math.inf):  # the row's latest attempt
+                last_end[key] = ended
+            outcome = row[10]
+            if outcome in DEFERRALS:
+                deferred.add(key)
+                if outcome == "suspended":
+                    self.suspended += 1
+                elif outcome == "skipped":
+                    self.skipped += 1
+        self._connections(rows)
+
+    def _connections(self, rows: list[tuple]) -> None:
+        """Count each connection once for its server (after warm-up) and once for its
+        session: the first attempt row of a connection key ``(hop, host, started)`` of a
+        message counts, as ``drop_duplicates`` keeps it (``SessionFold.connection`` and
+        ``SessionFold.wait``, inlined: once per attempt row)."""
         s = self._sessions
-        has_session = not math.isnan(session_at)
-        new = flags
-        if not flags & _SERVER and started >= s.warmup:
-            new |= _SERVER
-            entry = s.connection(host, enhanced == "4.3.2")
-            if has_session:
-                w = s.wait(host, started, session_at)
-                entry[2] += 1
-                entry[3] += w > 1e-9
-                entry[4] += w
-        if has_session and not flags & _SESSION:
-            new |= _SESSION
-            w = s.wait(host, started, session_at)
-            s.sessions += 1
-            s.waited += w > 1e-9
-            s.wait_total += w
-        if new != flags:
-            seen[key] = new
+        servers, connect, warmup, seen_by = s.servers, s.connect_time, s.warmup, self._seen
+        sessions, waited, wait_total = s.sessions, s.waited, s.wait_total
+        previous = self._last
+        for row in rows:
+            message_id, _, hop, _, host, started, session_at = row[:7]
+            if host is None:
+                continue
+            last = (message_id, hop, host, started, session_at)
+            if last == previous:
+                continue  # the same connection, for another recipient of the delivery
+            previous = last
+            key = (hop, host, started)
+            seen = seen_by.get(message_id)
+            if seen is None:
+                flags = 0
+                seen = seen_by[message_id] = {}
+            else:
+                flags = seen.get(key, 0)
+                if flags == _SERVER | _SESSION:
+                    continue
+            has_session = not math.isnan(session_at)
+            if has_session:  # the wait in the host's backlog (0 under float round-off)
+                w = session_at - started - connect.get(host, math.nan)
+                w = w if w > 1e-9 else 0.0
+            new = flags
+            if not flags & _SERVER and started >= warmup:
+                new |= _SERVER
+                entry = servers.get(host)
+                if entry is None:
+                    entry = servers[host] = [0, 0, 0, 0, 0.0]
+                entry[0] += 1
+                entry[1] += row[9] == "4.3.2"  # refused
+                if has_session:
+                    entry[2] += 1
+                    entry[3] += w > 1e-9
+                    entry[4] += w
+            if has_session and not flags & _SESSION:
+                new |= _SESSION
+                sessions += 1
+                waited += w > 1e-9
+                wait_total += w
+            if new != flags:
+                seen[key] = new
+        self._last = previous
+        s.sessions, s.waited, s.wait_total = sessions, waited, wait_total
 
     def __len__(self) -> int:
         return self.rows

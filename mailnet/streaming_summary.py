@@ -161,54 +161,73 @@ class RowFold:
         self.end_to_end = LatencySketch()
         self.deferred: set[tuple[int, str]] = set()
 
-    def fold(self, t: MessageTable, slot: int, seq: int) -> None:
-        """Fold row ``slot`` of ``t``, the ``seq``-th row created."""
-        status = t.status[slot]
-        if t.is_dsn[slot]:
-            self.dsn_status[status] += 1
-            if self.deferred:
-                self.deferred.discard((t.message_id[slot], t.recipient[slot]))
-            return
-        cls = t.sender_class[slot]
-        c = self.classes.get(cls)
-        if c is None:
-            c = self.classes[cls] = ClassFold()
-        c.status[status] += 1
-        attempts = t.attempts[slot]
-        c.attempts += attempts
-        deferred = False
-        if self.deferred:
-            key = (t.message_id[slot], t.recipient[slot])
-            if key in self.deferred:
-                self.deferred.remove(key)
-                deferred = attempts > 0
-        if attempts:
-            c.remote += 1
-            c.remote_attempts += attempts
+    def fold_block(self, t: MessageTable, slots: list[int], seq: Any) -> None:
+        """Fold rows ``slots`` of ``t``, in that order; ``seq[slot]`` is the creation rank
+        of the row in ``slot``. One loop over the block, its columns bound once: the
+        per-row work of a summary-only run."""
+        status_col, is_dsn, sender_class = t.status, t.is_dsn, t.sender_class
+        attempts_col, folder_col, created_col = t.attempts, t.folder, t.created_at
+        delivered_col, retrieved_col = t.delivered_at, t.retrieved_at
+        message_id, recipient = t.message_id, t.recipient
+        collateral, self_inflicted = t.collateral_cause, t.self_inflicted_cause
+        classes, dsn_status, deferred = self.classes, self.dsn_status, self.deferred
+        # latencies go to the sketches' buffers directly, checked once per block
+        end_to_end, isnan = self.end_to_end.pending.append, math.isnan
+        for slot in slots:
+            status = status_col[slot]
+            if is_dsn[slot]:
+                dsn_status[status] += 1
+                if deferred:
+                    deferred.discard((message_id[slot], recipient[slot]))
+                continue
+            cls = sender_class[slot]
+            c = classes.get(cls)
+            if c is None:
+                c = classes[cls] = ClassFold()
+            c.status[status] += 1
+            attempts = attempts_col[slot]
+            was_deferred = False
             if deferred:
-                c.remote_deferred += 1
-        folder = t.folder[slot]
-        created = t.created_at[slot]
-        if status == "delivered":
-            c.latency.add(t.delivered_at[slot] - created)
-            if folder == "spam":
-                c.spam += 1
-            if deferred:
-                c.deferred_delivered += 1
-        elif status in FAILED:
-            c.reasons.add(t.final_enhanced_code[slot] or "nan", seq)
-        retrieved = t.retrieved_at[slot]
-        if not math.isnan(retrieved):
-            self.end_to_end.add(retrieved - created)
-        if cls == "spam":
-            return
-        for cause, harm in (
-            (t.collateral_cause[slot], c.collateral),
-            (t.self_inflicted_cause[slot], c.self_inflicted),
-        ):
-            if cause is not None:
-                harm.causes.add(cause, seq)
-                harm.severity[_severity(status, folder)] += 1
+                key = (message_id[slot], recipient[slot])
+                if key in deferred:
+                    deferred.remove(key)
+                    was_deferred = attempts > 0
+            if attempts:
+                c.attempts += attempts
+                c.remote += 1
+                c.remote_attempts += attempts
+                if was_deferred:
+                    c.remote_deferred += 1
+            folder = folder_col[slot]
+            created = created_col[slot]
+            if status == "delivered":
+                c.latency.pending.append(delivered_col[slot] - created)
+                if folder == "spam":
+                    c.spam += 1
+                if was_deferred:
+                    c.deferred_delivered += 1
+            elif status in FAILED:
+                c.reasons.add(t.final_enhanced_code[slot] or "nan", seq[slot])
+            retrieved = retrieved_col[slot]
+            if not isnan(retrieved):
+                end_to_end(retrieved - created)
+            if cls != "spam" and (collateral[slot] is not None or self_inflicted[slot] is not None):
+                _harm(c, t, slot, status, seq[slot])
+        for sketch in (self.end_to_end, *(c.latency for c in classes.values())):
+            sketch.bound()
+
+
+def _harm(c: ClassFold, t: MessageTable, slot: int, status: str, seq: int) -> None:
+    """Row ``slot`` of ``t``, legitimate, was hurt by reputation: count it in ``c`` by
+    cause and severity."""
+    folder = t.folder[slot]
+    for cause, harm in (
+        (t.collateral_cause[slot], c.collateral),
+        (t.self_inflicted_cause[slot], c.self_inflicted),
+    ):
+        if cause is not None:
+            harm.causes.add(cause, seq)
+            harm.severity[_severity(status, folder)] += 1
 
 
 def _severity(status: str, folder: str | None) -> str:
@@ -262,7 +281,7 @@ def row_summary(fold: RowFold, counts: dict[str, int]) -> Summary:
 class SessionFold:
     """Connections and session waits from the attempt rows (``metrics.session_waits`` and
     ``metrics.server_stats``): each session counted once, though it serves several
-    recipients' attempt rows."""
+    recipients' attempt rows (``streaming.FoldingAttempts`` counts them)."""
 
     def __init__(self, warmup: float) -> None:
         self.warmup = warmup
@@ -272,20 +291,6 @@ class SessionFold:
         self.wait_total = 0.0
         # host -> [connections, refused, sessions, waited, wait total]
         self.servers: dict[str, list[Any]] = {}
-
-    def wait(self, host: str, started: float, session_at: float) -> float:
-        """Seconds the session waited in ``host``'s backlog (0 under float round-off)."""
-        w = session_at - started - self.connect_time.get(host, math.nan)
-        return w if w > 1e-9 else 0.0
-
-    def connection(self, host: str, refused: bool) -> list[Any]:
-        entry = self.servers.get(host)
-        if entry is None:
-            entry = self.servers[host] = [0, 0, 0, 0, 0.0]
-        entry[0] += 1
-        if refused:
-            entry[1] += 1
-        return entry
 
     def summary(self) -> Summary:
         n = self.sessions if self.connect_time else 0

@@ -116,11 +116,13 @@ class SpooledMessages(FoldingTable):
         if len(self._rank) >= self._next_flush:
             self._flush()
 
-    def _fold_row(self, row: int) -> None:
-        for column, done in self._copy:
-            done.append(column[row])
-        self._rank.append(self._open.pop(row))
-        super()._fold_row(row)
+    def _free_slots(self, rows: list[int]) -> None:
+        for row in rows:
+            for column, done in self._copy:
+                done.append(column[row])
+            self._rank.append(self._open.pop(row))
+        self._clear_stale(rows)
+        super()._free_slots(rows)
 
     def _flush(self) -> None:
         """Write the final rows created before the oldest row still open, in creation
