@@ -1,7 +1,6 @@
 """The model's hot path compiled to C with mypyc, used only while it matches its sources.
 
-``make`` builds the modules of ``MODULES`` (``python -m mailnet.compiled``: mypyc, then a
-C compiler) into extension modules beside their sources, and writes ``MANIFEST`` with the
+``make compiled`` builds the modules of ``MODULES`` (``main``: mypyc, then a C compiler) into extension modules beside their sources, and writes ``MANIFEST`` with the
 SHA-256 of each source it compiled. The modules are the same Python, type-checked, run
 without the interpreter's dispatch: the same draws, events and rows, with the simulation
 about twice as fast per message (benchmarks/README.md).
@@ -63,6 +62,7 @@ def source(module: str) -> Path:
 
 
 def digest(path: Path) -> str:
+    """The SHA-256 of the file at ``path``, in hex."""
     import hashlib  # noqa: PLC0415  # loaded once a model module is imported
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -172,7 +172,7 @@ def _extensions() -> list[Path]:
 
 
 def main() -> int:
-    """``python -m mailnet.compiled``: build unless the build matches the sources. Where
+    """``make compiled``: build unless the build matches the sources. Where
     nothing can compile (no C compiler), say so and leave the sources to run; under
     ``CI=true`` that is an error."""
     if built():
@@ -189,7 +189,3 @@ def main() -> int:
         return 0
     print(f"mailnet: compiled {len(MODULES)} modules of the model with mypyc")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -61,8 +61,8 @@ def _categorical(values: list[Any]) -> Any:
     uniques.sort()
     rank = {v: i for i, v in enumerate(uniques)}
     # the code of each first-seen value in sorted order; None has no category (-1)
-    remap = np.array([rank.get(v, -1) if v is not None else -1 for v in index], dtype=np.int64)
-    codes = remap[np.asarray(first, dtype=np.int64)] if first else np.empty(0, np.int64)
+    remap = np.array([rank.get(v, -1) for v in index], dtype=np.int64)
+    codes = remap[np.asarray(first, dtype=np.int64)]  # not empty: there is a value
     return pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype="str"))
 
 

@@ -3,6 +3,7 @@ matches them."""
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import os
 import subprocess
@@ -130,10 +131,8 @@ def test_a_rebuild_finds_each_previous_extension_module_once(
     # the build removes them first: a file matching two suffixes (.so and the full tag)
     # is one file to remove, not two
     (tmp_path / "model").mkdir()
-    built = [tmp_path / f"randomness{compiled.importlib.machinery.EXTENSION_SUFFIXES[0]}"]
-    built.append(
-        tmp_path / "model" / f"outbound{compiled.importlib.machinery.EXTENSION_SUFFIXES[0]}"
-    )
+    built = [tmp_path / f"randomness{importlib.machinery.EXTENSION_SUFFIXES[0]}"]
+    built.append(tmp_path / "model" / f"outbound{importlib.machinery.EXTENSION_SUFFIXES[0]}")
     for path in built:
         path.write_bytes(b"")
     (tmp_path / "model" / "outbound.py").write_text("")
