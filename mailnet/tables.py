@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 STATUSES = ("delivered", "bounced", "expired", "dropped", "in_queue")
 OUTCOMES = ("sent", "deferred", "suspended", "bounced", "skipped", "passed_on")
@@ -51,19 +53,25 @@ class Column:
 
 def _categorical(values: list[Any]) -> Any:
     """``pd.Categorical(values)`` of a list of text and ``None``: the same categories
-    (sorted) and codes, the values counted in a dict instead of handed one by one to an
-    Arrow string array (0.65 s for the 300,000 rows of a 2-day baseline run)."""
-    index: dict[Any, int] = {}
-    first = [index.setdefault(v, len(index)) for v in values]
-    uniques = [v for v in index if v is not None]
-    if not uniques or not all(type(v) is str for v in uniques):
-        return pd.Categorical(values)  # no text, numbers or mixed: pandas' own inference
-    uniques.sort()
-    rank = {v: i for i, v in enumerate(uniques)}
-    # the code of each first-seen value in sorted order; None has no category (-1)
-    remap = np.array([rank.get(v, -1) for v in index], dtype=np.int64)
-    codes = remap[np.asarray(first, dtype=np.int64)]  # not empty: there is a value
-    return pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype="str"))
+    (sorted) and codes, the values dictionary-encoded by Arrow in one pass instead of
+    handed one by one to an Arrow string array (0.65 s for the 300,000 rows of a 2-day
+    baseline run) or counted in a Python dict (twice Arrow's time where the values are
+    many)."""
+    try:
+        encoded = pa.array(values, type=pa.string()).dictionary_encode()
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pd.Categorical(values)  # not text: pandas' own inference
+    uniques = encoded.dictionary
+    if not len(uniques):
+        return pd.Categorical(values)  # no value at all
+    # Arrow sorts text by its UTF-8 bytes, which is Python's order of code points
+    order = pc.array_sort_indices(uniques).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    first = pc.fill_null(encoded.indices, -1).to_numpy()  # None has no category (-1)
+    codes = np.where(first >= 0, rank[first], -1)
+    categories = pd.Index(uniques.take(pa.array(order)).to_pylist(), dtype="str")
+    return pd.Categorical.from_codes(codes, categories=categories)
 
 
 @dataclass(frozen=True, slots=True)
