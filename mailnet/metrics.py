@@ -109,45 +109,66 @@ def session_waits(attempts: pd.DataFrame, connect_time: dict[str, float]) -> pd.
     return waits.where(waits > 1e-9, 0.0)
 
 
-def _ever_deferred(rows: pd.DataFrame, attempts: pd.DataFrame) -> int:
-    """How many of ``rows`` (message, recipient) had at least one delivery that ended in a
-    deferral (with a connection, or without one: suspended or skipped). A 4xx at a host
-    that passed the recipient on to the next host of the same delivery (``passed_on``)
-    is no deferral."""
-    deferred = attempts["outcome"].isin(("deferred", "suspended", "skipped")).to_numpy()
-    if not deferred.any() or rows.empty:
-        return 0
-    hit = attempts.loc[deferred, ["message_id", "recipient"]]
-    theirs, ours = hit["recipient"], rows["recipient"]
-    if isinstance(theirs.dtype, pd.CategoricalDtype) and isinstance(
-        ours.dtype, pd.CategoricalDtype
-    ):
+class Deferrals:
+    """The (message, recipient) pairs with at least one delivery that ended in a deferral
+    (with a connection, or without one: suspended or skipped), found once in the attempts
+    table and then counted among any group of recipient rows. A 4xx at a host that passed
+    the recipient on to the next host of the same delivery (``passed_on``) is no
+    deferral."""
+
+    def __init__(self, attempts: pd.DataFrame):
+        deferred = attempts["outcome"].isin(("deferred", "suspended", "skipped")).to_numpy()
+        self._hit = attempts.loc[deferred, ["message_id", "recipient"]]
+        self._categories: pd.Index | None = None  # the rows' recipient categories ...
+        self._keys = np.empty(0, dtype=np.int64)  # ... and the sorted keys made for them
+
+    def count(self, rows: pd.DataFrame) -> int:
+        """How many of ``rows`` (message, recipient) were ever deferred."""
+        hit = self._hit
+        if hit.empty or rows.empty:
+            return 0
+        theirs, ours = hit["recipient"], rows["recipient"]
+        if not (
+            isinstance(theirs.dtype, pd.CategoricalDtype)
+            and isinstance(ours.dtype, pd.CategoricalDtype)
+        ):
+            hits = pd.MultiIndex.from_arrays([hit["message_id"], theirs.astype(str)]).unique()
+            rows_keys = pd.MultiIndex.from_arrays([rows["message_id"], ours.astype(str)])
+            return int(rows_keys.isin(hits).sum())
         # (message, recipient) as one integer: the message id times the number of our
-        # recipients' categories plus the recipient's code among them (-1: none of ours)
+        # recipients' categories plus the recipient's code among them (-1: none of ours);
+        # the groups of one summary share their categories, so the keys are made once
         size = len(ours.cat.categories) + 1
-        translate = ours.cat.categories.get_indexer(theirs.cat.categories)
-        their_codes = np.where(theirs.cat.codes.to_numpy() < 0, -1, translate[theirs.cat.codes])
-        keys = hit["message_id"].to_numpy(np.int64) * size + their_codes
+        if self._categories is None or not self._categories.equals(ours.cat.categories):
+            self._categories = ours.cat.categories
+            translate = ours.cat.categories.get_indexer(theirs.cat.categories)
+            codes = theirs.cat.codes.to_numpy()
+            their_codes = np.where(codes < 0, -1, translate[codes])
+            keys = hit["message_id"].to_numpy(np.int64) * size + their_codes
+            self._keys = np.unique(keys[their_codes >= 0])
+        keys = self._keys
+        if not keys.size:
+            return 0
         mine = rows["message_id"].to_numpy(np.int64) * size + ours.cat.codes.to_numpy()
-        return int(np.isin(mine, keys[their_codes >= 0]).sum())
-    hits = pd.MultiIndex.from_arrays([hit["message_id"], theirs.astype(str)]).unique()
-    rows_keys = pd.MultiIndex.from_arrays([rows["message_id"], ours.astype(str)])
-    return int(rows_keys.isin(hits).sum())
+        at = np.minimum(np.searchsorted(keys, mine), keys.size - 1)
+        return int((keys[at] == mine).sum())
 
 
-def class_outcomes(rows: pd.DataFrame, attempts: pd.DataFrame) -> Summary:
+def class_outcomes(rows: pd.DataFrame, attempts: pd.DataFrame | Deferrals) -> Summary:
     """Outcomes of one group of recipient rows (e.g. one sender class).
 
     ``inbox``/``spam_folder``: delivered rows by folder; ``deferred_then_delivered``:
     delivered after at least one deferral; ``bounced_by_reason``: bounced or expired rows
-    by final enhanced status code; rates are fractions of the rows.
+    by final enhanced status code; rates are fractions of the rows. ``attempts``: the
+    attempts table, or the ``Deferrals`` found in it.
     """
+    deferrals = attempts if isinstance(attempts, Deferrals) else Deferrals(attempts)
     n = len(rows)
     delivered = rows[rows["status"] == "delivered"]
     failed = rows[rows["status"].isin(["bounced", "expired"])]
     latency = (delivered["delivered_at"] - delivered["created_at"]).to_numpy()
     remote = rows[rows["attempts"] > 0]
-    deferred_delivered = _ever_deferred(delivered[delivered["attempts"] > 0], attempts)
+    deferred_delivered = deferrals.count(delivered[delivered["attempts"] > 0])
     spam = int((delivered["folder"] == "spam").sum())
     reasons = failed["final_enhanced_code"].astype(str).value_counts()
     return {
@@ -159,7 +180,7 @@ def class_outcomes(rows: pd.DataFrame, attempts: pd.DataFrame) -> Summary:
         "bounced": len(failed),
         "bounced_by_reason": {code: int(k) for code, k in reasons.items()},
         "bounce_rate": len(failed) / n if n else None,
-        "deferral_rate": _ever_deferred(remote, attempts) / len(remote) if len(remote) else None,
+        "deferral_rate": deferrals.count(remote) / len(remote) if len(remote) else None,
         "spam_folder_rate": spam / len(delivered) if len(delivered) else None,
         "latency_s": _percentiles(latency),
     }
@@ -212,7 +233,8 @@ def summarize(
     retrieved = mail[mail["retrieved_at"].notna()]
     end_to_end = (retrieved["retrieved_at"] - retrieved["created_at"]).to_numpy()
     remote = mail[mail["attempts"] > 0]
-    ever_deferred = _ever_deferred(remote, attempts)
+    deferrals = Deferrals(attempts)
+    ever_deferred = deferrals.count(remote)
     connect: dict[str, float] = {}
     if world is not None:
         connect = {name: s.connect_time for name, s in world.servers.items()}
@@ -250,10 +272,10 @@ def summarize(
         "queue_time_average": queue_averages(queues, sim.warmup, sim.duration),
         "servers": server_stats(attempts, connect, sim.warmup),
         "classes": {
-            cls: class_outcomes(group, attempts)
+            cls: class_outcomes(group, deferrals)
             for cls, group in mail.groupby("sender_class", observed=True)
         },
-        "legitimate": class_outcomes(mail[mail["sender_class"] != "spam"], attempts),
+        "legitimate": class_outcomes(mail[mail["sender_class"] != "spam"], deferrals),
         "collateral": collateral(mail[mail["sender_class"] != "spam"]),
         "self_inflicted": collateral(mail[mail["sender_class"] != "spam"], "self_inflicted"),
         "listings": listing_counts(listings),
