@@ -212,6 +212,33 @@ def collateral(rows: pd.DataFrame, kind: str = "collateral") -> Summary:
     }
 
 
+SUMMARY_COLUMNS = frozenset(
+    (
+        "message_id",
+        "recipient",
+        "sender_class",
+        "provider",
+        "recipient_domain",
+        "is_dsn",
+        "created_at",
+        "released_at",
+        "delivered_at",
+        "retrieved_at",
+        "status",
+        "attempts",
+        "final_enhanced_code",
+        "folder",
+        "collateral",
+        "collateral_cause",
+        "collateral_severity",
+        "self_inflicted",
+        "self_inflicted_cause",
+        "self_inflicted_severity",
+    )
+)
+"""The messages table's columns ``summarize`` reads (and ``cohort.summary_blocks``)."""
+
+
 def summarize(
     messages: pd.DataFrame,
     attempts: pd.DataFrame,
@@ -223,6 +250,8 @@ def summarize(
 ) -> Summary:
     """The run summary (JSON-ready). Rates are fractions of non-DSN recipient rows."""
     sim = scenario.simulation
+    # every subset below copies the columns it keeps: keep only those read here
+    messages = messages[[c for c in messages.columns if c in SUMMARY_COLUMNS]]
     mail = messages[~messages["is_dsn"]]
     dsn = messages[messages["is_dsn"]]
     total = len(mail)
