@@ -126,6 +126,12 @@ class FoldingTable(MessageTable):
         self.seq[row] = seq
         return row
 
+    def in_flight(self) -> int:
+        """Messages with a row not yet folded: queued, in a session, or settled and waiting
+        for the next block. What a summary-only run holds grows with this, not with the
+        messages created."""
+        return len(self._live)
+
     def settle(self, row: int, status: str, code: int, enhanced: str, text: str = "") -> None:
         MessageTable.settle(self, row, status, code, enhanced, text)  # not super(): per row
         self._settled.append(row)

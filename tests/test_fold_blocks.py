@@ -65,3 +65,33 @@ def test_slots_follow_the_mail_in_flight(monkeypatch):
     table = tables[0]
     assert table.created > 20 * 64  # the block reached its size
     assert open_rows[1] <= len(table) <= open_rows[1] + 64
+
+
+def test_in_flight_counts_the_messages_with_rows_not_yet_folded(monkeypatch):
+    """``FoldingTable.in_flight``: messages with a row not yet folded. When the model
+    stops, those are the messages still queued and at most a block of settled ones (in
+    the M/M/c world each message has one recipient, so the queued ones are the summary's
+    in-queue rows); the summary folds them all."""
+    tables: list[streaming.FoldingTable] = []
+    init = streaming.FoldingTable.__init__
+
+    def seen(self, *args):
+        init(self, *args)
+        tables.append(self)
+
+    monkeypatch.setattr(streaming.FoldingTable, "__init__", seen)
+    counts: list[int] = []
+    scenario = load_scenario(
+        ROOT / "experiments/scenarios/mmc.toml", overrides=["simulation.duration=2000s"]
+    )
+    result = simulate(
+        scenario,
+        summary_only=True,
+        progress=lambda now, created: counts.append(tables[0].in_flight()),
+    )
+    table = tables[0]
+    assert 0 < max(counts) < table.created
+    queued = result.summary["status"]["in_queue"]
+    assert queued > 0  # rho = 0.8: some customers wait at the end
+    assert queued <= counts[-1] <= queued + streaming.BLOCK
+    assert table.in_flight() == 0
