@@ -29,6 +29,7 @@ MANIFEST = PACKAGE / "_compiled.json"
 """Written by the build: the interpreter's cache tag and each compiled source's hash."""
 
 MODULES = (
+    "mailnet.levels",
     "mailnet.model.clients",
     "mailnet.model.destinations",
     "mailnet.model.dns",
@@ -47,7 +48,8 @@ MODULES = (
     "mailnet.randomness",
 )
 """What a message passes through: submission, the MTA and its destinations, DNS, the MX
-server's sessions, delivery and the mailbox, and the block draws they take."""
+server's sessions, delivery and the mailbox, the block draws they take, and the recorder
+of queue levels they change."""
 
 GROUP = "mailnet.model_compiled"
 """mypyc's shared library of the group (``mailnet/model_compiled__mypyc``)."""

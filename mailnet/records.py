@@ -11,10 +11,10 @@ import math
 from array import array
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from mailnet.tables import ATTEMPTS, MESSAGES, OUTCOMES, QUEUES, REPUTATION, STATUSES
+from mailnet.levels import LevelLog, LevelRecorder
+from mailnet.tables import ATTEMPTS, MESSAGES, OUTCOMES, REPUTATION, STATUSES
 
 NAN = math.nan
 
@@ -288,46 +288,6 @@ class AttemptLog:
         )
 
 
-class LevelLog:
-    """Step-function time series: ``(time, entity, metric, value)`` on every change."""
-
-    def __init__(self):
-        self.time = array("d")
-        self.series = array("l")
-        self.value = array("l")
-        self._keys: list[tuple[str, str, str]] = []
-        self._index: dict[tuple[str, str, str], int] = {}
-
-    def series_id(self, kind: str, entity: str, metric: str) -> int:
-        """Register a series (e.g. ``("mta", "isp", "deferred")``) and return its id."""
-        key = (kind, entity, metric)
-        if key not in self._index:
-            self._index[key] = len(self._keys)
-            self._keys.append(key)
-        return self._index[key]
-
-    def record(self, t: float, series: int, value: int) -> None:
-        self.time.append(t)
-        self.series.append(series)
-        self.value.append(value)
-
-    def frame(self) -> pd.DataFrame:
-        ids = np.asarray(self.series, dtype=np.int64)
-        keys = self._keys
-        kinds = [k[0] for k in keys]
-        entities = [k[1] for k in keys]
-        metrics = [k[2] for k in keys]
-        return QUEUES.frame(
-            {
-                "time": self.time,
-                "kind": _pick(kinds, ids),
-                "entity": _pick(entities, ids),
-                "metric": _pick(metrics, ids),
-                "value": self.value,
-            }
-        )
-
-
 class ScoreLog:
     """Samples of each receiver's reputation score for each sending address (kind ``ip``)
     and each authenticated sending domain (kind ``domain``)."""
@@ -364,14 +324,6 @@ class EventLog:
     def __init__(self):
         self.messages = MessageTable()
         self.attempts = AttemptLog()
-        self.levels = LevelLog()
+        # the model sees a recorder of levels: a summary-only run gives it one that folds
+        self.levels: LevelRecorder = LevelLog()
         self.scores = ScoreLog()
-
-
-def _pick(labels: list[str], ids: np.ndarray) -> pd.Categorical[Any]:
-    if not labels:
-        return pd.Categorical([])
-    categories = sorted(set(labels))
-    position = {c: i for i, c in enumerate(categories)}
-    codes = np.array([position[label] for label in labels], dtype=np.int64)[ids]
-    return pd.Categorical.from_codes(codes, categories=pd.Index(categories))

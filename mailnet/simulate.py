@@ -13,6 +13,7 @@ import simpy
 
 from mailnet import collector, metrics
 from mailnet.environment import environment as installed_environment
+from mailnet.levels import LevelLog
 from mailnet.model.interventions import ChangeLog
 from mailnet.model.world import World
 from mailnet.randomness import RandomStreams
@@ -186,6 +187,7 @@ def simulate(
     else:
         messages = log.messages.frame()
         attempts = log.attempts.frame()
+        assert isinstance(log.levels, LevelLog)
         queues = log.levels.frame()
         scores = log.scores.frame()
         summary = metrics.summarize(messages, attempts, queues, scenario, world, listings=listings)

@@ -12,8 +12,7 @@ categories.
 from __future__ import annotations
 
 import os
-from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mailnet.records import _pick
+from mailnet.levels import pick
 from mailnet.tables import QUEUES, Column, Table
 
 _SPOOL_TYPES = {
@@ -168,10 +167,16 @@ class LevelSpool(TableSpool):
         self._schema = self._FIELDS
         self._keys = keys  # the series registered so far, grown by their log
 
-    def write_levels(self, time: array, series: array, value: array) -> None:
+    def write_levels(
+        self, time: Sequence[float], series: Sequence[int], value: Sequence[int]
+    ) -> None:
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, self._schema)
-        columns = [np.asarray(time), np.asarray(series, dtype=np.int64), np.asarray(value)]
+        columns = [
+            np.asarray(time, dtype=np.float64),
+            np.asarray(series, dtype=np.int64),
+            np.asarray(value, dtype=np.int64),
+        ]
         self._writer.write_table(pa.Table.from_arrays(columns, schema=self._schema))
         self.rows += len(time)
 
@@ -182,7 +187,7 @@ class LevelSpool(TableSpool):
         def frames() -> Iterator[pd.DataFrame]:
             for group in self.groups():
                 ids = group.column("series").to_numpy()
-                kind, entity, metric = (_pick(names, ids) for names in labels)
+                kind, entity, metric = (pick(names, ids) for names in labels)
                 yield QUEUES.frame(
                     {
                         "time": group.column("time").to_numpy(),

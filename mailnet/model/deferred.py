@@ -15,8 +15,8 @@ from typing import Any
 
 import simpy
 
+from mailnet.levels import LevelRecorder
 from mailnet.model.message import Delivery
-from mailnet.records import LevelLog
 
 
 class DeferredQueue:
@@ -30,7 +30,7 @@ class DeferredQueue:
         self,
         env: simpy.Environment,
         release: Callable[[Delivery], None],
-        levels: LevelLog,
+        levels: LevelRecorder,
         series: int,
         *,
         interval: float | None,

@@ -27,6 +27,7 @@ import numpy as np
 import simpy
 
 from mailnet import smtp
+from mailnet.levels import LevelRecorder
 from mailnet.model.message import Message, address_exists
 from mailnet.model.receiver import Receiver
 from mailnet.model.session_slots import SessionSlots
@@ -34,7 +35,6 @@ from mailnet.model.stepping import Step
 from mailnet.policies.outages import OutageSchedule
 from mailnet.policies.reputation import TokenBuckets
 from mailnet.randomness import BlockDraws
-from mailnet.records import LevelLog
 from mailnet.scenario import Distribution, Scenario, Server
 
 FIRST_BLOCK = 16
@@ -97,7 +97,7 @@ class MxServer:
         *,
         service_time: Callable[[], float],
         outages: OutageSchedule,
-        levels: LevelLog,
+        levels: LevelRecorder,
         rng: np.random.Generator,
         receiver: Receiver | None = None,
     ):
