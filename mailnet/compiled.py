@@ -29,7 +29,7 @@ MANIFEST = PACKAGE / "_compiled.json"
 """Written by the build: the interpreter's cache tag and each compiled source's hash."""
 
 MODULES = (
-    "mailnet.levels",
+    "mailnet.recorders",
     "mailnet.model.clients",
     "mailnet.model.destinations",
     "mailnet.model.dns",

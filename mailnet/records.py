@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from mailnet.levels import LevelLog, LevelRecorder
-from mailnet.tables import ATTEMPTS, MESSAGES, OUTCOMES, REPUTATION, STATUSES
+from mailnet.recorders import AttemptLog, AttemptRecorder, LevelLog, LevelRecorder
+from mailnet.tables import MESSAGES, OUTCOMES, REPUTATION, STATUSES
 
 NAN = math.nan
 
@@ -219,75 +219,6 @@ def _severities(causes: list, status: list[str], folder: list) -> list[str | Non
     ]
 
 
-class AttemptLog:
-    """One row per delivery attempt and recipient, at every hop."""
-
-    def __init__(self):
-        self.message_id = array("q")
-        self.recipient: list[str] = []
-        self.hop: list[str] = []
-        self.source_ip: list[str] = []
-        self.mx_host: list[str | None] = []
-        self.started_at = array("d")
-        self.session_at = array("d")
-        self.ended_at = array("d")
-        self.code = array("l")
-        self.enhanced_code: list[str] = []
-        self.outcome: list[str] = []
-        self.reply: list[str] = []
-
-    # one positional argument per column: the model calls this for every attempt row
-    def add(  # noqa: PLR0917
-        self,
-        message_id,
-        recipient,
-        hop,
-        source_ip,
-        mx_host,
-        started_at,
-        session_at,
-        ended_at,
-        code,
-        enhanced,
-        outcome,
-        reply="",
-    ) -> None:
-        """Append one row; ``reply`` is the text of the reply (``code``, ``enhanced``)."""
-        self.message_id.append(message_id)
-        self.recipient.append(recipient)
-        self.hop.append(hop)
-        self.source_ip.append(source_ip)
-        self.mx_host.append(mx_host)
-        self.started_at.append(started_at)
-        self.session_at.append(session_at)
-        self.ended_at.append(ended_at)
-        self.code.append(code)
-        self.enhanced_code.append(enhanced)
-        self.outcome.append(outcome)
-        self.reply.append(reply)
-
-    def __len__(self) -> int:
-        return len(self.outcome)
-
-    def frame(self) -> pd.DataFrame:
-        return ATTEMPTS.frame(
-            {
-                "message_id": self.message_id,
-                "recipient": self.recipient,
-                "hop": self.hop,
-                "source_ip": self.source_ip,
-                "mx_host": self.mx_host,
-                "started_at": self.started_at,
-                "session_at": self.session_at,
-                "ended_at": self.ended_at,
-                "code": self.code,
-                "enhanced_code": self.enhanced_code,
-                "outcome": self.outcome,
-                "reply": self.reply,
-            }
-        )
-
-
 class ScoreLog:
     """Samples of each receiver's reputation score for each sending address (kind ``ip``)
     and each authenticated sending domain (kind ``domain``)."""
@@ -323,7 +254,7 @@ class EventLog:
 
     def __init__(self):
         self.messages = MessageTable()
-        self.attempts = AttemptLog()
+        self.attempts: AttemptRecorder = AttemptLog()
         # the model sees a recorder of levels: a summary-only run gives it one that folds
         self.levels: LevelRecorder = LevelLog()
         self.scores = ScoreLog()

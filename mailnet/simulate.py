@@ -13,10 +13,10 @@ import simpy
 
 from mailnet import collector, metrics
 from mailnet.environment import environment as installed_environment
-from mailnet.levels import LevelLog
 from mailnet.model.interventions import ChangeLog
 from mailnet.model.world import World
 from mailnet.randomness import RandomStreams
+from mailnet.recorders import AttemptLog, LevelLog
 from mailnet.records import EventLog
 from mailnet.scenario import Scenario
 from mailnet.scenario.schema import check_seed
@@ -186,8 +186,9 @@ def simulate(
         summary, settled = log.summary(listings)
     else:
         messages = log.messages.frame()
-        attempts = log.attempts.frame()
+        assert isinstance(log.attempts, AttemptLog)
         assert isinstance(log.levels, LevelLog)
+        attempts = log.attempts.frame()
         queues = log.levels.frame()
         scores = log.scores.frame()
         summary = metrics.summarize(messages, attempts, queues, scenario, world, listings=listings)

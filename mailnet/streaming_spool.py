@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mailnet.levels import pick
+from mailnet.recorders import pick
 from mailnet.tables import QUEUES, Column, Table
 
 _SPOOL_TYPES = {

@@ -15,8 +15,8 @@ from typing import Any
 
 import simpy
 
-from mailnet.levels import LevelRecorder
 from mailnet.model.message import Delivery
+from mailnet.recorders import LevelRecorder
 
 
 class DeferredQueue:

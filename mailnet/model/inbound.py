@@ -27,7 +27,6 @@ import numpy as np
 import simpy
 
 from mailnet import smtp
-from mailnet.levels import LevelRecorder
 from mailnet.model.message import Message, address_exists
 from mailnet.model.receiver import Receiver
 from mailnet.model.session_slots import SessionSlots
@@ -35,6 +34,7 @@ from mailnet.model.stepping import Step
 from mailnet.policies.outages import OutageSchedule
 from mailnet.policies.reputation import TokenBuckets
 from mailnet.randomness import BlockDraws
+from mailnet.recorders import LevelRecorder
 from mailnet.scenario import Distribution, Scenario, Server
 
 FIRST_BLOCK = 16
