@@ -21,6 +21,7 @@ from mailnet.records import EventLog
 from mailnet.scenario import Scenario
 from mailnet.scenario.schema import check_seed
 from mailnet.streaming import StreamingLog
+from mailnet.streaming_spool import read_table
 from mailnet.streaming_tables import STREAMED, SpoolingLog
 from mailnet.tables import ATTEMPTS, MESSAGES, QUEUES, REPUTATION
 from mailnet.timeseries import Settling
@@ -92,7 +93,7 @@ class RunResult:
         if self.tables_dir is None:
             return self
         messages, attempts, queues, reputation = (
-            pd.read_parquet(self.tables_dir / f"{name}.parquet") for name in STREAMED
+            read_table(self.tables_dir / f"{name}.parquet") for name in STREAMED
         )
         return replace(
             self,

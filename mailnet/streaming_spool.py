@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mailnet.recorders import pick
-from mailnet.tables import QUEUES, Column, Table
+from mailnet.tables import QUEUES, TABLES, Column, Table
 
 _SPOOL_TYPES = {
     "float64": pa.float64(),
@@ -34,11 +34,21 @@ _SPOOL_TYPES = {
 }
 
 
+PRUNE_BYTES = 1 << 20
+"""Text above which a categorical column's categories are not repeated in every row group
+of the final file: Parquet keeps a dictionary per row group, so the file and the time to
+write it grow as row groups times categories."""
+
+
 class TableSpool:
     """One table's final rows, as row groups of a Parquet spool file.
 
     A categorical column is stored with each row group's own categories; the values seen
-    are collected so that ``finish`` can give the file one set of categories.
+    are collected so that ``finish`` can give the file one set of categories. A column
+    whose categories are more than ``PRUNE_BYTES`` of text (the addresses of millions of
+    users) keeps each row group's own, sorted: repeating them all in every row group made
+    a 5-million-message run's messages file grow past 4 GB, and its writing take longer
+    than the run. :func:`read_table` gives either back with the in-memory categories.
     """
 
     def __init__(self, table: Table, path: Path):
@@ -102,12 +112,17 @@ class TableSpool:
                 out[c.name] = pd.Categorical(values).dtype
         return out
 
-    def frame(self, group: pa.Table, dtypes: dict[str, pd.CategoricalDtype]) -> pd.DataFrame:
-        """One spooled row group as the table's frame, categoricals with ``dtypes``."""
+    def frame(
+        self, group: pa.Table, dtypes: dict[str, pd.CategoricalDtype], own: frozenset[str]
+    ) -> pd.DataFrame:
+        """One spooled row group as the table's frame, categoricals with ``dtypes``, or
+        for the columns of ``own`` with the group's own categories, sorted."""
         data: dict[str, Any] = {}
         for c in self.table.columns:
             values = group.column(c.name)
-            if c.dtype == "category":
+            if c.name in own:
+                data[c.name] = _recoded(values, _own_dtype(values, dtypes[c.name]))
+            elif c.dtype == "category":
                 data[c.name] = _recoded(values, dtypes[c.name])
             elif c.dtype == "Int64":
                 data[c.name] = values.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
@@ -119,8 +134,40 @@ class TableSpool:
         """Write the spooled rows to ``dest`` with one set of categories per column, one
         row group at a time, then remove the spool."""
         dtypes = self.dtypes()
-        _rewrite(dest, (self.frame(group, dtypes) for group in self.groups()))
+        own = frozenset(
+            name
+            for name, dtype in dtypes.items()
+            if name in self._seen and sum(len(str(c)) for c in dtype.categories) > PRUNE_BYTES
+        )
+        _rewrite(dest, (self.frame(group, dtypes, own) for group in self.groups()))
         self.path.unlink(missing_ok=True)
+
+
+def _own_dtype(values: pa.ChunkedArray, whole: pd.CategoricalDtype) -> pd.CategoricalDtype:
+    """The sorted categories of a row group's ``values``, of the same kind as ``whole``'s."""
+    used = sorted({v for chunk in values.chunks for v in chunk.dictionary.to_pylist()})
+    return pd.CategoricalDtype(pd.Index(used, dtype=whole.categories.dtype))
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A table a run wrote (``<name>.parquet``), with the categories of its frame in
+    memory: those of a column written with each row group's own (``PRUNE_BYTES``) come
+    back sorted, as ``pd.Categorical`` gives them, not in their order of appearance."""
+    frame = pd.read_parquet(path)
+    table = next((t for t in TABLES if t.name == path.stem), None)
+    if table is None:
+        return frame
+    for c in table.columns:
+        if c.dtype != "category" or c.categories or c.name not in frame.columns:
+            continue
+        values = frame[c.name]
+        if not isinstance(values.dtype, pd.CategoricalDtype):
+            continue
+        categories = list(values.cat.categories)
+        if categories != sorted(categories):
+            index = pd.Index(sorted(categories), dtype=values.cat.categories.dtype)
+            frame[c.name] = values.cat.reorder_categories(index)
+    return frame
 
 
 def _recoded(values: pa.ChunkedArray, dtype: pd.CategoricalDtype) -> pd.Categorical:
@@ -144,6 +191,9 @@ def _rewrite(dest: Path, frames: Iterator[pd.DataFrame]) -> None:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema)
+            elif not table.schema.equals(writer.schema, check_metadata=False):
+                # a row group's own categories: fewer may take smaller codes
+                table = table.cast(writer.schema)
             writer.write_table(table)
         if writer is not None:
             writer.close()

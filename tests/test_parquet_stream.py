@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from mailnet import load_scenario, simulate, streaming_tables
+from mailnet import load_scenario, simulate, streaming_spool, streaming_tables
 from mailnet.cli import app
 from mailnet.output import write_run
 
@@ -108,6 +108,30 @@ def test_streamed_run_holds_the_mail_in_flight_not_the_run(tmp_path, monkeypatch
     assert len(held) > rows // 256 // 2  # flushed as the run went
     in_queue = int((result.messages["status"] == "in_queue").sum())
     assert max(held[:-1]) < 256 + in_queue + 256
+
+
+def test_large_categories_are_written_per_row_group_and_read_back_sorted(
+    tmp_path, small_groups, monkeypatch
+):
+    """Categories of more than ``PRUNE_BYTES`` of text are not repeated in every row
+    group: each keeps its own, sorted, and ``read_table`` gives back the same frame as the
+    in-memory run's file (pandas alone reads them in order of appearance)."""
+    monkeypatch.setattr(streaming_spool, "PRUNE_BYTES", 0)  # every inferred column
+    kept, _ = run_both(tmp_path, GOLDEN, [], 1)
+    path = tmp_path / "streamed" / "messages.parquet"
+    meta = pq.ParquetFile(path).metadata
+    assert meta.num_row_groups > 4
+    whole = kept.messages["recipient"].cat.categories
+    for name in ("messages", "attempts", "queues", "reputation"):
+        pd.testing.assert_frame_equal(
+            streaming_spool.read_table(tmp_path / "streamed" / f"{name}.parquet"),
+            pd.read_parquet(tmp_path / "kept" / f"{name}.parquet"),
+            check_exact=True,
+            check_categorical=True,
+        )
+    first = pq.ParquetFile(path).read_row_group(0).column("recipient").chunk(0)
+    assert 0 < len(first.dictionary) < len(whole)  # the group's own categories only
+    assert first.dictionary.to_pylist() == sorted(first.dictionary.to_pylist())
 
 
 def test_a_streamed_result_written_elsewhere_writes_its_frames(tmp_path):

@@ -105,12 +105,14 @@ def kind_of(path: str | Path) -> str:
 
 
 def _parquet(path: Path, required: bool = True) -> pd.DataFrame:
+    from mailnet.streaming_spool import read_table  # noqa: PLC0415  # with the categories a run had
+
     if not path.is_file():
         if required:
             raise ScenarioError(str(path.parent), "", f"{path.name} is missing")
         return pd.DataFrame()
     try:
-        frame = pd.read_parquet(path)
+        frame = read_table(path)
     except Exception as error:  # pyarrow raises several types for a damaged file
         raise ScenarioError(str(path), "", f"cannot read this table: {error}") from None
     missing = [c for c in CORE_COLUMNS.get(path.stem, ()) if c not in frame.columns]
