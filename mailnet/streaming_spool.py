@@ -139,7 +139,7 @@ class TableSpool:
             for name, dtype in dtypes.items()
             if name in self._seen and sum(len(str(c)) for c in dtype.categories) > PRUNE_BYTES
         )
-        _rewrite(dest, (self.frame(group, dtypes, own) for group in self.groups()))
+        _rewrite(dest, (self.frame(group, dtypes, own) for group in self.groups()), own)
         self.path.unlink(missing_ok=True)
 
 
@@ -181,19 +181,18 @@ def _recoded(values: pa.ChunkedArray, dtype: pd.CategoricalDtype) -> pd.Categori
     return pd.Categorical.from_codes(np.concatenate(parts), dtype=dtype)
 
 
-def _rewrite(dest: Path, frames: Iterator[pd.DataFrame]) -> None:
+def _rewrite(dest: Path, frames: Iterator[pd.DataFrame], own: frozenset[str] = frozenset()) -> None:
     """Write ``frames`` as the row groups of ``dest`` (as ``DataFrame.to_parquet`` writes
-    one frame, without its index), through a temporary file renamed into place."""
+    one frame, without its index), through a temporary file renamed into place. The
+    columns of ``own`` have each frame's own categories, so their codes take 32 bits in
+    every row group (pandas gives fewer categories smaller codes)."""
     tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
     writer: pq.ParquetWriter | None = None
     try:
         for frame in frames:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            table = _wide_codes(pa.Table.from_pandas(frame, preserve_index=False), own)
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema)
-            elif not table.schema.equals(writer.schema, check_metadata=False):
-                # a row group's own categories: fewer may take smaller codes
-                table = table.cast(writer.schema)
             writer.write_table(table)
         if writer is not None:
             writer.close()
@@ -204,6 +203,18 @@ def _rewrite(dest: Path, frames: Iterator[pd.DataFrame]) -> None:
             writer.close()
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _wide_codes(table: pa.Table, names: frozenset[str]) -> pa.Table:
+    """``table`` with the dictionary columns of ``names`` indexed by 32-bit codes."""
+    fields = [
+        pa.field(f.name, pa.dictionary(pa.int32(), f.type.value_type))
+        if f.name in names and pa.types.is_dictionary(f.type)
+        else f
+        for f in table.schema
+    ]
+    schema = pa.schema(fields, metadata=table.schema.metadata)
+    return table if schema.equals(table.schema) else table.cast(schema)
 
 
 class LevelSpool(TableSpool):

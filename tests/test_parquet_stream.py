@@ -19,9 +19,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from mailnet import load_scenario, simulate, streaming_spool, streaming_tables
+from mailnet import load_scenario, simulate, streaming_spool, streaming_tables, tables
 from mailnet.cli import app
 from mailnet.output import write_run
+from mailnet.recorders import AttemptLog
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests/golden/scenario.toml"
@@ -192,3 +193,39 @@ def test_rows_go_on_streaming_when_no_new_mail_comes(tmp_path, small_groups):
         assert rows > 200, name
         groups = pq.ParquetFile(tmp_path / "run" / f"{name}.parquet").num_row_groups
         assert groups >= rows // (16 + 4), name
+
+
+def test_own_categories_of_any_number_in_one_file(tmp_path, monkeypatch):
+    """Row groups whose own categories number under 128 in one and thousands in the next
+    (pandas gives them 8- and 16-bit codes) still make one file, read back whole."""
+    monkeypatch.setattr(streaming_spool, "PRUNE_BYTES", 0)
+    spool = streaming_spool.TableSpool(tables.ATTEMPTS, tmp_path / ".attempts.spool")
+    sizes = (5, 3000, 40)
+    frames = []
+    for g, n in enumerate(sizes):
+        log = AttemptLog()
+        for i in range(n):
+            log.add(
+                g * 10_000 + i,
+                f"u{g}-{i}@d.example",
+                "isp",
+                "192.0.2.1",
+                "mx",
+                1.0,
+                1.0,
+                2.0,
+                250,
+                "2.0.0",
+                "sent",
+                "ok",
+            )
+        frames.append(log.frame())
+        spool.write(frames[-1])
+    spool.finish(tmp_path / "attempts.parquet")
+    back = streaming_spool.read_table(tmp_path / "attempts.parquet")
+    assert len(back) == sum(sizes)
+    assert list(back["recipient"].astype(str)) == [
+        r for f in frames for r in f["recipient"].astype(str)
+    ]
+    whole = sorted({r for f in frames for r in f["recipient"].astype(str)})
+    assert list(back["recipient"].cat.categories) == whole
