@@ -1,9 +1,10 @@
 """The model's hot path compiled to C with mypyc, used only while it matches its sources.
 
-``make compiled`` builds the modules of ``MODULES`` (``main``: mypyc, then a C compiler) into extension modules beside their sources, and writes ``MANIFEST`` with the
-SHA-256 of each source it compiled. The modules are the same Python, type-checked, run
-without the interpreter's dispatch: the same draws, events and rows, with the simulation
-about twice as fast per message (benchmarks/README.md).
+``make compiled`` builds the modules of ``MODULES`` (``main``: mypyc, then a C compiler)
+into extension modules beside their sources, and writes ``MANIFEST`` with the SHA-256
+of each source it compiled. The modules are the same Python, type-checked, run without
+the interpreter's dispatch: the same draws, events and rows, with the simulation about
+twice as fast per message (benchmarks/README.md).
 
 Python would import an extension module in preference to its source, so ``install``
 puts a finder before Python's own: it lets the extension modules load only when every
@@ -48,8 +49,8 @@ MODULES = (
     "mailnet.randomness",
 )
 """What a message passes through: submission, the MTA and its destinations, DNS, the MX
-server's sessions, delivery and the mailbox, the block draws they take, and the recorder
-of queue levels they change."""
+server's sessions, delivery and the mailbox, the block draws they take, and the recorders
+of the attempts and queue levels they make."""
 
 GROUP = "mailnet.model_compiled"
 """mypyc's shared library of the group (``mailnet/model_compiled__mypyc``)."""

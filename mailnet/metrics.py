@@ -154,15 +154,14 @@ class Deferrals:
         return int((keys[at] == mine).sum())
 
 
-def class_outcomes(rows: pd.DataFrame, attempts: pd.DataFrame | Deferrals) -> Summary:
+def class_outcomes(rows: pd.DataFrame, deferrals: Deferrals) -> Summary:
     """Outcomes of one group of recipient rows (e.g. one sender class).
 
     ``inbox``/``spam_folder``: delivered rows by folder; ``deferred_then_delivered``:
     delivered after at least one deferral; ``bounced_by_reason``: bounced or expired rows
-    by final enhanced status code; rates are fractions of the rows. ``attempts``: the
-    attempts table, or the ``Deferrals`` found in it.
+    by final enhanced status code; rates are fractions of the rows. ``deferrals``: those
+    of the run's attempts table.
     """
-    deferrals = attempts if isinstance(attempts, Deferrals) else Deferrals(attempts)
     n = len(rows)
     delivered = rows[rows["status"] == "delivered"]
     failed = rows[rows["status"].isin(["bounced", "expired"])]
