@@ -76,7 +76,7 @@ MTAs' state of each destination domain their mail reaches, the mail in flight); 
 STREAMED_BYTES_PER_ROW = 300.0
 """Process memory per message-recipient row of a run streaming its tables to Parquet: the
 summary-only run's state plus the final rows created after a recipient still queued, held
-until it settles (``streaming_tables``). Measured (``benchmarks/bench_memory.py
+until it settles or until ``streaming_tables.SPILL_AT`` of them go to disk. Measured (``benchmarks/bench_memory.py
 --streamed``) on the scenarios of ``experiments/scenarios``, estimated rows in brackets:
 the baseline peaked at 252 and 265 MB for 1 day (81,000) in two measurements and at 316
 and 313 MB for 4 days (324,000), 278 and 207 bytes a row; retry_world at 189 and 215 MB

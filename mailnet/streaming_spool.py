@@ -1,8 +1,10 @@
 """Spool files: a streamed run's rows on disk while it goes (``streaming_tables``).
 
 A ``TableSpool`` appends final rows to a Parquet file beside the run's files, one row
-group per flush, each categorical column with that group's own categories. ``finish``
-rewrites the spool into ``<name>.parquet`` one row group at a time, each categorical
+group per flush, each categorical column with that group's own categories. Rows that
+cannot be written in order yet (messages rows created after a recipient still queued) can
+be spilled to a second file as sorted runs, and are merged back in order at the end.
+``finish`` rewrites the spool into ``<name>.parquet`` one row group at a time, each categorical
 column with one set of categories for the whole file (the declared ones, else the sorted
 values seen in the run), so ``pd.read_parquet`` gives back the table that writing the
 run's frame at once (``output.write_run``) gives: columns, dtypes, values, order and
@@ -12,7 +14,8 @@ categories.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,14 @@ _SPOOL_TYPES = {
 }
 
 
+SPILL_GROUP = 2048
+"""Rows per row group of a spilled run. The merge at the end holds one row group of every
+run at once: small groups keep that small however many runs a long backlog made."""
+
+RANK = "_rank"
+"""The column of a ranked spool's rows giving their place in the final table (creation
+order); it is not written to the final file."""
+
 PRUNE_BYTES = 1 << 20
 """Text above which a categorical column's categories are not repeated in every row group
 of the final file: Parquet keeps a dictionary per row group, so the file and the time to
@@ -51,23 +62,57 @@ class TableSpool:
     than the run. :func:`read_table` gives either back with the in-memory categories.
     """
 
-    def __init__(self, table: Table, path: Path):
+    def __init__(self, table: Table, path: Path, *, ranked: bool = False, group_rows: int = 16_384):
         self.table = table
+        self.group_rows = group_rows  # rows per row group of merged runs
         self.path = path
         self.rows = 0
         self._seen: dict[str, set[str]] = {
             c.name: set() for c in table.columns if c.dtype == "category" and not c.categories
         }
-        self._schema = pa.schema([pa.field(c.name, _SPOOL_TYPES[c.dtype]) for c in table.columns])
+        fields = [pa.field(c.name, _SPOOL_TYPES[c.dtype]) for c in table.columns]
+        if ranked:
+            fields.append(pa.field(RANK, pa.int64()))
+        self._schema = pa.schema(fields)
+        self._ranked = ranked
         self._writer: pq.ParquetWriter | None = None
+        self._spill_path = path.with_name(path.name + ".runs")
+        self._spill: pq.ParquetWriter | None = None
+        self._runs: list[range] = []  # each spilled run's row groups in the spill file
+        self._spilled_groups = 0
 
-    def write(self, frame: pd.DataFrame) -> None:
-        """Append ``frame`` (``table.frame`` of some final rows) as one row group."""
-        arrays = [self._spooled(c, frame[c.name]) for c in self.table.columns]
+    def write(self, frame: pd.DataFrame, ranks: Sequence[int] | None = None) -> None:
+        """Append ``frame`` (``table.frame`` of some final rows) as one row group; a ranked
+        spool takes each row's rank too, and its row groups come in rank order."""
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, self._schema)
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
+        self._writer.write_table(self._arrow(frame, ranks))
         self.rows += len(frame)
+
+    def spill(self, frames: Iterable[tuple[pd.DataFrame, Sequence[int]]]) -> None:
+        """Write one sorted run of a ranked spool: ``frames`` with their rows' ranks, in
+        rank order, rows that come later in the table than some not yet written.
+        ``groups`` merges the runs back in rank order."""
+        assert self._ranked, "only a ranked spool takes runs"
+        if self._spill is None:
+            self._spill = pq.ParquetWriter(self._spill_path, self._schema)
+        first = self._spilled_groups
+        for frame, ranks in frames:
+            for start in range(0, len(frame), SPILL_GROUP):
+                stop = start + SPILL_GROUP
+                self._spill.write_table(self._arrow(frame.iloc[start:stop], ranks[start:stop]))
+                self._spilled_groups += 1
+            self.rows += len(frame)
+        if self._spilled_groups > first:
+            self._runs.append(range(first, self._spilled_groups))
+
+    def _arrow(self, frame: pd.DataFrame, ranks: Sequence[int] | None) -> pa.Table:
+        arrays = [self._spooled(c, frame[c.name]) for c in self.table.columns]
+        if self._ranked:
+            assert ranks is not None
+            assert len(ranks) == len(frame)
+            arrays.append(pa.array(np.asarray(ranks, dtype=np.int64)))
+        return pa.Table.from_arrays(arrays, schema=self._schema)
 
     def _spooled(self, column: Column, values: pd.Series) -> pa.Array:
         if column.dtype != "category":
@@ -84,19 +129,29 @@ class TableSpool:
         )
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        for writer in (self._writer, self._spill):
+            if writer is not None:
+                writer.close()
+        self._writer = self._spill = None
 
     def groups(self) -> Iterator[pa.Table]:
-        """The spooled row groups in order; one empty table when nothing was spooled."""
+        """The spooled row groups in order (a ranked spool's with its spilled runs merged
+        in); one empty table when nothing was spooled."""
         self.close()
-        if not self.path.exists():
+        sources: list[list[Callable[[], pa.Table]]] = []
+        if self.path.exists():
+            spool = pq.ParquetFile(self.path)
+            sources.append([partial(spool.read_row_group, i) for i in range(spool.num_row_groups)])
+        if self._runs:
+            runs = pq.ParquetFile(self._spill_path)
+            sources += [[partial(runs.read_row_group, i) for i in run] for run in self._runs]
+        if not any(sources):
             yield self._schema.empty_table()
-            return
-        spool = pq.ParquetFile(self.path)
-        for i in range(spool.num_row_groups):
-            yield spool.read_row_group(i)
+        elif len(sources) == 1:
+            for load in sources[0]:
+                yield load()
+        else:
+            yield from merge_runs(sources, RANK, self.group_rows)
 
     def dtypes(self) -> dict[str, pd.CategoricalDtype]:
         """Each categorical column's dtype for the whole file: what ``pd.Categorical`` of
@@ -141,6 +196,100 @@ class TableSpool:
         )
         _rewrite(dest, (self.frame(group, dtypes, own) for group in self.groups()), own)
         self.path.unlink(missing_ok=True)
+        self._spill_path.unlink(missing_ok=True)
+
+
+def merge_runs(
+    sources: Sequence[Sequence[Callable[[], pa.Table]]], key: str, rows: int
+) -> Iterator[pa.Table]:
+    """The rows of several sorted runs in one order, by the integer column ``key``, as
+    tables of ``rows`` rows or more (the last may have fewer).
+
+    Each source is a run: the loaders of its blocks (tables), whose ``key`` values
+    increase through the run. One block of each run is held at a time: every step takes
+    the rows up to the smallest last key among the runs with blocks still to load, which
+    uses up at least one block; a run's next block is loaded when its block is used up.
+    Dictionary columns may have each block's own dictionary; each table given has its
+    own, of the values it uses.
+    """
+    runs = [_Run(loaders) for loaders in sources]
+    parts: list[pa.Table] = []
+    size = 0
+    while live := [run for run in runs if run.head is not None]:
+        bound = min((run.last(key) for run in live if run.more()), default=None)
+        for run in live:
+            part = run.take_through(key, bound)
+            if part.num_rows:
+                parts.append(part)
+                size += part.num_rows
+        # a step's keys all come before the next step's: sorting the steps together
+        # sorts each
+        if size >= rows or not any(run.head is not None for run in runs):
+            yield _sorted(pa.concat_tables(parts), key)
+            parts, size = [], 0
+
+
+def _sorted(table: pa.Table, key: str) -> pa.Table:
+    """``table`` in order of ``key``, in one chunk, each dictionary column with only the
+    values it uses, in their order in its dictionary."""
+    table = table.unify_dictionaries().combine_chunks()
+    table = table.take(pa.array(np.argsort(table.column(key).to_numpy(), kind="stable")))
+    columns = [
+        _compact(column.chunk(0)) if pa.types.is_dictionary(column.type) else column
+        for column in table.columns
+    ]
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _compact(array: pa.DictionaryArray) -> pa.DictionaryArray:
+    """``array`` with a dictionary of only the values it uses."""
+    indices = array.indices.to_numpy(zero_copy_only=False)
+    valid = ~np.asarray(array.is_null())
+    used, codes = np.unique(indices[valid], return_inverse=True)
+    full = np.zeros(len(indices), dtype=np.int32)
+    full[valid] = codes
+    return pa.DictionaryArray.from_arrays(
+        pa.array(full, type=array.type.index_type, mask=~valid),
+        array.dictionary.take(pa.array(used, type=pa.int64())),
+    )
+
+
+class _Run:
+    """One sorted run of ``merge_runs``: its loaded block (``head``) and those to come."""
+
+    def __init__(self, loaders: Sequence[Callable[[], pa.Table]]):
+        self._loaders = loaders
+        self._next = 0
+        self.head: pa.Table | None = None
+        self._load()
+
+    def _load(self) -> None:
+        self.head = None
+        while self.head is None and self._next < len(self._loaders):
+            block = self._loaders[self._next]()
+            self._next += 1
+            self.head = block if block.num_rows else None
+
+    def more(self) -> bool:
+        """Whether blocks remain to be loaded after the head."""
+        return self._next < len(self._loaders)
+
+    def last(self, key: str) -> int:
+        assert self.head is not None
+        return int(self.head.column(key)[-1].as_py())
+
+    def take_through(self, key: str, bound: int | None) -> pa.Table:
+        """The head's rows with ``key`` up to ``bound`` (all with ``None``); the next block
+        is loaded once the head is used up."""
+        assert self.head is not None
+        keys = self.head.column(key).to_numpy()
+        n = len(keys) if bound is None else int(np.searchsorted(keys, bound, side="right"))
+        taken, rest = self.head.slice(0, n), self.head.slice(n)
+        if rest.num_rows:
+            self.head = rest
+        else:
+            self._load()
+        return taken
 
 
 def _own_dtype(values: pa.ChunkedArray, whole: pd.CategoricalDtype) -> pd.CategoricalDtype:

@@ -12,9 +12,13 @@ rows still in a queue.
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -109,6 +113,80 @@ def test_streamed_run_holds_the_mail_in_flight_not_the_run(tmp_path, monkeypatch
     assert len(held) > rows // 256 // 2  # flushed as the run went
     in_queue = int((result.messages["status"] == "in_queue").sum())
     assert max(held[:-1]) < 256 + in_queue + 256
+
+
+SPAM = ROOT / "experiments/scenarios/shared_ip_spam.toml"
+
+
+@pytest.mark.parametrize("prune", [False, True])
+def test_rows_held_behind_a_queued_recipient_are_spilled_and_merged_back(
+    tmp_path, monkeypatch, prune
+):
+    """Final rows created after a recipient still queued go to disk as sorted runs once
+    they are ``SPILL_AT`` rows, so the rows held in memory stay under that; the file
+    gives back the in-memory run's table in creation order, with its categories."""
+    monkeypatch.setattr(streaming_tables, "ROW_GROUP", 64)
+    monkeypatch.setattr(streaming_tables, "CHECK_EVERY", 16)
+    monkeypatch.setattr(streaming_tables, "SPILL_AT", 64)
+    monkeypatch.setattr(streaming_spool, "SPILL_GROUP", 24)
+    if prune:
+        monkeypatch.setattr(streaming_spool, "PRUNE_BYTES", 0)
+    held, runs = [], []
+    flush, spill = streaming_tables.SpooledMessages._flush, streaming_spool.TableSpool.spill
+
+    def counted_flush(self):
+        flush(self)
+        held.append(len(self._rank))
+
+    def counted_spill(self, frames):
+        spill(self, frames)
+        runs.append(len(self._runs))
+
+    monkeypatch.setattr(streaming_tables.SpooledMessages, "_flush", counted_flush)
+    monkeypatch.setattr(streaming_spool.TableSpool, "spill", counted_spill)
+    run_both(tmp_path, SPAM, ["simulation.duration=2h", "simulation.warmup=15m"], 1)
+    assert len(runs) >= 2  # without spilling, up to 155 rows were held here
+    assert max(held) < 64
+    if prune:
+        for name in ("messages", "attempts"):
+            pd.testing.assert_frame_equal(
+                streaming_spool.read_table(tmp_path / "streamed" / f"{name}.parquet"),
+                pd.read_parquet(tmp_path / "kept" / f"{name}.parquet"),
+                check_exact=True,
+                check_categorical=True,
+            )
+    else:
+        assert_same_run(tmp_path / "kept", tmp_path / "streamed")
+    assert not list((tmp_path / "streamed").glob(".*"))  # no spool or runs left behind
+
+
+def test_merge_runs_gives_the_rows_of_sorted_runs_in_order():
+    """Runs of blocks, each block with its own dictionary, some empty: merged in key
+    order into tables of at least the rows asked for, each dictionary holding only the
+    values its table uses."""
+    rng = np.random.default_rng(7)
+    keys = rng.permutation(5000)
+    runs = []
+    for part in np.array_split(keys, 9):
+        run = np.sort(part)
+        blocks = [*np.array_split(run, rng.integers(1, 8)), run[:0]]
+        runs.append([_block(b) for b in blocks])
+    loaders = [[partial(pa.Table.slice, t, 0) for t in run] for run in runs]
+    out = list(streaming_spool.merge_runs(loaders, "k", 700))
+    assert all(t.num_rows >= 700 for t in out[:-1])
+    merged = pa.concat_tables(out)
+    assert merged.column("k").to_pylist() == list(range(5000))
+    assert merged.column("v").to_pylist() == [f"v{k % 37}" if k % 5 else None for k in range(5000)]
+    for table in out:
+        values = table.column("v").chunk(0)
+        assert len(values.dictionary) == len(pc.unique(values.indices).drop_null())
+
+
+def _block(keys: np.ndarray) -> pa.Table:
+    """Keys and a dictionary column of the block's own values (null for multiples of 5)."""
+    labels = [f"v{k % 37}" if k % 5 else None for k in keys]
+    values = pa.array(labels, type=pa.string()).dictionary_encode()
+    return pa.table({"k": pa.array(keys, type=pa.int64()), "v": values})
 
 
 def test_large_categories_are_written_per_row_group_and_read_back_sorted(
