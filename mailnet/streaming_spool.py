@@ -59,7 +59,8 @@ class TableSpool:
     whose categories are more than ``PRUNE_BYTES`` of text (the addresses of millions of
     users) keeps each row group's own, sorted: repeating them all in every row group made
     a 5-million-message run's messages file grow past 4 GB, and its writing take longer
-    than the run. :func:`read_table` gives either back with the in-memory categories.
+    than the run. Such a column stops collecting its values once they pass that size, so
+    the spool holds at most ``PRUNE_BYTES`` of text a column, however many users. :func:`read_table` gives either back with the in-memory categories.
     """
 
     def __init__(self, table: Table, path: Path, *, ranked: bool = False, group_rows: int = 16_384):
@@ -67,9 +68,14 @@ class TableSpool:
         self.group_rows = group_rows  # rows per row group of merged runs
         self.path = path
         self.rows = 0
+        # the values seen in each categorical column without declared categories, and
+        # their text's length, until it passes ``PRUNE_BYTES``: then the column is
+        # ``_pruned`` (each row group keeps its own) and no longer collects them
         self._seen: dict[str, set[str]] = {
             c.name: set() for c in table.columns if c.dtype == "category" and not c.categories
         }
+        self._seen_bytes = dict.fromkeys(self._seen, 0)
+        self._pruned: dict[str, pd.CategoricalDtype[Any]] = {}
         fields = [pa.field(c.name, _SPOOL_TYPES[c.dtype]) for c in table.columns]
         if ranked:
             fields.append(pa.field(RANK, pa.int64()))
@@ -122,11 +128,22 @@ class TableSpool:
         categories = [str(c) for c in values.cat.categories]
         seen = self._seen.get(column.name)
         if seen is not None:
-            seen.update(categories)
+            self._see(column.name, seen, categories)
         codes = values.cat.codes.to_numpy().astype(np.int32)
         return pa.DictionaryArray.from_arrays(
             pa.array(codes, mask=codes < 0), pa.array(categories, type=pa.string())
         )
+
+    def _see(self, name: str, seen: set[str], categories: list[str]) -> None:
+        new = [c for c in categories if c not in seen]
+        if not new:
+            return
+        seen.update(new)
+        self._seen_bytes[name] += sum(map(len, new))
+        if self._seen_bytes[name] > PRUNE_BYTES:
+            # one value kept: a pruned column's dtype gives only the kind of its values
+            self._pruned[name] = pd.Categorical([min(seen)]).dtype
+            del self._seen[name]
 
     def close(self) -> None:
         for writer in (self._writer, self._spill):
@@ -162,6 +179,8 @@ class TableSpool:
                 continue
             if c.categories:
                 out[c.name] = pd.Categorical([], categories=c.categories).dtype
+            elif c.name in self._pruned:
+                out[c.name] = self._pruned[c.name]
             else:  # no value: pandas' empty categories of an all-null or empty column
                 values: list[Any] = sorted(self._seen[c.name]) or [None] * min(self.rows, 1)
                 out[c.name] = pd.Categorical(values).dtype
@@ -189,11 +208,7 @@ class TableSpool:
         """Write the spooled rows to ``dest`` with one set of categories per column, one
         row group at a time, then remove the spool."""
         dtypes = self.dtypes()
-        own = frozenset(
-            name
-            for name, dtype in dtypes.items()
-            if name in self._seen and sum(len(str(c)) for c in dtype.categories) > PRUNE_BYTES
-        )
+        own = frozenset(self._pruned)
         _rewrite(dest, (self.frame(group, dtypes, own) for group in self.groups()), own)
         self.path.unlink(missing_ok=True)
         self._spill_path.unlink(missing_ok=True)

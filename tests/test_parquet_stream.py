@@ -307,3 +307,28 @@ def test_own_categories_of_any_number_in_one_file(tmp_path, monkeypatch):
     ]
     whole = sorted({r for f in frames for r in f["recipient"].astype(str)})
     assert list(back["recipient"].cat.categories) == whole
+
+
+def test_a_column_stops_collecting_its_values_once_they_pass_the_limit(tmp_path, monkeypatch):
+    """A column whose values pass ``PRUNE_BYTES`` of text keeps only what gives their
+    kind, however many more come; one under it keeps them all for the file's categories.
+    The file reads back as written."""
+    monkeypatch.setattr(streaming_spool, "PRUNE_BYTES", 400)
+    spool = streaming_spool.TableSpool(tables.ATTEMPTS, tmp_path / ".attempts.spool")
+    frames = []
+    for g in range(6):
+        log = AttemptLog()
+        for i in range(10):  # 10 new addresses of 14-15 characters a group
+            log.add(g * 100 + i, f"u{g}-{i}@d.example", "isp", "192.0.2.1", f"mx{i % 3}",
+                    1.0, 1.0, 2.0, 250, "2.0.0", "sent", "ok")  # fmt: skip
+        frames.append(log.frame())
+        spool.write(frames[-1])
+        passed = sum(len(f"u{k}-{i}@d.example") for k in range(g + 1) for i in range(10)) > 400
+        assert ("recipient" in spool._seen) is not passed
+    assert spool._seen["mx_host"] == {"mx0", "mx1", "mx2"}
+    spool.finish(tmp_path / "attempts.parquet")
+    back = streaming_spool.read_table(tmp_path / "attempts.parquet")
+    whole = pd.concat(frames, ignore_index=True)
+    for column in ("recipient", "mx_host"):
+        assert list(back[column].astype(str)) == list(whole[column].astype(str))
+        assert list(back[column].cat.categories) == sorted(whole[column].astype(str).unique())
