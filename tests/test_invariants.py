@@ -78,6 +78,19 @@ def test_queue_levels_never_negative(run):
     assert (np.diff(run.queues["time"].to_numpy()) >= 0).all()
 
 
+def test_queue_levels_are_recorded_where_they_change(run):
+    """Each series of the queues table is a step function with a row where its level
+    changed: a queue scan that releases nothing, or a session change that leaves the
+    backlog as it was, adds no row. Every MTA's deferred queue and every server's
+    sessions and backlog still have a series."""
+    q = run.queues
+    series = q.groupby(["kind", "entity", "metric"], observed=True, sort=False)["value"]
+    repeated = series.diff() == 0  # NaN, not 0, at each series' first row
+    assert not repeated.any(), q[repeated].head()
+    names = set(q.groupby(["kind", "metric"], observed=True).size().index)
+    assert {("mta", "deferred"), ("server", "sessions"), ("server", "backlog")} <= names
+
+
 def test_same_seed_same_tables_other_seed_differs():
     scenario = load_scenario(BASELINE, overrides=["simulation.duration=3h", "simulation.warmup=0s"])
     a = simulate(scenario, seed=5)

@@ -3,7 +3,7 @@
 With a queue-run interval (Postfix's queue_run_delay, Exim's -q runner) one process scans
 the queue every interval from t=0 and releases what is due by the scan time plus the
 policy's slack; without one each entry wakes exactly at its eligible time. The queue's
-length is recorded as a level series at every change.
+length is recorded as a level series at every change (and at the first scan).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class DeferredQueue:
         self._heap: list[tuple[float, int, Delivery]] = []
         self._seq = 0
         self.size = 0
+        self._recorded = -1  # the length last recorded (-1: none yet)
         self.watchers: list[Callable[[int], None]] = []  # called with each new length
         if interval is not None:
             env.process(self._runner(interval))
@@ -79,6 +80,11 @@ class DeferredQueue:
         self._release(delivery)
 
     def _record(self) -> None:
+        """Record the length where it changed (and at the first scan or hold, which
+        starts the series): a scan that releases nothing changes nothing."""
+        if self.size == self._recorded:
+            return
+        self._recorded = self.size
         self._levels.record(self.env.now, self._series, self.size)
         if self.watchers:
             for watch in self.watchers:

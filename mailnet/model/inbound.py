@@ -112,6 +112,8 @@ class MxServer:
         self._levels = levels
         self._busy_series = levels.series_id("server", name, "sessions")
         self._backlog_series = levels.series_id("server", name, "backlog")
+        self._recorded_busy = -1  # the levels last recorded (-1: none yet)
+        self._recorded_backlog = -1
         self.accept: Accept | None = None
         self.receiver = receiver
         self._rng = rng
@@ -255,9 +257,15 @@ class MxServer:
         return reply
 
     def _record(self) -> None:
-        now = self.env.now
-        self._levels.record(now, self._busy_series, self._sessions.count)
-        self._levels.record(now, self._backlog_series, len(self._sessions.queue))
+        """Record the sessions in use and the backlog, each where it changed (a series
+        is a step function: a repeated level adds nothing to it)."""
+        busy, waiting = self._sessions.count, len(self._sessions.queue)
+        if busy != self._recorded_busy:
+            self._recorded_busy = busy
+            self._levels.record(self.env.now, self._busy_series, busy)
+        if waiting != self._recorded_backlog:
+            self._recorded_backlog = waiting
+            self._levels.record(self.env.now, self._backlog_series, waiting)
 
 
 def own_hosts(scenario: Scenario) -> dict[str, frozenset[str]]:
