@@ -9,13 +9,13 @@ length is recorded as a level series at every change (and at the first scan).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 import simpy
 
 from mailnet.model.message import Delivery
+from mailnet.model.stepping import Step, start
 from mailnet.recorders import LevelRecorder
 
 
@@ -48,7 +48,7 @@ class DeferredQueue:
         self._recorded = -1  # the length last recorded (-1: none yet)
         self.watchers: list[Callable[[int], None]] = []  # called with each new length
         if interval is not None:
-            env.process(self._runner(interval))
+            start(env, self._runner(interval))  # as env.process, without a Process
 
     def hold(self, delivery: Delivery, eligible: float) -> None:
         """Keep ``delivery`` until ``eligible`` (seconds), or the first scan after it."""
@@ -61,8 +61,9 @@ class DeferredQueue:
             self._seq += 1
             heapq.heappush(self._heap, (eligible, self._seq, delivery))
 
-    def _runner(self, interval: float) -> Generator[simpy.Event, Any, None]:
-        """Scan every ``interval`` seconds from t=0 (as qmgr does)."""
+    def _runner(self, interval: float) -> Step:
+        """Scan every ``interval`` seconds from t=0 (as qmgr does): a generator stepped
+        on the event list (``stepping``), one event a scan."""
         env = self.env
         heap = self._heap
         while True:
@@ -72,7 +73,7 @@ class DeferredQueue:
                 self.size -= 1
                 self._release(delivery)
             self._record()
-            yield env.timeout(interval)
+            yield interval
 
     def _wake(self, delivery: Delivery, _event: simpy.Event | None = None) -> None:
         self.size -= 1
