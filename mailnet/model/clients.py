@@ -145,7 +145,7 @@ class SenderPopulation:
         clock = SendingClock(slot_multipliers(cycle.hourly, cycle.weekly), total_rate)
         unit = BlockDraws(rng.standard_exponential)
         env = self.env
-        return lambda: clock.next_time(env.now, unit.next()) - env.now
+        return lambda: clock.next_time(env._now, unit.next()) - env._now
 
     def _campaigns(
         self, campaign: Campaigns, rng: np.random.Generator
@@ -155,8 +155,8 @@ class SenderPopulation:
         draw = self._recipients
         start = campaign.start
         while True:
-            if start > env.now:
-                yield env.timeout(start - env.now)
+            if start > env._now:
+                yield env.timeout(start - env._now)
             times = (
                 np.sort(start + rng.uniform(0.0, campaign.over, campaign.size))
                 if campaign.over > 0
@@ -165,16 +165,16 @@ class SenderPopulation:
             senders = rng.integers(0, self.group.count, campaign.size)
             # Python floats and ints: event times are compared as floats everywhere
             for t, k in zip(times.tolist(), senders.tolist(), strict=True):
-                if t > env.now:
-                    yield env.timeout(t - env.now)
+                if t > env._now:
+                    yield env.timeout(t - env._now)
                 self._submit(self.address(k), draw())
             start += campaign.every
 
     def _replay(self, plan: list[tuple[float, str, list[str]]]):
         env = self.env
         for at, sender, recipients in sorted(plan, key=lambda p: p[0]):
-            if at > env.now:
-                yield env.timeout(at - env.now)
+            if at > env._now:
+                yield env.timeout(at - env._now)
             self._submit(sender, list(dict.fromkeys(recipients)))
 
     def _read_trace(

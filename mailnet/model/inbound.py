@@ -151,7 +151,7 @@ class MxServer:
         env = self.env
         yield self.connect_time
         outages = self.outages
-        mode = outages.mode_at(env.now) if outages.windows else None
+        mode = outages.mode_at(env._now) if outages.windows else None
         if mode == "timeout":
             yield max(0.0, connect_timeout - self.connect_time)
             return SessionResult(smtp.CONNECT_TIMEOUT, math.nan, [])
@@ -169,7 +169,7 @@ class MxServer:
         try:
             if grant is not None:  # else the slot is taken now, without an event
                 yield grant
-            session_at = env.now
+            session_at = env._now
             self._record()
             trusted = client_ip in self.trusted
             replies, causes = self._rcpt_replies(message, recipients, client_ip, asn, trusted)
@@ -196,7 +196,7 @@ class MxServer:
         """Pass accepted recipients to ``accept`` with the address their checks use: the
         client's, or for a trusted client the external relay noted by the first MX."""
         assert self.accept is not None
-        now = self.env.now
+        now = self.env._now
         if not trusted:
             if self._notes_origin:
                 origins = message.relayed_from
@@ -225,7 +225,7 @@ class MxServer:
             if not verify:
                 return [smtp.OK] * len(recipients), None
             return [smtp.OK if address_exists(r) else smtp.NO_SUCH_USER for r in recipients], None
-        now = self.env.now
+        now = self.env._now
         verdict = receiver.session_verdict(client_ip, asn, now, message)
         greylisting = receiver.greylist is not None
         replies: list[smtp.Reply] = []
@@ -248,7 +248,7 @@ class MxServer:
 
     def _final_reply(self, recipient: str, reply: smtp.Reply) -> smtp.Reply:
         """The reply after DATA for a recipient accepted at RCPT: full or rate-limited."""
-        now = self.env.now
+        now = self.env._now
         full = self.mailbox_full
         if full is not None and full(recipient, now):
             return smtp.MAILBOX_FULL
@@ -262,10 +262,10 @@ class MxServer:
         busy, waiting = self._sessions.count, len(self._sessions.queue)
         if busy != self._recorded_busy:
             self._recorded_busy = busy
-            self._levels.record(self.env.now, self._busy_series, busy)
+            self._levels.record(self.env._now, self._busy_series, busy)
         if waiting != self._recorded_backlog:
             self._recorded_backlog = waiting
-            self._levels.record(self.env.now, self._backlog_series, waiting)
+            self._levels.record(self.env._now, self._backlog_series, waiting)
 
 
 def own_hosts(scenario: Scenario) -> dict[str, frozenset[str]]:

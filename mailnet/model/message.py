@@ -205,7 +205,7 @@ class MessageFactory:
         retries: bool = True,
     ) -> Message:
         """A message created now, with a table row per recipient."""
-        now = self.env.now
+        now = self.env._now
         rank = self._ranks.get(group)
         if rank is None:
             rank = self._ranks[group] = [group_key(group), 0]
@@ -250,7 +250,7 @@ class MessageFactory:
         """Record that ``dsn`` reports ``kind`` (failed, delayed, expired) on ``recipient``
         of ``original``; a DSN is released to its MTA as soon as it is made."""
         table = self._table
-        now = self.env.now
+        now = self.env._now
         for row in dsn.rows.values():
             table.link_dsn(row, original.id, kind, recipient)
             table.release(row, now)

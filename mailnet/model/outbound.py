@@ -192,7 +192,7 @@ class OutboundMta:
     def submit(self, message: Message, recipients: list[str]) -> None:
         """Queue a message (or relay it): local recipients are delivered at once. This
         is the message's first pass through the active queue."""
-        now = self.env.now
+        now = self.env._now
         passes = self.passes
         passes.open(message)
         if len(recipients) == 1:  # most mail: no grouping to do
@@ -236,7 +236,7 @@ class OutboundMta:
     def _activate(self, delivery: Delivery) -> None:
         self.passes.open(delivery.message)
         self.active += 1
-        self._record_level(self.env.now, self._active_series, self.active)
+        self._record_level(self.env._now, self._active_series, self.active)
         if not self.scheduler.offer(delivery):
             self._suspend(delivery)
 
@@ -273,7 +273,7 @@ class OutboundMta:
         env = self.env
         domain = delivery.domain
         delivery.attempts += 1
-        started = env.now
+        started = env._now
         ip = self.sources.pick(delivery, started, self._changes_ip)
         source = ip or ""
         site_reply: smtp.Reply | None
@@ -300,7 +300,7 @@ class OutboundMta:
         host = None
         result = None
         for i, host in enumerate(hosts):
-            started = env.now
+            started = env._now
             result = yield from servers[host].session(
                 message, delivery.recipients, timeout, source, asn
             )
@@ -338,11 +338,11 @@ class OutboundMta:
                 keep=True,
             )
             if self._after_success is not None:
-                self._after_success(now=env.now, destination=host)
+                self._after_success(now=env._now, destination=host)
         if memory is not None and sessions == 0 and host is not None and site_reply is not None:
-            memory.delivery_failed(domain, env.now, site_reply)
+            memory.delivery_failed(domain, env._now, site_reply)
         self.active -= 1
-        self._record_level(env.now, self._active_series, self.active)
+        self._record_level(env._now, self._active_series, self.active)
         self._finish(
             delivery,
             dest,
@@ -358,7 +358,7 @@ class OutboundMta:
         """The hosts the memory lets this attempt try, and the last held host with the
         earliest time a held host comes free."""
         assert self.memory is not None
-        now = self.env.now
+        now = self.env._now
         usable: list[str] = []
         held, release = hosts[-1], math.inf
         for host in hosts:
@@ -376,7 +376,7 @@ class OutboundMta:
         if failure is None:
             memory.succeeded(domain, host, ip)
         else:
-            memory.failed(domain, host, ip, self.env.now, failure)
+            memory.failed(domain, host, ip, self.env._now, failure)
 
     def _skip(
         self, delivery: Delivery, dest: Destination, source: str, held: tuple[str, float]
@@ -386,7 +386,7 @@ class OutboundMta:
         policy's lifetime); qmail and Sendmail count it as a failed attempt of the
         message."""
         assert self.memory is not None
-        now = self.env.now
+        now = self.env._now
         host, release = held
         self.active -= 1
         self._record_active()
@@ -432,7 +432,7 @@ class OutboundMta:
             if sessions == 1:
                 self.scheduler.succeeded(dest)
             if self._after_success is not None:
-                self._after_success(now=self.env.now, destination=host)
+                self._after_success(now=self.env._now, destination=host)
             replies, causes, session_at = result.replies, result.causes, result.session_at
         else:
             # no host left: the rest get the last failure, which throttles the destination
@@ -472,7 +472,7 @@ class OutboundMta:
         table = self.log.messages
         add = self.log.attempts.add
         counts = None if suspended or skipped else table.attempts
-        now = self.env.now
+        now = self.env._now
         deferred: list[str] = []
         bounced: list[str] = []
         last_transient = None
@@ -529,7 +529,7 @@ class OutboundMta:
 
     def _suspend(self, delivery: Delivery) -> None:
         """Defer without a connection: the destination is dead."""
-        now = self.env.now
+        now = self.env._now
         delivery.attempts += 1
         self.active -= 1
         self._record_active()
@@ -546,7 +546,7 @@ class OutboundMta:
 
         ``destination`` keys the policy's retry data (Exim keeps them per host).
         """
-        now = self.env.now
+        now = self.env._now
         message = delivery.message
         if not message.retries:
             # spamware: fire and forget, never a second attempt and never a bounce
@@ -603,7 +603,7 @@ class OutboundMta:
 
     # ------------------------------------------------------------ levels
     def _record_active(self) -> None:
-        self._record_level(self.env.now, self._active_series, self.active)
+        self._record_level(self.env._now, self._active_series, self.active)
 
 
 def _suspension(host: str, ip: str, failure: smtp.Reply) -> smtp.Reply:

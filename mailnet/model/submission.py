@@ -101,7 +101,7 @@ class SubmissionServer:
         self, sender: str, recipients: list[str], group: str, sender_class: str, retries: bool
     ) -> Message:
         """A client submits a message now; returns it (its rows record what happened)."""
-        now = self.env.now
+        now = self.env._now
         message = self._messages.new(
             sender,
             sender_class,
@@ -134,7 +134,7 @@ class SubmissionServer:
 
     def _release(self, message: Message, recipients: list[str]) -> None:
         """Hand ``message`` to the MTA now, and record when."""
-        released, now = self._table.released_at, self.env.now
+        released, now = self._table.released_at, self.env._now
         for row in message.rows.values():
             released[row] = now  # MessageTable.release, inlined: once per recipient
         self.mta.submit(message, recipients)
@@ -150,7 +150,7 @@ class SubmissionServer:
         """Feedback about mail already sent: a hard ``bounce`` or a ``complaint``."""
         target = self.suspension if self.suspension is not None else self.stats
         if target is not None:
-            target.record(sender, kind, self.env.now, count)
+            target.record(sender, kind, self.env._now, count)
 
     def _reject(self, message: Message, reply: smtp.Reply) -> None:
         # refused at submission: the client is told at once, so there is no DSN
