@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
 from mailnet import simulate
-from mailnet.metrics import session_waits
+from mailnet.metrics import per_host, session_waits
 from mailnet.report.theory import erlang_b, erlang_c
 from mailnet.scenario import Scenario
 
@@ -103,3 +104,13 @@ def test_erlang_b_refused_fraction():
         blocking_theory,
     )
     assert t_halfwidth(fractions) < 0.03 * blocking_theory
+
+
+def test_per_host_values_of_a_categorical_match_mapping_each_row():
+    """The set-up time per attempt row, looked up per category, is what mapping each
+    row's host text gives: NaN for a host without a value and for a missing host."""
+    hosts = ["mx1", "mx2", None, "mx1", "mx3", "mx2"]
+    values = {"mx1": 0.05, "mx2": 0.0}
+    expected = pd.Series(hosts, dtype=object).astype(str).map(values).astype(float)
+    for column in (pd.Series(hosts, dtype="category"), pd.Series(hosts, dtype=object)):
+        np.testing.assert_array_equal(per_host(column, values), expected.to_numpy())
