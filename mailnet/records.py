@@ -11,6 +11,7 @@ import math
 from array import array
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mailnet.recorders import AttemptLog, AttemptRecorder, LevelLog, LevelRecorder
@@ -165,6 +166,7 @@ class MessageTable:
         collateral = self.collateral_cause[:n]
         own = self.self_inflicted_cause[:n]
         status, folder = self.status[:n], self.folder[:n]
+        codes = np.array(self.final_code[:n], dtype=np.int64)
         return MESSAGES.frame(
             {
                 "message_id": self.message_id,
@@ -180,7 +182,7 @@ class MessageTable:
                 "status": status,
                 "attempts": self.attempts[:n],
                 # 0 marks "no reply yet" (a row still in the queue with no attempt): null
-                "final_code": [c or None for c in self.final_code[:n]],
+                "final_code": pd.arrays.IntegerArray(codes, codes == 0),
                 "final_enhanced_code": [c or None for c in self.final_enhanced_code[:n]],
                 "folder": folder,
                 "collateral": [c is not None for c in collateral],

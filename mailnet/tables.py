@@ -41,37 +41,54 @@ class Column:
     def convert(self, values: Any) -> Any:
         """``values`` (a list, array or extension array) as this column's dtype."""
         if self.dtype == "category":
-            if self.categories is None and isinstance(values, list):
-                return _categorical(values)
+            if isinstance(values, list):
+                return _categorical(values, self.categories)
             return pd.Categorical(values, categories=self.categories)
         if self.dtype == "Int64":
+            if isinstance(values, list):
+                return _nullable_integers(values)
             return pd.array(values, dtype="Int64")
         if self.dtype == "str":
             return pd.array(list(values), dtype="str")
         return np.asarray(values, dtype=self.dtype)
 
 
-def _categorical(values: list[Any]) -> Any:
-    """``pd.Categorical(values)`` of a list of text and ``None``: the same categories
-    (sorted) and codes, the values dictionary-encoded by Arrow in one pass instead of
-    handed one by one to an Arrow string array (0.65 s for the 300,000 rows of a 2-day
-    baseline run) or counted in a Python dict (twice Arrow's time where the values are
-    many)."""
+def _categorical(values: list[Any], categories: tuple[str, ...] | None = None) -> Any:
+    """``pd.Categorical(values, categories=categories)`` of a list of text and ``None``:
+    the same categories (given, else the values sorted) and codes, the values
+    dictionary-encoded by Arrow in one pass instead of handed one by one to an Arrow
+    string array (0.65 s for the 300,000 rows of a 2-day baseline run) or counted in a
+    Python dict (twice Arrow's time where the values are many). A value not among given
+    categories is missing, as pandas makes it."""
     try:
         encoded = pa.array(values, type=pa.string()).dictionary_encode()
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pd.Categorical(values)  # not text: pandas' own inference
+        return pd.Categorical(values, categories=categories)  # not text: pandas' own way
     uniques = encoded.dictionary
+    first = pc.fill_null(encoded.indices, -1).to_numpy()  # None has no category (-1)
+    if categories is not None:
+        index = pd.Index(categories)
+        position = np.append(index.get_indexer(uniques.to_pylist()), -1)
+        return pd.Categorical.from_codes(position[first], categories=index)
     if not len(uniques):
         return pd.Categorical(values)  # no value at all
     # Arrow sorts text by its UTF-8 bytes, which is Python's order of code points
     order = pc.array_sort_indices(uniques).to_numpy()
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
-    first = pc.fill_null(encoded.indices, -1).to_numpy()  # None has no category (-1)
     codes = np.where(first >= 0, rank[first], -1)
-    categories = pd.Index(uniques.take(pa.array(order)).to_pylist(), dtype="str")
-    return pd.Categorical.from_codes(codes, categories=categories)
+    found = pd.Index(uniques.take(pa.array(order)).to_pylist(), dtype="str")
+    return pd.Categorical.from_codes(codes, categories=found)
+
+
+def _nullable_integers(values: list[int | None]) -> Any:
+    """``pd.array(values, dtype="Int64")`` of a list of whole numbers and ``None``, built
+    from one numpy pass rather than value by value."""
+    missing = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    if not missing.any():
+        return pd.arrays.IntegerArray(np.array(values, dtype=np.int64), missing)
+    filled = np.fromiter((0 if v is None else v for v in values), np.int64, len(values))
+    return pd.arrays.IntegerArray(filled, missing)
 
 
 @dataclass(frozen=True, slots=True)

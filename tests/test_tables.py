@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from mailnet import load_scenario, simulate
-from mailnet.tables import TABLES, Table
+from mailnet.tables import MESSAGES, TABLES, Table
 from tests.conftest import build, one_mx_world
 
 README = Path(__file__).parent.parent / "README.md"
@@ -149,3 +150,26 @@ def test_a_refusal_at_submission_is_recorded() -> None:
     assert math.isnan(row["released_at"])
     assert row["final_reply"] == "Message rejected: outbound spam filter"
     assert pd.isna(row["stored_by"])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["delivered", None, "bounced", "delivered", "expired"],
+        [None, None],
+        [],
+        ["in_queue"],
+        ["delivered", "not-a-status", None],  # not among the categories: missing
+    ],
+)
+def test_columns_built_from_lists_match_pandas(values: list) -> None:
+    """A categorical column with declared categories and a nullable integer column, both
+    converted from the recorders' lists in one pass, are what pandas makes of the lists."""
+    status = next(c for c in MESSAGES.columns if c.name == "status")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas warns of the value not in the categories
+        expected = pd.Categorical(values, categories=status.categories)
+    pd.testing.assert_extension_array_equal(status.convert(list(values)), expected)
+    code = next(c for c in MESSAGES.columns if c.name == "final_code")
+    numbers = [None if v is None else len(v) for v in values]
+    pd.testing.assert_extension_array_equal(code.convert(numbers), pd.array(numbers, dtype="Int64"))
