@@ -41,7 +41,7 @@ def test_factory_keys_across_blocks():
     """A group's n-th message (from 1) has key ``mix64(group ^ mix64(n))``, on either side
     of a block's end, whatever other groups send in between."""
     factory = MessageFactory(None, MessageTable())  # type: ignore[arg-type]
-    factory.env = type("Env", (), {"now": 0.0})()
+    factory.env = type("Env", (), {"_now": 0.0})()
     keys: dict[str, list[int]] = {"a": [], "b": []}
     for i in range(2 * KEY_BLOCK + 5):
         for group in ("a", "b") if i % 3 else ("a",):
@@ -56,7 +56,7 @@ def test_factory_keys_across_blocks():
 
 def test_message_uniform_small_and_large_index():
     factory = MessageFactory(None, MessageTable())  # type: ignore[arg-type]
-    factory.env = type("Env", (), {"now": 0.0})()
+    factory.env = type("Env", (), {"_now": 0.0})()
     message = factory.new("s@isp.example", "ham", "isp", ["u@d.example"], is_dsn=False, group="g")
     stream = 0x1234_5678_9ABC_DEF0
     for index in (0, 1, SMALL_INDEX - 1, SMALL_INDEX, 1000):

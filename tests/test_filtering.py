@@ -98,7 +98,7 @@ def _message(group: str, sender_class: str, n: int = 1):
     from mailnet.records import MessageTable
 
     factory = MessageFactory(None, MessageTable())  # type: ignore[arg-type]
-    factory.env = type("Env", (), {"now": 0.0})()  # type: ignore[assignment]
+    factory.env = type("Env", (), {"_now": 0.0})()  # type: ignore[assignment]
     return factory.new(
         f"{group}0@isp.example",
         sender_class,
