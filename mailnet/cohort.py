@@ -80,7 +80,12 @@ def window(simulation: Simulation, lifetime: float) -> tuple[float, float]:
 
 
 def _text(column: pd.Series) -> np.ndarray:
-    """A categorical or text column's values as an object array (no per-value copy)."""
+    """A categorical or text column's values as an object array (no per-value copy): a
+    categorical's rows share its categories' objects (NaN where missing), rather than each
+    row being turned into text of its own."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        labels = np.append(column.cat.categories.to_numpy(dtype=object), np.nan)
+        return labels[column.cat.codes.to_numpy()]  # code -1 (missing): the last
     return np.asarray(column.to_numpy(), dtype=object)
 
 
