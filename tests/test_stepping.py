@@ -117,3 +117,26 @@ def test_a_stopped_stepper_does_nothing_more() -> None:
     stepper.stop()
     env.run(until=10)
     assert seen == [1.0, 2.0, 3.0]
+
+
+def test_a_generator_ends_at_done_as_at_its_return():
+    """Yielding ``DONE`` ends a stepped generator where it is, as returning does: nothing
+    after it runs, and no event is left for it."""
+    env = simpy.Environment()
+    log: list[tuple[str, float]] = []
+
+    def ends_at_done():
+        yield 1.0
+        log.append(("done", env.now))
+        yield stepping.DONE
+        log.append(("after done", env.now))  # never reached
+
+    def returns():
+        yield 2.0
+        log.append(("returned", env.now))
+
+    stepping.start(env, ends_at_done())
+    stepping.start(env, returns())
+    env.run()
+    assert log == [("done", 1.0), ("returned", 2.0)]
+    assert env.peek() == float("inf")

@@ -353,6 +353,7 @@ class OutboundMta:
         )
         self.scheduler.done(dest)
         self.passes.close(message)
+        yield stepping.DONE
 
     def _unheld(self, domain: str, hosts: list[str]) -> tuple[list[str], tuple[str, float]]:
         """The hosts the memory lets this attempt try, and the last held host with the
