@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from mailnet.model.feedback import ReputationFeedback
 from mailnet.model.mailbox import Mailboxes
-from mailnet.model.message import Message, SenderClass, domain_of, is_trap
+from mailnet.model.message import SPAM, Message, domain_of, is_trap
 from mailnet.model.receiver import Receiver
 from mailnet.records import MessageTable
 
@@ -42,7 +42,7 @@ class DeliveryAgent:
         table = self._table
         store = self.mailboxes.store
         rows = message.rows
-        is_spam = message.sender_class == SenderClass.SPAM
+        is_spam = message.sender_class == SPAM
         asn = feedback.asn_of(client_ip)
         complaints = feedback.complaint_rate(message)
         for rcpt in recipients:

@@ -69,7 +69,7 @@ class Stepper:
             wait = self._send(None)
         except StopIteration:
             return
-        if wait.__class__ is Call:
+        if type(wait) is Call:  # a type test, where __class__ is a generic attribute
             if wait is DONE:
                 return  # the generator is left where it ended; it goes with the stepper
             wait.callbacks.append(self.resume)  # type: ignore[union-attr]

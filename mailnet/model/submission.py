@@ -16,7 +16,7 @@ import numpy as np
 import simpy
 
 from mailnet import smtp
-from mailnet.model.message import Message, MessageFactory, SenderClass
+from mailnet.model.message import SPAM, Message, MessageFactory
 from mailnet.model.outbound import OutboundMta
 from mailnet.policies.outbound_controls import OutboundSpamFilter, SenderStats, SenderSuspension
 from mailnet.records import MessageTable
@@ -114,9 +114,7 @@ class SubmissionServer:
         if self.suspension is not None and self.suspension.suspended(sender, now):
             self._reject(message, smtp.SUSPENDED_SENDER)
             return message
-        if self.spam_filter is not None and self.spam_filter.blocks(
-            sender_class == SenderClass.SPAM
-        ):
+        if self.spam_filter is not None and self.spam_filter.blocks(sender_class == SPAM):
             self._reject(message, smtp.OUTBOUND_SPAM)
             return message
         if self.stats is not None:
