@@ -46,11 +46,14 @@ MODULES = (
     "mailnet.model.sources",
     "mailnet.model.stepping",
     "mailnet.model.submission",
+    "mailnet.model.feedback",
+    "mailnet.smtp",
     "mailnet.randomness",
 )
 """What a message passes through: submission, the MTA and its destinations, DNS, the MX
-server's sessions, delivery and the mailbox, the block draws they take, and the recorders
-of the attempts and queue levels they make."""
+server's sessions, delivery and the mailbox, the reputation feedback of what is
+delivered, the SMTP replies they give, the block draws they take, and the recorders of
+the attempts and queue levels they make."""
 
 GROUP = "mailnet.model_compiled"
 """mypyc's shared library of the group (``mailnet/model_compiled__mypyc``)."""
