@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import simpy
@@ -74,14 +73,25 @@ def service_sampler(dist: Distribution, rng: np.random.Generator) -> Callable[[]
     ).next
 
 
-@dataclass(slots=True)
 class SessionResult:
-    """What one connection achieved: a site-level failure, or a reply per recipient."""
+    """What one connection achieved: a site-level failure (``site_reply``), or a reply per
+    recipient (``replies``, with their harm ``causes``); ``session_at`` is when the
+    session began (seconds; NaN without one). A plain class, not a dataclass: compiled,
+    it is built and read without Python-level calls (one per session)."""
 
-    site_reply: smtp.Reply | None
-    session_at: float
-    replies: list[smtp.Reply]
-    causes: list[str | None] | None = None
+    __slots__ = ("causes", "replies", "session_at", "site_reply")
+
+    def __init__(
+        self,
+        site_reply: smtp.Reply | None,
+        session_at: float,
+        replies: list[smtp.Reply],
+        causes: list[str | None] | None = None,
+    ):
+        self.site_reply = site_reply
+        self.session_at = session_at
+        self.replies = replies
+        self.causes = causes
 
 
 class MxServer:
