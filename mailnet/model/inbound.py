@@ -119,7 +119,7 @@ class MxServer:
         self.outages = outages
         self._service_time = service_time
         self._sessions = SessionSlots(env, config.sessions)
-        self._levels = levels
+        self._record_level = levels.record  # bound once: a call per session change
         self._busy_series = levels.series_id("server", name, "sessions")
         self._backlog_series = levels.series_id("server", name, "backlog")
         self._recorded_busy = -1  # the levels last recorded (-1: none yet)
@@ -272,10 +272,10 @@ class MxServer:
         busy, waiting = self._sessions.count, len(self._sessions.queue)
         if busy != self._recorded_busy:
             self._recorded_busy = busy
-            self._levels.record(self.env._now, self._busy_series, busy)
+            self._record_level(self.env._now, self._busy_series, busy)
         if waiting != self._recorded_backlog:
             self._recorded_backlog = waiting
-            self._levels.record(self.env._now, self._backlog_series, waiting)
+            self._record_level(self.env._now, self._backlog_series, waiting)
 
 
 def own_hosts(scenario: Scenario) -> dict[str, frozenset[str]]:

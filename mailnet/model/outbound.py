@@ -79,6 +79,7 @@ class OutboundMta:
         hopcount_limit: int | None = None,
     ):
         self.env = env
+        self._schedule: stepping.Schedule = env.schedule  # type: ignore[assignment]  # bound once
         self.name = name
         self.sources = sources
         self.ips = sources.ips
@@ -241,7 +242,7 @@ class OutboundMta:
             self._suspend(delivery)
 
     def _start(self, delivery: Delivery, dest: Destination) -> None:
-        stepping.start(self.env, self._deliver(delivery, dest))
+        stepping.launch(self._schedule, self._deliver(delivery, dest))
 
     def _site_failure(self, dest: Destination) -> None:
         """A connection-level failure: throttle, and if the destination died, defer what

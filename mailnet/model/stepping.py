@@ -39,11 +39,21 @@ def call_later(env: simpy.Environment, delay: float, callback: Callable[[Any], N
     env.schedule(Call(callback), NORMAL, delay)  # type: ignore[arg-type]
 
 
+Schedule = Callable[[Any, int, float], None]
+"""An environment's ``schedule`` method, bound: ``(event, priority, delay)``."""
+
+
 def start(env: simpy.Environment, generator: Step) -> Stepper:
     """Step ``generator`` from an urgent event now (as ``env.process`` does)."""
-    stepper = Stepper(env, generator)
+    return launch(env.schedule, generator)  # type: ignore[arg-type]
+
+
+def launch(schedule: Schedule, generator: Step) -> Stepper:
+    """``start``, with the environment's ``schedule`` bound once by a caller that starts
+    a generator per message (binding it costs an attribute lookup and an object)."""
+    stepper = Stepper(schedule, generator)
     stepper.callbacks = _RESUME  # Stepper.schedule, inlined: once per delivery attempt
-    env.schedule(stepper, URGENT, 0)  # type: ignore[arg-type]
+    schedule(stepper, URGENT, 0)
     return stepper
 
 
@@ -54,15 +64,15 @@ class Stepper:
 
     __slots__ = ("_ok", "_schedule", "_send", "callbacks")
 
-    def __init__(self, env: simpy.Environment, generator: Step):
+    def __init__(self, schedule: Schedule, generator: Step):
         self._ok = True
-        self._schedule = env.schedule
+        self._schedule = schedule
         self._send = generator.send
         self.callbacks: tuple[Callable[[Any], None], ...] | None = None
 
     def schedule(self, priority: int, delay: float) -> None:
         self.callbacks = _RESUME
-        self._schedule(self, priority, delay)  # type: ignore[arg-type]
+        self._schedule(self, priority, delay)
 
     def resume(self, _event: Any = None) -> None:
         try:
