@@ -76,7 +76,7 @@ def queue_averages(queues: pd.DataFrame, start: float, end: float) -> dict[str, 
         key = key * (len(uniques) + 1) + codes
         named &= codes >= 0
     # numpy sorts 16-bit keys by radix, nine times faster than 64-bit ones: the same order
-    narrow = len(key) and key.min() >= 0 and key.max() < 1 << 16
+    narrow = key.min() >= 0 and key.max() < 1 << 16  # the table is not empty
     order = np.argsort(key.astype(np.uint16) if narrow else key, kind="stable")
     order = order[named[order]]
     key = key[order]

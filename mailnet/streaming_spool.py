@@ -85,7 +85,6 @@ class TableSpool:
         self._spill_path = path.with_name(path.name + ".runs")
         self._spill: pq.ParquetWriter | None = None
         self._runs: list[range] = []  # each spilled run's row groups in the spill file
-        self._spilled_groups = 0
 
     def write(self, frame: pd.DataFrame, ranks: Sequence[int] | None = None) -> None:
         """Append ``frame`` (``table.frame`` of some final rows) as one row group; a ranked
@@ -102,15 +101,15 @@ class TableSpool:
         assert self._ranked, "only a ranked spool takes runs"
         if self._spill is None:
             self._spill = pq.ParquetWriter(self._spill_path, self._schema)
-        first = self._spilled_groups
+        first = groups = self._runs[-1].stop if self._runs else 0
         for frame, ranks in frames:
             for start in range(0, len(frame), SPILL_GROUP):
                 stop = start + SPILL_GROUP
                 self._spill.write_table(self._arrow(frame.iloc[start:stop], ranks[start:stop]))
-                self._spilled_groups += 1
+                groups += 1
             self.rows += len(frame)
-        if self._spilled_groups > first:
-            self._runs.append(range(first, self._spilled_groups))
+        if groups > first:
+            self._runs.append(range(first, groups))
 
     def _arrow(self, frame: pd.DataFrame, ranks: Sequence[int] | None) -> pa.Table:
         arrays = [self._spooled(c, frame[c.name]) for c in self.table.columns]

@@ -148,7 +148,7 @@ class SpooledMessages(FoldingTable):
         if len(held) >= SPILL_AT:
             self._spool.spill(self._frames(held))
             held = []
-        if ready or not held:
+        if len(held) < len(order):  # rows were written or spilled
             self._new_buffer(held)
         self._next_flush = len(self._rank) + ROW_GROUP
 
