@@ -183,16 +183,18 @@ class MxServer:
             self._record()
             trusted = client_ip in self.trusted
             replies, causes = self._rcpt_replies(message, recipients, client_ip, asn, trusted)
-            accepted = [r for r, reply in zip(recipients, replies, strict=True) if reply.ok]
+            # by index, not zip(..., strict=True): compiled, a keyword argument to zip costs
+            # a generic call (about 1,000 instructions) where the index loop is native
+            accepted = [r for i, r in enumerate(recipients) if replies[i].ok]
             if accepted:
                 yield self._service_time()
                 if self.mailbox_full is not None or self._buckets is not None:
                     # Per-recipient state (full mailboxes, rate limits) is judged at DATA time.
                     replies = [
-                        self._final_reply(r, reply) if reply.ok else reply
-                        for r, reply in zip(recipients, replies, strict=True)
+                        self._final_reply(r, replies[i]) if replies[i].ok else replies[i]
+                        for i, r in enumerate(recipients)
                     ]
-                    accepted = [r for r, reply in zip(recipients, replies, strict=True) if reply.ok]
+                    accepted = [r for i, r in enumerate(recipients) if replies[i].ok]
             if accepted and self.accept is not None:
                 self._hand_over(message, accepted, client_ip, trusted)
             return SessionResult(None, session_at, replies, causes)

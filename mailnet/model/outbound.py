@@ -479,7 +479,8 @@ class OutboundMta:
         bounced: list[str] = []
         last_transient = None
         last_permanent = None
-        for i, (rcpt, reply) in enumerate(zip(delivery.recipients, replies, strict=True)):
+        for i, rcpt in enumerate(delivery.recipients):  # by index: see MxServer.session
+            reply = replies[i]
             row = rows[rcpt]
             if counts is not None:  # no connection: not an attempt on the receiver
                 counts[row] += 1
