@@ -9,6 +9,7 @@ import numpy as np
 
 from mailnet.model.message import (
     KEY_BLOCK,
+    KEY_BLOCK_MAX,
     SMALL_INDEX,
     MessageFactory,
     draw_keys,
@@ -52,6 +53,23 @@ def test_factory_keys_across_blocks():
     for group, drawn in keys.items():
         g = group_key(group)
         assert drawn == [mix64(g ^ mix64(n)) for n in range(1, len(drawn) + 1)]
+
+
+def test_factory_keys_as_blocks_grow():
+    """A group's blocks grow with the messages it sends, up to ``KEY_BLOCK_MAX``; its keys
+    stay those of its ranks through every change of size."""
+    factory = MessageFactory(None, MessageTable())  # type: ignore[arg-type]
+    factory.env = type("Env", (), {"_now": 0.0})()
+    n = 32 * KEY_BLOCK_MAX + 3 * KEY_BLOCK_MAX
+    drawn = [
+        factory.new(
+            "a@isp.example", "ham", "isp", ["u@d.example"], is_dsn=False, group="a"
+        ).draw_key
+        for _ in range(n)
+    ]
+    g = group_key("a")
+    assert drawn == [mix64(g ^ mix64(r)) for r in range(1, n + 1)]
+    assert len(factory._keys["a"]) == KEY_BLOCK_MAX
 
 
 def test_message_uniform_small_and_large_index():

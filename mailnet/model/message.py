@@ -57,7 +57,13 @@ def mix64_block(x: np.ndarray) -> np.ndarray:
 
 
 KEY_BLOCK = 64
-"""Draw keys a sender group computes at once (:func:`draw_keys`)."""
+"""Draw keys a sender group computes at once (:func:`draw_keys`) at first; a group's
+blocks then grow with the messages it has sent (a 32nd of them), up to
+``KEY_BLOCK_MAX``: a block costs about 140,000 instructions of numpy calls whatever its
+size, so a group sending many messages pays it rarely, and a group's keys held at once
+stay within a 32nd of its messages. A key depends on the rank alone, never on the block."""
+
+KEY_BLOCK_MAX = 1024
 
 SMALL_INDEX = 64
 """Recipient indices whose :func:`mix64` is computed once, at import."""
@@ -196,7 +202,8 @@ class MessageFactory:
         self._table = table
         self._next_id = 0
         self._domains = sender_domains or {}
-        self._ranks: dict[str, list[int]] = {}  # group -> [its key, messages so far]
+        # group -> [its key, messages so far, messages before its block]
+        self._ranks: dict[str, list[int]] = {}
         self._keys: dict[str, list[int]] = {}  # group -> the draw keys of its block
 
     def new(
@@ -214,14 +221,17 @@ class MessageFactory:
         now = self.env._now
         rank = self._ranks.get(group)
         if rank is None:
-            rank = self._ranks[group] = [group_key(group), 0]
+            rank = self._ranks[group] = [group_key(group), 0, 0]
+            keys = self._keys[group] = []
+        else:
+            keys = self._keys[group]
         n = rank[1]
         rank[1] = n + 1
-        at = n % KEY_BLOCK
-        if at:
-            keys = self._keys[group]
-        else:  # the group's next block: its ranks n + 1 to n + KEY_BLOCK
-            keys = self._keys[group] = draw_keys(rank[0], n + 1, KEY_BLOCK)
+        at = n - rank[2]
+        if at == len(keys):  # the group's next block: its ranks from n + 1
+            size = min(KEY_BLOCK_MAX, max(KEY_BLOCK, n >> 5))
+            keys = self._keys[group] = draw_keys(rank[0], n + 1, size)
+            rank[2], at = n, 0
         domain = self._domains.get(group) or sender.rpartition("@")[2]  # domain_of
         message = Message(
             self._next_id,
