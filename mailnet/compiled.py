@@ -31,6 +31,7 @@ MANIFEST = PACKAGE / "_compiled.json"
 
 MODULES = (
     "mailnet.recorders",
+    "mailnet.message_table",
     "mailnet.model.clients",
     "mailnet.model.destinations",
     "mailnet.model.dns",
@@ -53,7 +54,7 @@ MODULES = (
 """What a message passes through: submission, the MTA and its destinations, DNS, the MX
 server's sessions, delivery and the mailbox, the reputation feedback of what is
 delivered, the SMTP replies they give, the block draws they take, and the recorders of
-the attempts and queue levels they make."""
+the messages rows, attempts and queue levels they make."""
 
 GROUP = "mailnet.model_compiled"
 """mypyc's shared library of the group (``mailnet/model_compiled__mypyc``)."""

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from mailnet.cohort import CohortFold
+from mailnet.message_table import COLUMNS
 from mailnet.metrics import Summary
 from mailnet.records import AttemptLog, MessageTable, ScoreLog
 from mailnet.scenario import Scenario
@@ -54,11 +55,6 @@ Reputation samples, which come whatever the mail, check their own buffer."""
 
 STREAMED = ("messages", "attempts", "queues", "reputation")
 """The tables a streamed run writes as it goes (the others are small, written at the end)."""
-
-COLUMNS = tuple(
-    name for name, value in vars(MessageTable()).items() if isinstance(value, (list, array))
-)
-"""``MessageTable``'s columns, as its attributes hold them (a new column comes along)."""
 
 
 class SpooledMessages(FoldingTable):
@@ -163,7 +159,11 @@ class SpooledMessages(FoldingTable):
             chunk = MessageTable()
             for name in COLUMNS:
                 values = self._done[name]
-                setattr(chunk, name, [values[k] for k in part])
+                column = getattr(chunk, name)  # a list, or an array of its type
+                taken = [values[k] for k in part]
+                setattr(
+                    chunk, name, array(column.typecode, taken) if type(column) is array else taken
+                )
             chunk._rows = len(part)
             yield chunk.frame(), [self._rank[k] for k in part]
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import math
 import re
 import warnings
+from array import array
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from mailnet import load_scenario, simulate
+from mailnet.message_table import COLUMNS, MessageTable
 from mailnet.tables import MESSAGES, TABLES, Table
 from tests.conftest import build, one_mx_world
 
@@ -66,6 +68,18 @@ def test_a_frame_refuses_undeclared_columns() -> None:
         table.frame({**{name: [] for name in table.names}, "extra": []})
     with pytest.raises(KeyError, match="missing"):
         table.frame({})
+
+
+def test_the_messages_buffers_are_the_declared_ones() -> None:
+    """``message_table.COLUMNS`` names every buffer a ``MessageTable`` holds, and only
+    those: the streamed tables copy rows out column by column through it."""
+    table = MessageTable()
+    buffers = {
+        name
+        for name in dir(table)
+        if not name.startswith("__") and isinstance(getattr(table, name), (list, array))
+    }
+    assert buffers == set(COLUMNS)
 
 
 # -- recorded facts ----------------------------------------------------------------------

@@ -19,9 +19,9 @@ from collections.abc import Callable
 import numpy as np
 
 from mailnet import smtp
+from mailnet.message_table import MessageTable
 from mailnet.model.message import Message, address_exists, domain_of, is_trap
 from mailnet.policies.episodes import Episodes, Windows, key_seed, stream_key, uniform
-from mailnet.records import MessageTable
 from mailnet.scenario import Domain
 
 PHASE_CACHE = 1 << 16

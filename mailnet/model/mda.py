@@ -8,11 +8,11 @@ inbox, and the mailbox stores it.
 
 from __future__ import annotations
 
+from mailnet.message_table import MessageTable
 from mailnet.model.feedback import ReputationFeedback
 from mailnet.model.mailbox import Mailboxes
 from mailnet.model.message import SPAM, Message, domain_of, is_trap
 from mailnet.model.receiver import Receiver
-from mailnet.records import MessageTable
 
 
 class DeliveryAgent:

@@ -14,7 +14,7 @@ from typing import Final
 import numpy as np
 import simpy
 
-from mailnet.records import MessageTable
+from mailnet.message_table import MessageTable
 
 
 class SenderClass(StrEnum):

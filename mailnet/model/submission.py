@@ -16,10 +16,10 @@ import numpy as np
 import simpy
 
 from mailnet import smtp
+from mailnet.message_table import MessageTable
 from mailnet.model.message import SPAM, Message, MessageFactory
 from mailnet.model.outbound import OutboundMta
 from mailnet.policies.outbound_controls import OutboundSpamFilter, SenderStats, SenderSuspension
-from mailnet.records import MessageTable
 from mailnet.scenario import Provider, SenderGroup
 
 Submit = Callable[[str, list[str]], object]
