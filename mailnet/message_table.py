@@ -52,8 +52,12 @@ class MessageTable:
         self.retrieved_at: array[float] = array("d")
         self.released_at: array[float] = array("d")
         self.status: list[str] = []
-        self.attempts: array[int] = array("l")
-        self.final_code: array[int] = array("l")
+        # whole numbers in lists, not arrays: compiled code writes a list in place and an
+        # array through a generic call (about 350 instructions). Counts and 250 are
+        # Python's cached small ints, 8 bytes a row as in an array; a code above 256 (a
+        # bounce's) adds its own int object, 28 bytes
+        self.attempts: list[int] = []
+        self.final_code: list[int] = []
         self.final_enhanced_code: list[str] = []
         self.folder: list[str | None] = []
         self.collateral_cause: list[str | None] = []
@@ -72,7 +76,7 @@ class MessageTable:
     def _grow(self) -> None:
         n = self._CHUNK
         nans = array("d", [NAN]) * n
-        zeros = array("l", [0]) * n
+        zeros = [0] * n
         nones: list[Any] = [None] * n
         self.delivered_at.extend(nans)
         self.retrieved_at.extend(nans)
