@@ -299,12 +299,15 @@ class OutboundMta:
         message = delivery.message
         sessions = 0
         host = None
-        result = None
+        # declared: a session's generator returns Any, and compiled code reads the fields
+        # of an Any by name (a generic lookup each) but of a SessionResult as C fields
+        result: SessionResult | None = None
         for i, host in enumerate(hosts):
             started = env._now
             result = yield from servers[host].session(
                 message, delivery.recipients, timeout, source, asn
             )
+            assert result is not None
             site_reply = result.site_reply
             if memory is not None:
                 self._remember(memory, domain, host, site_reply)
