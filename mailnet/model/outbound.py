@@ -20,6 +20,7 @@ import numpy as np
 import simpy
 
 from mailnet import smtp
+from mailnet.message_table import MessageTable
 from mailnet.model import stepping
 from mailnet.model.deferred import DeferredQueue
 from mailnet.model.destinations import Destination
@@ -88,6 +89,9 @@ class OutboundMta:
         self.resolver = resolver
         self.servers = servers
         self.log = log
+        # bound once: the log is an interpreted object, read by name on every attempt
+        self._messages: MessageTable = log.messages
+        self._add_attempt = log.attempts.add
         self.connect_timeout = client.connect_timeout
         self.mx_address_limit = client.mx_address_limit
         sessions = client.mx_session_limit
@@ -474,8 +478,8 @@ class OutboundMta:
         started, session_at = times
         message = delivery.message
         message_id, rows, name = message.id, message.rows, self.name
-        table = self.log.messages
-        add = self.log.attempts.add
+        table = self._messages
+        add = self._add_attempt
         counts = None if suspended or skipped else table.attempts
         now = self.env._now
         deferred: list[str] = []
@@ -556,7 +560,7 @@ class OutboundMta:
         message = delivery.message
         if not message.retries:
             # spamware: fire and forget, never a second attempt and never a bounce
-            table = self.log.messages
+            table = self._messages
             for rcpt in delivery.recipients:
                 table.settle(message.rows[rcpt], "expired", reply.code, reply.enhanced, reply.text)
             return
@@ -587,7 +591,7 @@ class OutboundMta:
 
     def _expire(self, delivery: Delivery, reply: smtp.Reply) -> None:
         message = delivery.message
-        table = self.log.messages
+        table = self._messages
         status = "dropped" if message.is_dsn else "expired"
         for rcpt in delivery.recipients:
             table.settle(message.rows[rcpt], status, reply.code, reply.enhanced, reply.text)
@@ -596,7 +600,7 @@ class OutboundMta:
 
     def _bounce(self, message: Message, recipients: list[str], reply: smtp.Reply) -> None:
         """Settle ``recipients`` as bounced; the message's pass reports them when it ends."""
-        table = self.log.messages
+        table = self._messages
         status = "dropped" if message.is_dsn else "bounced"
         for rcpt in recipients:
             table.settle(message.rows[rcpt], status, reply.code, reply.enhanced, reply.text)
