@@ -173,6 +173,8 @@ def test_a_refusal_at_submission_is_recorded() -> None:
         [None, None],
         [],
         ["in_queue"],
+        ["delivered"] * 3,
+        ["not-a-status"] * 2,
         ["delivered", "not-a-status", None],  # not among the categories: missing
     ],
 )
@@ -187,3 +189,21 @@ def test_columns_built_from_lists_match_pandas(values: list) -> None:
     code = next(c for c in MESSAGES.columns if c.name == "final_code")
     numbers = [None if v is None else len(v) for v in values]
     pd.testing.assert_extension_array_equal(code.convert(numbers), pd.array(numbers, dtype="Int64"))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["b.example", "a.example", None, "b.example"],
+        ["a.example"] * 4,
+        ["a.example", "a.example", None],
+        [None, None],
+    ],
+)
+def test_inferred_categories_match_the_sorted_values(values: list) -> None:
+    """A categorical column without declared categories (one value throughout, or many)
+    has the values' distinct texts, sorted, for categories, and each row's code."""
+    recipient = next(c for c in MESSAGES.columns if c.name == "recipient")
+    column = recipient.convert(list(values))
+    assert list(column.categories) == sorted({v for v in values if v is not None})
+    assert [None if pd.isna(v) else v for v in column] == values
