@@ -24,16 +24,18 @@ from collections import deque
 import simpy
 from simpy.core import NORMAL
 
-from mailnet.model.stepping import Call
+from mailnet.model.stepping import Call, Schedule
 
 
 class SessionSlots:
     """``capacity`` session slots; ``count`` in use, ``queue`` the waiting grants."""
 
-    __slots__ = ("_env", "capacity", "count", "queue")
+    __slots__ = ("_env", "_schedule", "capacity", "count", "queue")
 
     def __init__(self, env: simpy.Environment, capacity: int):
         self._env = env
+        # bound once: a method of the interpreted environment is looked up by name per call
+        self._schedule: Schedule = env.schedule  # type: ignore[assignment]
         self.capacity = capacity
         self.count = 0
         self.queue: deque[Call] = deque()
@@ -57,13 +59,13 @@ class SessionSlots:
         """Free a slot now; the first waiter is granted from an event now."""
         self.count -= 1
         if self.queue or not self._quiet():
-            self._env.schedule(Call(self._released), NORMAL, 0)  # type: ignore[arg-type]
+            self._schedule(Call(self._released), NORMAL, 0)
 
     def grant_first(self) -> None:
         """Grant the first waiter if a slot is free (SimPy's ``_trigger_put``)."""
         if self.queue and self.count < self.capacity:
             self.count += 1
-            self._env.schedule(self.queue.popleft(), NORMAL, 0)  # type: ignore[arg-type]
+            self._schedule(self.queue.popleft(), NORMAL, 0)
 
     def _released(self, _event: object) -> None:
         self.grant_first()
