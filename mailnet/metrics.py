@@ -103,10 +103,22 @@ def _sorted_codes(column: pd.Series) -> tuple[np.ndarray, list[Any]]:
 def session_waits(attempts: pd.DataFrame, connect_time: dict[str, float]) -> pd.Series:
     """Seconds each attempt that got a session waited in the server's backlog."""
     got = attempts[attempts["session_at"].notna()]
-    setup = per_host(got["mx_host"], connect_time)
     # one session serves every recipient of the delivery: count each session once
-    first = ~got.duplicated(["message_id", "hop", "mx_host", "started_at"])
-    waits = (got["session_at"] - got["started_at"] - setup)[first]
+    return _waits(got[~got.duplicated(CONNECTION)], connect_time)
+
+
+CONNECTION = ["message_id", "hop", "mx_host", "started_at"]
+"""The attempts columns that tell one connection from another: a connection's rows (one
+per recipient) share them."""
+
+
+def _waits(sessions: pd.DataFrame, connect_time: dict[str, float]) -> pd.Series:
+    """``session_waits`` of attempt rows that are one per session already."""
+    waits = (
+        sessions["session_at"]
+        - sessions["started_at"]
+        - per_host(sessions["mx_host"], connect_time)
+    )
     # float round-off of (t + set-up) - t - set-up is not a wait
     return waits.where(waits > 1e-9, 0.0)
 
@@ -336,23 +348,29 @@ def server_stats(
     and the share that waited (Erlang C)."""
     a = attempts[(attempts["started_at"] >= warmup) & attempts["mx_host"].notna()]
     # one connection serves every recipient of a delivery: count each once
-    a = a.drop_duplicates(["message_id", "hop", "mx_host", "started_at"])
+    a = a.drop_duplicates(CONNECTION)
     out: dict[str, Summary] = {}
-    hosts = a["mx_host"].astype(str)
+    hosts = a["mx_host"]  # grouped by its categories where it has them, not its texts
     # the waits of every host at once: per host, mapping a category of thousands of hosts
     # costs as much as the whole table
-    waits_all = session_waits(a, connect_time) if connect_time else pd.Series(dtype=float)
-    by_host = dict(tuple(waits_all.groupby(hosts.loc[waits_all.index], sort=False)))
+    if connect_time:
+        waits_all = _waits(a[a["session_at"].notna()], connect_time)
+    else:
+        waits_all = pd.Series(dtype=float)
+    by_host = {
+        str(host): waits
+        for host, waits in waits_all.groupby(hosts.loc[waits_all.index], observed=True, sort=False)
+    }
     empty = pd.Series(dtype=float)
-    for host, group in a.groupby(hosts, sort=True):
-        waits = by_host.get(host, empty)
+    for host, group in a.groupby(hosts, observed=True, sort=False):
+        waits = by_host.get(str(host), empty)
         out[str(host)] = {
             "connections": len(group),
             "refused_rate": float((group["enhanced_code"] == "4.3.2").mean()),
             "mean_wait_s": float(waits.mean()) if len(waits) else None,
             "p_wait": float((waits > 1e-9).mean()) if len(waits) else None,
         }
-    return out
+    return dict(sorted(out.items()))  # by name, whatever the order of the categories
 
 
 def listing_counts(listings: pd.DataFrame | None) -> dict[str, int]:
