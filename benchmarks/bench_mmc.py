@@ -118,6 +118,14 @@ def _line(name: str, rows: list[dict]) -> tuple[str, float]:
     return text, rate
 
 
+def _paired(simpy_rows: list[dict], mailnet_rows: list[dict]) -> list[float]:
+    """mailnet's customers per second over bare SimPy's, in each round."""
+    return [
+        (m["customers"] / m["wall_s"]) / (b["customers"] / b["wall_s"])
+        for b, m in zip(simpy_rows, mailnet_rows, strict=True)
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000 if QUICK else 100_000)
@@ -139,6 +147,13 @@ def main() -> None:
     print(simpy_text)
     print(mailnet_text)
     print(f"ratio    mailnet/simpy customers per second {mailnet_rate / simpy_rate:.2f}")
+    # each round's own ratio: the two models ran back to back, so a slower spell of the
+    # host slows both, where the medians above may come from different spells
+    paired = _paired(simpy_rows, mailnet_rows)
+    print(
+        f"ratio    round by round: median {statistics.median(paired):.2f} "
+        f"(min {min(paired):.2f}, max {max(paired):.2f})"
+    )
     if both:
         pure_text, pure_rate = _line("sources", pure_rows)
         print(pure_text)
