@@ -208,14 +208,13 @@ def _print_run(result: RunResult, out: Path, *, by: list[str]) -> None:
     from mailnet.breakdowns import Layout  # noqa: PLC0415
     from mailnet.timeseries import settling, with_outages  # noqa: PLC0415
 
-    toml = result.scenario.to_toml(seed=result.seed)
-    if result.settled is not None:  # a summary-only run
-        settled = with_outages(result.settled, toml)
-    else:
-        settled = settling(result.messages, result.queues, toml)
-    print_summary(result.summary, result.manifest, settled)
-    for dimension in by:
-        print_breakdown(result.messages, result.attempts, Layout.from_toml(toml), dimension)
+    # a summary-only run settled as it went; the outages come from the loaded scenario
+    settled = result.settled or settling(result.messages, result.queues)
+    print_summary(result.summary, result.manifest, with_outages(settled, result.scenario))
+    if by:
+        layout = Layout.from_toml(result.scenario.to_toml(seed=result.seed))
+        for dimension in by:
+            print_breakdown(result.messages, result.attempts, layout, dimension)
     console.print(f"wrote [bold]{out}[/]")
 
 

@@ -23,12 +23,15 @@ from __future__ import annotations
 import math
 import tomllib
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mailnet.units import DAY, HOUR, parse_duration
+
+if TYPE_CHECKING:
+    from mailnet.scenario import Scenario
 
 COLUMNS = (
     "submitted",
@@ -168,11 +171,19 @@ def settling(messages: pd.DataFrame, queues: pd.DataFrame, scenario_toml: str = 
     )
 
 
-def with_outages(settled: Settling, scenario_toml: str) -> Settling:
-    """``settled`` (of a summary-only run) with the end of the last scheduled outage before
-    its deferred queues drained, from the resolved scenario."""
-    ended = _last_outage_end(scenario_toml, before=settled.drained_at)
-    return replace(settled, outage_ended_at=ended)
+def with_outages(settled: Settling, scenario: Scenario) -> Settling:
+    """``settled`` with the end of the last scheduled outage before its deferred queues
+    drained, read from the loaded scenario's servers (as ``settling`` reads them from its
+    TOML, which a generated internet makes 14 MB long: seconds to write and parse)."""
+    before = settled.drained_at
+    ends = [
+        float(window.end)
+        for server in scenario.servers.values()
+        if isinstance(server.outages, list)
+        for window in server.outages
+        if before is not None and math.isfinite(window.end) and window.end <= before
+    ]
+    return replace(settled, outage_ended_at=max(ends) if ends else None)
 
 
 def _last_outage_end(scenario_toml: str, before: float | None) -> float | None:

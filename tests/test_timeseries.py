@@ -4,6 +4,7 @@ the deferred queue drains after the scheduled outage of the small world."""
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,13 @@ from typer.testing import CliRunner
 from mailnet.cli import app
 from mailnet.scenario import Scenario
 from mailnet.simulate import RunResult, simulate
-from mailnet.timeseries import bin_width, deferred_total, outcomes_over_time, settling
+from mailnet.timeseries import (
+    bin_width,
+    deferred_total,
+    outcomes_over_time,
+    settling,
+    with_outages,
+)
 from mailnet.units import DAY, HOUR
 from tests.views_world import OUTAGE_END_S, SMALL
 
@@ -60,6 +67,17 @@ def test_queue_drains_after_the_outage(result: RunResult) -> None:
     times, levels = deferred_total(result.queues)
     assert levels.max() == settled.deferred_peak
     assert np.all(levels[times >= settled.drained_at] == 0)
+
+
+def test_the_loaded_scenario_gives_the_outage_its_toml_gives(result: RunResult) -> None:
+    """The CLI reads the last outage's end from the loaded scenario, not its TOML: the
+    same end, and none when the queues drained before it."""
+    from_toml = settling(result.messages, result.queues, SMALL)
+    without = settling(result.messages, result.queues)
+    assert without.outage_ended_at is None
+    assert with_outages(without, result.scenario) == from_toml
+    early = replace(without, drained_at=OUTAGE_END_S - 1.0)
+    assert with_outages(early, result.scenario).outage_ended_at is None
 
 
 def test_outcomes_command_prints_the_hours(tmp_path: Path) -> None:
