@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -175,15 +176,13 @@ def with_outages(settled: Settling, scenario: Scenario) -> Settling:
     """``settled`` with the end of the last scheduled outage before its deferred queues
     drained, read from the loaded scenario's servers (as ``settling`` reads them from its
     TOML, which a generated internet makes 14 MB long: seconds to write and parse)."""
-    before = settled.drained_at
-    ends = [
-        float(window.end)
+    ends = (
+        float(window.end) if math.isfinite(window.end) else None
         for server in scenario.servers.values()
         if isinstance(server.outages, list)
         for window in server.outages
-        if before is not None and math.isfinite(window.end) and window.end <= before
-    ]
-    return replace(settled, outage_ended_at=max(ends) if ends else None)
+    )
+    return replace(settled, outage_ended_at=_latest(ends, settled.drained_at))
 
 
 def _last_outage_end(scenario_toml: str, before: float | None) -> float | None:
@@ -192,13 +191,21 @@ def _last_outage_end(scenario_toml: str, before: float | None) -> float | None:
     if before is None or not scenario_toml.strip():
         return None
     raw: dict[str, Any] = tomllib.loads(scenario_toml)
-    ends: list[float] = []
-    for server in raw.get("servers", {}).values():
-        windows = server.get("outages")
-        if isinstance(windows, list):
-            found = (_seconds(w.get("end")) for w in windows if isinstance(w, dict))
-            ends += [e for e in found if e is not None and e <= before]
-    return max(ends) if ends else None
+    ends = (
+        _seconds(w.get("end"))
+        for server in raw.get("servers", {}).values()
+        if isinstance(server.get("outages"), list)
+        for w in server["outages"]
+        if isinstance(w, dict)
+    )
+    return _latest(ends, before)
+
+
+def _latest(ends: Iterable[float | None], before: float | None) -> float | None:
+    """The latest of ``ends`` (seconds; ``None``: no end known) at or before ``before``."""
+    if before is None:
+        return None
+    return max((e for e in ends if e is not None and e <= before), default=None)
 
 
 def _seconds(value: object) -> float | None:

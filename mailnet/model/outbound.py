@@ -88,7 +88,6 @@ class OutboundMta:
         self.policy = policy
         self.resolver = resolver
         self.servers = servers
-        self.log = log
         # bound once: the log is an interpreted object, read by name on every attempt
         self._messages: MessageTable = log.messages
         self._add_attempt = log.attempts.add
