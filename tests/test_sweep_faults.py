@@ -247,6 +247,26 @@ def _group_gone(pgid: int, within: float) -> bool:
     return False
 
 
+def test_signals_during_a_sweep_are_counted_not_raised() -> None:
+    # a KeyboardInterrupt raised inside concurrent.futures.wait can leave a future's lock
+    # held, and the sweep then waits for ever on runs that can no longer report
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with runner._counted_stops() as stops:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+        deadline_at = time.monotonic() + 5
+        while stops.count < 2 and time.monotonic() < deadline_at:
+            time.sleep(0.01)
+        assert stops.count == 2
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with runner._counted_stops():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # a background job's
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture
 def long_experiment(tmp_path: Path) -> Path:
     (tmp_path / "base.toml").write_text(ONE_MX_TOML)

@@ -193,9 +193,9 @@ def sweep(
         failed_before = sum(r["status"] == "failed" for r in done.values())
         label = f"{experiment.name}: {len(experiment.points)} points x {n0}"
         with (
-            _terminate_as_interrupt(),
             open_backend(workers, client, scheduler) as backend,
             SweepProgress(len(plan), len(done), failed_before, label, progress) as bar,
+            _counted_stops() as stops,
         ):
             _write_manifest(
                 out,
@@ -209,7 +209,9 @@ def sweep(
             tables = (
                 KeptTables(str(out.resolve()), store.keep_tables_in(out)) if keep_tables else None
             )
-            drive = _Drive(backend, out, tables, bar, chunk_size, max_attempts=max_attempts)
+            drive = _Drive(
+                backend, out, tables, bar, chunk_size, stops=stops, max_attempts=max_attempts
+            )
             while True:
                 drive.run(todo)
                 if drive.interrupted or drive.lost or (target is None and select is None):
@@ -338,21 +340,47 @@ def _check_limits(chunk_size: int | None, run_timeout: float | None, max_attempt
         raise SweepError(f"--max-attempts must be between 1 and 100, not {max_attempts}")
 
 
+class _Stops:
+    """Ctrl-C and SIGTERM received during a sweep, counted instead of raised.
+
+    A ``KeyboardInterrupt`` raised by a signal handler can land inside
+    ``concurrent.futures.wait`` while it holds some of the futures' locks; the executor's
+    thread then blocks for ever on those locks, the runs in flight never report, and the
+    sweep hangs. Counting the signal and looking at the count between waits (every
+    ``STOP_POLL_S``) keeps every lock balanced.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.count += 1
+
+
+STOP_POLL_S = 0.1
+"""Seconds between looks at the stop count while waiting for runs."""
+
+
 @contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM stops the sweep as Ctrl-C does (in the main thread)."""
+def _counted_stops() -> Iterator[_Stops]:
+    """Within the block, Ctrl-C and SIGTERM are counted by the returned ``_Stops``.
+
+    Only the main thread receives signals; elsewhere nothing is installed. A SIGINT that
+    was ignored when the sweep started (a shell's background job) stays ignored.
+    """
+    stops = _Stops()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield stops
         return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    wanted = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        wanted.append(signal.SIGINT)
+    previous = {signum: signal.signal(signum, stops) for signum in wanted}
     try:
-        yield
+        yield stops
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 # ------------------------------------------------------------------ planning
@@ -429,9 +457,11 @@ class _Drive:
         bar: SweepProgress,
         chunk_size: int | None,
         *,
+        stops: _Stops,
         max_attempts: int = 3,
     ):
         self.backend = backend
+        self.stops = stops
         self.out = out
         self.tables = tables
         self.bar = bar
@@ -448,18 +478,18 @@ class _Drive:
 
     def run(self, todo: list[RunSpec]) -> None:
         queue = deque(todo)
-        try:
-            while queue or self.pending or self.suspects:
-                self._submit(queue)
-                if not self.pending:
-                    break  # the executor broke and could not be restarted
-                finished, _ = wait(self.pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    if future in self.pending:  # not already retried with a broken pool
-                        self._collect(future, queue)
-        except KeyboardInterrupt:
-            self.interrupted = True
-            self._wind_down()
+        while queue or self.pending or self.suspects:
+            if self.stops.count:
+                self.interrupted = True
+                self._wind_down()
+                return
+            self._submit(queue)
+            if not self.pending:
+                break  # the executor broke and could not be restarted
+            finished, _ = wait(self.pending, timeout=STOP_POLL_S, return_when=FIRST_COMPLETED)
+            for future in finished:
+                if future in self.pending:  # not already retried with a broken pool
+                    self._collect(future, queue)
 
     def _submit(self, queue: deque[RunSpec]) -> None:
         if self.suspects:
@@ -477,8 +507,6 @@ class _Drive:
         for tries_left in (1, 0):
             try:
                 future = self.backend.executor.submit(run_chunk, chunk, self.tables)
-            except KeyboardInterrupt:
-                raise
             except Exception as exc:  # the executor itself is broken
                 if tries_left and self.backend.restart is not None:
                     self.backend.restart()
@@ -577,22 +605,23 @@ class _Drive:
         self.bar.note(
             f"interrupted: finishing {in_flight} runs in flight (Ctrl-C again to abandon them)"
         )
-        try:
-            while self.pending:
-                finished, _ = wait(self.pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    self.pending.pop(future)
-                    if future.cancelled():
-                        continue
-                    try:
-                        outcomes = future.result()
-                    except Exception:  # lost while stopping: they run again on resume
-                        continue
-                    for outcome in outcomes:
-                        if not outcome.record.get("retry"):
-                            self._store(outcome)
-        except KeyboardInterrupt:
-            self.backend.abandon()
+        asked = self.stops.count
+        while self.pending:
+            if self.stops.count > asked:
+                self.backend.abandon()
+                return
+            finished, _ = wait(self.pending, timeout=STOP_POLL_S, return_when=FIRST_COMPLETED)
+            for future in finished:
+                self.pending.pop(future)
+                if future.cancelled():
+                    continue
+                try:
+                    outcomes = future.result()
+                except Exception:  # lost while stopping: they run again on resume
+                    continue
+                for outcome in outcomes:
+                    if not outcome.record.get("retry"):
+                        self._store(outcome)
 
 
 # ------------------------------------------------------------------ writing
