@@ -283,17 +283,20 @@ def _trace_rows(trace: str, base_dir: Path | None) -> float:
 
 
 def _periodic(scenario: Scenario) -> tuple[float, float]:
-    """Events and table rows of work that runs whatever the mail: each MTA's deferred-queue
+    """Events and table rows of work that runs whatever the mail: the deferred-queue scan
+    clocks (one event a tick per queue-run interval, ``model.deferred``) and each MTA's
     scans, reputation samples, outage cycles."""
     duration = scenario.simulation.duration
     events = rows = 0.0
     specs = [(p.retry, p.retry_params) for p in scenario.providers.values()]
     specs += [(s.retry, s.retry_params) for s in scenario.servers.values() if _is_mta(s)]
+    clocks = set()
     for retry, params in specs:
         interval = _queue_run_interval(retry, params)
         if interval:
-            events += duration / interval
+            clocks.add(interval)
             rows += duration / interval
+    events += sum(duration / interval for interval in clocks)
     scored = [r for r in scenario.receivers.values() if r.reputation is not None]
     if scored:
         # the providers' addresses are sampled (model.world), not every server's

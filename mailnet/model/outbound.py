@@ -22,7 +22,7 @@ import simpy
 from mailnet import smtp
 from mailnet.message_table import MessageTable
 from mailnet.model import stepping
-from mailnet.model.deferred import DeferredQueue
+from mailnet.model.deferred import DeferredQueue, ScanClocks
 from mailnet.model.destinations import Destination
 from mailnet.model.dns import Resolver
 from mailnet.model.hop_client import HopClient
@@ -78,6 +78,7 @@ class OutboundMta:
         nexthop: str | None = None,
         asn: int = 0,
         hopcount_limit: int | None = None,
+        scans: ScanClocks,
     ):
         self.env = env
         self._schedule: stepping.Schedule = env.schedule  # type: ignore[assignment]  # bound once
@@ -121,6 +122,7 @@ class OutboundMta:
             log.levels.series_id("mta", name, "deferred"),
             interval=None if interval is None else float(interval),
             slack=float(getattr(policy, "scan_slack", 0.0)),
+            clocks=scans,
         )
 
     @classmethod
@@ -138,6 +140,7 @@ class OutboundMta:
         stats: SenderStats | None,
         deliver_local: LocalDelivery,
         on_bounce: BounceHook,
+        scans: ScanClocks,
     ) -> OutboundMta:
         """A provider's outbound MTA (``[providers.NAME]``). ``rng`` draws source
         addresses; ``stats`` are the per-sender counts its pools may read; its own
@@ -157,6 +160,7 @@ class OutboundMta:
             on_bounce=on_bounce,
             nexthop=config.relay_host,
             asn=config.asn,
+            scans=scans,
         )
 
     @classmethod
@@ -172,6 +176,7 @@ class OutboundMta:
         log: EventLog,
         rng: np.random.Generator,
         on_bounce: BounceHook | None = None,
+        scans: ScanClocks,
     ) -> OutboundMta:
         """The queue of a backup MX or relay server (``[servers.NAME]``): it sends from
         its own address with its own preset's client; ``max_connections``, when the
@@ -190,6 +195,7 @@ class OutboundMta:
             on_bounce=on_bounce,
             nexthop=config.relay_to,
             hopcount_limit=config.hopcount_limit,
+            scans=scans,
         )
 
     # ------------------------------------------------------------ entering the queue

@@ -16,6 +16,7 @@ import simpy
 from mailnet.model.abuse_desk import AbuseDesk
 from mailnet.model.bounces import Bounces
 from mailnet.model.clients import SenderPopulation
+from mailnet.model.deferred import ScanClocks
 from mailnet.model.dns import Resolver
 from mailnet.model.feedback import ReputationFeedback
 from mailnet.model.inbound import MxServer, own_hosts, service_sampler
@@ -97,6 +98,7 @@ class World:
             scenario, self.blocklists, streams.get("complaints")
         )
         self.bounces = Bounces(self.messages)
+        self.scans = ScanClocks(env)
         self.servers = {name: self._server(name, cfg) for name, cfg in scenario.servers.items()}
         for name, trusted in own_hosts(scenario).items():
             self.servers[name].trusted = trusted
@@ -158,6 +160,7 @@ class World:
             stats=stats,
             deliver_local=self.mailboxes.deliver,
             on_bounce=self.bounces,
+            scans=self.scans,
         )
         self.mtas[name] = mta
         mta.sources.attach(self.trap_feed, cfg.asn)
@@ -202,6 +205,7 @@ class World:
             log=self.log,
             rng=self.streams.get(f"relays.{name}"),
             on_bounce=self.bounces,
+            scans=self.scans,
         )
         self.relays[name] = relay
         server.accept = relay.accept
