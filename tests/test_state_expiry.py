@@ -351,7 +351,7 @@ FLAT: dict[str, Callable[[World], int]] = {
     "recipient rate buckets": lambda w: sum(
         len(m._buckets) for m in w.servers.values() if m._buckets is not None
     ),
-    "deferred queues": lambda w: sum(len(m.deferred._heap) for m in _mtas(w)),
+    "deferred queues": lambda w: sum(len(m.deferred.heap) for m in _mtas(w)),
     "scheduled events": lambda w: len(w.env._queue),
 }
 """Structures whose size follows the traffic of a recent window: flat in a steady world."""
