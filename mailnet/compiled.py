@@ -50,9 +50,16 @@ MODULES = (
     "mailnet.model.feedback",
     "mailnet.smtp",
     "mailnet.randomness",
+    "mailnet.model.receiver",
+    "mailnet.policies.reputation",
+    "mailnet.policies.blocklists",
+    "mailnet.policies.traps",
+    "mailnet.policies.windows",
+    "mailnet.policies.episodes",
 )
 """What a message passes through: submission, the MTA and its destinations, DNS, the MX
-server's sessions, delivery and the mailbox, the reputation feedback of what is
+server's sessions, the receiver's verdicts (blocklists, reputation, trap hits, their
+windows and episodes), delivery and the mailbox, the reputation feedback of what is
 delivered, the SMTP replies they give, the block draws they take, and the recorders of
 the messages rows, attempts and queue levels they make."""
 

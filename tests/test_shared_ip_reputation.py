@@ -478,12 +478,11 @@ def test_legitimate_draws_do_not_move_when_the_spam_volume_changes():
 
 def test_a_listing_is_blamed_on_whoever_earned_most_of_the_address_evidence():
     from mailnet.model.receiver import BlocklistNetwork
+    from mailnet.policies.blocklists import Blocklist
 
-    class Quiet:  # a list that ignores what it is told
-        def observe(self, *args) -> None:
-            pass
-
-    network = BlocklistNetwork({"quiet": Quiet()})  # type: ignore[dict-item]
+    # a list that lists on no evidence: the blame is the network's own accounting
+    quiet = Blocklist("quiet", trap_hits=None)
+    network = BlocklistNetwork({"quiet": quiet})
     for party in ("ham", "ham", "ham", "spam"):
         network.observe("trap", "198.51.100.1", 64500, 0.0, party)
     assert network.blame("198.51.100.1", "ip", "ham") == "own"
