@@ -7,6 +7,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import simpy
 from hypothesis import HealthCheck, given, settings
@@ -70,7 +71,7 @@ class _World:
     hops: dict[int, tuple[int, float]]  # delivery -> (next queue, backoff) after a release
 
 
-def _run(world: _World, make: Callable) -> list[tuple]:
+def _run(world: _World, maker: Callable) -> list[tuple]:
     """Every release, every attempt it starts (urgent, as an MTA's) and every level row."""
     env = simpy.Environment()
     trace: list[tuple] = []
@@ -92,6 +93,7 @@ def _run(world: _World, make: Callable) -> list[tuple]:
             hopped.add(delivery)
             queues[hop[0]].hold(delivery, env.now + hop[1])
 
+    make = maker(env)
     for q, (interval, slack) in enumerate(world.queues):
         queues.append(make(env, released(q), levels, q, interval=interval, slack=slack))
     for delivery, (at, q, backoff) in enumerate(world.holds):
@@ -100,16 +102,15 @@ def _run(world: _World, make: Callable) -> list[tuple]:
     return trace
 
 
-def _clocked(env, release, levels, series, *, interval, slack):
-    clocks = _clocked.clocks.get(env)
-    if clocks is None:
-        clocks = _clocked.clocks[env] = ScanClocks(env)
-    return DeferredQueue(
-        env, release, levels, series, interval=interval, slack=slack, clocks=clocks
-    )
+def _clocked(env: simpy.Environment) -> Callable:
+    """A maker of deferred queues sharing the scan clocks of ``env``."""
+    clocks = ScanClocks(env)
+    return partial(DeferredQueue, clocks=clocks)
 
 
-_clocked.clocks = {}  # type: ignore[attr-defined]
+def _periodic(env: simpy.Environment) -> Callable:
+    return _PeriodicQueue
+
 
 TICK = st.integers(0, 25).map(lambda k: 300.0 * k)
 BACKOFF = st.one_of(
@@ -156,7 +157,7 @@ def worlds(draw) -> _World:
 )
 @given(worlds())
 def test_the_clock_gives_the_releases_and_order_of_periodic_scans(world: _World) -> None:
-    assert _run(world, _clocked) == _run(world, _PeriodicQueue)
+    assert _run(world, _clocked) == _run(world, _periodic)
 
 
 class _Counting(simpy.Environment):
