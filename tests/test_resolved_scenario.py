@@ -7,12 +7,16 @@ import subprocess
 import sys
 import textwrap
 import tomllib
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailnet.scenario import Scenario, load_scenario
 from mailnet.scenario.fields import exact_duration, exact_rate
+from mailnet.scenario.schema import dumps
 from mailnet.units import parse_duration, parse_rate
 
 # values that 12 significant digits or a unit rounded to a whole count would change
@@ -43,6 +47,7 @@ SCENARIO = textwrap.dedent("""
 """)
 
 TABLES = ("messages", "attempts", "queues")
+SCENARIOS = Path(__file__).parent.parent / "experiments" / "scenarios"
 
 
 def _run(*args: str) -> None:
@@ -114,3 +119,16 @@ def test_a_relative_trace_path_resolves_from_the_run_directory(tmp_path):
     assert resolved["senders"]["users"]["trace"] == "../../../in/trace.csv"
     again = simulate(load_scenario(out / "scenario.toml"), base_dir=out)
     pd.testing.assert_frame_equal(again.messages, result.messages)
+
+
+@settings(max_examples=500, derandomize=True)
+@given(st.floats(allow_nan=False, allow_infinity=False), st.integers(0, 2**63 - 1))
+def test_every_number_reads_back_exactly(value, whole):
+    raw = {"simulation": {"rate": value, "seed": whole}, 'domains."d.example"': {"x": [value]}}
+    assert tomllib.loads(dumps(raw)) == raw
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.toml")), ids=lambda p: p.stem)
+def test_each_shipped_scenario_reads_back_from_its_resolved_file(path):
+    scenario = load_scenario(path)
+    assert tomllib.loads(scenario.to_toml()) == scenario.to_dict()

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import tomli_w
+import rtoml
 from matplotlib.figure import Figure
 
 from mailnet import metric_catalog as catalog
@@ -66,7 +66,7 @@ def sweep_page(data: SweepData, out: Path, metrics: list[str] | None) -> Page:
         )
     if manifest.get("base_scenario"):
         page.heading("Base scenario")
-        page.pre(tomli_w.dumps(manifest["base_scenario"]))
+        page.pre(rtoml.dumps(manifest["base_scenario"], pretty=True, none_value=None))
     provenance.add_environment(page, data.path, manifest)
     return page
 

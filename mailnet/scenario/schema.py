@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import tomli_w
+import rtoml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from mailnet import collector
@@ -168,7 +168,15 @@ class Scenario(Model):
                 trace = group.get("trace")
                 if trace is not None and not Path(trace).is_absolute():
                     group["trace"] = _relative(Path(base_dir) / trace, Path(out_dir))
-        return tomli_w.dumps(raw)
+        return dumps(raw)
+
+
+def dumps(raw: dict[str, Any]) -> str:
+    """``raw`` (a scenario in file form) as TOML text; ``None`` values are left out. Each
+    float is written as the shortest decimal that reads back to it exactly."""
+    # rtoml rather than tomli-w: the 14 MB resolved file of a generated internet of
+    # 10,000 domains takes 0.12 s instead of 1.2 s
+    return rtoml.dumps(raw, none_value=None)
 
 
 def _relative(path: Path, start: Path) -> str:
