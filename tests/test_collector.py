@@ -88,3 +88,28 @@ def test_the_collector_is_restored_after_a_run() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+FROZEN = r"""
+import gc, sys
+from typer.testing import CliRunner
+from mailnet import cli
+args = ["run", sys.argv[1], "--quiet", "--summary-only", "--force", "--out", sys.argv[2]]
+for obj in (None, cli.ENDS_PROCESS):
+    result = CliRunner().invoke(cli.app, args, obj=obj)
+    assert result.exit_code == 0, result.output
+    print(gc.get_freeze_count() > 0, gc.isenabled())
+"""
+
+
+def test_only_a_run_that_ends_its_process_leaves_its_world_uncollected(tmp_path) -> None:
+    # a test or a notebook calling the command keeps collecting; the console script,
+    # whose process ends with the run, freezes the collector instead of walking the world
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", FROZEN, str(WORLDS["golden"][0]), str(tmp_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout
+    assert out.split() == ["False", "True", "True", "True"]
