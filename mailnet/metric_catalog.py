@@ -100,6 +100,10 @@ class Metric:
         """The label of summary key ``key`` (a member of this declaration)."""
         return _fill(self.label, self.match(key) or {})
 
+    def title_for(self, filler: str) -> str:
+        """The label with each placeholder written as ``filler`` (``"(and 3 more)"``)."""
+        return _fill(self.label, dict.fromkeys(_PLACEHOLDER.findall(self.key), filler))
+
     def axis_quantity(self, key: str) -> str:
         """What a y-axis of ``key`` shows, without its unit."""
         return _fill(self.quantity, self.match(key) or {}) if self.quantity else self.title(key)

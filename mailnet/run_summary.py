@@ -8,11 +8,12 @@ Plain Python over ``summary.json`` (and the few figures ``timeseries.settling`` 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from mailnet.humanize import duration
-from mailnet.metric_catalog import Unit, format_value, members, title, unit_of
+from mailnet.metric_catalog import Metric, Unit, format_value, lookup, members, title, unit_of
 from mailnet.metrics import flatten
 
 if TYPE_CHECKING:
@@ -101,11 +102,52 @@ def collateral_rows(summary: Mapping[str, Any]) -> list[Row]:
     return rows
 
 
+FAMILY_ROWS = 10
+"""At most this many rows of one family of metrics (one per MTA, say): a generated
+internet has a thousand MTAs. The members with the largest values are shown, and one
+more row tells how many were left out and the largest of their values."""
+
+
 def other_rows(summary: Mapping[str, Any]) -> list[Row]:
-    """The other brief metrics of the catalogue, in its order (all mail only)."""
+    """The other brief metrics of the catalogue, in its order (all mail only); of a family
+    with more than ``FAMILY_ROWS`` members, the ``FAMILY_ROWS`` largest, then a row for
+    the rest (``summary.json`` has them all)."""
     flat = flatten(dict(summary))
     keys = [k for k in members(flat, brief=True) if k not in SHOWN_ELSEWHERE]
-    return [(title(k), format_value(unit_of(k), flat[k]), "") for k in keys]
+    families: dict[Metric, list[str]] = {}
+    for key in keys:
+        metric = lookup(key)
+        if metric is not None and metric.is_family:
+            families.setdefault(metric, []).append(key)
+    left_out: dict[str, tuple[Metric, list[str]]] = {}  # after which key, what
+    for metric, family in families.items():
+        if len(family) > FAMILY_ROWS:
+            by_size = sorted(family, key=lambda k: -_size(flat[k]))  # stable: ties keep order
+            shown = set(by_size[:FAMILY_ROWS])
+            last = [k for k in family if k in shown][-1]
+            left_out[last] = (metric, by_size[FAMILY_ROWS:])
+    hidden = {k for _, rest in left_out.values() for k in rest}
+    rows: list[Row] = []
+    for key in keys:
+        if key in hidden:
+            continue
+        rows.append((title(key), format_value(unit_of(key), flat[key]), ""))
+        if key in left_out:
+            rows.append(_more_row(*left_out[key], flat))
+    return rows
+
+
+def _size(value: Any) -> float:
+    """How large a member's value is, to choose the ones shown (undefined: smallest)."""
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return -math.inf if number is None or math.isnan(number) else abs(number)
+
+
+def _more_row(metric: Metric, rest: list[str], flat: dict[str, Any]) -> Row:
+    """One row for the members of ``metric`` not shown: how many, and their largest value."""
+    label = metric.title_for(f"(and {len(rest):,} more)")
+    largest = max(rest, key=lambda k: _size(flat[k]))
+    return label, f"each at most {format_value(metric.unit, flat[largest])}", ""
 
 
 def settling_rows(settled: Settling) -> list[Row]:

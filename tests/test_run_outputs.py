@@ -144,3 +144,30 @@ def test_sweep_titles_read_the_catalogue() -> None:
     assert metric_title("legitimate.latency_s.p90") == catalog.title("legitimate.latency_s.p90")
     assert panel_title("queue_time_average.mta:isp:deferred") == "MTA isp"
     assert panel_title("delivery_rate") == "delivery rate"
+
+
+def test_a_large_family_shows_its_largest_members_and_one_row_for_the_rest() -> None:
+    from mailnet.run_summary import FAMILY_ROWS, other_rows
+
+    deferred = {f"mta{i:02d}": (i * 7) % 25 / 10 for i in range(25)}  # 0.0 .. 2.4, shuffled
+    active = {f"mta{i:02d}": 0.5 for i in range(FAMILY_ROWS)}  # not more than FAMILY_ROWS
+    series = {f"mta:{m}:deferred": v for m, v in deferred.items()}
+    series |= {f"mta:{m}:active": v for m, v in active.items()}
+    rows = other_rows({"queue_time_average": series})
+    labels = [label for label, _, _ in rows]
+    shown = [m for m in deferred if f"deferred queue at MTA {m}" in " ".join(labels)]
+    largest = sorted(deferred, key=deferred.get, reverse=True)[:FAMILY_ROWS]
+    assert sorted(shown) == sorted(largest)
+    assert sum("active queue at MTA mta" in label for label in labels) == FAMILY_ROWS
+    more = [row for row in rows if "(and 15 more)" in row[0]]
+    rest = max(v for m, v in deferred.items() if m not in largest)
+    assert more == [
+        (
+            "time-average messages in the deferred queue at MTA (and 15 more)",
+            f"each at most {rest:g}",
+            "",
+        )
+    ]
+    # the row for the rest follows the family's last shown member
+    last_shown = max(i for i, label in enumerate(labels) if "deferred queue at MTA mta" in label)
+    assert labels[last_shown + 1] == more[0][0]
