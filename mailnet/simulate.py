@@ -178,21 +178,25 @@ def simulate(
         else:
             end = scenario.simulation.duration
             _run_in_slices(env, end, lambda: progress(env.now, _created(log)))
-    listings = world.blocklists.frame(scenario.simulation.duration)
-    settled = None
-    if isinstance(log, StreamingLog):
-        messages, attempts, queues, scores = (
-            t.frame({c: [] for c in t.names}) for t in (MESSAGES, ATTEMPTS, QUEUES, REPUTATION)
-        )
-        summary, settled = log.summary(listings)
-    else:
-        messages = log.messages.frame()
-        assert isinstance(log.attempts, AttemptLog)
-        assert isinstance(log.levels, LevelLog)
-        attempts = log.attempts.frame()
-        queues = log.levels.frame()
-        scores = log.scores.frame()
-        summary = metrics.summarize(messages, attempts, queues, scenario, world, listings=listings)
+        # still paused: the summary makes little garbage, and each collection
+        # would walk the whole world, alive until it is built
+        listings = world.blocklists.frame(scenario.simulation.duration)
+        settled = None
+        if isinstance(log, StreamingLog):
+            messages, attempts, queues, scores = (
+                t.frame({c: [] for c in t.names}) for t in (MESSAGES, ATTEMPTS, QUEUES, REPUTATION)
+            )
+            summary, settled = log.summary(listings)
+        else:
+            messages = log.messages.frame()
+            assert isinstance(log.attempts, AttemptLog)
+            assert isinstance(log.levels, LevelLog)
+            attempts = log.attempts.frame()
+            queues = log.levels.frame()
+            scores = log.scores.frame()
+            summary = metrics.summarize(
+                messages, attempts, queues, scenario, world, listings=listings
+            )
     manifest = {
         "mailnet_version": __version__,
         "seed": seed,
