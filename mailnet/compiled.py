@@ -56,14 +56,12 @@ MODULES = (
     "mailnet.policies.traps",
     "mailnet.policies.windows",
     "mailnet.policies.episodes",
-    "mailnet.level_fold",
 )
 """What a message passes through: submission, the MTA and its destinations, DNS, the MX
 server's sessions, the receiver's verdicts (blocklists, reputation, trap hits, their
 windows and episodes), delivery and the mailbox, the reputation feedback of what is
 delivered, the SMTP replies they give, the block draws they take, and the recorders of
-the messages rows, attempts and queue levels they make (in a summary-only run, the fold
-of the levels)."""
+the messages rows, attempts and queue levels they make."""
 
 GROUP = "mailnet.model_compiled"
 """mypyc's shared library of the group (``mailnet/model_compiled__mypyc``)."""

@@ -25,12 +25,11 @@ from typing import Any
 import pandas as pd
 
 from mailnet.cohort import CohortFold
-from mailnet.level_fold import FoldingLevels
 from mailnet.message_table import COLUMNS
 from mailnet.metrics import Summary
 from mailnet.records import AttemptLog, MessageTable, ScoreLog
 from mailnet.scenario import Scenario
-from mailnet.streaming import FoldingAttempts, FoldingTable, StreamingLog
+from mailnet.streaming import FoldingAttempts, FoldingLevels, FoldingTable, StreamingLog
 from mailnet.streaming_spool import LevelSpool, TableSpool
 from mailnet.streaming_summary import RowFold, SessionFold
 from mailnet.tables import ATTEMPTS, MESSAGES, REPUTATION
