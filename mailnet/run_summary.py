@@ -144,10 +144,10 @@ def _size(value: Any) -> float:
 
 
 def _more_row(metric: Metric, rest: list[str], flat: dict[str, Any]) -> Row:
-    """One row for the members of ``metric`` not shown: how many, and their largest value."""
+    """One row for the members of ``metric`` not shown, ``rest`` largest first: how many,
+    and their largest value."""
     label = metric.title_for(f"(and {len(rest):,} more)")
-    largest = max(rest, key=lambda k: _size(flat[k]))
-    return label, f"each at most {format_value(metric.unit, flat[largest])}", ""
+    return label, f"each at most {format_value(metric.unit, flat[rest[0]])}", ""
 
 
 def settling_rows(settled: Settling) -> list[Row]:
