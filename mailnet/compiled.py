@@ -56,12 +56,17 @@ MODULES = (
     "mailnet.policies.traps",
     "mailnet.policies.windows",
     "mailnet.policies.episodes",
+    "mailnet.streaming",
+    "mailnet.streaming_summary",
+    "mailnet.streaming_tables",
 )
 """What a message passes through: submission, the MTA and its destinations, DNS, the MX
 server's sessions, the receiver's verdicts (blocklists, reputation, trap hits, their
 windows and episodes), delivery and the mailbox, the reputation feedback of what is
 delivered, the SMTP replies they give, the block draws they take, and the recorders of
-the messages rows, attempts and queue levels they make."""
+the messages rows, attempts and queue levels they make; and the folds of those rows a
+summary-only or streamed run makes as it goes (``streaming``, its accumulators and its
+streamed tables), about one per recipient row and one per attempt row."""
 
 GROUP = "mailnet.model_compiled"
 """mypyc's shared library of the group (``mailnet/model_compiled__mypyc``)."""

@@ -77,15 +77,15 @@ class FoldingTable(MessageTable):
 
     def add(  # noqa: PLR0917
         self,
-        message_id,
-        recipient,
-        sender,
-        sender_class,
-        provider,
-        domain,
-        is_dsn,
-        created_at,
-        sender_domain="",
+        message_id: int,
+        recipient: str,
+        sender: str,
+        sender_class: str,
+        provider: str,
+        domain: str,
+        is_dsn: bool,
+        created_at: float,
+        sender_domain: str = "",
     ) -> int:
         if len(self._settled) >= self._block:
             self.fold_settled()

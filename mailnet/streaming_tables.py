@@ -59,7 +59,11 @@ STREAMED = ("messages", "attempts", "queues", "reputation")
 
 class SpooledMessages(FoldingTable):
     """A summary-only ``FoldingTable`` that also copies each row out as it folds it (once
-    final, before its slot is reused); final rows go to the spool in creation order."""
+    final, before its slot is reused); final rows go to the spool in creation order.
+
+    What it held, for a look at its memory: ``flushes`` during the run, the most final
+    rows buffered at one of them (``most_buffered``), and the most kept in memory after
+    one, behind a row still open (``most_held``: under ``SPILL_AT``)."""
 
     def __init__(
         self,
@@ -74,6 +78,9 @@ class SpooledMessages(FoldingTable):
         self._check = check
         self._open: dict[int, int] = {}  # slot -> creation rank, rows not final yet
         self._next_flush = ROW_GROUP
+        self.flushes = 0  # during the run (the one at its end not counted)
+        self.most_buffered = 0  # final rows in memory at a flush during the run
+        self.most_held = 0  # final rows kept after a flush, behind a row still open
         self._new_buffer()
 
     def _new_buffer(self, keep: list[int] | None = None) -> None:
@@ -89,15 +96,15 @@ class SpooledMessages(FoldingTable):
     # the MessageTable.add signature: one positional argument per column
     def add(  # noqa: PLR0917
         self,
-        message_id,
-        recipient,
-        sender,
-        sender_class,
-        provider,
-        domain,
-        is_dsn,
-        created_at,
-        sender_domain="",
+        message_id: int,
+        recipient: str,
+        sender: str,
+        sender_class: str,
+        provider: str,
+        domain: str,
+        is_dsn: bool,
+        created_at: float,
+        sender_domain: str = "",
     ) -> int:
         row = super().add(
             message_id,
@@ -119,6 +126,8 @@ class SpooledMessages(FoldingTable):
     def fold_settled(self) -> None:
         super().fold_settled()
         if len(self._rank) >= self._next_flush:
+            self.flushes += 1
+            self.most_buffered = max(self.most_buffered, len(self._rank))
             self._flush()
 
     def _free_slots(self, rows: list[int]) -> None:
@@ -144,6 +153,7 @@ class SpooledMessages(FoldingTable):
         if len(held) >= SPILL_AT:
             self._spool.spill(self._frames(held))
             held = []
+        self.most_held = max(self.most_held, len(held))
         if len(held) < len(order):  # rows were written or spilled
             self._new_buffer(held)
         self._next_flush = len(self._rank) + ROW_GROUP

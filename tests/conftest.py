@@ -84,3 +84,21 @@ def sweep_app():
         """Keep ``sweep`` a subcommand."""
 
     return app
+
+
+def captured_logs(monkeypatch) -> list:
+    """The event logs ``simulate`` gives the worlds it builds, each appended as its world
+    is made: the folding tables of a summary-only or streamed run are compiled classes,
+    whose methods a test cannot replace, so it reads their state instead."""
+    import sys
+
+    module = sys.modules["mailnet.simulate"]
+    world = module.World
+    logs: list = []
+
+    def make(scenario, env, streams, log, **options):
+        logs.append(log)
+        return world(scenario, env, streams, log, **options)
+
+    monkeypatch.setattr(module, "World", make)
+    return logs

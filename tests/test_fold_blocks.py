@@ -4,11 +4,14 @@ must stay bounded by the mail in flight plus one block."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import simpy
 
 from mailnet import load_scenario, simulate, sketch, streaming
+from tests.conftest import captured_logs
 
 ROOT = Path(__file__).resolve().parent.parent
 WORLDS = {
@@ -34,37 +37,38 @@ def test_summary_does_not_depend_on_the_block_size(world, monkeypatch):
 
 def test_slots_follow_the_mail_in_flight(monkeypatch):
     """Settled rows wait in their slots until a block of ``BLOCK`` is folded: the slots
-    ever used stay within the rows in flight at their peak plus one block."""
-    tables: list[streaming.FoldingTable] = []
-    open_rows = [0, 0]  # now, peak
-    add, settle, init = (
-        streaming.FoldingTable.add,
-        streaming.FoldingTable.settle,
-        streaming.FoldingTable.__init__,
-    )
+    ever used stay within the rows in flight at their peak plus one block. The rows in
+    flight (created, not yet settled) are read after every event."""
+    logs = captured_logs(monkeypatch)
+    open_rows = [0]  # the peak
 
-    def counted_init(self, *args):
-        init(self, *args)
-        tables.append(self)
+    def count() -> None:
+        if logs:
+            log = logs[0]
+            table, fold = log.messages, log.fold
+            folded = sum(c.rows for c in fold.classes.values()) + sum(fold.dsn_status.values())
+            open_rows[0] = max(open_rows[0], table.created - folded - len(table._settled))
 
-    def counted_add(self, *args):
-        open_rows[0] += 1
-        open_rows[1] = max(open_rows)
-        return add(self, *args)
-
-    def counted_settle(self, *args):
-        open_rows[0] -= 1
-        settle(self, *args)
-
-    monkeypatch.setattr(streaming.FoldingTable, "__init__", counted_init)
-    monkeypatch.setattr(streaming.FoldingTable, "add", counted_add)
-    monkeypatch.setattr(streaming.FoldingTable, "settle", counted_settle)
     monkeypatch.setattr(streaming, "BLOCK", 64)
     path, overrides = WORLDS["spam"]
-    simulate(load_scenario(path, overrides=overrides), summary_only=True)
-    table = tables[0]
+    simulate(
+        load_scenario(path, overrides=overrides), summary_only=True, environment=Sampled(count)
+    )
+    table = logs[0].messages
     assert table.created > 20 * 64  # the block reached its size
-    assert open_rows[1] <= len(table) <= open_rows[1] + 64
+    assert open_rows[0] <= len(table) <= open_rows[0] + 64
+
+
+class Sampled(simpy.Environment):
+    """An environment that calls ``sample()`` after each event it processes."""
+
+    def __init__(self, sample: Callable[[], None]):
+        super().__init__()
+        self._sample = sample
+
+    def step(self) -> None:
+        super().step()
+        self._sample()
 
 
 def test_in_flight_counts_the_messages_with_rows_not_yet_folded(monkeypatch):
@@ -72,14 +76,7 @@ def test_in_flight_counts_the_messages_with_rows_not_yet_folded(monkeypatch):
     stops, those are the messages still queued and at most a block of settled ones (in
     the M/M/c world each message has one recipient, so the queued ones are the summary's
     in-queue rows); the summary folds them all."""
-    tables: list[streaming.FoldingTable] = []
-    init = streaming.FoldingTable.__init__
-
-    def seen(self, *args):
-        init(self, *args)
-        tables.append(self)
-
-    monkeypatch.setattr(streaming.FoldingTable, "__init__", seen)
+    logs = captured_logs(monkeypatch)
     counts: list[int] = []
     scenario = load_scenario(
         ROOT / "experiments/scenarios/mmc.toml", overrides=["simulation.duration=2000s"]
@@ -87,9 +84,9 @@ def test_in_flight_counts_the_messages_with_rows_not_yet_folded(monkeypatch):
     result = simulate(
         scenario,
         summary_only=True,
-        progress=lambda now, created: counts.append(tables[0].in_flight()),
+        progress=lambda now, created: counts.append(logs[0].messages.in_flight()),
     )
-    table = tables[0]
+    table = logs[0].messages
     assert 0 < max(counts) < table.created
     queued = result.summary["status"]["in_queue"]
     assert queued > 0  # rho = 0.8: some customers wait at the end

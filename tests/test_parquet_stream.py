@@ -27,6 +27,7 @@ from mailnet import load_scenario, simulate, streaming_spool, streaming_tables, 
 from mailnet.cli import app
 from mailnet.output import write_run
 from mailnet.recorders import AttemptLog
+from tests.conftest import captured_logs
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests/golden/scenario.toml"
@@ -99,20 +100,14 @@ def test_streamed_run_holds_the_mail_in_flight_not_the_run(tmp_path, monkeypatch
     scenario = load_scenario(
         BASELINE, overrides=["simulation.duration=1h30m", "simulation.warmup=15m"]
     )
-    held = []
-    original = streaming_tables.SpooledMessages._flush
-
-    def flush(self):
-        held.append(len(self._rank))
-        original(self)
-
-    monkeypatch.setattr(streaming_tables.SpooledMessages, "_flush", flush)
+    logs = captured_logs(monkeypatch)
     result = simulate(scenario, seed=1, tables_dir=tmp_path).read_tables()
     rows = len(result.messages)
     assert rows > 3000
-    assert len(held) > rows // 256 // 2  # flushed as the run went
+    table = logs[0].messages
+    assert table.flushes > rows // 256 // 2  # flushed as the run went
     in_queue = int((result.messages["status"] == "in_queue").sum())
-    assert max(held[:-1]) < 256 + in_queue + 256
+    assert table.most_buffered < 256 + in_queue + 256
 
 
 SPAM = ROOT / "experiments/scenarios/shared_ip_spam.toml"
@@ -131,22 +126,19 @@ def test_rows_held_behind_a_queued_recipient_are_spilled_and_merged_back(
     monkeypatch.setattr(streaming_spool, "SPILL_GROUP", 24)
     if prune:
         monkeypatch.setattr(streaming_spool, "PRUNE_BYTES", 0)
-    held, runs = [], []
-    flush, spill = streaming_tables.SpooledMessages._flush, streaming_spool.TableSpool.spill
-
-    def counted_flush(self):
-        flush(self)
-        held.append(len(self._rank))
+    runs = []
+    spill = streaming_spool.TableSpool.spill
 
     def counted_spill(self, frames):
         spill(self, frames)
         runs.append(len(self._runs))
 
-    monkeypatch.setattr(streaming_tables.SpooledMessages, "_flush", counted_flush)
     monkeypatch.setattr(streaming_spool.TableSpool, "spill", counted_spill)
+    logs = captured_logs(monkeypatch)
     run_both(tmp_path, SPAM, ["simulation.duration=2h", "simulation.warmup=15m"], 1)
     assert len(runs) >= 2  # without spilling, up to 155 rows were held here
-    assert max(held) < 64
+    (streamed,) = (log for log in logs if isinstance(log, streaming_tables.SpoolingLog))
+    assert streamed.messages.most_held < 64
     if prune:
         for name in ("messages", "attempts"):
             pd.testing.assert_frame_equal(
