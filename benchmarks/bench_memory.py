@@ -51,22 +51,23 @@ page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
 run_rss = [0.0]
 in_flight = [0]
 logs = []
-folding = importlib.import_module("mailnet.streaming")
-folding_init = folding.FoldingTable.__init__
+simulation = importlib.import_module("mailnet.simulate")
+world = simulation.World
 
-def seen(self, *args, **kwargs):
-    # the messages table of a summary-only or streamed run (a subclass), kept to read how
-    # many messages it holds; the class itself stays, as ``simulate`` checks it
-    folding_init(self, *args, **kwargs)
-    logs.append(self)
+def made(scenario, env, streams, log, **options):
+    # the event log ``simulate`` gives the world: its messages table (a folding table in a
+    # summary-only or streamed run, a compiled class) counts the messages it holds
+    logs.append(log)
+    return world(scenario, env, streams, log, **options)
 
-folding.FoldingTable.__init__ = seen
+simulation.World = made
 
 def sample(now, created):
     with open("/proc/self/statm") as statm:
         run_rss[0] = max(run_rss[0], int(statm.read().split()[1]) * page_mb)
-    if logs:
-        in_flight[0] = max(in_flight[0], logs[-1].in_flight())  # the last made is used
+    count = getattr(logs[-1].messages, "in_flight", None) if logs else None
+    if count is not None:  # a folding table: not the tables kept in memory (--full)
+        in_flight[0] = max(in_flight[0], count())
 
 t0 = time.perf_counter()
 scenario = mailnet.load_scenario(sys.argv[2], overrides=sys.argv[3:])
@@ -82,7 +83,7 @@ print(json.dumps({
     "messages": result.summary["messages"] + result.summary["dsn"]["messages"],
     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     "run_rss_mb": round(run_rss[0], 1),
-    "peak_in_flight": in_flight[0] if logs else None,
+    "peak_in_flight": in_flight[0] if mode != "full" else None,
 }))
 """
 
