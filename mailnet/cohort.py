@@ -227,7 +227,8 @@ class CohortFold:
         self.start, self.end = window(sim, queue_lifetime(scenario))
         self.horizon = sim.duration
         self._local = {name: set(p.local_domains) for name, p in scenario.providers.items()}
-        self.last_end: dict[tuple[int, str], float] = {}  # by (message id, recipient)
+        # by (message id, recipient), or message id for a message of one row
+        self.last_end: dict[Any, float] = {}
         self._kinds: dict[str, array] = {name: array("b") for name in GROUPS}
         self._times: dict[str, array] = {name: array("d") for name in GROUPS}
         self._room = EXACT_ROWS  # rows still kept one by one
@@ -239,10 +240,11 @@ class CohortFold:
         """Whether the rows are counted in bins (past ``EXACT_ROWS``)."""
         return bool(self._bins)
 
-    def fold_block(self, t: Any, slots: list[int]) -> None:
+    def fold_block(self, t: Any, slots: list[int], several: dict[int, int]) -> None:
         """Fold rows ``slots`` of the messages table ``t``, in that order: rows that can
         no longer change (or are still open at the end of the run). ``last_end`` holds the
-        end of the latest attempt of rows in flight (``streaming.FoldingAttempts``)."""
+        end of the latest attempt of rows in flight (``streaming.FoldingAttempts``), keyed
+        as ``streaming.FoldingTable`` says (``several``: its messages of several rows)."""
         last_end, start, end, local_of = self.last_end, self.start, self.end, self._local
         message_id, recipient, created_at = t.message_id, t.recipient, t.created_at
         is_dsn, sender_class, provider, domain = (
@@ -252,7 +254,8 @@ class CohortFold:
             t.recipient_domain,
         )
         for slot in slots:
-            last = last_end.pop((message_id[slot], recipient[slot]), math.nan)
+            mid = message_id[slot]
+            last = last_end.pop((mid, recipient[slot]) if mid in several else mid, math.nan)
             created = created_at[slot]
             if is_dsn[slot] or not start <= created < end:
                 continue

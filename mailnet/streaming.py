@@ -56,7 +56,12 @@ def _nothing() -> None:
 
 
 class FoldingTable(MessageTable):
-    """A ``MessageTable`` whose row indices are slots, reused once a row is folded."""
+    """A ``MessageTable`` whose row indices are slots, reused once a row is folded.
+
+    The folds keep a little state per recipient in flight (``RowFold.deferred``,
+    ``CohortFold.last_end``), keyed by ``(message id, recipient)`` for a message of
+    several rows (those in ``several``) and by the message id alone for a message of one
+    row: most mail, and a tuple less for each message a queue holds."""
 
     def __init__(self, fold: RowFold, served: set[str], cohort: CohortFold):
         super().__init__()
@@ -71,8 +76,12 @@ class FoldingTable(MessageTable):
         self.counts = {"messages": 0, "dsn_messages": 0, "backscatter": 0}
         self._last_message = -1
         self._last_astray = -1
-        self._live: dict[int, int] = {}  # message id -> its rows in slots
-        self.connections: dict[int, dict[tuple, int]] = {}  # FoldingAttempts, by message
+        # messages in slots: those of one row (most mail) counted, those of several by id
+        # with their rows in slots. ``row_key`` tells the two apart for the folds, which
+        # key a message of one row's state by its id alone
+        self._single = 0
+        self.several: dict[int, int] = {}
+        self.connections: dict[int, Any] = {}  # FoldingAttempts, by message
         self.before_fold: Callable[[], None] = _nothing  # folds what a block reads first
 
     def add(  # noqa: PLR0917
@@ -92,13 +101,20 @@ class FoldingTable(MessageTable):
         if message_id != self._last_message:
             self._last_message = message_id
             self.counts["dsn_messages" if is_dsn else "messages"] += 1
+            self._single += 1
+        else:  # a message's rows are added one after the other, before any attempt
+            several = self.several
+            n = several.get(message_id)
+            if n is None:
+                self._single -= 1
+                several[message_id] = 2
+            else:
+                several[message_id] = n + 1
         if is_dsn and message_id != self._last_astray and domain not in self._served:
             self._last_astray = message_id
             self.counts["backscatter"] += 1
         seq = self.created
         self.created = seq + 1
-        live = self._live
-        live[message_id] = live.get(message_id, 0) + 1
         if not self._free:
             row = super().add(
                 message_id,
@@ -130,7 +146,7 @@ class FoldingTable(MessageTable):
         """Messages with a row not yet folded: queued, in a session, or settled and waiting
         for the next block. What a summary-only run holds grows with this, not with the
         messages created."""
-        return len(self._live)
+        return self._single + len(self.several)
 
     def settle(self, row: int, status: str, code: int, enhanced: str, text: str = "") -> None:
         MessageTable.settle(self, row, status, code, enhanced, text)  # not super(): per row
@@ -140,8 +156,8 @@ class FoldingTable(MessageTable):
         """Fold the rows settled so far, in the order they settled, and free their slots."""
         self.before_fold()
         settled, self._settled = self._settled, []
-        self._fold.fold_block(self, settled, self.seq)
-        self.cohort.fold_block(self, settled)
+        self._fold.fold_block(self, settled, self.seq, self.several)
+        self.cohort.fold_block(self, settled, self.several)
         self._free_slots(settled)
         self._block = min(BLOCK, (self.created >> 5) + 1)
 
@@ -159,17 +175,22 @@ class FoldingTable(MessageTable):
         """``rows`` are folded into the summary: free their slots. Only the columns the
         model or the fold reads before writing them are reset; the others (``STALE``)
         keep the folded row's values until the next row in the slot writes them."""
-        live, connections, message_id = self._live, self.connections, self.message_id
+        several, connections, message_id = self.several, self.connections, self.message_id
+        single = self._single
         retrieved, released, status = self.retrieved_at, self.released_at, self.status
         attempts, folder = self.attempts, self.folder
         collateral, own = self.collateral_cause, self.self_inflicted_cause
         nan = math.nan
         for row in rows:
             mid = message_id[row]
-            left = live.pop(mid) - 1
+            left = several.get(mid, 1) - 1
             if left:
-                live[mid] = left
+                several[mid] = left
             else:  # no attempt of the message can come any more
+                if mid in several:
+                    del several[mid]
+                else:
+                    single -= 1
                 connections.pop(mid, None)
             retrieved[row] = nan
             released[row] = nan
@@ -178,6 +199,7 @@ class FoldingTable(MessageTable):
             folder[row] = None
             collateral[row] = None
             own[row] = None
+        self._single = single
         self._free.extend(rows)
 
     def _clear_stale(self, rows: list[int]) -> None:
@@ -209,7 +231,12 @@ class FoldingAttempts:
         self.skipped = 0
         self._deferred = rows.deferred
         self._sessions = sessions
-        self._seen = table.connections  # message -> connection key -> _SERVER | _SESSION
+        self._several = table.several
+        # message -> its connections (``_connections``): for a message of several rows a
+        # dict of connection key -> _SERVER | _SESSION; for a message of one row the
+        # connection at its latest start, (hop, host, started, flags), or a dict of them
+        # when several hosts share that start
+        self._seen = table.connections
         self._cohort = table.cohort
         self._last: tuple | None = None
         self._buffer: list[tuple] = []
@@ -228,9 +255,10 @@ class FoldingAttempts:
     def fold_pending(self) -> None:
         """Fold the rows added since the last time, in order."""
         rows, self._buffer = self._buffer, []
-        deferred, last_end = self._deferred, self._cohort.last_end
+        deferred, last_end, several = self._deferred, self._cohort.last_end, self._several
         for row in rows:
-            key = (row[0], row[1])  # message id, recipient
+            message_id = row[0]
+            key = (message_id, row[1]) if message_id in several else message_id
             ended = row[7]
             if ended > last_end.get(key, -math.inf):  # the row's latest attempt
                 last_end[key] = ended
@@ -247,10 +275,22 @@ class FoldingAttempts:
         """Count each connection once for its server (after warm-up) and once for its
         session: the first attempt row of a connection key ``(hop, host, started)`` of a
         message counts, as ``drop_duplicates`` keeps it (``SessionFold.connection`` and
-        ``SessionFold.wait``, inlined: once per attempt row)."""
+        ``SessionFold.wait``, inlined: once per attempt row).
+
+        A message of several rows keeps every key it has used: two of its deliveries (two
+        domains on one host, or qmail's one delivery per recipient) can share a key, and
+        either may end first. A message of one row keeps only the keys at its latest
+        start. Its recipient's attempts at an MTA follow one another, and a relay's start
+        after the MTA before it accepted the copy, so a key of an earlier start cannot
+        come again, and one at the latest start only from an attempt that starts the
+        instant a zero-length one ended, to the same host from the same MTA: which no
+        MTA makes (a delivery tries each host once; a retry waits the policy's minimal
+        backoff). So the counts stay those of the tables, and a message held in a queue
+        for a day keeps one key instead of one per attempt."""
         s = self._sessions
         servers, connect, warmup, seen_by = s.servers, s.connect_time, s.warmup, self._seen
         sessions, waited, wait_total = s.sessions, s.waited, s.wait_total
+        several = self._several
         previous = self._last
         for row in rows:
             message_id, _, hop, _, host, started, session_at = row[:7]
@@ -260,15 +300,10 @@ class FoldingAttempts:
             if last == previous:
                 continue  # the same connection, for another recipient of the delivery
             previous = last
-            key = (hop, host, started)
             seen = seen_by.get(message_id)
-            if seen is None:
-                flags = 0
-                seen = seen_by[message_id] = {}
-            else:
-                flags = seen.get(key, 0)
-                if flags == _SERVER | _SESSION:
-                    continue
+            flags = 0 if seen is None else _flags(seen, hop, host, started)
+            if flags == _SERVER | _SESSION:
+                continue
             has_session = not math.isnan(session_at)
             if has_session:  # the wait in the host's backlog (0 under float round-off)
                 w = session_at - started - connect.get(host, math.nan)
@@ -290,13 +325,52 @@ class FoldingAttempts:
                 sessions += 1
                 waited += w > 1e-9
                 wait_total += w
-            if new != flags:
-                seen[key] = new
+            if message_id in several:
+                if seen is None:
+                    seen = seen_by[message_id] = {}
+                if new != flags:
+                    seen[(hop, host, started)] = new
+            else:
+                _keep_latest(seen_by, message_id, seen, (hop, host, started), new)
         self._last = previous
         s.sessions, s.waited, s.wait_total = sessions, waited, wait_total
 
     def __len__(self) -> int:
         return self.rows
+
+
+def _flags(seen: Any, hop: str, host: str, started: float) -> int:
+    """The flags a message's ``seen`` connections hold for ``(hop, host, started)``."""
+    if type(seen) is tuple:
+        same = seen[2] == started and seen[1] == host and seen[0] == hop
+        return seen[3] if same else 0
+    flags: int = seen.get((hop, host, started), 0)
+    return flags
+
+
+def _keep_latest(
+    seen_by: dict[int, Any], message_id: int, seen: Any, key: tuple, flags: int
+) -> None:
+    """Keep connection ``key`` (with its ``flags``) of a message of one row, whose
+    connections so far are ``seen``: the keys at the latest start, dropping earlier ones
+    (``FoldingAttempts._connections``)."""
+    started = key[2]
+    if seen is None:
+        seen_by[message_id] = (*key, flags)
+    elif type(seen) is tuple:
+        if started > seen[2]:
+            seen_by[message_id] = (*key, flags)
+        elif started == seen[2]:
+            if seen[:3] == key:
+                seen_by[message_id] = (*key, flags)
+            else:  # another host at the same instant: keep both
+                seen_by[message_id] = {seen[:3]: seen[3], key: flags}
+    else:
+        latest = next(iter(seen))[2]
+        if started > latest:
+            seen_by[message_id] = (*key, flags)
+        elif started == latest:
+            seen[key] = flags
 
 
 class FoldingLevels:

@@ -152,18 +152,21 @@ class ClassFold:
 
 class RowFold:
     """Folds finished recipient rows of a ``MessageTable`` (by slot) into per-class
-    accumulators; ``deferred`` holds the ``(message_id, recipient)`` of rows still in
-    flight that had a deferred attempt (``streaming.FoldingAttempts`` adds them)."""
+    accumulators; ``deferred`` holds the rows still in flight that had a deferred attempt
+    (``streaming.FoldingAttempts`` adds them), by ``(message_id, recipient)``, or by
+    message id for a message of one row (``streaming.FoldingTable``)."""
 
     def __init__(self) -> None:
         self.classes: dict[str, ClassFold] = {}
         self.dsn_status = dict.fromkeys(STATUSES, 0)
         self.end_to_end = LatencySketch()
-        self.deferred: set[tuple[int, str]] = set()
+        self.deferred: set[Any] = set()
 
-    def fold_block(self, t: MessageTable, slots: list[int], seq: Any) -> None:
+    def fold_block(
+        self, t: MessageTable, slots: list[int], seq: Any, several: dict[int, int]
+    ) -> None:
         """Fold rows ``slots`` of ``t``, in that order; ``seq[slot]`` is the creation rank
-        of the row in ``slot``. One loop over the block, its columns bound once: the
+        of the row in ``slot``; ``several`` the messages of several rows in flight. One loop over the block, its columns bound once: the
         per-row work of a summary-only run."""
         status_col, is_dsn, sender_class = t.status, t.is_dsn, t.sender_class
         attempts_col, folder_col, created_col = t.attempts, t.folder, t.created_at
@@ -178,7 +181,8 @@ class RowFold:
             if is_dsn[slot]:
                 dsn_status[status] += 1
                 if deferred:
-                    deferred.discard((message_id[slot], recipient[slot]))
+                    mid = message_id[slot]
+                    deferred.discard((mid, recipient[slot]) if mid in several else mid)
                 continue
             cls = sender_class[slot]
             c = classes.get(cls)
@@ -188,7 +192,8 @@ class RowFold:
             attempts = attempts_col[slot]
             was_deferred = False
             if deferred:
-                key = (message_id[slot], recipient[slot])
+                mid = message_id[slot]
+                key = (mid, recipient[slot]) if mid in several else mid
                 if key in deferred:
                     deferred.remove(key)
                     was_deferred = attempts > 0
