@@ -211,17 +211,14 @@ class MxServer:
         now = self.env._now
         if not trusted:
             if self._notes_origin:
-                origins = message.relayed_from
-                if origins is None:
-                    origins = message.relayed_from = {}
                 for rcpt in accepted:
-                    origins[rcpt] = client_ip
+                    message.note_origin(rcpt, client_ip)
             self.accept(message, accepted, now, self.name, client_ip)
             return
-        origins = message.relayed_from or {}
         by_origin: dict[str, list[str]] = {}
         for rcpt in accepted:
-            by_origin.setdefault(origins.get(rcpt, client_ip), []).append(rcpt)
+            origin = message.origin(rcpt)
+            by_origin.setdefault(client_ip if origin is None else origin, []).append(rcpt)
         for origin, rcpts in by_origin.items():
             self.accept(message, rcpts, now, self.name, origin)
 

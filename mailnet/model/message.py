@@ -8,6 +8,7 @@ other messages the run holds (:func:`message_uniform`).
 from __future__ import annotations
 
 import hashlib
+import sys
 from enum import StrEnum
 from typing import Final
 
@@ -114,9 +115,13 @@ class Message:
     null sender ``""`` and ``is_dsn`` set. ``group`` is the sender group that wrote it
     (empty for DSNs); ``retries`` is false for spamware that never retries or bounces.
     ``hops`` counts, per recipient, the MTAs its copy has passed (its Received: headers):
-    one from submission, one more at each relay or backup MX that accepts it.
-    ``relayed_from`` maps a recipient to the client address that handed its copy to a
-    backup MX or relay (the external relay of its Received: chain), or is ``None``.
+    one from submission, one more at each relay or backup MX that accepts it
+    (:meth:`add_hop`). ``relayed_from`` holds, per recipient, the client address that
+    handed its copy to a backup MX or relay (the external relay of its Received: chain;
+    :meth:`note_origin`, :meth:`origin`). Each is ``None`` until a relay writes it, then
+    the value itself for a message of one recipient and a list in the order of ``rows``
+    for several: a message queued at a backup MX holds them for as long as the primary
+    refuses, and a one-entry dict would cost 180 bytes each.
     ``domain`` is the authenticated sending domain (DKIM d=, Return-Path) receivers keep
     reputation for (empty for DSNs); ``draw_key`` roots the message's own random
     substream (:func:`message_uniform`).
@@ -159,8 +164,8 @@ class Message:
         self.is_dsn = is_dsn
         self.created_at = created_at
         self.rows: dict[str, int] = {}
-        self.hops: dict[str, int] = {}
-        self.relayed_from: dict[str, str] | None = None
+        self.hops: int | list[int] | None = None
+        self.relayed_from: str | list[str | None] | None = None
         self.group = group
         self.retries = retries
         self.domain = domain
@@ -168,9 +173,37 @@ class Message:
 
     def add_hop(self, recipient: str) -> int:
         """Count one more MTA on ``recipient``'s copy; the number of hops it has now."""
-        hops = self.hops.get(recipient, SUBMISSION_HOPS) + 1
-        self.hops[recipient] = hops
-        return hops
+        hops = self.hops
+        if isinstance(hops, list):
+            i = self.index(recipient)
+            n = hops[i] + 1
+            hops[i] = n
+            return n
+        if len(self.rows) == 1:
+            n = (SUBMISSION_HOPS if hops is None else hops) + 1
+            self.hops = n
+            return n
+        counts = self.hops = [SUBMISSION_HOPS] * len(self.rows)
+        i = self.index(recipient)
+        counts[i] += 1
+        return counts[i]
+
+    def note_origin(self, recipient: str, client_ip: str) -> None:
+        """Note ``client_ip`` as the client that relayed ``recipient``'s copy."""
+        origins = self.relayed_from
+        if len(self.rows) == 1:
+            self.relayed_from = client_ip
+            return
+        if not isinstance(origins, list):
+            origins = self.relayed_from = [None] * len(self.rows)
+        origins[self.index(recipient)] = client_ip
+
+    def origin(self, recipient: str) -> str | None:
+        """The client noted as relaying ``recipient``'s copy (``None``: none was)."""
+        origins = self.relayed_from
+        if isinstance(origins, list):
+            return origins[self.index(recipient)]
+        return origins
 
     def index(self, recipient: str) -> int:
         """The position of ``recipient`` among the message's recipients (its substream
@@ -232,7 +265,8 @@ class MessageFactory:
             size = min(KEY_BLOCK_MAX, max(KEY_BLOCK, n >> 5))
             keys = self._keys[group] = draw_keys(rank[0], n + 1, size)
             rank[2], at = n, 0
-        domain = self._domains.get(group) or sender.rpartition("@")[2]  # domain_of
+        # domain_of, interned: one string per domain, not one per message in the queues
+        domain = self._domains.get(group) or sys.intern(sender.rpartition("@")[2])
         message = Message(
             self._next_id,
             sender,
@@ -255,7 +289,7 @@ class MessageFactory:
                 sender,
                 sender_class,
                 provider,
-                rcpt.rpartition("@")[2],  # domain_of, inlined: once per recipient
+                sys.intern(rcpt.rpartition("@")[2]),  # domain_of, inlined: once per recipient
                 is_dsn,
                 now,
                 domain,

@@ -14,6 +14,7 @@ limits, concurrency and per-host memory (:mod:`~mailnet.model.host_status`).
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -207,11 +208,12 @@ class OutboundMta:
         passes.open(message)
         if len(recipients) == 1:  # most mail: no grouping to do
             rcpt = recipients[0]
-            by_domain = {rcpt.rpartition("@")[2]: [rcpt]}  # domain_of, inlined
+            # domain_of, inlined and interned: a queued delivery keeps its domain
+            by_domain = {sys.intern(rcpt.rpartition("@")[2]): [rcpt]}
         else:
             by_domain = {}
             for rcpt in recipients:
-                by_domain.setdefault(rcpt.rpartition("@")[2], []).append(rcpt)
+                by_domain.setdefault(sys.intern(rcpt.rpartition("@")[2]), []).append(rcpt)
         local, activate = self.local_domains, self._activate
         for domain, rcpts in by_domain.items():
             if domain in local and self.deliver_local is not None:
