@@ -117,11 +117,11 @@ def test_receiver_files_and_learns_from_what_it_filed():
     ham = _message("users", "ham", 1)
     assert receiver.file(ham, "u0@dest.example", ip, 0.0) == ("inbox", None)  # prior 1
     spam = _message("spammer", "spam", 50)
-    for rcpt in spam.rows:
+    for rcpt in spam.recipients():
         assert receiver.file(spam, rcpt, ip, 0.0) == ("spam", None)
     assert receiver.score(ip, 0.0) < 0.2
     hams = _message("users", "ham", 40)
-    causes = {receiver.file(hams, r, ip, 0.0)[1] for r in hams.rows}
+    causes = {receiver.file(hams, r, ip, 0.0)[1] for r in hams.recipients()}
     assert causes >= {"filter"}  # misfiled for what the spammer earned on the address
     assert not {c for c in causes if c is not None} - {"filter"}
     # a group's own complaints: its mail misfiled for them is self-inflicted
@@ -129,7 +129,7 @@ def test_receiver_files_and_learns_from_what_it_filed():
     for _ in range(50):
         receiver2.observe("complaint", ip, 0.0, ham)
     other = _message("users", "ham", 10)
-    filed = [receiver2.file(other, r, ip, 0.0) for r in other.rows]
+    filed = [receiver2.file(other, r, ip, 0.0) for r in other.recipients()]
     # (None: misfiled even without the complaints, by the filter's own earlier errors)
     assert {cause for folder, cause in filed if folder == "spam"} <= {"self:filter", None}
     assert [cause for _, cause in filed].count("self:filter") >= 5
@@ -143,7 +143,7 @@ def test_ordinary_false_positives_are_neither():
     folders, causes = [], set()
     for _ in range(50):
         message = _message("users", "ham", 20)
-        for r in message.rows:
+        for r in message.recipients():
             folder, cause = receiver.file(message, r, ip, 0.0)
             folders.append(folder)
             causes.add(cause)

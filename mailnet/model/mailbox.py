@@ -80,7 +80,7 @@ class Mailboxes:
         550 5.1.1 for a mailbox that does not exist."""
         if not address_exists(recipient):
             return smtp.NO_SUCH_USER
-        row = message.rows[recipient]
+        row = message.row_of(recipient)
         self._table.stored_by[row] = message.provider
         self.store(row, recipient, domain_of(recipient), now)
         return smtp.OK

@@ -41,12 +41,11 @@ class DeliveryAgent:
         blocklists = feedback.blocklists
         table = self._table
         store = self.mailboxes.store
-        rows = message.rows
         is_spam = message.sender_class == SPAM
         asn = feedback.asn_of(client_ip)
         complaints = feedback.complaint_rate(message)
         for rcpt in recipients:
-            row = rows[rcpt]
+            row = message.row_of(rcpt)
             trap = is_trap(rcpt)
             if trap:
                 blocklists.observe("trap", client_ip, asn, now, message.group)

@@ -111,17 +111,19 @@ def group_key(group: str) -> int:
 class Message:
     """A message as submitted: envelope sender, class and the table rows of its recipients.
 
-    ``rows`` maps each envelope recipient to its row in the messages table. A DSN has the
-    null sender ``""`` and ``is_dsn`` set. ``group`` is the sender group that wrote it
+    Each envelope recipient has a row in the messages table (:meth:`row_of`,
+    :meth:`recipients`, :meth:`table_rows`): a message of one recipient (most mail) keeps
+    it in ``recipient`` and ``row``, one of several in ``rows``, recipient -> row in their
+    order (``None`` for one: a one-entry dict would cost 184 bytes for as long as the
+    message is queued). A DSN has the null sender ``""`` and ``is_dsn`` set. ``group`` is the sender group that wrote it
     (empty for DSNs); ``retries`` is false for spamware that never retries or bounces.
     ``hops`` counts, per recipient, the MTAs its copy has passed (its Received: headers):
     one from submission, one more at each relay or backup MX that accepts it
     (:meth:`add_hop`). ``relayed_from`` holds, per recipient, the client address that
     handed its copy to a backup MX or relay (the external relay of its Received: chain;
     :meth:`note_origin`, :meth:`origin`). Each is ``None`` until a relay writes it, then
-    the value itself for a message of one recipient and a list in the order of ``rows``
-    for several: a message queued at a backup MX holds them for as long as the primary
-    refuses, and a one-entry dict would cost 180 bytes each.
+    the value itself for a message of one recipient and a list in the order of its
+    recipients for several.
     ``domain`` is the authenticated sending domain (DKIM d=, Return-Path) receivers keep
     reputation for (empty for DSNs); ``draw_key`` roots the message's own random
     substream (:func:`message_uniform`).
@@ -136,8 +138,10 @@ class Message:
         "id",
         "is_dsn",
         "provider",
+        "recipient",
         "relayed_from",
         "retries",
+        "row",
         "rows",
         "sender",
         "sender_class",
@@ -163,7 +167,9 @@ class Message:
         self.provider = provider
         self.is_dsn = is_dsn
         self.created_at = created_at
-        self.rows: dict[str, int] = {}
+        self.recipient = ""
+        self.row = -1  # none yet
+        self.rows: dict[str, int] | None = None
         self.hops: int | list[int] | None = None
         self.relayed_from: str | list[str | None] | None = None
         self.group = group
@@ -179,11 +185,11 @@ class Message:
             n = hops[i] + 1
             hops[i] = n
             return n
-        if len(self.rows) == 1:
+        if self.rows is None:
             n = (SUBMISSION_HOPS if hops is None else hops) + 1
             self.hops = n
             return n
-        counts = self.hops = [SUBMISSION_HOPS] * len(self.rows)
+        counts = self.hops = [SUBMISSION_HOPS] * len(self.rows or ())
         i = self.index(recipient)
         counts[i] += 1
         return counts[i]
@@ -191,11 +197,11 @@ class Message:
     def note_origin(self, recipient: str, client_ip: str) -> None:
         """Note ``client_ip`` as the client that relayed ``recipient``'s copy."""
         origins = self.relayed_from
-        if len(self.rows) == 1:
+        if self.rows is None:
             self.relayed_from = client_ip
             return
         if not isinstance(origins, list):
-            origins = self.relayed_from = [None] * len(self.rows)
+            origins = self.relayed_from = [None] * len(self.rows or ())
         origins[self.index(recipient)] = client_ip
 
     def origin(self, recipient: str) -> str | None:
@@ -205,12 +211,45 @@ class Message:
             return origins[self.index(recipient)]
         return origins
 
+    def add_row(self, recipient: str, row: int) -> None:
+        """Give ``recipient`` its ``row`` of the messages table (after the others')."""
+        if self.row < 0:
+            self.recipient, self.row = recipient, row
+            return
+        rows = self.rows
+        if rows is None:
+            rows = self.rows = {self.recipient: self.row}
+        rows[recipient] = row
+
+    def row_of(self, recipient: str) -> int:
+        """``recipient``'s row in the messages table (``KeyError``: not a recipient)."""
+        rows = self.rows
+        if rows is not None:
+            return rows[recipient]
+        if recipient != self.recipient or self.row < 0:
+            raise KeyError(recipient)
+        return self.row
+
+    def recipients(self) -> list[str]:
+        """The envelope recipients, in order."""
+        rows = self.rows
+        if rows is not None:
+            return list(rows)
+        return [self.recipient] if self.row >= 0 else []
+
+    def table_rows(self) -> list[int]:
+        """The recipients' rows in the messages table, in order."""
+        rows = self.rows
+        if rows is not None:
+            return list(rows.values())
+        return [self.row] if self.row >= 0 else []
+
     def index(self, recipient: str) -> int:
         """The position of ``recipient`` among the message's recipients (its substream
         counter): ``rows`` keeps them in order, each once (a summary-only run reuses
         table rows, so their numbers need not be consecutive)."""
         rows = self.rows
-        return 0 if len(rows) == 1 else list(rows).index(recipient)
+        return 0 if rows is None else list(rows).index(recipient)
 
     @property
     def legitimate(self) -> bool:
@@ -281,18 +320,21 @@ class MessageFactory:
         )
         message_id = self._next_id
         self._next_id = message_id + 1
-        add, rows = self._table.add, message.rows
+        add = self._table.add
         for rcpt in recipients:
-            rows[rcpt] = add(
-                message_id,
+            message.add_row(
                 rcpt,
-                sender,
-                sender_class,
-                provider,
-                sys.intern(rcpt.rpartition("@")[2]),  # domain_of, inlined: once per recipient
-                is_dsn,
-                now,
-                domain,
+                add(
+                    message_id,
+                    rcpt,
+                    sender,
+                    sender_class,
+                    provider,
+                    sys.intern(rcpt.rpartition("@")[2]),  # domain_of, inlined: once per recipient
+                    is_dsn,
+                    now,
+                    domain,
+                ),
             )
         return message
 
@@ -301,7 +343,7 @@ class MessageFactory:
         of ``original``; a DSN is released to its MTA as soon as it is made."""
         table = self._table
         now = self.env._now
-        for row in dsn.rows.values():
+        for row in dsn.table_rows():
             table.link_dsn(row, original.id, kind, recipient)
             table.release(row, now)
 

@@ -484,7 +484,7 @@ class OutboundMta:
         connection (outcome ``suspended``). Neither is counted in the row's ``attempts``."""
         started, session_at = times
         message = delivery.message
-        message_id, rows, name = message.id, message.rows, self.name
+        message_id, name = message.id, self.name
         table = self._messages
         add = self._add_attempt
         counts = None if suspended or skipped else table.attempts
@@ -495,7 +495,7 @@ class OutboundMta:
         last_permanent = None
         for i, rcpt in enumerate(delivery.recipients):  # by index: see MxServer.session
             reply = replies[i]
-            row = rows[rcpt]
+            row = message.row_of(rcpt)
             if counts is not None:  # no connection: not an attempt on the receiver
                 counts[row] += 1
             code = reply.code
@@ -569,7 +569,9 @@ class OutboundMta:
             # spamware: fire and forget, never a second attempt and never a bounce
             table = self._messages
             for rcpt in delivery.recipients:
-                table.settle(message.rows[rcpt], "expired", reply.code, reply.enhanced, reply.text)
+                table.settle(
+                    message.row_of(rcpt), "expired", reply.code, reply.enhanced, reply.text
+                )
             return
         if delivery.first_failure is None:
             delivery.first_failure = now
@@ -601,7 +603,7 @@ class OutboundMta:
         table = self._messages
         status = "dropped" if message.is_dsn else "expired"
         for rcpt in delivery.recipients:
-            table.settle(message.rows[rcpt], status, reply.code, reply.enhanced, reply.text)
+            table.settle(message.row_of(rcpt), status, reply.code, reply.enhanced, reply.text)
         if not message.is_dsn and self.on_bounce is not None:
             self.on_bounce(self, message, list(delivery.recipients), reply, "expired")
 
@@ -610,7 +612,7 @@ class OutboundMta:
         table = self._messages
         status = "dropped" if message.is_dsn else "bounced"
         for rcpt in recipients:
-            table.settle(message.rows[rcpt], status, reply.code, reply.enhanced, reply.text)
+            table.settle(message.row_of(rcpt), status, reply.code, reply.enhanced, reply.text)
         self.passes.bounced(message, recipients, reply)
 
     def _report_bounces(self, message: Message, recipients: list[str], reply: smtp.Reply) -> None:

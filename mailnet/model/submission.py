@@ -133,7 +133,7 @@ class SubmissionServer:
     def _release(self, message: Message, recipients: list[str]) -> None:
         """Hand ``message`` to the MTA now, and record when."""
         released, now = self._table.released_at, self.env._now
-        for row in message.rows.values():
+        for row in message.table_rows():
             released[row] = now  # MessageTable.release, inlined: once per recipient
         self.mta.submit(message, recipients)
 
@@ -152,5 +152,5 @@ class SubmissionServer:
 
     def _reject(self, message: Message, reply: smtp.Reply) -> None:
         # refused at submission: the client is told at once, so there is no DSN
-        for row in message.rows.values():
+        for row in message.table_rows():
             self._table.settle(row, "bounced", reply.code, reply.enhanced, reply.text)
