@@ -219,7 +219,8 @@ class CohortFold:
     shares stay those of the tables; latency quantiles are then within
     ``sketch.RELATIVE_ACCURACY``, and ``P(delivered within t)`` the same up to rounding
     unless rows censored at the end of the run share a bin (a 1 % range of times) with
-    ends. Memory besides: the end of the last attempt of each row in flight.
+    ends. The end of each row's latest attempt comes with its block
+    (``streaming.FoldingTable``), so nothing is kept of a row in flight.
     """
 
     def __init__(self, scenario: Scenario):
@@ -227,8 +228,6 @@ class CohortFold:
         self.start, self.end = window(sim, queue_lifetime(scenario))
         self.horizon = sim.duration
         self._local = {name: set(p.local_domains) for name, p in scenario.providers.items()}
-        # by (message id, recipient), or message id for a message of one row
-        self.last_end: dict[Any, float] = {}
         self._kinds: dict[str, array] = {name: array("b") for name in GROUPS}
         self._times: dict[str, array] = {name: array("d") for name in GROUPS}
         self._room = EXACT_ROWS  # rows still kept one by one
@@ -240,22 +239,20 @@ class CohortFold:
         """Whether the rows are counted in bins (past ``EXACT_ROWS``)."""
         return bool(self._bins)
 
-    def fold_block(self, t: Any, slots: list[int], several: dict[int, int]) -> None:
+    def fold_block(self, t: Any, slots: list[int], ended: list[float]) -> None:
         """Fold rows ``slots`` of the messages table ``t``, in that order: rows that can
-        no longer change (or are still open at the end of the run). ``last_end`` holds the
-        end of the latest attempt of rows in flight (``streaming.FoldingAttempts``), keyed
-        as ``streaming.FoldingTable`` says (``several``: its messages of several rows)."""
-        last_end, start, end, local_of = self.last_end, self.start, self.end, self._local
-        message_id, recipient, created_at = t.message_id, t.recipient, t.created_at
+        no longer change (or are still open at the end of the run). ``ended[i]`` is the
+        end of the latest attempt of ``slots[i]`` (NaN: none; ``streaming.FoldingTable``)."""
+        start, end, local_of = self.start, self.end, self._local
+        created_at = t.created_at
         is_dsn, sender_class, provider, domain = (
             t.is_dsn,
             t.sender_class,
             t.provider,
             t.recipient_domain,
         )
-        for slot in slots:
-            mid = message_id[slot]
-            last = last_end.pop((mid, recipient[slot]) if mid in several else mid, math.nan)
+        for i, slot in enumerate(slots):
+            last = ended[i]
             created = created_at[slot]
             if is_dsn[slot] or not start <= created < end:
                 continue

@@ -55,13 +55,33 @@ def _nothing() -> None:
     pass
 
 
+class Flight:
+    """What the folds keep of a message of one row (most mail) while it is in flight:
+    the end of its latest attempt (``ended``, -inf: none yet), whether an attempt was
+    deferred, and its connection at its latest start (``hop``, ``host``, ``started`` and
+    its ``flags``, ``_SERVER | _SESSION``), with the others at that start in ``more``
+    (``FoldingAttempts._connections``). Compiled, so its fields are C values: about 90
+    bytes a queued message, where two dicts, a set, a tuple and two floats took about
+    370."""
+
+    def __init__(self) -> None:
+        self.ended = -math.inf
+        self.deferred = False
+        self.hop = ""
+        self.host = ""
+        self.started = -math.inf
+        self.flags = 0
+        self.more: dict[tuple[str, str], int] | None = None
+
+
 class FoldingTable(MessageTable):
     """A ``MessageTable`` whose row indices are slots, reused once a row is folded.
 
-    The folds keep a little state per recipient in flight (``RowFold.deferred``,
-    ``CohortFold.last_end``), keyed by ``(message id, recipient)`` for a message of
-    several rows (those in ``several``) and by the message id alone for a message of one
-    row: most mail, and a tuple less for each message a queue holds."""
+    The folds keep a little state per recipient in flight: for a message of one row a
+    ``Flight`` in ``flight``; for a message of several rows (those in ``several``) its
+    connection keys in ``connections``, and by ``(message id, recipient)`` the end of
+    each row's latest attempt in ``last_end`` and the rows with a deferred attempt in
+    ``deferred`` (``FoldingAttempts`` writes them)."""
 
     def __init__(self, fold: RowFold, served: set[str], cohort: CohortFold):
         super().__init__()
@@ -81,7 +101,10 @@ class FoldingTable(MessageTable):
         # key a message of one row's state by its id alone
         self._single = 0
         self.several: dict[int, int] = {}
-        self.connections: dict[int, Any] = {}  # FoldingAttempts, by message
+        self.flight: dict[int, Flight] = {}
+        self.connections: dict[int, dict[tuple, int]] = {}
+        self.last_end: dict[tuple[int, str], float] = {}
+        self.deferred: set[tuple[int, str]] = set()
         self.before_fold: Callable[[], None] = _nothing  # folds what a block reads first
 
     def add(  # noqa: PLR0917
@@ -156,8 +179,9 @@ class FoldingTable(MessageTable):
         """Fold the rows settled so far, in the order they settled, and free their slots."""
         self.before_fold()
         settled, self._settled = self._settled, []
-        self._fold.fold_block(self, settled, self.seq, self.several)
-        self.cohort.fold_block(self, settled, self.several)
+        ended, deferred = self._take_flight(settled)
+        self._fold.fold_block(self, settled, self.seq, deferred)
+        self.cohort.fold_block(self, settled, ended)
         self._free_slots(settled)
         self._block = min(BLOCK, (self.created >> 5) + 1)
 
@@ -171,11 +195,47 @@ class FoldingTable(MessageTable):
     def created_messages(self) -> int:
         return self._last_message + 1
 
+    def _take_flight(self, rows: list[int]) -> tuple[list[float], list[bool]]:
+        """For each of ``rows``, about to be folded: the end of its latest attempt (NaN:
+        none) and whether an attempt was deferred. A row of a message of several rows
+        gives its state up here; a message of one row keeps its ``Flight`` until its slot
+        is freed (``_free_slots``)."""
+        several, flight, last_end, deferred = (
+            self.several,
+            self.flight,
+            self.last_end,
+            self.deferred,
+        )
+        message_id, recipient = self.message_id, self.recipient
+        ended: list[float] = []
+        was_deferred: list[bool] = []
+        nan = math.nan
+        for row in rows:
+            mid = message_id[row]
+            if mid in several:
+                key = (mid, recipient[row])
+                ended.append(last_end.pop(key, nan))
+                if key in deferred:
+                    deferred.remove(key)
+                    was_deferred.append(True)
+                else:
+                    was_deferred.append(False)
+                continue
+            f = flight.get(mid)
+            if f is None:
+                ended.append(nan)
+                was_deferred.append(False)
+            else:
+                ended.append(f.ended if f.ended > -math.inf else nan)
+                was_deferred.append(f.deferred)
+        return ended, was_deferred
+
     def _free_slots(self, rows: list[int]) -> None:
         """``rows`` are folded into the summary: free their slots. Only the columns the
         model or the fold reads before writing them are reset; the others (``STALE``)
         keep the folded row's values until the next row in the slot writes them."""
         several, connections, message_id = self.several, self.connections, self.message_id
+        flight = self.flight
         single = self._single
         retrieved, released, status = self.retrieved_at, self.released_at, self.status
         attempts, folder = self.attempts, self.folder
@@ -186,12 +246,13 @@ class FoldingTable(MessageTable):
             left = several.get(mid, 1) - 1
             if left:
                 several[mid] = left
-            else:  # no attempt of the message can come any more
-                if mid in several:
-                    del several[mid]
-                else:
-                    single -= 1
+            # otherwise no attempt of the message can come any more
+            elif mid in several:
+                del several[mid]
                 connections.pop(mid, None)
+            else:
+                single -= 1
+                flight.pop(mid, None)
             retrieved[row] = nan
             released[row] = nan
             status[row] = "in_queue"
@@ -223,21 +284,14 @@ class FoldingAttempts:
     """An ``AttemptLog`` that folds its rows: outcome counts, connections, session waits,
     and which recipients were ever deferred. ``add`` keeps the row; a block of rows is
     folded in one loop, always before the messages table folds a block of its own (which
-    reads what the attempts left: ``rows.deferred``, ``cohort.last_end``)."""
+    reads what the attempts left: its ``flight``, ``last_end`` and ``deferred``)."""
 
     def __init__(self, rows: RowFold, sessions: SessionFold, table: FoldingTable):
         self.rows = 0
         self.suspended = 0
         self.skipped = 0
-        self._deferred = rows.deferred
         self._sessions = sessions
-        self._several = table.several
-        # message -> its connections (``_connections``): for a message of several rows a
-        # dict of connection key -> _SERVER | _SESSION; for a message of one row the
-        # connection at its latest start, (hop, host, started, flags), or a dict of them
-        # when several hosts share that start
-        self._seen = table.connections
-        self._cohort = table.cohort
+        self._table = table
         self._last: tuple | None = None
         self._buffer: list[tuple] = []
         table.before_fold = self.fold_pending
@@ -255,16 +309,28 @@ class FoldingAttempts:
     def fold_pending(self) -> None:
         """Fold the rows added since the last time, in order."""
         rows, self._buffer = self._buffer, []
-        deferred, last_end, several = self._deferred, self._cohort.last_end, self._several
+        t = self._table
+        flight, several, last_end, deferred = t.flight, t.several, t.last_end, t.deferred
         for row in rows:
             message_id = row[0]
-            key = (message_id, row[1]) if message_id in several else message_id
             ended = row[7]
-            if ended > last_end.get(key, -math.inf):  # the row's latest attempt
-                last_end[key] = ended
             outcome = row[10]
-            if outcome in DEFERRALS:
-                deferred.add(key)
+            deferral = outcome in DEFERRALS
+            if message_id in several:
+                key = (message_id, row[1])
+                if ended > last_end.get(key, -math.inf):  # the row's latest attempt
+                    last_end[key] = ended
+                if deferral:
+                    deferred.add(key)
+            else:
+                f = flight.get(message_id)
+                if f is None:
+                    f = flight[message_id] = Flight()
+                if ended > f.ended:  # noqa: PLR1730 (compiled: a comparison, not a call)
+                    f.ended = ended
+                if deferral:
+                    f.deferred = True
+            if deferral:
                 if outcome == "suspended":
                     self.suspended += 1
                 elif outcome == "skipped":
@@ -280,17 +346,18 @@ class FoldingAttempts:
         A message of several rows keeps every key it has used: two of its deliveries (two
         domains on one host, or qmail's one delivery per recipient) can share a key, and
         either may end first. A message of one row keeps only the keys at its latest
-        start. Its recipient's attempts at an MTA follow one another, and a relay's start
-        after the MTA before it accepted the copy, so a key of an earlier start cannot
-        come again, and one at the latest start only from an attempt that starts the
-        instant a zero-length one ended, to the same host from the same MTA: which no
-        MTA makes (a delivery tries each host once; a retry waits the policy's minimal
-        backoff). So the counts stay those of the tables, and a message held in a queue
-        for a day keeps one key instead of one per attempt."""
+        start (its ``Flight``). Its recipient's attempts at an MTA follow one another,
+        and a relay's start after the MTA before it accepted the copy, so a key of an
+        earlier start cannot come again, and one at the latest start only from an attempt
+        that starts the instant a zero-length one ended, to the same host from the same
+        MTA: which no MTA makes (a delivery tries each host once; a retry waits the
+        policy's minimal backoff). So the counts stay those of the tables, and a message
+        held in a queue for a day keeps one key instead of one per attempt."""
         s = self._sessions
-        servers, connect, warmup, seen_by = s.servers, s.connect_time, s.warmup, self._seen
+        servers, connect, warmup = s.servers, s.connect_time, s.warmup
         sessions, waited, wait_total = s.sessions, s.waited, s.wait_total
-        several = self._several
+        t = self._table
+        several, seen_by, flight = t.several, t.connections, t.flight
         previous = self._last
         for row in rows:
             message_id, _, hop, _, host, started, session_at = row[:7]
@@ -300,8 +367,16 @@ class FoldingAttempts:
             if last == previous:
                 continue  # the same connection, for another recipient of the delivery
             previous = last
-            seen = seen_by.get(message_id)
-            flags = 0 if seen is None else _flags(seen, hop, host, started)
+            if message_id in several:
+                seen = seen_by.get(message_id)
+                if seen is None:
+                    seen = seen_by[message_id] = {}
+                flags = seen.get((hop, host, started), 0)
+                f = None
+            else:
+                seen = None
+                f = flight[message_id]  # made by fold_pending
+                flags = _flags(f, hop, host, started)
             if flags == _SERVER | _SESSION:
                 continue
             has_session = not math.isnan(session_at)
@@ -325,13 +400,11 @@ class FoldingAttempts:
                 sessions += 1
                 waited += w > 1e-9
                 wait_total += w
-            if message_id in several:
-                if seen is None:
-                    seen = seen_by[message_id] = {}
-                if new != flags:
-                    seen[(hop, host, started)] = new
-            else:
-                _keep_latest(seen_by, message_id, seen, (hop, host, started), new)
+            if f is not None:
+                _keep_latest(f, hop, host, started, new)
+            elif new != flags:
+                assert seen is not None
+                seen[(hop, host, started)] = new
         self._last = previous
         s.sessions, s.waited, s.wait_total = sessions, waited, wait_total
 
@@ -339,38 +412,29 @@ class FoldingAttempts:
         return self.rows
 
 
-def _flags(seen: Any, hop: str, host: str, started: float) -> int:
-    """The flags a message's ``seen`` connections hold for ``(hop, host, started)``."""
-    if type(seen) is tuple:
-        same = seen[2] == started and seen[1] == host and seen[0] == hop
-        return seen[3] if same else 0
-    flags: int = seen.get((hop, host, started), 0)
-    return flags
+def _flags(f: Flight, hop: str, host: str, started: float) -> int:
+    """The flags ``f`` holds for the connection ``(hop, host, started)``."""
+    if started != f.started:
+        return 0
+    if f.host == host and f.hop == hop:
+        return f.flags
+    return 0 if f.more is None else f.more.get((hop, host), 0)
 
 
-def _keep_latest(
-    seen_by: dict[int, Any], message_id: int, seen: Any, key: tuple, flags: int
-) -> None:
-    """Keep connection ``key`` (with its ``flags``) of a message of one row, whose
-    connections so far are ``seen``: the keys at the latest start, dropping earlier ones
+def _keep_latest(f: Flight, hop: str, host: str, started: float, flags: int) -> None:
+    """Keep connection ``(hop, host, started)`` with its ``flags`` in ``f``: the
+    connections at the latest start, dropping earlier ones
     (``FoldingAttempts._connections``)."""
-    started = key[2]
-    if seen is None:
-        seen_by[message_id] = (*key, flags)
-    elif type(seen) is tuple:
-        if started > seen[2]:
-            seen_by[message_id] = (*key, flags)
-        elif started == seen[2]:
-            if seen[:3] == key:
-                seen_by[message_id] = (*key, flags)
-            else:  # another host at the same instant: keep both
-                seen_by[message_id] = {seen[:3]: seen[3], key: flags}
-    else:
-        latest = next(iter(seen))[2]
-        if started > latest:
-            seen_by[message_id] = (*key, flags)
-        elif started == latest:
-            seen[key] = flags
+    if started > f.started:
+        f.hop, f.host, f.started, f.flags, f.more = hop, host, started, flags, None
+    elif started == f.started:
+        if f.host == host and f.hop == hop:
+            f.flags = flags
+        else:  # another host at the same instant: keep both
+            more = f.more
+            if more is None:
+                more = f.more = {}
+            more[(hop, host)] = flags
 
 
 class FoldingLevels:

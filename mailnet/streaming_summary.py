@@ -152,37 +152,29 @@ class ClassFold:
 
 class RowFold:
     """Folds finished recipient rows of a ``MessageTable`` (by slot) into per-class
-    accumulators; ``deferred`` holds the rows still in flight that had a deferred attempt
-    (``streaming.FoldingAttempts`` adds them), by ``(message_id, recipient)``, or by
-    message id for a message of one row (``streaming.FoldingTable``)."""
+    accumulators."""
 
     def __init__(self) -> None:
         self.classes: dict[str, ClassFold] = {}
         self.dsn_status = dict.fromkeys(STATUSES, 0)
         self.end_to_end = LatencySketch()
-        self.deferred: set[Any] = set()
 
-    def fold_block(
-        self, t: MessageTable, slots: list[int], seq: Any, several: dict[int, int]
-    ) -> None:
+    def fold_block(self, t: MessageTable, slots: list[int], seq: Any, deferred: list[bool]) -> None:
         """Fold rows ``slots`` of ``t``, in that order; ``seq[slot]`` is the creation rank
-        of the row in ``slot``; ``several`` the messages of several rows in flight. One loop over the block, its columns bound once: the
+        of the row in ``slot``, ``deferred[i]`` whether ``slots[i]`` had a deferred
+        attempt (``streaming.FoldingTable``). One loop over the block, its columns bound once: the
         per-row work of a summary-only run."""
         status_col, is_dsn, sender_class = t.status, t.is_dsn, t.sender_class
         attempts_col, folder_col, created_col = t.attempts, t.folder, t.created_at
         delivered_col, retrieved_col = t.delivered_at, t.retrieved_at
-        message_id, recipient = t.message_id, t.recipient
         collateral, self_inflicted = t.collateral_cause, t.self_inflicted_cause
-        classes, dsn_status, deferred = self.classes, self.dsn_status, self.deferred
+        classes, dsn_status = self.classes, self.dsn_status
         # latencies go to the sketches' buffers directly, checked once per block
         end_to_end, isnan = self.end_to_end.pending.append, math.isnan
-        for slot in slots:
+        for i, slot in enumerate(slots):
             status = status_col[slot]
             if is_dsn[slot]:
                 dsn_status[status] += 1
-                if deferred:
-                    mid = message_id[slot]
-                    deferred.discard((mid, recipient[slot]) if mid in several else mid)
                 continue
             cls = sender_class[slot]
             c = classes.get(cls)
@@ -190,13 +182,7 @@ class RowFold:
                 c = classes[cls] = ClassFold()
             c.status[status] += 1
             attempts = attempts_col[slot]
-            was_deferred = False
-            if deferred:
-                mid = message_id[slot]
-                key = (mid, recipient[slot]) if mid in several else mid
-                if key in deferred:
-                    deferred.remove(key)
-                    was_deferred = attempts > 0
+            was_deferred = deferred[i] and attempts > 0
             if attempts:
                 c.attempts += attempts
                 c.remote += 1
