@@ -28,6 +28,7 @@ DEFERRALS = ("deferred", "suspended", "skipped")
 """Attempt outcomes that leave the recipient in a queue."""
 
 _SERVER, _SESSION = 1, 2  # a connection key counted for its server; its session's wait
+_CLOSED = 3  # the length of the marker ``FoldingAttempts.closed`` adds among the rows
 
 BLOCK = 64
 """Settled rows folded at once (``FoldingTable``), or a 32nd of the rows created so far
@@ -306,12 +307,20 @@ class FoldingAttempts:
         if len(buffer) >= ATTEMPT_BLOCK:
             self.fold_pending()
 
+    def closed(self, message_id: int, hop: str, now: float) -> None:
+        """No delivery of ``message_id``, a message of several rows, is in a session at
+        MTA ``hop`` any more (``OutboundMta``): its connection keys there that started
+        before ``now`` cannot come again (``_connections``). Kept in order with the rows."""
+        self._buffer.append((message_id, hop, now))
+
     def fold_pending(self) -> None:
         """Fold the rows added since the last time, in order."""
         rows, self._buffer = self._buffer, []
         t = self._table
         flight, several, last_end, deferred = t.flight, t.several, t.last_end, t.deferred
         for row in rows:
+            if len(row) == _CLOSED:
+                continue
             message_id = row[0]
             ended = row[7]
             outcome = row[10]
@@ -343,7 +352,8 @@ class FoldingAttempts:
         message counts, as ``drop_duplicates`` keeps it (``SessionFold.connection`` and
         ``SessionFold.wait``, inlined: once per attempt row).
 
-        A message of several rows keeps every key it has used: two of its deliveries (two
+        A message of several rows keeps the keys it has used at an MTA until the MTA says
+        none of its deliveries there is in a session (``closed``): two of them (two
         domains on one host, or qmail's one delivery per recipient) can share a key, and
         either may end first. A message of one row keeps only the keys at its latest
         start (its ``Flight``). Its recipient's attempts at an MTA follow one another,
@@ -360,6 +370,9 @@ class FoldingAttempts:
         several, seen_by, flight = t.several, t.connections, t.flight
         previous = self._last
         for row in rows:
+            if len(row) == _CLOSED:
+                _close(seen_by, row[0], row[1], row[2])
+                continue
             message_id, _, hop, _, host, started, session_at = row[:7]
             if host is None:
                 continue
@@ -410,6 +423,19 @@ class FoldingAttempts:
 
     def __len__(self) -> int:
         return self.rows
+
+
+def _close(seen_by: dict[int, dict[tuple, int]], message_id: int, hop: str, now: float) -> None:
+    """Drop the connection keys of ``message_id`` at MTA ``hop`` that started before
+    ``now``: none of its deliveries is in a session there (``FoldingAttempts.closed``),
+    and one that starts from now on starts at ``now`` or later."""
+    seen = seen_by.get(message_id)
+    if seen is None:
+        return
+    for key in [k for k in seen if k[0] == hop and k[2] < now]:
+        del seen[key]
+    if not seen:
+        del seen_by[message_id]
 
 
 def _flags(f: Flight, hop: str, host: str, started: float) -> int:

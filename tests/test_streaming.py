@@ -28,6 +28,17 @@ WORLDS = {
         ["simulation.duration=4h", "simulation.warmup=1h"],
     ),
     "retry": (ROOT / "experiments/scenarios/retry_world.toml", ["simulation.duration=4h"]),
+    # three recipients a message, one qmail delivery each, and two domains on one host:
+    # deliveries of one message share connection keys, which count once
+    "shared_keys": (
+        ROOT / "experiments/scenarios/retry_world.toml",
+        [
+            "simulation.duration=6h",
+            'providers.isp.retry="qmail"',
+            "senders.users.recipients=3",
+            'domains."grey.example".mx=[{host="mx.flaky.example"}]',
+        ],
+    ),
 }
 
 FLOAT_ORDER = 1e-9
@@ -61,6 +72,18 @@ def test_summary_only_run_keeps_the_summary(runs):
         else:
             assert got == exact, key  # counts and rates: exactly equal
     assert checked >= 12
+
+
+def test_the_shared_keys_world_has_attempts_that_share_a_connection():
+    """What ``shared_keys`` is there for: distinct attempts (other sessions, other ends)
+    of one message with one connection key, which the summary-only fold must count once
+    while keeping few keys."""
+    path, overrides = WORLDS["shared_keys"]
+    attempts = simulate(load_scenario(path, overrides=overrides)).attempts
+    key = ["message_id", "hop", "mx_host", "started_at"]
+    tried = attempts[attempts["mx_host"].notna()]
+    distinct = tried.drop_duplicates([*key, "session_at", "ended_at"])
+    assert (distinct.groupby(key, observed=True).size() > 1).sum() >= 100
 
 
 def test_summary_only_run_settles_as_its_tables(runs):

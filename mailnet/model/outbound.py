@@ -93,6 +93,14 @@ class OutboundMta:
         # bound once: the log is an interpreted object, read by name on every attempt
         self._messages: MessageTable = log.messages
         self._add_attempt = log.attempts.add
+        # a summary-only log drops the connection keys of a message of several recipients
+        # at this MTA once none of its deliveries here is in a session (``closed``); it
+        # needs to be told, since two of them can share a key. The deliveries of each such
+        # message in a session here, counted only for a log that asks
+        self._closed: Callable[[int, str, float], None] | None = getattr(
+            log.attempts, "closed", None
+        )
+        self._in_session: dict[int, int] = {}
         self.connect_timeout = client.connect_timeout
         self.mx_address_limit = client.mx_address_limit
         sessions = client.mx_session_limit
@@ -308,6 +316,7 @@ class OutboundMta:
         last = len(hosts) - 1
         servers, timeout, asn = self.servers, self.connect_timeout, self.asn
         message = delivery.message
+        tracked = self._enter(message)
         sessions = 0
         host = None
         # declared: a session's generator returns Any, and compiled code reads the fields
@@ -366,9 +375,30 @@ class OutboundMta:
             failure=site_reply,
             result=result,
         )
+        if tracked:
+            self._leave(message.id)
         self.scheduler.done(dest)
         self.passes.close(message)
         yield stepping.DONE
+
+    def _enter(self, message: Message) -> bool:
+        """A delivery of ``message`` starts its sessions here: count it if the log asks
+        and the message has several recipients (whether it was counted)."""
+        if self._closed is None or message.rows is None:
+            return False
+        self._in_session[message.id] = self._in_session.get(message.id, 0) + 1
+        return True
+
+    def _leave(self, message_id: int) -> None:
+        """A delivery of a message of several recipients has settled its last attempt
+        here: with none of its others in a session, tell the log."""
+        left = self._in_session[message_id] - 1
+        if left:
+            self._in_session[message_id] = left
+            return
+        del self._in_session[message_id]
+        assert self._closed is not None
+        self._closed(message_id, self.name, self.env._now)
 
     def _unheld(self, domain: str, hosts: list[str]) -> tuple[list[str], tuple[str, float]]:
         """The hosts the memory lets this attempt try, and the last held host with the
