@@ -18,7 +18,7 @@ the peak RSS sampled while the model ran (``run_rss_mb``: before the tables are 
 back for the summary), which should not grow with the run.
 
 A summary-only run holds the messages still in flight (queued, in a session, or settled
-and awaiting their fold), about 2 KB each, and keeps no row of a finished one; so its
+and awaiting their fold), about 1.8 KB each, and keeps no row of a finished one; so its
 peak follows the largest backlog the run meets (``peak_in_flight``, sampled at each of the
 run's 500 progress steps), not its length. The baseline's random outages give a longer
 run a longer worst outage: ``mx.corp.example`` refuses for 3 hours on average once a day,
