@@ -98,8 +98,7 @@ class FoldingTable(MessageTable):
         self._last_message = -1
         self._last_astray = -1
         # messages in slots: those of one row (most mail) counted, those of several by id
-        # with their rows in slots. ``row_key`` tells the two apart for the folds, which
-        # key a message of one row's state by its id alone
+        # with their rows in slots; the folds keep the state of the two apart (above)
         self._single = 0
         self.several: dict[int, int] = {}
         self.flight: dict[int, Flight] = {}
@@ -222,13 +221,9 @@ class FoldingTable(MessageTable):
                 else:
                     was_deferred.append(False)
                 continue
-            f = flight.get(mid)
-            if f is None:
-                ended.append(nan)
-                was_deferred.append(False)
-            else:
-                ended.append(f.ended if f.ended > -math.inf else nan)
-                was_deferred.append(f.deferred)
+            f = flight.get(mid)  # made by the row's first attempt
+            ended.append(nan if f is None else f.ended)
+            was_deferred.append(f is not None and f.deferred)
         return ended, was_deferred
 
     def _free_slots(self, rows: list[int]) -> None:

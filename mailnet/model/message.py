@@ -115,8 +115,9 @@ class Message:
     :meth:`recipients`, :meth:`table_rows`): a message of one recipient (most mail) keeps
     it in ``recipient`` and ``row``, one of several in ``rows``, recipient -> row in their
     order (``None`` for one: a one-entry dict would cost 184 bytes for as long as the
-    message is queued). A DSN has the null sender ``""`` and ``is_dsn`` set. ``group`` is the sender group that wrote it
-    (empty for DSNs); ``retries`` is false for spamware that never retries or bounces.
+    message is queued). A DSN has the null sender ``""`` and ``is_dsn`` set. ``group``
+    is the sender group that wrote it (empty for DSNs); ``retries`` is false for spamware
+    that never retries or bounces.
     ``hops`` counts, per recipient, the MTAs its copy has passed (its Received: headers):
     one from submission, one more at each relay or backup MX that accepts it
     (:meth:`add_hop`). ``relayed_from`` holds, per recipient, the client address that
